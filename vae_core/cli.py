@@ -1,0 +1,231 @@
+"""Command-line interface. Argument parsing imports nothing heavy, so `--help` is instant;
+TensorFlow is imported only by the command that needs it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+from typing import Any, Callable
+
+from vae_core.errors import VAEError
+
+DATASETS = ("mnist", "fraud")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad argument as one line (plus the usage hint), exit status 2."""
+
+    def error(self, message: str):  # noqa: D401 - argparse API
+        self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number of at least 1, got {value}")
+    return value
+
+
+def _units(text: str) -> tuple[int, ...]:
+    try:
+        units = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated layer sizes like 512,256, got {text!r}") from None
+    if not units or min(units) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive layer sizes like 512,256, got {text!r}")
+    return units
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m vae_core", description="Train, evaluate and use VAEs for MNIST and credit-card fraud.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    def with_registry(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        sub.add_argument("--models-dir", help="registry folder (default: $VAE_MODELS_DIR or ./models)")
+        return sub
+
+    train = with_registry(commands.add_parser("train", help="train a VAE and save it in the registry"))
+    train.add_argument("--dataset", required=True, choices=DATASETS)
+    train.add_argument("--name", required=True, help="model name: letters, digits, '-' and '_'")
+    train.add_argument("--data", help="MNIST folder or mnist.npz; fraud CSV (default: first available source)")
+    train.add_argument("--arch", choices=("dense", "conv"), default="dense", help="encoder/decoder type (conv: MNIST only)")
+    train.add_argument("--latent-dim", type=_positive_int, default=2)
+    train.add_argument("--hidden", type=_units, help="dense layer sizes, e.g. 512,256 (default per dataset)")
+    train.add_argument("--epochs", type=_positive_int, help="default: 10 for MNIST, 150 for fraud")
+    train.add_argument("--batch-size", type=_positive_int, default=128)
+    train.add_argument("--learning-rate", type=float, default=1e-3)
+    train.add_argument("--beta", type=float, default=1.0, help="weight of the KL term")
+    train.add_argument("--kl-warmup", type=int, default=0, metavar="EPOCHS", help="ramp β from 0 over this many epochs")
+    train.add_argument("--likelihood", choices=("bernoulli", "gaussian"), help="default: bernoulli for MNIST, gaussian for fraud")
+    train.add_argument("--patience", type=int, default=5, help="early-stopping patience in epochs (0 = off)")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--strategy", choices=("default", "mirrored", "multi_worker"), default="default",
+                       help="tf.distribute strategy")
+    train.add_argument("--label-column", default="Class", help="fraud: label column name")
+    train.add_argument("--positive", default="1", help="fraud: label value that marks fraud")
+    train.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    evaluate = with_registry(commands.add_parser("evaluate", help="evaluate a saved model on test data"))
+    evaluate.add_argument("--name", required=True)
+    evaluate.add_argument("--data", help="MNIST folder or fraud CSV (default: the source it was trained on)")
+    evaluate.add_argument("--threshold", type=float, help="fraud: evaluate at this threshold instead of the model's")
+    evaluate.add_argument("--json", action="store_true")
+
+    listing = with_registry(commands.add_parser("list", help="list saved models"))
+    listing.add_argument("--json", action="store_true")
+
+    delete = with_registry(commands.add_parser("delete", help="delete a saved model"))
+    delete.add_argument("--name", required=True)
+
+    score = with_registry(commands.add_parser("score", help="score a transactions CSV with a fraud model, in chunks"))
+    score.add_argument("--name", required=True)
+    score.add_argument("--input", required=True, help="CSV with the model's feature columns (label optional)")
+    score.add_argument("--output", required=True, help="CSV to write: the input's columns plus score and flag")
+    choice = score.add_mutually_exclusive_group()
+    choice.add_argument("--threshold", type=float, help="flag scores at or above this (default: the model's)")
+    choice.add_argument("--strategy", help="use a threshold strategy stored with the model (e.g. max_f1)")
+    score.add_argument("--chunk-size", type=_positive_int, default=100_000)
+    return parser
+
+
+def _progress_bar(total_label: str) -> tuple[Callable[[Any], None], Callable[[], None]]:
+    """A tqdm bar fed by ProgressEvents on stderr; returns (callback, close)."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=1000, desc=total_label, unit="‰", file=sys.stderr, dynamic_ncols=True,
+               bar_format="{desc} {percentage:3.0f}%|{bar}| {postfix}")
+
+    def update(event) -> None:
+        bar.n = int(event.fraction * 1000)
+        loss = event.val_losses.get("neg_elbo") or event.losses.get("neg_elbo")
+        bar.set_postfix_str(f"epoch {event.epoch}/{event.epochs} loss {loss:.2f} ETA {event.eta_seconds:.0f}s"
+                            if loss is not None else f"epoch {event.epoch}/{event.epochs}")
+
+    return update, bar.close
+
+
+def _print(payload: Any, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(payload, indent=2, default=str))
+    elif isinstance(payload, dict):
+        for key, value in payload.items():
+            print(f"{key}: {value}")
+    else:
+        print(payload)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from vae_core.config import TrainConfig, VAEConfig
+
+    train_config = TrainConfig(epochs=args.epochs or (10 if args.dataset == "mnist" else 150),
+                               batch_size=args.batch_size, learning_rate=args.learning_rate, seed=args.seed,
+                               early_stopping_patience=args.patience, strategy=args.strategy)
+    from vae_core.registry import validate_name
+
+    validate_name(args.name)
+    cancel = threading.Event()
+    update, close = _progress_bar(f"train {args.name}")
+    try:
+        if args.dataset == "mnist":
+            from vae_core.mnist import train_mnist
+
+            vae_config = VAEConfig(architecture=args.arch, latent_dim=args.latent_dim,
+                                   hidden_units=args.hidden or VAEConfig.hidden_units,
+                                   likelihood=args.likelihood or "bernoulli", beta=args.beta,
+                                   kl_warmup_epochs=args.kl_warmup)
+            outcome = train_mnist(args.name, vae_config, train_config, data_path=args.data,
+                                  models_dir=args.models_dir, on_progress=update, cancel=cancel)
+        else:
+            from vae_core.fraud import train_fraud_cli
+
+            outcome = train_fraud_cli(args, train_config, on_progress=update, cancel=cancel)
+    except KeyboardInterrupt:
+        cancel.set()
+        print("interrupted: nothing was saved", file=sys.stderr)
+        return 130
+    finally:
+        close()
+    summary = {"name": args.name, "saved_to": str(outcome.saved_to), "data_source": outcome.metadata["data_source"],
+               "epochs_run": outcome.metadata["epochs_run"], "training_seconds": outcome.metadata["training_seconds"],
+               **outcome.metrics}
+    _print(summary, args.json)
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from vae_core.registry import load_model
+
+    loaded = load_model(args.name, args.models_dir)
+    if loaded.kind == "mnist":
+        from vae_core.data import load_mnist
+        from vae_core.mnist import evaluate_mnist
+
+        result = evaluate_mnist(loaded.vae, load_mnist(args.data))
+    else:
+        from vae_core.fraud import evaluate_fraud_cli
+
+        result = evaluate_fraud_cli(loaded, args.data, threshold=args.threshold)
+    _print({"name": args.name, **result}, args.json)
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from vae_core.registry import list_models
+
+    entries = [info.to_dict() for info in list_models(args.models_dir)]
+    if args.json:
+        print(json.dumps(entries, indent=2, default=str))
+        return 0
+    if not entries:
+        print("no models (train one with `python -m vae_core train --dataset mnist --name my-model`)")
+    for entry in entries:
+        if entry["valid"]:
+            print(f"{entry['name']}: {entry['dataset']} latent {entry['latent_dim']} {entry['architecture']}, "
+                  f"{entry['epochs']} epochs")
+        else:
+            print(f"{entry['name']}: BROKEN ({entry['error']})")
+    return 0
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    from vae_core.registry import delete_model
+
+    delete_model(args.name, args.models_dir)
+    print(f"deleted {args.name}")
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from vae_core.fraud import score_csv
+    from vae_core.registry import load_model
+
+    loaded = load_model(args.name, args.models_dir)
+    update, close = _progress_bar(f"score {args.name}")
+    try:
+        summary = score_csv(loaded, args.input, args.output, threshold=args.threshold,
+                            strategy=args.strategy, chunk_size=args.chunk_size, on_progress=update)
+    finally:
+        close()
+    _print(summary, False)
+    return 0
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "train": cmd_train, "evaluate": cmd_evaluate, "list": cmd_list, "delete": cmd_delete, "score": cmd_score,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except VAEError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+    return 1

@@ -1,0 +1,100 @@
+"""Frozen, JSON-round-trippable configs: a saved model folder holds the one it was built from."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from vae_core.errors import ConfigError
+
+Architecture = Literal["dense", "conv"]
+Likelihood = Literal["bernoulli", "gaussian"]
+ARCHITECTURES: tuple[str, ...] = ("dense", "conv")
+LIKELIHOODS: tuple[str, ...] = ("bernoulli", "gaussian")
+
+
+def _from_dict(cls: type, data: dict[str, Any]):
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"Unknown {cls.__name__} field(s): {', '.join(unknown)}.")
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+    return cls(**values)
+
+
+@dataclass(frozen=True)
+class VAEConfig:
+    """Everything needed to rebuild a VAE's layers.
+
+    `input_shape` is (28, 28, 1) for images or (n_features,) for tabular rows.
+    """
+
+    input_shape: tuple[int, ...] = (28, 28, 1)
+    architecture: Architecture = "dense"
+    latent_dim: int = 2
+    # 512-256 is the dense MNIST VAE that reaches ~147 nats in 10 epochs at latent 2.
+    hidden_units: tuple[int, ...] = (512, 256)
+    # Keras's canonical conv VAE: two stride-2 convs (32, 64 filters), then a 16-unit dense layer.
+    conv_filters: tuple[int, ...] = (32, 64)
+    conv_dense_units: int = 16
+    likelihood: Likelihood = "bernoulli"
+    beta: float = 1.0
+    # Epochs over which the KL weight ramps linearly from 0 to beta (0 = no warm-up).
+    kl_warmup_epochs: int = 0
+
+    def __post_init__(self) -> None:
+        if self.architecture not in ARCHITECTURES:
+            raise ConfigError(f"Architecture must be one of {ARCHITECTURES}, got {self.architecture!r}.")
+        if self.likelihood not in LIKELIHOODS:
+            raise ConfigError(f"Likelihood must be one of {LIKELIHOODS}, got {self.likelihood!r}.")
+        if not isinstance(self.latent_dim, int) or not 1 <= self.latent_dim <= 512:
+            raise ConfigError(f"Latent dim must be an integer from 1 to 512, got {self.latent_dim!r}.")
+        if not self.input_shape or any(int(d) < 1 for d in self.input_shape):
+            raise ConfigError(f"Input shape must be positive sizes, got {self.input_shape!r}.")
+        if self.architecture == "conv" and tuple(self.input_shape[:2]) != (28, 28):
+            raise ConfigError("The conv architecture is for 28x28 images; use 'dense' for tabular data.")
+        if not self.hidden_units or any(int(u) < 1 for u in self.hidden_units):
+            raise ConfigError(f"Hidden units must be positive integers, got {self.hidden_units!r}.")
+        if not 0.0 <= float(self.beta) <= 1000.0:
+            raise ConfigError(f"Beta must be between 0 and 1000, got {self.beta!r}.")
+        if int(self.kl_warmup_epochs) < 0:
+            raise ConfigError("KL warm-up epochs cannot be negative.")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> VAEConfig:
+        return _from_dict(cls, data)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to fit a VAE; recorded in the model's metadata."""
+
+    epochs: int = 10
+    batch_size: int = 128
+    learning_rate: float = 1e-3
+    seed: int = 0
+    # Stop when validation loss has not improved for this many epochs (0 = never stop early).
+    early_stopping_patience: int = 5
+    # "default" (one device), "mirrored" (all local GPUs) or "multi_worker" (TF_CONFIG cluster).
+    strategy: Literal["default", "mirrored", "multi_worker"] = "default"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.epochs, int) or not 1 <= self.epochs <= 10_000:
+            raise ConfigError(f"Epochs must be an integer from 1 to 10000, got {self.epochs!r}.")
+        if not isinstance(self.batch_size, int) or not 1 <= self.batch_size <= 65_536:
+            raise ConfigError(f"Batch size must be an integer from 1 to 65536, got {self.batch_size!r}.")
+        if not 0.0 < float(self.learning_rate) < 1.0:
+            raise ConfigError(f"Learning rate must be in (0, 1), got {self.learning_rate!r}.")
+        if self.strategy not in ("default", "mirrored", "multi_worker"):
+            raise ConfigError(f"Unknown distribution strategy {self.strategy!r}.")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        return _from_dict(cls, data)
