@@ -1,0 +1,89 @@
+"""The CLI as a user runs it: subprocesses, JSON output, one-line errors, no TensorFlow for --help."""
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import REPO_ROOT
+from vae_core.data import MNIST_FILES
+
+
+def run_cli(*args, env_extra=None, timeout=300):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "VAE_OFFLINE": "1", **(env_extra or {})}
+    return subprocess.run([sys.executable, "-m", "vae_core", *map(str, args)], cwd=REPO_ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_help_does_not_import_tensorflow():
+    code = ("import sys; from vae_core.cli import build_parser\n"
+            "try:\n    build_parser().parse_args(['train', '--help'])\nexcept SystemExit: pass\n"
+            "assert 'tensorflow' not in sys.modules and 'keras' not in sys.modules, 'TF imported'")
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "--latent-dim" in result.stdout
+
+
+@pytest.fixture(scope="module")
+def small_mnist(tmp_path_factory, bundled_digits):
+    """The bundled digits written as the four IDX .gz files (a real on-disk MNIST layout)."""
+    folder = tmp_path_factory.mktemp("mnist")
+    parts = {"train_images": bundled_digits.x_train[:600], "train_labels": bundled_digits.y_train[:600],
+             "test_images": bundled_digits.x_test[:200], "test_labels": bundled_digits.y_test[:200]}
+    for key, array in parts.items():
+        is_images = key.endswith("images")
+        array = np.round(array.reshape(-1, 28, 28) * 255) if is_images else array
+        header = (2051 if is_images else 2049).to_bytes(4, "big") + b"".join(
+            d.to_bytes(4, "big") for d in array.shape)
+        with gzip.open(folder / MNIST_FILES[key], "wb") as handle:
+            handle.write(header + array.astype(np.uint8).tobytes())
+    return folder
+
+
+def test_train_list_evaluate_delete(small_mnist, tmp_path):
+    trained = run_cli("train", "--dataset", "mnist", "--data", small_mnist, "--epochs", 2, "--hidden", "32",
+                      "--name", "cli-model", "--models-dir", tmp_path, "--json")
+    assert trained.returncode == 0, trained.stderr
+    summary = json.loads(trained.stdout)
+    assert summary["epochs_run"] == 2 and "IDX" in summary["data_source"]
+    assert "%" in trained.stderr  # a progress bar was drawn
+
+    listed = json.loads(run_cli("list", "--models-dir", tmp_path, "--json").stdout)
+    assert [(m["name"], m["dataset"], m["latent_dim"], m["valid"]) for m in listed] == \
+        [("cli-model", "mnist", 2, True)]
+
+    evaluated = run_cli("evaluate", "--name", "cli-model", "--data", small_mnist, "--models-dir", tmp_path, "--json")
+    assert evaluated.returncode == 0, evaluated.stderr
+    result = json.loads(evaluated.stdout)
+    assert result["test_neg_elbo"] == pytest.approx(result["test_reconstruction"] + result["test_kl"], rel=1e-5)
+    assert result["test_neg_elbo"] == pytest.approx(summary["test_neg_elbo"], rel=1e-5)
+    assert result["n_test"] == 200
+
+    again = run_cli("train", "--dataset", "mnist", "--data", small_mnist, "--epochs", 1,
+                    "--name", "cli-model", "--models-dir", tmp_path)
+    assert again.returncode != 0 and "already exists" in again.stderr
+
+    assert run_cli("delete", "--name", "cli-model", "--models-dir", tmp_path).returncode == 0
+    assert json.loads(run_cli("list", "--models-dir", tmp_path, "--json").stdout) == []
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "--dataset", "mnist", "--name", "m", "--data", "/no/such/folder"], "does not exist"),
+    (["train", "--dataset", "mnist", "--name", "../evil"], "Invalid model name"),
+    (["train", "--dataset", "mnist", "--name", "m", "--latent-dim", "zero"], "whole number"),
+    (["train", "--dataset", "mnist", "--name", "m", "--hidden", "12,x"], "layer sizes"),
+    (["train", "--dataset", "cifar", "--name", "m"], "invalid choice"),
+    (["evaluate", "--name", "ghost"], "No model named"),
+    (["frobnicate"], "invalid choice"),
+])
+def test_errors_are_one_clear_line_without_traceback(args, message, tmp_path):
+    result = run_cli(*args, "--models-dir", tmp_path) if args[0] in ("train", "evaluate") else run_cli(*args)
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert [line for line in result.stderr.splitlines() if line.startswith("error:")], result.stderr
+    assert not any(tmp_path.iterdir())  # nothing saved

@@ -1,0 +1,98 @@
+"""MNIST loading: IDX parsing, npz, environment, offline fallback, and the real files."""
+
+import gzip
+import hashlib
+
+import numpy as np
+import pytest
+
+from conftest import shared_path
+from vae_core.data import MNIST_FILES, load_mnist
+from vae_core.errors import DataError
+
+
+def write_idx(path, array: np.ndarray, magic: int) -> None:
+    header = magic.to_bytes(4, "big") + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    with gzip.open(path, "wb") as handle:
+        handle.write(header + array.astype(np.uint8).tobytes())
+
+
+@pytest.fixture
+def idx_folder(tmp_path):
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 30), ("test", 10)):
+        write_idx(tmp_path / MNIST_FILES[f"{split}_images"], rng.integers(0, 256, (n, 28, 28)), 2051)
+        write_idx(tmp_path / MNIST_FILES[f"{split}_labels"], rng.integers(0, 10, n), 2049)
+    return tmp_path
+
+
+def test_idx_folder_loads_as_unit_scaled_images(idx_folder):
+    data = load_mnist(idx_folder)
+    assert data.x_train.shape == (30, 28, 28, 1) and data.x_test.shape == (10, 28, 28, 1)
+    assert data.x_train.dtype == np.float32 and 0 <= data.x_train.min() and data.x_train.max() <= 1
+    with gzip.open(idx_folder / MNIST_FILES["train_images"]) as handle:
+        first_pixel = handle.read()[16]
+    assert data.x_train[0, 0, 0, 0] == pytest.approx(first_pixel / 255)
+    assert "IDX" in data.source and str(idx_folder) in data.source
+
+
+def test_keras_npz_and_environment_variable(tmp_path, monkeypatch):
+    rng = np.random.default_rng(1)
+    np.savez(tmp_path / "mnist.npz", x_train=rng.integers(0, 256, (20, 28, 28), dtype=np.uint8),
+             y_train=np.arange(20) % 10, x_test=rng.integers(0, 256, (5, 28, 28), dtype=np.uint8),
+             y_test=np.arange(5))
+    assert load_mnist(tmp_path / "mnist.npz").x_train.shape == (20, 28, 28, 1)
+    monkeypatch.setenv("VAE_DATA_DIR", str(tmp_path))
+    data = load_mnist()
+    assert data.x_test.shape == (5, 28, 28, 1) and "mnist.npz" in data.source
+
+
+def test_offline_falls_back_to_the_bundled_real_digits(tmp_path, monkeypatch):
+    monkeypatch.delenv("VAE_DATA_DIR", raising=False)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))  # empty cache
+    monkeypatch.setenv("VAE_OFFLINE", "1")
+    data = load_mnist()
+    assert "bundled" in data.source
+    assert data.x_train.shape == (4000, 28, 28, 1) and data.x_test.shape == (1000, 28, 28, 1)
+    assert sorted(np.unique(data.y_test)) == list(range(10))
+    np.testing.assert_array_equal(load_mnist().y_test, data.y_test)  # deterministic split
+
+
+def test_failed_download_falls_through_quickly(tmp_path, monkeypatch):
+    import vae_core.data as data_module
+
+    monkeypatch.delenv("VAE_DATA_DIR", raising=False)
+    monkeypatch.delenv("VAE_OFFLINE", raising=False)
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    monkeypatch.setattr(data_module, "KERAS_MNIST_URL", "http://127.0.0.1:9/mnist.npz")  # refused at once
+    assert "bundled" in load_mnist(download_timeout=2).source
+    assert not (tmp_path / "datasets" / "mnist.npz").exists()  # no partial file left
+
+
+@pytest.mark.parametrize("make_bad, message", [
+    (lambda p: p / "nowhere", "does not exist"),
+    (lambda p: p, "missing"),
+    (lambda p: (p / "x.txt").write_text("hi") and p / "x.txt", "neither"),
+])
+def test_bad_paths_raise_specific_errors(tmp_path, make_bad, message):
+    with pytest.raises(DataError, match=message):
+        load_mnist(make_bad(tmp_path))
+
+
+def test_truncated_idx_file_is_reported(idx_folder):
+    path = idx_folder / MNIST_FILES["test_images"]
+    raw = gzip.open(path).read()
+    with gzip.open(path, "wb") as handle:
+        handle.write(raw[:-100])
+    with pytest.raises(DataError, match="truncated"):
+        load_mnist(idx_folder)
+
+
+def test_full_mnist_from_shared_is_byte_exact():
+    folder = shared_path("mnist")
+    data = load_mnist(folder)
+    assert data.x_train.shape == (60000, 28, 28, 1) and data.x_test.shape == (10000, 28, 28, 1)
+    raw = gzip.open(folder / MNIST_FILES["test_images"]).read()
+    assert hashlib.md5(raw).hexdigest() == "2646ac647ad5339dbf082846283269ea"
+    assert np.round(data.x_test * 255).astype(np.uint8).tobytes() == raw[16:]
+    assert data.x_train.mean() == pytest.approx(0.1307, abs=1e-4)

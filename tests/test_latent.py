@@ -1,0 +1,46 @@
+"""Grids, interpolation and prior samples: hand-checkable arrays."""
+
+import numpy as np
+import pytest
+from scipy.stats import norm
+
+from vae_core.errors import ConfigError
+from vae_core.latent import grid_axis, grid_points, interpolate, manifold_grid, sample_prior, tile_images
+
+
+def test_linear_and_quantile_axes():
+    np.testing.assert_allclose(grid_axis(5, 2.0, "linear"), [-2, -1, 0, 1, 2])
+    quantile = grid_axis(3, 1.0, "quantile")
+    np.testing.assert_allclose(quantile, [-1.0, 0.0, 1.0], atol=1e-12)
+    # equal prior mass between neighbours
+    np.testing.assert_allclose(np.diff(norm.cdf(grid_axis(7, 2.0, "quantile"))),
+                               np.full(6, (norm.cdf(2) - norm.cdf(-2)) / 6))
+    with pytest.raises(ConfigError):
+        grid_axis(3, 1.0, "log")
+
+
+def test_grid_points_layout_reads_like_a_plot():
+    points = grid_points(3, 2, extent=1.0, dims=(0, 2), base=np.array([9.0, 5.0, 9.0]))
+    # top-left first: x = −1, y = +1; the untouched dim keeps its base value
+    np.testing.assert_allclose(points, [[-1, 5, 1], [1, 5, 1], [-1, 5, -1], [1, 5, -1]])
+
+
+def test_interpolation_and_prior():
+    path = interpolate(np.zeros(2), np.array([2.0, -4.0]), 3)
+    np.testing.assert_allclose(path, [[0, 0], [1, -2], [2, -4]])
+    a, b = sample_prior(4, 1000, seed=1), sample_prior(4, 1000, seed=1)
+    np.testing.assert_array_equal(a, b)
+    assert a.shape == (1000, 4) and abs(a.mean()) < 0.1
+
+
+def test_tile_images():
+    images = np.arange(2 * 3 * 2 * 2).reshape(2, 3, 2, 2, 1)
+    mosaic = tile_images(images)
+    assert mosaic.shape == (4, 6)
+    np.testing.assert_array_equal(mosaic[:2, 2:4], images[0, 1, :, :, 0])
+
+
+def test_manifold_grid_is_one_batch_of_decoded_images(tiny_vae):
+    grid = manifold_grid(tiny_vae, n=4, extent=2.0)
+    assert grid.shape == (4, 4, 28, 28, 1)
+    np.testing.assert_allclose(grid[0, 0], tiny_vae.decode(np.array([[-2.0, 2.0]]))[0], atol=1e-6)
