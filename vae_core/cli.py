@@ -54,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--name", required=True, help="model name: letters, digits, '-' and '_'")
     train.add_argument("--data", help="MNIST folder or mnist.npz; fraud CSV (default: first available source)")
     train.add_argument("--arch", choices=("dense", "conv"), default="dense", help="encoder/decoder type (conv: MNIST only)")
-    train.add_argument("--latent-dim", type=_positive_int, default=2)
+    train.add_argument("--latent-dim", type=_positive_int, help="default: 2 for MNIST, 4 for fraud")
     train.add_argument("--hidden", type=_units, help="dense layer sizes, e.g. 512,256 (default per dataset)")
     train.add_argument("--epochs", type=_positive_int, help="default: 10 for MNIST, 150 for fraud")
     train.add_argument("--batch-size", type=_positive_int, default=128)
@@ -134,7 +134,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         if args.dataset == "mnist":
             from vae_core.mnist import train_mnist
 
-            vae_config = VAEConfig(architecture=args.arch, latent_dim=args.latent_dim,
+            vae_config = VAEConfig(architecture=args.arch, latent_dim=args.latent_dim or 2,
                                    hidden_units=args.hidden or VAEConfig.hidden_units,
                                    likelihood=args.likelihood or "bernoulli", beta=args.beta,
                                    kl_warmup_epochs=args.kl_warmup)
@@ -204,13 +204,16 @@ def cmd_score(args: argparse.Namespace) -> int:
     from vae_core.fraud import score_csv
     from vae_core.registry import load_model
 
+    from tqdm import tqdm
+
     loaded = load_model(args.name, args.models_dir)
-    update, close = _progress_bar(f"score {args.name}")
-    try:
+    with tqdm(total=100, desc=f"score {args.name}", unit="%", file=sys.stderr) as bar:
+        def update(fraction: float) -> None:
+            bar.n = int(fraction * 100)
+            bar.refresh()
+
         summary = score_csv(loaded, args.input, args.output, threshold=args.threshold,
                             strategy=args.strategy, chunk_size=args.chunk_size, on_progress=update)
-    finally:
-        close()
     _print(summary, False)
     return 0
 

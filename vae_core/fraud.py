@@ -1,0 +1,498 @@
+"""Credit-card fraud with a tabular VAE, in the five steps the app teaches:
+
+1. train the VAE on normal transactions (train split, normal rows only);
+2. visualise the latent representations (`FraudModel.latent_mean`);
+3. compute reconstruction errors (`FraudModel.score`, higher = more anomalous);
+4. choose a threshold on the validation split (`vae_core.thresholds` strategies);
+5. evaluate on the held-out test split, whose frauds never touch training or threshold choice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Literal
+
+import numpy as np
+import pandas as pd
+
+from vae_core import thresholds
+from vae_core.config import TrainConfig, VAEConfig
+from vae_core.errors import ConfigError, DataError, RegistryError, VAEError
+from vae_core.tabular import (AMOUNT_COLUMN, TabularDataset, fetch_openml_creditcard, make_synthetic_creditcard,
+                              read_labelled_csv, stratified_split)
+from vae_core.training import ProgressCallback, TrainResult, fit_vae
+
+if TYPE_CHECKING:
+    from vae_core.model import VAE
+    from vae_core.registry import LoadedModel
+
+KIND = "fraud"
+FRAUD_FILE = "fraud.json"
+SUBSET_NOTE = ("The bundled development subset has 14.8% frauds; the full ULB data has 0.172%. "
+               "Precision, average precision and alert counts depend on prevalence; ROC AUC does not.")
+# Small data (a few thousand normal rows): a narrow network, long training with early stopping.
+DEFAULT_HIDDEN = (64, 32)
+DEFAULT_LATENT_DIM = 4
+ScoreMode = Literal["mean", "sampled"]
+# Each strategy's default parameters; every one is computed on validation data at training time.
+DEFAULT_STRATEGY_PARAMS: dict[str, dict[str, Any]] = {
+    "max_f1": {},
+    "percentile": {"contamination": 0.01},
+    "precision_at_recall": {"min_recall": 0.8},
+    "fpr_cap": {"max_fpr": 0.01},
+    "alert_budget": {"per_thousand": 10.0},
+    "min_cost": {},
+}
+
+
+def default_data_dir() -> Path | None:
+    """VAE_DATA_DIR, else the development `../shared/data` beside the project when it exists."""
+    env = os.environ.get("VAE_DATA_DIR")
+    if env:
+        return Path(env).expanduser()
+    shared = Path(__file__).resolve().parents[2] / "shared" / "data"
+    return shared if shared.is_dir() else None
+
+
+def find_creditcard_csv() -> Path | None:
+    """The first credit-card CSV in the data folder (`creditcard/creditcard.csv` preferred)."""
+    root = default_data_dir()
+    if root is None:
+        return None
+    for candidate in (root / "creditcard" / "creditcard.csv", root / "creditcard.csv",
+                      root / "creditcard" / "creditcard_subset.csv"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_fraud_data(path: str | os.PathLike | BinaryIO | None = None, *, label_column: str = "Class",
+                    positive: str | int = 1, allow_download: bool = True, name: str | None = None) -> TabularDataset:
+    """Labelled transactions from the first source that works: `path` (a file or upload), the data
+    folder's credit-card CSV, OpenML (when online), else the clearly labelled synthetic generator."""
+    if path is not None:
+        return read_labelled_csv(path, label_column=label_column, positive_label=positive, name=name)
+    found = find_creditcard_csv()
+    if found is not None:
+        return read_labelled_csv(found, label_column=label_column, positive_label=positive)
+    if allow_download and os.environ.get("VAE_OFFLINE", "") not in ("1", "true", "yes"):
+        try:
+            return fetch_openml_creditcard()
+        except DataError:
+            pass  # offline: fall through to the labelled synthetic generator
+    return make_synthetic_creditcard()
+
+
+def data_fingerprint(data: TabularDataset) -> str:
+    """SHA-256 of the feature values and labels: tells whether a file is the one a model trained on."""
+    digest = hashlib.sha256()
+    digest.update(",".join(data.feature_names).encode())
+    digest.update(np.ascontiguousarray(data.features.to_numpy(np.float64)).tobytes())
+    if data.labels is not None:
+        digest.update(np.ascontiguousarray(data.labels, dtype=np.int8).tobytes())
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class Preprocessor:
+    """Fitted on training normals only: log1p on `log1p_columns`, then standardisation.
+
+    transform: frame (n, ≥d) → float32 (n, d) in `feature_names` order.
+    """
+
+    feature_names: tuple[str, ...]
+    log1p_columns: tuple[str, ...]
+    center: tuple[float, ...]
+    scale: tuple[float, ...]
+
+    @classmethod
+    def fit(cls, frame: pd.DataFrame, feature_names: tuple[str, ...],
+            log1p_columns: tuple[str, ...] = (AMOUNT_COLUMN,)) -> Preprocessor:
+        log1p_columns = tuple(c for c in log1p_columns if c in feature_names)
+        values = cls._log(frame[list(feature_names)].to_numpy(np.float64, copy=True), feature_names, log1p_columns)
+        scale = values.std(axis=0)
+        scale[scale < 1e-12] = 1.0  # constant columns: centre only
+        return cls(tuple(feature_names), log1p_columns, tuple(values.mean(axis=0)), tuple(scale))
+
+    @staticmethod
+    def _log(values: np.ndarray, names: tuple[str, ...], log1p_columns: tuple[str, ...]) -> np.ndarray:
+        for column in log1p_columns:
+            index = names.index(column)
+            values[:, index] = np.log1p(np.maximum(values[:, index], 0.0))
+        return values
+
+    def transform(self, frame: pd.DataFrame) -> np.ndarray:
+        missing = [c for c in self.feature_names if c not in frame.columns]
+        if missing:
+            raise DataError(f"The data lacks the model's feature column(s): {', '.join(missing)}.")
+        values = self._log(frame[list(self.feature_names)].to_numpy(np.float64, copy=True),
+                           self.feature_names, self.log1p_columns)
+        return ((values - np.asarray(self.center)) / np.asarray(self.scale)).astype(np.float32)
+
+    def inverse_transform(self, x: np.ndarray) -> pd.DataFrame:
+        """float (n, d) in model space → frame in original units (expm1 undoes log1p)."""
+        values = np.asarray(x, np.float64) * np.asarray(self.scale) + np.asarray(self.center)
+        for column in self.log1p_columns:
+            index = self.feature_names.index(column)
+            values[:, index] = np.expm1(values[:, index])
+        return pd.DataFrame(values, columns=list(self.feature_names))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"feature_names": list(self.feature_names), "log1p_columns": list(self.log1p_columns),
+                "center": list(self.center), "scale": list(self.scale)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Preprocessor:
+        return cls(tuple(data["feature_names"]), tuple(data["log1p_columns"]),
+                   tuple(data["center"]), tuple(data["scale"]))
+
+
+@dataclass(frozen=True)
+class ScoringConfig:
+    """How a transaction's anomaly score is computed from the VAE.
+
+    mean: squared error of the reconstruction decoded from μ (deterministic);
+    sampled: mean squared error over `n_samples` draws of z ~ q(z|x) (seeded, repeatable).
+    """
+
+    mode: ScoreMode = "mean"
+    n_samples: int = 8
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("mean", "sampled"):
+            raise ConfigError(f"Score mode must be 'mean' or 'sampled', got {self.mode!r}.")
+        if not 1 <= self.n_samples <= 256:
+            raise ConfigError("Score samples must be from 1 to 256.")
+
+
+class FraudModel:
+    """A trained tabular VAE with its preprocessing, scoring settings and default threshold."""
+
+    def __init__(self, vae: VAE, preprocessor: Preprocessor, scoring: ScoringConfig,
+                 threshold: float, info: dict[str, Any]):
+        self.vae = vae
+        self.preprocessor = preprocessor
+        self.scoring = scoring
+        self.threshold_ = float(threshold)
+        self.info = info  # the saved fraud.json: split, data fingerprint, threshold strategy, …
+
+    @classmethod
+    def from_loaded(cls, loaded: LoadedModel) -> FraudModel:
+        if loaded.kind != KIND or FRAUD_FILE not in loaded.extras:
+            raise RegistryError(f"Model {loaded.name!r} is not a fraud model.")
+        info = loaded.extras[FRAUD_FILE]
+        try:
+            return cls(loaded.vae, Preprocessor.from_dict(info["preprocessor"]),
+                       ScoringConfig(**info["scoring"]), info["threshold"]["value"], info)
+        except (KeyError, TypeError) as exc:
+            raise RegistryError(f"Model {loaded.name!r} has an incomplete {FRAUD_FILE} ({exc}).") from exc
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        return self.preprocessor.feature_names
+
+    def feature_errors(self, frame: pd.DataFrame) -> np.ndarray:
+        """Per-feature squared reconstruction error in standardised units: (n, d)."""
+        x = self.preprocessor.transform(frame)
+        mu, log_var = self.vae.encode(x)
+        if self.scoring.mode == "mean":
+            return (x - self.vae.decode(mu)) ** 2
+        rng = np.random.default_rng(0)
+        errors = np.zeros_like(x)
+        for _ in range(self.scoring.n_samples):
+            z = mu + np.exp(0.5 * log_var) * rng.standard_normal(mu.shape).astype(np.float32)
+            errors += (x - self.vae.decode(z)) ** 2
+        return errors / self.scoring.n_samples
+
+    def score(self, frame: pd.DataFrame) -> np.ndarray:
+        """Anomaly score per transaction (sum of per-feature errors; higher = more anomalous): (n,)."""
+        return self.feature_errors(frame).sum(axis=1)
+
+    def latent_mean(self, frame: pd.DataFrame) -> np.ndarray:
+        """μ of q(z|x) per transaction: (n, latent_dim)."""
+        return self.vae.encode(self.preprocessor.transform(frame))[0]
+
+    def decode_features(self, z: np.ndarray) -> pd.DataFrame:
+        """Decoded transactions in original units: z (n, latent_dim) → frame (n, d)."""
+        return self.preprocessor.inverse_transform(self.vae.decode(np.atleast_2d(z)))
+
+
+@dataclass
+class FraudTraining:
+    """A finished (or cancelled) fraud training; `saved_to` is None when nothing was saved."""
+
+    result: TrainResult
+    metrics: dict[str, Any]
+    metadata: dict[str, Any]
+    saved_to: Path | None
+    model: FraudModel | None = None
+
+
+def _choose_threshold(strategy: str, params: dict[str, Any], scores: np.ndarray, labels: np.ndarray,
+                      amounts: np.ndarray | None) -> float:
+    """Run a thresholds strategy with only the arguments it takes."""
+    available = {"scores": scores, "labels": labels, "amounts": amounts,
+                 "normal_scores": scores[labels == 0]}
+    function = thresholds.STRATEGIES.get(strategy)
+    if function is None:
+        raise ConfigError(f"Unknown threshold strategy {strategy!r}; choose from {', '.join(thresholds.STRATEGIES)}.")
+    accepted = inspect.signature(function).parameters
+    arguments = {k: v for k, v in available.items() if k in accepted}
+    return float(function(**arguments, **params))
+
+
+def train_fraud(name: str | None, data: TabularDataset, vae_config: VAEConfig | None = None,
+                train_config: TrainConfig | None = None, *, models_dir: str | os.PathLike | None = None,
+                scoring: ScoringConfig = ScoringConfig(), threshold_strategy: str = "max_f1",
+                threshold_params: dict[str, Any] | None = None, test_fraction: float = 0.3,
+                val_fraction: float = 0.15, split_seed: int = 0, include_time: bool = False,
+                on_progress: ProgressCallback | None = None,
+                cancel: threading.Event | None = None) -> FraudTraining:
+    """Steps 1, 4 and 5: split, train on train-split normals, pick the threshold on validation,
+    report test metrics, and save as `name` (skipped when name is None or cancelled).
+
+    `vae_config` defaults to a dense Gaussian VAE sized for the data; its input shape is set here.
+    A `Time` column (seconds since the first transaction) is left out unless `include_time`: it
+    describes when the data was collected, not the transaction.
+    """
+    from vae_core import registry
+
+    if name is not None:
+        registry.validate_name(name)
+        if (registry.models_dir(models_dir) / name).exists():
+            raise RegistryError(f"A model named {name!r} already exists; choose another name.")
+    if data.labels is None:
+        raise DataError("Training a fraud model needs labelled data (a label column), to hold out frauds "
+                        "for validation and testing.")
+    threshold_params = dict(threshold_params or {})
+    train_config = train_config or TrainConfig(epochs=150, batch_size=64, early_stopping_patience=20)
+    base = vae_config or VAEConfig(latent_dim=DEFAULT_LATENT_DIM, hidden_units=DEFAULT_HIDDEN)
+    features = tuple(name for name in data.feature_names if include_time or name != "Time")
+    vae_config = VAEConfig(**{**base.to_dict(), "input_shape": (len(features),), "architecture": "dense",
+                              "likelihood": base.likelihood if vae_config else "gaussian"})
+    split = stratified_split(data.labels, test_fraction=test_fraction, val_fraction=val_fraction, seed=split_seed)
+    labels = data.labels.astype(np.int64)
+    train_normals = split.train_idx[labels[split.train_idx] == 0]
+    val_normals = split.val_idx[labels[split.val_idx] == 0]
+    frame = data.features
+    preprocessor = Preprocessor.fit(frame.iloc[train_normals], features)
+    result = fit_vae(preprocessor.transform(frame.iloc[train_normals]), vae_config, train_config,
+                     x_val=preprocessor.transform(frame.iloc[val_normals]) if len(val_normals) else None,
+                     on_progress=on_progress, cancel=cancel)
+    if result.cancelled:
+        return FraudTraining(result, {}, {}, None)
+
+    provisional = FraudModel(result.model, preprocessor, scoring, np.inf, {})
+    amounts = data.amount
+    val_scores = provisional.score(frame.iloc[split.val_idx])
+    val_labels, val_amounts = labels[split.val_idx], None if amounts is None else amounts[split.val_idx]
+    threshold = _choose_threshold(threshold_strategy, threshold_params, val_scores, val_labels, val_amounts)
+    by_strategy = {}
+    for strategy, params in {**DEFAULT_STRATEGY_PARAMS, threshold_strategy: threshold_params}.items():
+        try:
+            value = _choose_threshold(strategy, params, val_scores, val_labels, val_amounts)
+        except VAEError:
+            continue  # e.g. min_cost without amounts
+        by_strategy[strategy] = {"value": value, "params": params}
+    test_scores = provisional.score(frame.iloc[split.test_idx])
+    metrics = thresholds.evaluate_at_threshold(test_scores, labels[split.test_idx], threshold,
+                                               None if amounts is None else amounts[split.test_idx])
+    info = {
+        "preprocessor": preprocessor.to_dict(),
+        "scoring": {"mode": scoring.mode, "n_samples": scoring.n_samples},
+        "threshold": {"value": threshold, "strategy": threshold_strategy, "params": threshold_params,
+                      "chosen_on": "validation split"},
+        "thresholds_by_strategy": by_strategy,
+        "split": {"seed": split_seed, "test_fraction": test_fraction, "val_fraction": val_fraction,
+                  "n_train": len(split.train_idx), "n_val": len(split.val_idx), "n_test": len(split.test_idx),
+                  "n_train_normals_used": len(train_normals)},
+        "data": {"source": data.source, "synthetic": data.synthetic, "n_rows": len(data),
+                 "fingerprint": data_fingerprint(data), "prevalence": data.prevalence},
+    }
+    metadata = {
+        "dataset": "fraud-synthetic" if data.synthetic else "fraud",
+        "data_source": data.source,
+        "synthetic": data.synthetic,
+        "latent_dim": vae_config.latent_dim,
+        "likelihood": vae_config.likelihood,
+        "architecture": "dense",
+        "features": list(features),
+        "epochs_run": result.epochs_run,
+        "stopped_early": result.stopped_early,
+        "training_seconds": round(result.seconds, 2),
+        "train_config": train_config.to_dict(),
+        "metrics": {**metrics, "evaluated_on": "held-out test split",
+                    "val_neg_elbo": (result.history.get("val_neg_elbo") or [None])[-1],
+                    "train_neg_elbo": result.history["neg_elbo"][-1]},
+        "history": result.history,
+        "note": SUBSET_NOTE,
+    }
+    model = FraudModel(result.model, preprocessor, scoring, threshold, info)
+    saved_to = None
+    if name is not None:
+        saved_to = registry.save_model(result.model, name, kind=KIND, metadata=metadata,
+                                       extra_files={FRAUD_FILE: info}, directory=models_dir)
+    return FraudTraining(result, metadata["metrics"], metadata, saved_to, model)
+
+
+@dataclass
+class ScoredData:
+    """A dataset scored by a fraud model. Arrays are aligned with `rows` (indices into the data):
+    `scores` (m,), `labels` (m,) or None, `amounts` (m,) or None, `latent` (m, latent_dim),
+    `feature_errors` (m, d). `evaluated_on` says which rows these are."""
+
+    rows: np.ndarray
+    scores: np.ndarray
+    labels: np.ndarray | None
+    amounts: np.ndarray | None
+    latent: np.ndarray
+    feature_errors: np.ndarray
+    evaluated_on: str
+    source: str
+    synthetic: bool
+    features: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
+
+
+def evaluation_rows(model: FraudModel, data: TabularDataset) -> tuple[np.ndarray, str]:
+    """The held-out test split when `data` is the file the model trained on, else every row."""
+    saved = model.info.get("data", {})
+    if data.labels is not None and saved.get("fingerprint") == data_fingerprint(data):
+        split_info = model.info["split"]
+        split = stratified_split(data.labels, test_fraction=split_info["test_fraction"],
+                                 val_fraction=split_info["val_fraction"], seed=split_info["seed"])
+        return split.test_idx, "held-out test split of the training file"
+    return np.arange(len(data), dtype=np.int64), "all rows (this file was not used for training)"
+
+
+def score_dataset(model: FraudModel, data: TabularDataset) -> ScoredData:
+    """Scores, latent means and per-feature errors for the rows that evaluation should use."""
+    rows, evaluated_on = evaluation_rows(model, data)
+    frame = data.features.iloc[rows].reset_index(drop=True)
+    errors = model.feature_errors(frame)
+    return ScoredData(rows=rows, scores=errors.sum(axis=1),
+                      labels=None if data.labels is None else data.labels[rows].astype(np.int64),
+                      amounts=None if data.amount is None else data.amount[rows],
+                      latent=model.latent_mean(frame), feature_errors=errors, evaluated_on=evaluated_on,
+                      source=data.source, synthetic=data.synthetic, features=frame)
+
+
+def evaluate_fraud(model: FraudModel, data: TabularDataset, threshold: float | None = None) -> dict[str, Any]:
+    """Test metrics at the model's (or a given) threshold; JSON-friendly."""
+    if data.labels is None:
+        raise DataError("Evaluation needs a label column; use `score` for unlabelled transactions.")
+    scored = score_dataset(model, data)
+    chosen = model.threshold_ if threshold is None else float(threshold)
+    metrics = thresholds.evaluate_at_threshold(scored.scores, scored.labels, chosen, scored.amounts)
+    return {**metrics, "evaluated_on": scored.evaluated_on, "data_source": data.source,
+            "synthetic": data.synthetic, "threshold_strategy": model.info["threshold"]["strategy"]
+            if threshold is None else "given", "note": SUBSET_NOTE}
+
+
+def train_fraud_cli(args, train_config: TrainConfig, *, on_progress: ProgressCallback | None = None,
+                    cancel: threading.Event | None = None) -> FraudTraining:
+    """`train --dataset fraud`: map CLI arguments onto train_fraud."""
+    if args.arch != "dense":
+        raise ConfigError("Fraud models are dense (tabular rows); drop --arch conv.")
+    data = load_fraud_data(args.data, label_column=args.label_column, positive=args.positive)
+    vae_config = VAEConfig(input_shape=(len(data.feature_names),), latent_dim=args.latent_dim or DEFAULT_LATENT_DIM,
+                           hidden_units=args.hidden or DEFAULT_HIDDEN, likelihood=args.likelihood or "gaussian",
+                           beta=args.beta, kl_warmup_epochs=args.kl_warmup)
+    return train_fraud(args.name, data, vae_config, train_config, models_dir=args.models_dir,
+                       on_progress=on_progress, cancel=cancel)
+
+
+def evaluate_fraud_cli(loaded: LoadedModel, data_path: str | None, threshold: float | None) -> dict[str, Any]:
+    """`evaluate` for a fraud model: the given CSV, else the source it was trained on."""
+    model = FraudModel.from_loaded(loaded)
+    if data_path is None and model.info["data"]["synthetic"]:
+        data = make_synthetic_creditcard()
+    else:
+        data = load_fraud_data(data_path)
+    return evaluate_fraud(model, data, threshold)
+
+
+def _rows_per_byte_estimate(path: Path) -> float:
+    with open(path, "rb") as handle:
+        sample = handle.read(1 << 16)
+    lines = max(sample.count(b"\n") - 1, 1)
+    return lines / max(len(sample), 1)
+
+
+def score_csv(loaded: LoadedModel, input_path: str | os.PathLike, output_path: str | os.PathLike, *,
+              threshold: float | None = None, strategy: str | None = None, chunk_size: int = 100_000,
+              on_progress: Callable[[float], None] | None = None) -> dict[str, Any]:
+    """Stream `input_path` through the model in chunks and write its columns plus `score` and `flag`.
+
+    Memory stays bounded by the chunk size (Arrow's streaming CSV reader and writer); the output
+    appears only when complete (a temporary file in the same folder, then renamed). `strategy`
+    picks one of the thresholds chosen on validation data at training time. `on_progress` gets
+    the fraction of input bytes read.
+    """
+    import pyarrow as pa
+    from pyarrow import csv as pacsv
+
+    model = FraudModel.from_loaded(loaded)
+    source, target = Path(input_path).expanduser(), Path(output_path).expanduser()
+    if not source.is_file():
+        raise DataError(f"Input file {source} does not exist or is not a file.")
+    if source.stat().st_size == 0:
+        raise DataError(f"Input file {source} is empty.")
+    if not target.parent.is_dir():
+        raise DataError(f"Output folder {target.parent} does not exist.")
+    if source.resolve() == target.resolve():
+        raise DataError("The output file must differ from the input file.")
+    if threshold is None:
+        table = model.info.get("thresholds_by_strategy", {})
+        if strategy is not None and strategy not in table:
+            raise ConfigError(f"Strategy {strategy!r} was not computed for this model; choose from "
+                              f"{', '.join(table) or 'none'} or give --threshold.")
+        threshold = table[strategy]["value"] if strategy else model.threshold_
+    features = list(model.feature_names)
+    rows_per_byte = _rows_per_byte_estimate(source)
+    block_size = int(min(max(chunk_size / rows_per_byte, 1 << 14), 1 << 30))
+    expected_rows = max(source.stat().st_size * rows_per_byte, 1.0)
+    start = time.perf_counter()
+    rows = flagged = 0
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.part")
+    try:
+        reader = pacsv.open_csv(source, read_options=pacsv.ReadOptions(block_size=block_size),
+                                convert_options=pacsv.ConvertOptions(
+                                    column_types={name: pa.float64() for name in features}))
+        missing = [name for name in features if name not in reader.schema.names]
+        if missing:
+            raise DataError(f"{source.name} lacks the model's feature column(s): {', '.join(missing)}.")
+        schema = reader.schema.append(pa.field("score", pa.float64())).append(pa.field("flag", pa.int8()))
+        with pacsv.CSVWriter(temporary, schema) as writer:
+            for batch in reader:
+                frame = pd.DataFrame({name: batch.column(name).to_numpy(zero_copy_only=False) for name in features})
+                values = frame.to_numpy()
+                if not np.isfinite(values).all():
+                    bad_row, bad_column = np.argwhere(~np.isfinite(values))[0]
+                    raise DataError(f"{source.name} has a missing, NaN or infinite value in column "
+                                    f"{features[bad_column]!r} on data row {rows + 1 + int(bad_row)}.")
+                scores = model.score(frame)
+                flags = (scores >= threshold).astype(np.int8)
+                writer.write_batch(pa.RecordBatch.from_arrays(
+                    [*batch.columns, pa.array(scores), pa.array(flags)], schema=schema))
+                rows += len(scores)
+                flagged += int(flags.sum())
+                if on_progress is not None:
+                    on_progress(min(0.99, rows / expected_rows))
+        if rows == 0:
+            raise DataError(f"{source.name} has a header but no data rows.")
+        os.replace(temporary, target)
+        if on_progress is not None:
+            on_progress(1.0)
+    except pa.ArrowInvalid as exc:
+        raise DataError(f"{source.name} is not a valid transactions CSV: {exc}".split("\n")[0]) from exc
+    finally:
+        temporary.unlink(missing_ok=True)
+    seconds = time.perf_counter() - start
+    return {"rows": rows, "flagged": flagged, "threshold": float(threshold), "output": str(target),
+            "seconds": round(seconds, 2), "rows_per_second": round(rows / seconds) if seconds else None}
