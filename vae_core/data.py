@@ -40,6 +40,11 @@ class ImageDataset:
     source: str
 
 
+def downloads_allowed() -> bool:
+    """False when VAE_OFFLINE is set (1/true/yes): loaders then skip network sources at once."""
+    return os.environ.get("VAE_OFFLINE", "").lower() not in ("1", "true", "yes")
+
+
 def keras_cache_path() -> Path:
     """Where Keras keeps `mnist.npz` (honours KERAS_HOME like Keras does)."""
     keras_home = os.environ.get("KERAS_HOME", os.path.join(os.path.expanduser("~"), ".keras"))
@@ -152,7 +157,7 @@ def load_mnist(path: str | os.PathLike | None = None, *, allow_download: bool = 
             return _from_npz(cached, "Keras cache")
         except DataError:
             pass  # a corrupt cache falls through to a fresh download
-    if allow_download and os.environ.get("VAE_OFFLINE", "") not in ("1", "true", "yes"):
+    if allow_download and downloads_allowed():
         try:
             return _from_npz(_download_keras_mnist(download_timeout), "Keras download, cached at")
         except (OSError, DataError):

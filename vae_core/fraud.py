@@ -23,9 +23,10 @@ import pandas as pd
 
 from vae_core import thresholds
 from vae_core.config import TrainConfig, VAEConfig
+from vae_core.data import downloads_allowed
 from vae_core.errors import ConfigError, DataError, RegistryError, VAEError
 from vae_core.tabular import (AMOUNT_COLUMN, TabularDataset, fetch_openml_creditcard, make_synthetic_creditcard,
-                              read_labelled_csv, stratified_split)
+                              normal_rows, read_labelled_csv, stratified_split)
 from vae_core.training import ProgressCallback, TrainResult, fit_vae
 
 if TYPE_CHECKING:
@@ -81,7 +82,7 @@ def load_fraud_data(path: str | os.PathLike | BinaryIO | None = None, *, label_c
     found = find_creditcard_csv()
     if found is not None:
         return read_labelled_csv(found, label_column=label_column, positive_label=positive)
-    if allow_download and os.environ.get("VAE_OFFLINE", "") not in ("1", "true", "yes"):
+    if allow_download and downloads_allowed():
         try:
             return fetch_openml_creditcard()
         except DataError:
@@ -278,8 +279,7 @@ def train_fraud(name: str | None, data: TabularDataset, vae_config: VAEConfig | 
                               "likelihood": base.likelihood if vae_config else "gaussian"})
     split = stratified_split(data.labels, test_fraction=test_fraction, val_fraction=val_fraction, seed=split_seed)
     labels = data.labels.astype(np.int64)
-    train_normals = split.train_idx[labels[split.train_idx] == 0]
-    val_normals = split.val_idx[labels[split.val_idx] == 0]
+    train_normals, val_normals = normal_rows(split.train_idx, labels), normal_rows(split.val_idx, labels)
     frame = data.features
     preprocessor = Preprocessor.fit(frame.iloc[train_normals], features)
     result = fit_vae(preprocessor.transform(frame.iloc[train_normals]), vae_config, train_config,

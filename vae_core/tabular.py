@@ -1,0 +1,484 @@
+"""Tabular fraud data: validated CSV reading, the ULB credit-card schema, synthetic rows, splits.
+
+Every bad input raises `DataError` with a message saying what was wrong and what to do.
+Features come out as float64 with no NaN or inf; labels as (n,) int8 with 1 = positive (fraud).
+Data-row numbers in messages count from 1 at the first row after the header.
+"""
+
+from __future__ import annotations
+
+import csv
+import http.client
+import io
+import os
+import socket
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO, NamedTuple
+
+import numpy as np
+import pandas as pd
+from sklearn.datasets import fetch_openml
+from sklearn.model_selection import train_test_split
+
+from vae_core.errors import DataError
+
+CREDITCARD_FEATURES: tuple[str, ...] = ("Time", *(f"V{i}" for i in range(1, 29)), "Amount")
+CREDITCARD_LABEL = "Class"
+AMOUNT_COLUMN = "Amount"  # raw euros; the cost model charges a missed fraud its amount
+OPENML_CREDITCARD_ID = 1597
+SYNTHETIC_SOURCE = "synthetic (generated, not real transactions)"
+
+_SNIFF_BYTES = 64 * 1024
+# Leading bytes of files people upload by mistake: what the file is, and what to do instead.
+_MAGIC = {
+    b"\x1f\x8b": "gzip-compressed. Decompress it first (e.g. `gunzip creditcard.csv.gz`) and load the .csv",
+    b"PK\x03\x04": "a ZIP archive (an Excel .xlsx workbook is one). Unzip it, or in Excel use "
+                   "Save As → CSV UTF-8",
+    b"\xd0\xcf\x11\xe0": "an old Excel (.xls) workbook. In Excel use Save As → CSV UTF-8",
+    b"%PDF": "a PDF document. Export the table as CSV instead",
+}
+# Synthetic frauds depart from normals on the components that separate fraud best in the real
+# ULB data; values are the mean shift of a full-strength fraud (signs and sizes as there).
+_FRAUD_SHIFTS = {"V3": -7.0, "V4": 4.5, "V10": -5.7, "V11": 3.8,
+                 "V12": -6.3, "V14": -7.0, "V16": -4.1, "V17": -6.7}
+_TWO_DAYS_S = 2 * 24 * 3600
+
+
+class _Origin(NamedTuple):
+    """Where rows come from: `source` for TabularDataset, `subject` to name it inside messages."""
+
+    source: str
+    subject: str
+
+
+def _origin(source: str | os.PathLike | BinaryIO, name: str | None) -> _Origin:
+    if isinstance(source, (str, os.PathLike)):
+        shown = name or os.fspath(source)
+        return _Origin(f"file: {shown}", f"the file '{shown}'")
+    shown = name or getattr(source, "name", None) or "unnamed upload"
+    return _Origin(f"upload: {shown}", f"the uploaded file '{shown}'")
+
+
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+@dataclass(frozen=True, eq=False)
+class TabularDataset:
+    """Validated rows: `features` (n, d) float64, `labels` (n,) int8 or None, `amount` (n,) float64 or None.
+
+    `source` tells people where the rows came from; `synthetic` is True for generated rows, which
+    must never be presented as real transactions. `amount` is the raw Amount column (euros) when
+    the data has one, whether or not it is a feature.
+    """
+
+    features: pd.DataFrame
+    labels: np.ndarray | None
+    feature_names: tuple[str, ...]
+    source: str
+    synthetic: bool = False
+    amount: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+    @property
+    def prevalence(self) -> float | None:
+        """Fraction of positive rows, or None when unlabelled."""
+        return None if self.labels is None else float(self.labels.mean())
+
+    def to_frame(self, label_column: str = CREDITCARD_LABEL) -> pd.DataFrame:
+        """Features, plus `Amount` when it is not a feature and `label_column` when labelled."""
+        frame = self.features.copy()
+        if self.amount is not None and AMOUNT_COLUMN not in frame.columns:
+            frame[AMOUNT_COLUMN] = self.amount
+        if self.labels is not None:
+            frame[label_column] = self.labels
+        return frame
+
+
+# --- reading and validation -------------------------------------------------------------------
+
+@contextmanager
+def _open_csv(source: str | os.PathLike | BinaryIO, origin: _Origin) -> Iterator[tuple[BinaryIO, list[str]]]:
+    """Yield a binary stream at offset 0 and the header's column names, after the cheap checks."""
+    if isinstance(source, (str, os.PathLike)):
+        path = Path(source).expanduser()
+        if not path.exists():
+            raise DataError(f"There is no file at {path}. Check the path, or upload the CSV instead.")
+        if path.is_dir():
+            raise DataError(f"{path} is a folder, not a CSV file. Give the path of the .csv file inside it.")
+        try:
+            stream: BinaryIO = path.open("rb")
+        except OSError as exc:
+            raise DataError(f"{_capital(origin.subject)} cannot be read ({exc.strerror}). "
+                            "Check its permissions.") from exc
+    else:
+        if hasattr(source, "seek"):
+            source.seek(0)
+        data = source.read()
+        stream = io.BytesIO(data.encode("utf-8") if isinstance(data, str) else data)
+    with stream:
+        header = _check_head(stream, origin)
+        stream.seek(0)
+        yield stream, header
+
+
+def _check_head(stream: BinaryIO, origin: _Origin) -> list[str]:
+    """Reject empty, binary, non-UTF-8 or header-less files; return the header's names."""
+    subject = _capital(origin.subject)
+    head = stream.read(_SNIFF_BYTES)
+    if not head:
+        raise DataError(f"{subject} is empty (0 bytes). Export the data again with a header row "
+                        "and at least one data row.")
+    for magic, what in _MAGIC.items():
+        if head.startswith(magic):
+            raise DataError(f"{subject} is {what}.")
+    if b"\x00" in head:
+        raise DataError(f"{subject} holds binary data (NUL bytes), so it is not a CSV text file "
+                        "(UTF-16 text looks like this too). Export the table as CSV UTF-8.")
+    stream.seek(0)
+    text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")  # newline="": csv splits rows
+    try:
+        rows = csv.reader(text)
+        header, first_row = next(rows, []), next(rows, [])
+    except UnicodeDecodeError as exc:
+        raise _not_utf8(origin, exc) from exc
+    except csv.Error as exc:
+        raise _unparsable(origin, exc) from exc
+    finally:
+        text.detach()  # leave the binary stream open for pandas
+    if not any(name.strip() for name in header):
+        raise DataError(f"The first line of {origin.subject} is blank; it must be the header row "
+                        "with the column names.")
+    if len(header) == 1 and any(sep in header[0] for sep in ";\t|"):
+        raise DataError(f"{subject} has a single column named {header[0][:60]!r}: its separator is "
+                        "not a comma. Save it as a comma-separated CSV.")
+    duplicated = [f"{name!r} ({count}×)" for name, count in Counter(header).items() if count > 1]
+    if duplicated:
+        raise DataError(f"{subject} has duplicated column names: {', '.join(duplicated)}. Rename or "
+                        "remove the copies so that each column has its own name.")
+    if len(first_row) > len(header):
+        raise DataError(f"Data row 1 of {origin.subject} has {len(first_row)} values but the header "
+                        f"names {len(header)} columns. Give every column a name in the header.")
+    return header
+
+
+def _not_utf8(origin: _Origin, exc: UnicodeDecodeError) -> DataError:
+    byte = exc.object[exc.start:exc.start + 1].hex().upper()
+    return DataError(f"{_capital(origin.subject)} is not UTF-8 text (byte 0x{byte} cannot be decoded). "
+                     "Save it as CSV UTF-8 (in Excel: Save As → CSV UTF-8) and load it again.")
+
+
+@contextmanager
+def _csv_errors(origin: _Origin) -> Iterator[None]:
+    """Turn pandas' parsing errors, which may surface chunk by chunk, into DataError."""
+    try:
+        yield
+    except UnicodeDecodeError as exc:
+        raise _not_utf8(origin, exc) from exc
+    except pd.errors.ParserError as exc:
+        raise _unparsable(origin, exc) from exc
+
+
+def _unparsable(origin: _Origin, exc: Exception) -> DataError:
+    return DataError(f"{_capital(origin.subject)} could not be parsed as CSV ({str(exc).strip()}). Check "
+                     "that every row has as many comma-separated values as the header.")
+
+
+def _require_columns(present: Sequence[str], required: Sequence[str], origin: _Origin) -> None:
+    missing = [name for name in required if name not in present]
+    if missing:
+        shown = ", ".join(map(str, present[:40])) + (" …" if len(present) > 40 else "")
+        raise DataError(f"{_capital(origin.subject)} is missing the column(s) "
+                        f"{', '.join(map(repr, missing))}. Its columns are: {shown}.")
+
+
+def _finite_frame(frame: pd.DataFrame, columns: Sequence[str], origin: _Origin,
+                  first_row: int = 1) -> pd.DataFrame:
+    """`frame[columns]` as float64, (n_rows, len(columns)); DataError names the bad column and row.
+
+    `first_row` is the data-row number of the frame's first row (later for chunks of a file).
+    """
+    return pd.DataFrame({name: _finite_column(frame[name], origin, first_row) for name in columns},
+                        index=frame.index)
+
+
+def _finite_column(column: pd.Series, origin: _Origin, first_row: int) -> np.ndarray:
+    where = f"Column {column.name!r} in {origin.subject}"
+    if not pd.api.types.is_numeric_dtype(column):
+        numbers = pd.to_numeric(column, errors="coerce")
+        text = (numbers.isna() & column.notna()).to_numpy()
+        if text.any():
+            row = int(text.argmax())
+            raise DataError(f"{where} should hold numbers, but data row {first_row + row} has "
+                            f"{column.iloc[row]!r}. Correct or remove that value and load the data again.")
+        column = numbers
+    values = column.to_numpy(dtype=np.float64, na_value=np.nan)
+    missing, infinite = np.isnan(values), np.isinf(values)
+    if missing.all():
+        raise DataError(f"{where} has no values: data rows {first_row}–{first_row + len(values) - 1} "
+                        "are all empty. Fill it in, or leave the column out.")
+    bad = missing | infinite
+    if bad.any():
+        counts = [f"{n} {kind}" for n, kind in ((missing.sum(), "missing (empty or NaN)"),
+                                                  (infinite.sum(), "infinite")) if n]
+        raise DataError(f"{where} has {' and '.join(counts)} value(s), the first on data row "
+                        f"{first_row + int(bad.argmax())}. Fill them in or remove those rows.")
+    return values
+
+
+def _label_key(value: Any) -> str:
+    """Canonical text of a label value, so that 1, 1.0, "1" and " 1 " all match."""
+    text = str(value).strip()
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    return str(int(number)) if number.is_integer() else text
+
+
+def _binary_labels(column: pd.Series, positive_label: str | int, origin: _Origin) -> np.ndarray:
+    """(n,) int8, 1 where `column` equals `positive_label`; the column must hold at most two values."""
+    where = f"Label column {column.name!r} in {origin.subject}"
+    missing = column.isna().to_numpy()
+    if missing.any():
+        raise DataError(f"{where} has {missing.sum()} empty value(s), the first on data row "
+                        f"{int(missing.argmax()) + 1}. Every row needs a label: fill them in or remove those rows.")
+    keys = {value: _label_key(value) for value in column.unique()}
+    found = sorted(set(keys.values()))
+    positive = _label_key(positive_label)
+    if len(found) > 2 or (len(found) == 2 and positive not in found):
+        shown = ", ".join(map(repr, found[:10])) + (f" … ({len(found)} distinct)" if len(found) > 10 else "")
+        raise DataError(f"{where} should hold two values, {positive!r} for positive (fraud) rows and "
+                        f"one value for normal rows, but it holds {shown}. Choose the right label "
+                        "column, or set the positive label to the value that marks fraud.")
+    if found == [positive]:
+        raise DataError(f"Every row in {origin.subject} is labelled positive ({column.name} = "
+                        f"{positive!r}), so there are no normal rows to learn from. Include normal "
+                        "rows, or check which value marks fraud.")
+    return column.isin([value for value, key in keys.items() if key == positive]).to_numpy().astype(np.int8)
+
+
+def _is_text(column: pd.Series) -> bool:
+    """True for a column none of whose values is a number (an ID or a category)."""
+    return (not pd.api.types.is_numeric_dtype(column) and column.notna().any()
+            and pd.to_numeric(column, errors="coerce").isna().all())
+
+
+def _dataset_from_frame(frame: pd.DataFrame, origin: _Origin, *, label_column: str | None,
+                        positive_label: str | int, feature_columns: Sequence[str] | None,
+                        require_label: bool) -> TabularDataset:
+    """Validate a parsed table and split it into features, labels and amounts."""
+    if frame.empty:
+        raise DataError(f"{_capital(origin.subject)} has a header but no data rows. Export it again "
+                        "with the data.")
+    columns = list(frame.columns)
+    has_label = label_column is not None and label_column in columns
+    _require_columns(columns, [*(feature_columns or ()),
+                               *([label_column] if require_label and label_column is not None else [])], origin)
+    if feature_columns is None:
+        names = [name for name in columns if name != label_column and not _is_text(frame[name])]
+        unnamed = [name for name in names if name.startswith("Unnamed: ")]
+        if unnamed:
+            position = columns.index(unnamed[0]) + 1
+            raise DataError(f"Column {position} of {origin.subject} has no name in its header (a row "
+                            "index saved by pandas' to_csv() looks like this). Name it, remove it, "
+                            "or list the feature columns to use.")
+    else:
+        names = list(feature_columns)
+        if label_column in names:
+            raise DataError(f"The feature columns include the label column {label_column!r}; a model "
+                            "must not see the answer. Leave it out of the feature columns.")
+    if not names:
+        raise DataError(f"{_capital(origin.subject)} has no numeric feature columns. Check that it is "
+                        "the right file and that its separator is a comma.")
+    features = _finite_frame(frame, names, origin).reset_index(drop=True)
+    labels = _binary_labels(frame[label_column], positive_label, origin) if has_label else None
+    amount = None
+    if AMOUNT_COLUMN in columns:
+        amounts = features if AMOUNT_COLUMN in names else _finite_frame(frame, [AMOUNT_COLUMN], origin)
+        amount = amounts[AMOUNT_COLUMN].to_numpy()
+        if (amount < 0).any():
+            raise DataError(f"Column {AMOUNT_COLUMN!r} in {origin.subject} has negative amounts, the "
+                            f"first on data row {int((amount < 0).argmax()) + 1}. Amounts must be ≥ 0.")
+    return TabularDataset(features, labels, tuple(names), origin.source, synthetic=False, amount=amount)
+
+
+def read_labelled_csv(source: str | os.PathLike | BinaryIO, *, label_column: str | None = CREDITCARD_LABEL,
+                      positive_label: str | int = 1, feature_columns: Sequence[str] | None = None,
+                      require_label: bool = True, name: str | None = None) -> TabularDataset:
+    """Read and validate a CSV from a path or a binary file object (e.g. a Streamlit upload).
+
+    Features are `feature_columns`, or else every column except the label that holds numbers
+    (columns with no numeric value at all, like IDs, are left out). The label column must hold
+    `positive_label` (str or int; 1, "1" and 1.0 match) for positives and one other value for
+    normal rows. Without the label column, `require_label=False` gives `labels=None`.
+    `name` replaces the file name shown in messages and `source`.
+    """
+    origin = _origin(source, name)
+    with _open_csv(source, origin) as (stream, _), _csv_errors(origin):
+        frame = pd.read_csv(stream, encoding="utf-8", low_memory=False)
+    return _dataset_from_frame(frame, origin, label_column=label_column, positive_label=positive_label,
+                               feature_columns=feature_columns, require_label=require_label)
+
+
+def read_creditcard(path_or_file: str | os.PathLike | BinaryIO, *, name: str | None = None) -> TabularDataset:
+    """Read the ULB credit-card CSV: features Time, V1..V28, Amount (30); labels from Class (1 = fraud)."""
+    return read_labelled_csv(path_or_file, label_column=CREDITCARD_LABEL, positive_label=1,
+                             feature_columns=CREDITCARD_FEATURES, name=name)
+
+
+def iter_csv_chunks(source: str | os.PathLike | BinaryIO, chunksize: int,
+                    usecols: Sequence[str] | None = None, *, name: str | None = None) -> Iterator[pd.DataFrame]:
+    """Stream a large CSV as validated float64 frames of up to `chunksize` rows, (rows, n_columns).
+
+    Every selected column (`usecols`, in that order; all by default) must hold finite numbers;
+    messages give the data-row number within the whole file.
+    """
+    if chunksize < 1:
+        raise DataError(f"chunksize must be a positive number of rows, not {chunksize}.")
+    origin = _origin(source, name)
+    with _open_csv(source, origin) as (stream, header), _csv_errors(origin):
+        if usecols is not None:
+            if not usecols:
+                raise DataError("usecols is empty: list the columns to read, or pass None for all of them.")
+            _require_columns(header, usecols, origin)
+        first_row = 1
+        for chunk in pd.read_csv(stream, chunksize=chunksize, usecols=usecols, encoding="utf-8"):
+            if chunk.empty:
+                continue
+            yield _finite_frame(chunk, list(usecols or chunk.columns), origin, first_row)
+            first_row += len(chunk)
+    if first_row == 1:
+        raise DataError(f"{_capital(origin.subject)} has a header but no data rows. Export it again "
+                        "with the data.")
+
+
+def fetch_openml_creditcard(cache_dir: str | None = None, timeout: float = 10.0) -> TabularDataset:
+    """The full ULB data (284,807 rows, 492 frauds) from OpenML data id 1597, cached in `cache_dir`.
+
+    `timeout` bounds each network wait in seconds (set process-wide while downloading, since
+    scikit-learn's fetcher takes none). Offline, raises DataError saying how to load a CSV instead.
+    """
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(timeout)
+    try:
+        bunch = fetch_openml(data_id=OPENML_CREDITCARD_ID, as_frame=True, data_home=cache_dir, n_retries=1)
+    except (OSError, ValueError, http.client.HTTPException) as exc:
+        raise DataError(f"Could not download the credit-card data from OpenML (data id "
+                        f"{OPENML_CREDITCARD_ID}): {exc}. This machine seems to be offline. Get "
+                        "creditcard.csv on a connected machine (https://www.openml.org/d/1597, or "
+                        "Kaggle's mlg-ulb/creditcardfraud), then upload it or give its path.") from exc
+    finally:
+        socket.setdefaulttimeout(previous)
+    origin = _Origin(f"OpenML {OPENML_CREDITCARD_ID} (creditcard)",
+                     f"the OpenML credit-card data (id {OPENML_CREDITCARD_ID})")
+    return _dataset_from_frame(bunch.frame, origin, label_column=CREDITCARD_LABEL, positive_label=1,
+                               feature_columns=CREDITCARD_FEATURES, require_label=True)
+
+
+# --- synthetic data -----------------------------------------------------------------------------
+
+def make_synthetic_creditcard(n_rows: int = 20000, fraud_fraction: float = 0.01, seed: int = 0) -> TabularDataset:
+    """Generated rows in the ULB schema (features Time, V1..V28, Amount; labels as Class), sorted by Time.
+
+    Normals: V_k ~ N(0, s_k²) with s_k falling from 1.9 to 0.3 like the real PCA components,
+    Amount lognormal (median ≈ €22), Time uniform over two days. Each fraud has a random strength
+    in [0, 1.2] scaling the shifts of `_FRAUD_SHIFTS` (with a wider spread there), so some frauds
+    look normal; fraud amounts have a smaller median and a heavier tail, as in the real data.
+    Exactly round(n_rows * fraud_fraction) rows are frauds.
+    """
+    if n_rows < 2:
+        raise DataError(f"n_rows must be at least 2, not {n_rows}.")
+    if not 0 <= fraud_fraction < 1:
+        raise DataError(f"fraud_fraction must be in [0, 1), not {fraud_fraction}.")
+    rng = np.random.default_rng(seed)
+    n_fraud = round(n_rows * fraud_fraction)
+    labels = (np.arange(n_rows) < n_fraud).astype(np.int8)  # order is randomised by Time below
+    v = rng.standard_normal((n_rows, 28)) * np.linspace(1.9, 0.3, 28)
+    shifted = [int(column[1:]) - 1 for column in _FRAUD_SHIFTS]
+    strength = rng.uniform(0.0, 1.2, size=(n_fraud, 1))
+    v[:n_fraud, shifted] = 2.0 * v[:n_fraud, shifted] + strength * np.array(list(_FRAUD_SHIFTS.values()))
+    amount = np.where(labels == 1, rng.lognormal(2.2, 2.0, n_rows), rng.lognormal(3.1, 1.3, n_rows)).round(2)
+    time = rng.uniform(0, _TWO_DAYS_S, n_rows).round()
+    order = np.argsort(time, kind="stable")
+    features = pd.DataFrame(np.column_stack([time, v, amount])[order], columns=list(CREDITCARD_FEATURES))
+    return TabularDataset(features, labels[order], CREDITCARD_FEATURES, SYNTHETIC_SOURCE,
+                          synthetic=True, amount=amount[order])
+
+
+# --- splits -------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, eq=False)
+class Split:
+    """Sorted int64 row indices into one dataset: train (fit on its normal rows), val (choose the
+    threshold), test (held out for the final report). Fractions are of all rows."""
+
+    train_idx: np.ndarray
+    val_idx: np.ndarray
+    test_idx: np.ndarray
+    seed: int
+    test_fraction: float
+    val_fraction: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly: index arrays as lists of ints."""
+        return {"train_idx": self.train_idx.tolist(), "val_idx": self.val_idx.tolist(),
+                "test_idx": self.test_idx.tolist(), "seed": self.seed,
+                "test_fraction": self.test_fraction, "val_fraction": self.val_fraction}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Split:
+        try:
+            return cls(*(np.asarray(data[key], dtype=np.int64) for key in ("train_idx", "val_idx", "test_idx")),
+                       seed=int(data["seed"]), test_fraction=float(data["test_fraction"]),
+                       val_fraction=float(data["val_fraction"]))
+        except KeyError as exc:
+            raise DataError(f"The saved split has no {exc.args[0]!r} entry; the file is incomplete. "
+                            "Split the data again.") from exc
+
+
+def stratified_split(labels: np.ndarray, *, test_fraction: float = 0.3, val_fraction: float = 0.15,
+                     seed: int = 0) -> Split:
+    """Stratified train/val/test indices for `labels` (n,) 0/1; the defaults give 55/15/30 %.
+
+    Every non-empty split keeps both classes; `val_fraction=0` gives an empty val split.
+    """
+    y = np.asarray(labels)
+    if y.ndim != 1 or not np.isin(y, (0, 1)).all():
+        raise DataError("Labels for a split must be a 1-D array of 0 (normal) and 1 (positive).")
+    if not (0 < test_fraction < 1 and 0 <= val_fraction < 1 and test_fraction + val_fraction < 1):
+        raise DataError(f"test_fraction={test_fraction} and val_fraction={val_fraction} must leave rows "
+                        "to train on: 0 < test, 0 ≤ val, and test + val < 1.")
+    y = y.astype(np.int64)
+    counts = np.bincount(y, minlength=2)
+    if counts.min() == 0:
+        raise DataError(f"A stratified split needs both normal and positive rows, but all {len(y)} rows "
+                        f"are {'normal' if counts[1] == 0 else 'positive'}.")
+    rows = np.arange(len(y), dtype=np.int64)
+    try:
+        rest, test = train_test_split(rows, test_size=test_fraction, stratify=y, random_state=seed)
+        train, val = (train_test_split(rest, test_size=val_fraction / (1 - test_fraction),
+                                       stratify=y[rest], random_state=seed)
+                      if val_fraction else (rest, rows[:0]))
+    except ValueError as exc:
+        raise DataError(f"Cannot split {len(y)} rows ({counts[1]} positive) with test_fraction="
+                        f"{test_fraction} and val_fraction={val_fraction}: {exc}. Use more rows.") from exc
+    for part, idx in (("train", train), ("validation", val), ("test", test)):
+        if idx.size and np.bincount(y[idx], minlength=2).min() == 0:
+            raise DataError(f"The {part} split would have no {'positive' if y[idx].sum() == 0 else 'normal'} "
+                            f"rows ({counts[1]} positives in {len(y)} rows, test_fraction={test_fraction}, "
+                            f"val_fraction={val_fraction}). Use more rows or larger fractions.")
+    return Split(np.sort(train), np.sort(val), np.sort(test), seed=seed,
+                 test_fraction=test_fraction, val_fraction=val_fraction)
+
+
+def normal_rows(split_idx: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """The entries of `split_idx` whose label is 0 (normal): the rows a detector trains on."""
+    idx = np.asarray(split_idx, dtype=np.int64)
+    return idx[np.asarray(labels)[idx] == 0]

@@ -1,0 +1,356 @@
+"""Thresholds and metrics on anomaly scores: pure functions on arrays.
+
+Conventions: `scores` (n,) float, higher = more anomalous; `labels` (n,) 0/1 with 1 = positive
+(fraud); a row is flagged when score >= threshold. Ratios with a zero denominator: precision is
+1.0 with no alerts (no false alarm was raised; scikit-learn's PR curve ends there too), recall 0.0
+with no positives, fpr 0.0 with no negatives, f1 0.0 with neither positives nor alerts.
+
+Cost model, in euros: every alert costs `review_fee` to review, true and false alarms alike; every
+missed fraud costs its Amount (`fraud_cost="amount"`) or a fixed `fraud_cost`. So
+cost(t) = review_fee · alerts(t) + Σ fraud cost of the positives scored below t.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Literal
+
+import numpy as np
+from sklearn.metrics import (average_precision_score, confusion_matrix, f1_score, precision_recall_curve,
+                             precision_score, recall_score, roc_auc_score, roc_curve)
+
+from vae_core.errors import ConfigError, DataError
+
+DEFAULT_REVIEW_FEE = 5.0  # euros per alert: a few minutes of an analyst's time
+FraudCost = float | Literal["amount"]
+
+
+# --- input checks -------------------------------------------------------------------------------
+
+def _as_scores(scores: np.ndarray, name: str = "scores") -> np.ndarray:
+    values = np.asarray(scores, dtype=np.float64)
+    if values.ndim != 1 or values.size == 0:
+        raise DataError(f"{name} must be a non-empty 1-D array, not shape {values.shape}.")
+    bad = int((~np.isfinite(values)).sum())
+    if bad:
+        raise DataError(f"{name} hold {bad} NaN or infinite value(s); the model produced unusable "
+                        "scores for those rows, so check its inputs.")
+    return values
+
+
+def _as_labels(labels: np.ndarray, n: int) -> np.ndarray:
+    values = np.asarray(labels)
+    if values.shape != (n,):
+        raise DataError(f"labels have shape {values.shape} but there are {n} scores; give one label per score.")
+    if not np.isin(values, (0, 1)).all():
+        raise DataError(f"labels must be 0 (normal) or 1 (positive); found {np.unique(values)[:6].tolist()}.")
+    return values.astype(np.int64)
+
+
+def _need_classes(n_pos: int | None, n: int, what: str, *, positives: bool = True, negatives: bool = True) -> None:
+    if n_pos is None:
+        raise DataError(f"{what} needs labels (0 normal, 1 positive) for the scores.")
+    if (positives and n_pos == 0) or (negatives and n_pos == n):
+        missing = "positive (fraud)" if n_pos == 0 else "normal"
+        raise DataError(f"{what} needs {missing} rows, but the labels have none. Use data (or a "
+                        "split) with both classes.")
+
+
+def _euros(value: float, name: str) -> float:
+    if isinstance(value, (int, float, np.number)) and value >= 0:
+        return float(value)
+    raise ConfigError(f"{name} must be a non-negative number of euros, not {value!r}.")
+
+
+def _check_thresholds(thresholds: np.ndarray) -> np.ndarray:
+    values = np.asarray(thresholds, dtype=np.float64).reshape(-1)
+    if np.isnan(values).any():
+        raise ConfigError("Thresholds must be numbers, not NaN.")
+    return values
+
+
+def _missed_costs(labels: np.ndarray, amounts: np.ndarray | None, fraud_cost: FraudCost) -> np.ndarray | None:
+    """(n,) what missing each row would cost: its fraud cost for positives, 0 for normals.
+
+    None when the cost is unknown (`fraud_cost="amount"` without amounts).
+    """
+    if isinstance(fraud_cost, str) and fraud_cost == "amount":
+        if amounts is None:
+            return None
+        values = np.asarray(amounts, dtype=np.float64)
+        if values.shape != labels.shape or not np.isfinite(values).all() or (values < 0).any():
+            raise DataError(f"amounts must be {labels.size} finite, non-negative numbers, one per score.")
+        return values * labels
+    if isinstance(fraud_cost, str):
+        raise ConfigError(f"fraud_cost must be 'amount' or a non-negative number of euros, not {fraud_cost!r}.")
+    return _euros(fraud_cost, "fraud_cost") * labels
+
+
+def _ratio(numerator: np.ndarray, denominator: np.ndarray | int, empty: float) -> np.ndarray:
+    """numerator / denominator elementwise, `empty` where the denominator is 0."""
+    out = np.full(np.shape(numerator), empty, dtype=np.float64)
+    return np.divide(numerator, denominator, out=out, where=np.asarray(denominator) > 0)
+
+
+# --- the sweep ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SweepPoint:
+    """Counts and metrics at one threshold; label-dependent fields are None without labels and
+    `cost` is None without a known fraud cost."""
+
+    threshold: float
+    tp: int | None
+    fp: int | None
+    fn: int | None
+    tn: int | None
+    precision: float | None
+    recall: float | None
+    f1: float | None
+    fpr: float | None
+    alerts: int
+    cost: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class ThresholdSweep:
+    """Confusion counts and cost at any threshold in O(log n), after one O(n log n) sort.
+
+    scores: (n,); labels: (n,) 0/1, or None for alert counts only; amounts: (n,) euros, needed for
+    cost when `fraud_cost="amount"`. Built from validation scores, it answers slider moves.
+    """
+
+    def __init__(self, scores: np.ndarray, labels: np.ndarray | None = None, amounts: np.ndarray | None = None,
+                 *, review_fee: float = DEFAULT_REVIEW_FEE, fraud_cost: FraudCost = "amount") -> None:
+        values = _as_scores(scores)
+        order = np.argsort(values)
+        self.sorted_scores = values[order]  # (n,) ascending
+        self.n = values.size
+        self.review_fee = _euros(review_fee, "review_fee")
+        # Cumulative sums over ascending scores with a leading 0: entry k covers the k lowest scores,
+        # i.e. the rows left unflagged by a threshold that k scores fall below.
+        self._positives_below: np.ndarray | None = None
+        self._fraud_cost_below: np.ndarray | None = None
+        if labels is not None:
+            y = _as_labels(labels, self.n)
+            self._positives_below = np.concatenate(([0], np.cumsum(y[order])))
+            missed = _missed_costs(y, amounts, fraud_cost)
+            if missed is not None:
+                self._fraud_cost_below = np.concatenate(([0.0], np.cumsum(missed[order])))
+        self.n_pos = None if self._positives_below is None else int(self._positives_below[-1])
+        self.has_cost = self._fraud_cost_below is not None
+
+    def curve(self, thresholds: np.ndarray) -> dict[str, np.ndarray]:
+        """Metrics at each of `thresholds` (m,): arrays (m,) keyed like SweepPoint's fields.
+
+        Without labels only "threshold" and "alerts"; "cost" only when the fraud cost is known.
+        """
+        t = _check_thresholds(thresholds)
+        below = np.searchsorted(self.sorted_scores, t, side="left")  # rows with score < t
+        alerts = self.n - below
+        out = {"threshold": t, "alerts": alerts}
+        if self._positives_below is None:
+            return out
+        fn = self._positives_below[below]
+        tp = self.n_pos - fn
+        fp = alerts - tp
+        tn = below - fn
+        out |= {"tp": tp, "fp": fp, "fn": fn, "tn": tn,
+                "precision": _ratio(tp, alerts, 1.0), "recall": _ratio(tp, self.n_pos, 0.0),
+                "f1": _ratio(2 * tp, 2 * tp + fp + fn, 0.0), "fpr": _ratio(fp, self.n - self.n_pos, 0.0)}
+        if self._fraud_cost_below is not None:
+            out["cost"] = self.review_fee * alerts + self._fraud_cost_below[below]
+        return out
+
+    def at(self, threshold: float) -> SweepPoint:
+        """Counts, metrics and cost at one threshold (score >= threshold is flagged)."""
+        row = {key: values[0].item() for key, values in self.curve(np.array([threshold])).items()}
+        return SweepPoint(**{field.name: row.get(field.name) for field in fields(SweepPoint)})
+
+    def candidates(self) -> np.ndarray:
+        """(k,) the distinct scores, ascending: every threshold at which the flagged set changes."""
+        s = self.sorted_scores
+        return s[np.concatenate(([True], s[1:] != s[:-1]))]
+
+    def grid(self) -> np.ndarray:
+        """(k + 1,) `candidates()` plus one threshold just above the top score, which flags nothing."""
+        return np.append(self.candidates(), np.nextafter(self.sorted_scores[-1], np.inf))
+
+
+# --- strategies: each returns one threshold ----------------------------------------------------
+
+def _fraction(value: float, name: str, *, low_open: bool = True, high_open: bool = False) -> float:
+    low_ok = value > 0 if low_open else value >= 0
+    high_ok = value < 1 if high_open else value <= 1
+    if not (low_ok and high_ok):
+        bounds = f"{'(' if low_open else '['}0, 1{')' if high_open else ']'}"
+        raise ConfigError(f"{name} must be a fraction in {bounds}, not {value!r}.")
+    return float(value)
+
+
+def percentile_threshold(normal_scores: np.ndarray, contamination: float) -> float:
+    """The (1 - contamination) quantile of validation-normal scores (n,): 0.01 → 99th percentile,
+    so about that fraction of normal rows is flagged."""
+    contamination = _fraction(contamination, "contamination", high_open=True)
+    return float(np.quantile(_as_scores(normal_scores, "normal_scores"), 1.0 - contamination))
+
+
+def max_f1_threshold(scores: np.ndarray, labels: np.ndarray) -> float:
+    """The threshold with the highest F1; on ties the highest such threshold (fewest alerts)."""
+    sweep = ThresholdSweep(scores, labels)
+    _need_classes(sweep.n_pos, sweep.n, "Maximising F1", negatives=False)
+    grid = sweep.candidates()
+    f1 = sweep.curve(grid)["f1"]
+    return float(grid[np.flatnonzero(f1 == f1.max())[-1]])
+
+
+def precision_at_recall_threshold(scores: np.ndarray, labels: np.ndarray, min_recall: float) -> float:
+    """The threshold with the best precision among those keeping recall >= `min_recall`;
+    on ties the highest such threshold."""
+    min_recall = _fraction(min_recall, "min_recall")
+    sweep = ThresholdSweep(scores, labels)
+    _need_classes(sweep.n_pos, sweep.n, "A recall target", negatives=False)
+    grid = sweep.candidates()  # the lowest candidate flags every row: recall 1, always feasible
+    curve = sweep.curve(grid)
+    precision = np.where(curve["recall"] >= min_recall, curve["precision"], -1.0)
+    return float(grid[np.flatnonzero(precision == precision.max())[-1]])
+
+
+def fpr_cap_threshold(scores: np.ndarray, labels: np.ndarray, max_fpr: float) -> float:
+    """The lowest threshold (most frauds caught) whose false-positive rate is <= `max_fpr`."""
+    max_fpr = _fraction(max_fpr, "max_fpr", low_open=False)
+    sweep = ThresholdSweep(scores, labels)
+    _need_classes(sweep.n_pos, sweep.n, "A false-positive-rate cap", positives=False)
+    grid = sweep.grid()  # its top entry flags nothing: fpr 0, always feasible
+    return float(grid[np.flatnonzero(sweep.curve(grid)["fpr"] <= max_fpr)[0]])
+
+
+def alert_budget_threshold(scores: np.ndarray, top_k: int | None = None, per_thousand: float | None = None) -> float:
+    """The lowest threshold raising at most `top_k` alerts, or at most `per_thousand` per 1,000 rows.
+
+    Give exactly one of the two. Tied scores at the boundary can make the alerts fewer than the budget.
+    """
+    sweep = ThresholdSweep(scores)
+    if (top_k is None) == (per_thousand is None):
+        raise ConfigError("Give exactly one alert budget: top_k (alerts) or per_thousand (alerts per 1,000 rows).")
+    budget = top_k if top_k is not None else int(np.floor(sweep.n * per_thousand / 1000))
+    if budget < 0:
+        raise ConfigError(f"The alert budget must be ≥ 0, not {top_k if top_k is not None else per_thousand}.")
+    grid = sweep.grid()
+    return float(grid[np.flatnonzero(sweep.curve(grid)["alerts"] <= budget)[0]])
+
+
+def min_cost_threshold(scores: np.ndarray, labels: np.ndarray, amounts: np.ndarray | None = None, *,
+                       review_fee: float = DEFAULT_REVIEW_FEE, fraud_cost: FraudCost = "amount") -> float:
+    """The threshold with the lowest total cost (see the module's cost model); on ties the highest.
+
+    amounts: (n,) euros, needed when `fraud_cost="amount"`.
+    """
+    sweep = ThresholdSweep(scores, labels, amounts, review_fee=review_fee, fraud_cost=fraud_cost)
+    if not sweep.has_cost:
+        raise DataError("The cost of a missed fraud is its Amount, but no amounts were given. Pass "
+                        "amounts, or a fixed fraud_cost in euros.")
+    grid = sweep.grid()
+    cost = sweep.curve(grid)["cost"]
+    return float(grid[np.flatnonzero(cost == cost.min())[-1]])
+
+
+STRATEGIES: dict[str, Callable[..., float]] = {
+    "percentile": percentile_threshold,
+    "max_f1": max_f1_threshold,
+    "precision_at_recall": precision_at_recall_threshold,
+    "fpr_cap": fpr_cap_threshold,
+    "alert_budget": alert_budget_threshold,
+    "min_cost": min_cost_threshold,
+}
+
+
+def choose_threshold(strategy: str, **kwargs: Any) -> float:
+    """Run the strategy registered under `strategy` in STRATEGIES with `kwargs`."""
+    if strategy not in STRATEGIES:
+        raise ConfigError(f"Unknown threshold strategy {strategy!r}; choose one of: {', '.join(STRATEGIES)}.")
+    function = STRATEGIES[strategy]
+    signature = inspect.signature(function)
+    try:
+        signature.bind(**kwargs)
+    except TypeError as exc:
+        raise ConfigError(f"Strategy {strategy!r} takes ({', '.join(signature.parameters)}), but {exc}.") from None
+    return function(**kwargs)
+
+
+# --- metrics from scikit-learn ------------------------------------------------------------------
+
+def _scored_labels(scores: np.ndarray, labels: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
+    values = _as_scores(scores)
+    y = _as_labels(labels, values.size)
+    _need_classes(int(y.sum()), y.size, what)
+    return values, y
+
+
+def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
+    """Area under the ROC curve; independent of prevalence."""
+    values, y = _scored_labels(scores, labels, "ROC AUC")
+    return float(roc_auc_score(y, values))
+
+
+def average_precision(scores: np.ndarray, labels: np.ndarray) -> float:
+    """Average precision (area under the PR curve); depends on prevalence, so report it alongside."""
+    values, y = _scored_labels(scores, labels, "Average precision")
+    return float(average_precision_score(y, values))
+
+
+def roc_curve_points(scores: np.ndarray, labels: np.ndarray) -> dict[str, np.ndarray]:
+    """scikit-learn's ROC curve: "fpr", "tpr", "threshold", each (m,); threshold[0] is +inf."""
+    values, y = _scored_labels(scores, labels, "A ROC curve")
+    fpr, tpr, threshold = roc_curve(y, values)
+    return {"fpr": fpr, "tpr": tpr, "threshold": threshold}
+
+
+def pr_curve_points(scores: np.ndarray, labels: np.ndarray) -> dict[str, np.ndarray]:
+    """scikit-learn's PR curve: "precision", "recall" (m,) and "threshold" (m - 1,), since the
+    last point (precision 1, recall 0) has no threshold."""
+    values, y = _scored_labels(scores, labels, "A precision-recall curve")
+    precision, recall, threshold = precision_recall_curve(y, values)
+    return {"precision": precision, "recall": recall, "threshold": threshold}
+
+
+def confusion_counts(labels: np.ndarray, flags: np.ndarray) -> dict[str, int]:
+    """{"tp", "fp", "fn", "tn"} from labels (n,) 0/1 and flags (n,) 0/1 or bool."""
+    tn, fp, fn, tp = confusion_matrix(labels, np.asarray(flags, dtype=np.int64), labels=[0, 1]).ravel()
+    return {"tp": int(tp), "fp": int(fp), "fn": int(fn), "tn": int(tn)}
+
+
+def evaluate_at_threshold(scores: np.ndarray, labels: np.ndarray, threshold: float,
+                          amounts: np.ndarray | None = None, *, review_fee: float = DEFAULT_REVIEW_FEE,
+                          fraud_cost: FraudCost = "amount") -> dict[str, float | int]:
+    """JSON-friendly report of scores (n,) against labels (n,) at one threshold.
+
+    Keys: roc_auc, average_precision, threshold, precision, recall, f1, fpr, tp, fp, fn, tn,
+    alerts, n, prevalence; plus cost when the fraud cost is known (amounts, or a fixed fraud_cost).
+    """
+    values, y = _scored_labels(scores, labels, "Evaluation")
+    threshold = float(_check_thresholds(threshold)[0])
+    review_fee = _euros(review_fee, "review_fee")
+    flags = (values >= threshold).astype(np.int64)
+    counts = confusion_counts(y, flags)
+    report: dict[str, float | int] = {
+        "roc_auc": roc_auc(values, y),
+        "average_precision": average_precision(values, y),
+        "threshold": threshold,
+        "precision": float(precision_score(y, flags, zero_division=1.0)),
+        "recall": float(recall_score(y, flags)),
+        "f1": float(f1_score(y, flags)),
+        "fpr": counts["fp"] / (counts["fp"] + counts["tn"]),
+        **counts,
+        "alerts": int(flags.sum()),
+        "n": int(values.size),
+        "prevalence": float(y.mean()),
+    }
+    missed = _missed_costs(y, amounts, fraud_cost)
+    if missed is not None:
+        report["cost"] = float(review_fee * report["alerts"] + missed[flags == 0].sum())
+    return report
