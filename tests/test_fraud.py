@@ -110,9 +110,10 @@ def test_score_csv_streams_chunks_and_matches_in_memory_scores(trained, syntheti
 
 @pytest.mark.parametrize("mangle, message", [
     (lambda f: f.drop(columns="V3"), "lacks the model's feature column"),
-    (lambda f: f.assign(V5=f["V5"].astype(object).where(f.index != 7, "abc")), "not a valid"),
-    (lambda f: f.assign(V2=f["V2"].where(f.index != 3, np.nan)), "missing, NaN or infinite"),
-    (lambda f: f.assign(V2=f["V2"].where(f.index != 3, np.inf)), "missing, NaN or infinite"),
+    (lambda f: f.assign(V5=f["V5"].astype(object).where(f.index != 7, "abc")), "non-numeric value"),
+    (lambda f: f.assign(V2=f["V2"].where(f.index != 3, np.nan)), "missing or non-numeric value in column 'V2'"),
+    (lambda f: f.assign(V2=f["V2"].where(f.index != 3, np.inf)), "infinite value in column 'V2' on data row 4"),
+    (lambda f: f.rename(columns={"V7": "V6"}), "repeats the column name"),
     (lambda f: f.iloc[:0], "no data rows"),
 ])
 def test_score_csv_rejects_bad_files_and_writes_nothing(trained, synthetic, tmp_path, mangle, message):

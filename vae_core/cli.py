@@ -61,6 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--learning-rate", type=float, default=1e-3)
     train.add_argument("--beta", type=float, default=1.0, help="weight of the KL term")
     train.add_argument("--kl-warmup", type=int, default=0, metavar="EPOCHS", help="ramp β from 0 over this many epochs")
+    train.add_argument("--model-type", choices=("vae", "ae"), default="vae",
+                       help="vae, or ae: a plain autoencoder with the same shapes (MNIST only)")
+    train.add_argument("--conditional", action="store_true",
+                       help="MNIST: condition encoder and decoder on the digit label (a conditional VAE)")
     train.add_argument("--likelihood", choices=("bernoulli", "gaussian"), help="default: bernoulli for MNIST, gaussian for fraud")
     train.add_argument("--patience", type=int, default=5, help="early-stopping patience in epochs (0 = off)")
     train.add_argument("--seed", type=int, default=0)
@@ -89,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     choice = score.add_mutually_exclusive_group()
     choice.add_argument("--threshold", type=float, help="flag scores at or above this (default: the model's)")
     choice.add_argument("--strategy", help="use a threshold strategy stored with the model (e.g. max_f1)")
-    score.add_argument("--chunk-size", type=_positive_int, default=100_000)
+    score.add_argument("--chunk-size", type=_positive_int, default=20_000, help="rows per chunk (memory vs speed)")
     return parser
 
 
@@ -137,7 +141,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             vae_config = VAEConfig(architecture=args.arch, latent_dim=args.latent_dim or 2,
                                    hidden_units=args.hidden or VAEConfig.hidden_units,
                                    likelihood=args.likelihood or "bernoulli", beta=args.beta,
-                                   kl_warmup_epochs=args.kl_warmup)
+                                   kl_warmup_epochs=args.kl_warmup, model_type=args.model_type,
+                                   num_classes=10 if args.conditional else 0)
             outcome = train_mnist(args.name, vae_config, train_config, data_path=args.data,
                                   models_dir=args.models_dir, on_progress=update, cancel=cancel)
         else:
