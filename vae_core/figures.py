@@ -1,0 +1,197 @@
+"""Plotly figure builders for the dashboard: arrays in, `go.Figure` out, no Streamlit.
+
+Scatter plots use WebGL (`Scattergl`) so tens of thousands of points stay responsive; histograms
+and density maps arrive pre-binned, so a figure's size does not grow with the data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+# Ten distinct colours for digits (Plotly's D3 palette) and a clear normal/fraud pair.
+CLASS_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+                 "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
+FRAUD_COLOURS = {0: "#4c78a8", 1: "#e45756"}
+OUTCOME_COLOURS = {"TP": "#2ca02c", "FP": "#ff7f0e", "FN": "#d62728", "TN": "#c7c7c7"}
+_MARGIN = {"l": 10, "r": 10, "t": 40, "b": 10}
+
+
+def _layout(fig: go.Figure, title: str | None = None, height: int = 420, **kwargs) -> go.Figure:
+    fig.update_layout(title=title, height=height, margin=_MARGIN, **kwargs)
+    return fig
+
+
+def latent_scatter(xy: np.ndarray, labels: np.ndarray, label_names: dict[int, str], rows: np.ndarray,
+                   hover: Sequence[str], axis_titles: tuple[str, str], *, selected: int | None = None,
+                   colours: dict[int, str] | None = None, title: str | None = None,
+                   monospace_hover: bool = True) -> go.Figure:
+    """μ scatter, one WebGL trace per class; customdata holds each point's row number.
+
+    xy: (n, 2); labels: (n,); rows: (n,) row numbers into the data; hover: (n,) text.
+    `selected` (a row number) is ringed.
+    """
+    fig = go.Figure()
+    hover = np.asarray(hover, dtype=object)
+    for k, (label, name) in enumerate(label_names.items()):
+        mask = labels == label
+        if not mask.any():
+            continue
+        colour = (colours or {}).get(label, CLASS_COLOURS[k % len(CLASS_COLOURS)])
+        fig.add_trace(go.Scattergl(
+            x=xy[mask, 0], y=xy[mask, 1], mode="markers", name=name,
+            marker={"size": 5, "color": colour, "opacity": 0.75},
+            customdata=rows[mask], hovertext=hover[mask], hoverinfo="text"))
+    if selected is not None and (rows == selected).any():
+        at = int(np.flatnonzero(rows == selected)[0])
+        fig.add_trace(go.Scattergl(
+            x=[xy[at, 0]], y=[xy[at, 1]], mode="markers", name="selected", hoverinfo="skip",
+            marker={"size": 16, "color": "rgba(0,0,0,0)", "line": {"color": "black", "width": 2}}))
+    fig.update_xaxes(title=axis_titles[0])
+    fig.update_yaxes(title=axis_titles[1])
+    hoverlabel = {"font": {"family": "DejaVu Sans Mono, Menlo, Consolas, monospace", "size": 11}} if monospace_hover else {}
+    return _layout(fig, title, height=560, legend={"itemsizing": "constant"}, hoverlabel=hoverlabel,
+                   clickmode="event+select", dragmode="pan")
+
+
+def loss_chart(curves: dict[str, list[float]], title: str = "Loss per epoch (nats per example)") -> go.Figure:
+    """Training (solid) and validation (dashed) curves for loss, reconstruction and KL."""
+    fig = go.Figure()
+    colours = {"loss": "#1f77b4", "reconstruction": "#2ca02c", "kl": "#d62728"}
+    names = {"loss": "total", "reconstruction": "reconstruction", "kl": "KL"}
+    for key, values in curves.items():
+        base = key.removeprefix("val_")
+        validation = key.startswith("val_")
+        fig.add_trace(go.Scatter(
+            x=list(range(1, len(values) + 1)), y=values, mode="lines+markers",
+            name=f"{names[base]} ({'validation' if validation else 'train'})",
+            line={"color": colours[base], "dash": "dash" if validation else "solid"}))
+    fig.update_xaxes(title="epoch", dtick=1 if len(next(iter(curves.values()), [])) <= 20 else None)
+    fig.update_yaxes(title="nats")
+    return _layout(fig, title, height=340)
+
+
+def z_map(counts: np.ndarray, centres: np.ndarray, z_xy: tuple[float, float], axis_titles: tuple[str, str],
+          title: str = "Where z sits among the test set's μ") -> go.Figure:
+    """Density of encoded test points (pre-binned) with a marker at the decoder's z."""
+    fig = go.Figure(go.Heatmap(x=centres, y=centres, z=np.log1p(counts), colorscale="Blues",
+                               showscale=False, hoverinfo="skip"))
+    fig.add_trace(go.Scatter(x=[z_xy[0]], y=[z_xy[1]], mode="markers", name="z", hoverinfo="x+y",
+                             marker={"size": 14, "color": "#d62728", "symbol": "x",
+                                     "line": {"width": 1, "color": "white"}}))
+    fig.update_xaxes(title=axis_titles[0], range=[centres[0], centres[-1]])
+    fig.update_yaxes(title=axis_titles[1], range=[centres[0], centres[-1]], scaleanchor="x")
+    return _layout(fig, title, height=360, showlegend=False)
+
+
+def feature_bars(names: Sequence[str], values: np.ndarray, *, compare: np.ndarray | None = None,
+                 labels: tuple[str, str] = ("decoded", "input"), title: str | None = None,
+                 value_title: str = "standardised value") -> go.Figure:
+    """One bar per feature; with `compare`, two bars per feature side by side."""
+    fig = go.Figure(go.Bar(x=list(names), y=np.asarray(values, float), name=labels[0], marker_color="#4c78a8"))
+    if compare is not None:
+        fig.add_trace(go.Bar(x=list(names), y=np.asarray(compare, float), name=labels[1], marker_color="#f58518"))
+    fig.update_yaxes(title=value_title)
+    return _layout(fig, title, height=320, barmode="group", legend={"orientation": "h", "y": 1.12})
+
+
+def feature_heatmap(names: Sequence[str], values: np.ndarray, row_titles: Sequence[str],
+                    title: str | None = None) -> go.Figure:
+    """values (k, d) as a heatmap: one row per decoded point, one column per feature."""
+    fig = go.Figure(go.Heatmap(x=list(names), y=list(row_titles), z=np.asarray(values, float),
+                               colorscale="RdBu", zmid=0.0))
+    fig.update_yaxes(autorange="reversed")
+    return _layout(fig, title, height=max(220, 28 * len(row_titles) + 90))
+
+
+# --- fraud threshold page -----------------------------------------------------------------------
+
+def score_histogram(edges: np.ndarray, counts: np.ndarray, threshold: float, *, log_x: bool = False,
+                    log_y: bool = False, names: tuple[str, str] = ("normal", "fraud")) -> go.Figure:
+    """Pre-binned reconstruction errors by class as overlaid step areas, with the threshold line.
+
+    edges: (b + 1,); counts: (2, b) [normal, fraud].
+    """
+    fig = go.Figure()
+    for k, name in enumerate(names):
+        values = np.append(counts[k], counts[k][-1]).astype(float)
+        if log_y:
+            values[values == 0] = np.nan
+        fig.add_trace(go.Scatter(x=edges, y=values, mode="lines", line_shape="hv", name=name, fill="tozeroy",
+                                 line={"color": FRAUD_COLOURS[k], "width": 1.5}, opacity=0.6,
+                                 hovertemplate=f"{name}: %{{y:,.0f}} rows from score %{{x:.3g}}<extra></extra>"))
+    # Shapes on a log axis are placed in log10 units (Plotly's convention for layout positions).
+    line_x = np.log10(max(threshold, edges[0])) if log_x else threshold
+    fig.add_vline(x=line_x, line={"color": "black", "dash": "dash"},
+                  annotation_text=f"threshold {threshold:.4g}", annotation_position="top right")
+    fig.update_xaxes(title="reconstruction error (anomaly score)", type="log" if log_x else "linear")
+    fig.update_yaxes(title="rows", type="log" if log_y else "linear")
+    return _layout(fig, "Scores by class", height=330,
+                   legend={"orientation": "h", "y": 1.12, "x": 1.0, "xanchor": "right"})
+
+
+def roc_figure(fpr: np.ndarray, tpr: np.ndarray, point: tuple[float, float], auroc: float) -> go.Figure:
+    """ROC curve with the current operating point (fpr, recall)."""
+    fig = go.Figure(go.Scatter(x=fpr, y=tpr, mode="lines", name="ROC", line={"color": "#4c78a8"},
+                               hovertemplate="FPR %{x:.4f}<br>recall %{y:.3f}<extra></extra>"))
+    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="chance", hoverinfo="skip",
+                             line={"color": "#bbbbbb", "dash": "dot"}))
+    fig.add_trace(go.Scatter(x=[point[0]], y=[point[1]], mode="markers", name="threshold",
+                             marker={"size": 12, "color": "#e45756"},
+                             hovertemplate="FPR %{x:.4f}<br>recall %{y:.3f}<extra>threshold</extra>"))
+    fig.update_xaxes(title="false-positive rate", range=[-0.01, 1.01])
+    fig.update_yaxes(title="recall (true-positive rate)", range=[-0.01, 1.01])
+    return _layout(fig, f"ROC (AUROC {auroc:.3f})", height=330, showlegend=False)
+
+
+def pr_figure(recall: np.ndarray, precision: np.ndarray, point: tuple[float, float], ap: float,
+              prevalence: float) -> go.Figure:
+    """Precision-recall curve with the operating point and the prevalence (a random ranking's precision)."""
+    fig = go.Figure(go.Scatter(x=recall, y=precision, mode="lines", name="PR", line={"color": "#4c78a8"},
+                               hovertemplate="recall %{x:.3f}<br>precision %{y:.3f}<extra></extra>"))
+    fig.add_hline(y=prevalence, line={"color": "#bbbbbb", "dash": "dot"},
+                  annotation_text=f"prevalence {prevalence:.2%}", annotation_position="bottom left")
+    fig.add_trace(go.Scatter(x=[point[0]], y=[point[1]], mode="markers", name="threshold",
+                             marker={"size": 12, "color": "#e45756"},
+                             hovertemplate="recall %{x:.3f}<br>precision %{y:.3f}<extra>threshold</extra>"))
+    fig.update_xaxes(title="recall", range=[-0.01, 1.01])
+    fig.update_yaxes(title="precision", range=[-0.01, 1.01])
+    return _layout(fig, f"Precision-recall (AP {ap:.3f} at {prevalence:.2%} prevalence)", height=330,
+                   showlegend=False)
+
+
+def cost_figure(thresholds: np.ndarray, cost: np.ndarray, *, current: tuple[float, float],
+                best: tuple[float, float], flag_nothing: float, flag_everything: float,
+                log_x: bool = False) -> go.Figure:
+    """Total cost (€) against the threshold, the optimum and the current point, and two baselines."""
+    fig = go.Figure(go.Scatter(x=thresholds, y=cost, mode="lines", name="cost", line={"color": "#4c78a8"},
+                               hovertemplate="threshold %{x:.4g}<br>€%{y:,.0f}<extra></extra>"))
+    fig.add_hline(y=flag_nothing, line={"color": "#e45756", "dash": "dot"},
+                  annotation_text=f"flag nothing €{flag_nothing:,.0f}", annotation_position="top left")
+    fig.add_hline(y=flag_everything, line={"color": "#f58518", "dash": "dot"},
+                  annotation_text=f"flag everything €{flag_everything:,.0f}", annotation_position="bottom left")
+    fig.add_trace(go.Scatter(x=[best[0]], y=[best[1]], mode="markers", name="minimum",
+                             marker={"size": 12, "color": "#2ca02c", "symbol": "star"},
+                             hovertemplate="minimum €%{y:,.0f} at %{x:.4g}<extra></extra>"))
+    fig.add_trace(go.Scatter(x=[current[0]], y=[current[1]], mode="markers", name="current",
+                             marker={"size": 11, "color": "black"},
+                             hovertemplate="current €%{y:,.0f} at %{x:.4g}<extra></extra>"))
+    # Keep "flag nothing" (the cost without a model) in view; the low-threshold end, which tends to
+    # "flag everything" and can be far larger on big data, may run off the top.
+    top = max(flag_nothing, min(float(np.nanmax(cost)), 3 * flag_nothing))
+    fig.update_xaxes(title="threshold", type="log" if log_x else "linear")
+    fig.update_yaxes(title="total cost (€)", range=[0, top * 1.08])
+    return _layout(fig, "Cost of operating at each threshold", height=330, showlegend=False)
+
+
+def confusion_figure(tp: int, fp: int, fn: int, tn: int) -> go.Figure:
+    """2×2 confusion matrix (rows: actual, columns: flagged or not) as an annotated heatmap."""
+    z = np.array([[tp, fn], [fp, tn]], dtype=float)
+    text = [[f"TP {tp:,}", f"FN {fn:,}"], [f"FP {fp:,}", f"TN {tn:,}"]]
+    fig = go.Figure(go.Heatmap(z=np.log1p(z), x=["flagged", "not flagged"], y=["fraud", "normal"], text=text,
+                               texttemplate="%{text}", textfont={"size": 16}, colorscale="Blues",
+                               showscale=False, hoverinfo="skip"))
+    fig.update_yaxes(autorange="reversed")
+    return _layout(fig, None, height=220)
