@@ -23,5 +23,9 @@ pages = {
         st.Page("app_pages/decoder.py", title="Decoder", icon=":material/tune:"),
         st.Page("app_pages/threshold.py", title="Fraud threshold", icon=":material/policy:"),
     ],
+    "Lessons": [
+        st.Page("app_pages/compare.py", title="AE vs VAE", icon=":material/compare:"),
+        st.Page("app_pages/elbo.py", title="ELBO anatomy", icon=":material/functions:"),
+    ],
 }
 st.navigation(pages).run()

@@ -37,6 +37,8 @@ PAGES = {
     "latent": "app_pages/latent.py",
     "decoder": "app_pages/decoder.py",
     "threshold": "app_pages/threshold.py",
+    "compare": "app_pages/compare.py",
+    "elbo": "app_pages/elbo.py",
 }
 
 # Session keys (values are plain data so a later URL sync can mirror them).

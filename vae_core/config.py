@@ -10,8 +10,10 @@ from vae_core.errors import ConfigError
 
 Architecture = Literal["dense", "conv"]
 Likelihood = Literal["bernoulli", "gaussian"]
+ModelType = Literal["vae", "ae"]
 ARCHITECTURES: tuple[str, ...] = ("dense", "conv")
 LIKELIHOODS: tuple[str, ...] = ("bernoulli", "gaussian")
+MODEL_TYPES: tuple[str, ...] = ("vae", "ae")
 
 
 def _from_dict(cls: type, data: dict[str, Any]):
@@ -27,7 +29,9 @@ def _from_dict(cls: type, data: dict[str, Any]):
 class VAEConfig:
     """Everything needed to rebuild a VAE's layers.
 
-    `input_shape` is (28, 28, 1) for images or (n_features,) for tabular rows.
+    `input_shape` is (28, 28, 1) for images or (n_features,) for tabular rows. `model_type` "ae"
+    builds the same encoder/decoder shapes as a plain deterministic autoencoder; `num_classes` > 0
+    makes the model conditional on a class label (given to both encoder and decoder).
     """
 
     input_shape: tuple[int, ...] = (28, 28, 1)
@@ -42,6 +46,11 @@ class VAEConfig:
     beta: float = 1.0
     # Epochs over which the KL weight ramps linearly from 0 to beta (0 = no warm-up).
     kl_warmup_epochs: int = 0
+    # "ae": the encoder outputs z directly and the loss is reconstruction only (KL reported as 0).
+    model_type: ModelType = "vae"
+    # > 0: a conditional model; the one-hot label joins the encoder's features and the decoder's z.
+    # 0 keeps configs saved before conditioning existed loading unchanged.
+    num_classes: int = 0
 
     def __post_init__(self) -> None:
         if self.architecture not in ARCHITECTURES:
@@ -60,6 +69,21 @@ class VAEConfig:
             raise ConfigError(f"Beta must be between 0 and 1000, got {self.beta!r}.")
         if int(self.kl_warmup_epochs) < 0:
             raise ConfigError("KL warm-up epochs cannot be negative.")
+        if self.model_type not in MODEL_TYPES:
+            raise ConfigError(f"Model type must be one of {MODEL_TYPES}, got {self.model_type!r}.")
+        if (not isinstance(self.num_classes, int) or isinstance(self.num_classes, bool)
+                or self.num_classes < 0 or self.num_classes == 1 or self.num_classes > 1000):
+            raise ConfigError(f"Number of classes must be 0 (unconditional) or from 2 to 1000, got {self.num_classes!r}.")
+
+    @property
+    def conditional(self) -> bool:
+        """True when encoder and decoder take a class label."""
+        return self.num_classes > 0
+
+    @property
+    def variational(self) -> bool:
+        """True for a VAE (a distribution q(z|x)), False for a plain autoencoder (one point z)."""
+        return self.model_type == "vae"
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -36,6 +36,27 @@ def split_validation(data: ImageDataset, validation_size: int, seed: int) -> tup
     return data.x_train[order[validation_size:]], data.x_train[order[:validation_size]]
 
 
+def split_validation_labelled(data: ImageDataset, validation_size: int,
+                              seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The same seeded split as `split_validation`, with labels: (x_train, y_train, x_val, y_val)."""
+    x_train, x_val = split_validation(data, validation_size, seed)
+    order = np.random.default_rng(seed).permutation(len(data.x_train))
+    return x_train, data.y_train[order[validation_size:]], x_val, data.y_train[order[:validation_size]]
+
+
+def neg_elbo_metrics(vae, x: np.ndarray, y: np.ndarray | None = None, *, n_samples: int = 1,
+                     seed: int = 0) -> dict[str, float]:
+    """Mean test −ELBO and its parts (nats per example) for any model kind: conditional models
+    read the labels y (n,); for the AE the KL is 0 and −ELBO is the reconstruction term."""
+    terms = vae.per_example_losses(x, y if vae.vae_config.conditional else None, n_samples=n_samples, seed=seed)
+    return {
+        "test_neg_elbo": float(terms["neg_elbo"].mean()),
+        "test_reconstruction": float(terms["reconstruction"].mean()),
+        "test_kl": float(terms["kl"].mean()),
+        "n_test": int(len(x)),
+    }
+
+
 def train_mnist(name: str | None, vae_config: VAEConfig, train_config: TrainConfig, *,
                 data: ImageDataset | None = None, data_path: str | None = None,
                 models_dir: str | None = None, on_progress: ProgressCallback | None = None,
@@ -45,7 +66,6 @@ def train_mnist(name: str | None, vae_config: VAEConfig, train_config: TrainConf
     The name is validated and checked for clashes before training, so a bad name costs no time.
     """
     from vae_core import registry
-    from vae_core.latent import evaluate_neg_elbo
 
     if name is not None:
         registry.validate_name(name)
@@ -55,12 +75,13 @@ def train_mnist(name: str | None, vae_config: VAEConfig, train_config: TrainConf
         raise ConfigError("MNIST models take 28x28x1 images.")
     data = data or load_mnist(data_path)
     validation_size = min(VALIDATION_SIZE, len(data.x_train) // 10)
-    x_train, x_val = split_validation(data, validation_size, train_config.seed)
-    result = fit_vae(x_train, vae_config, train_config, x_val=x_val, on_progress=on_progress, cancel=cancel)
+    x_train, y_train, x_val, y_val = split_validation_labelled(data, validation_size, train_config.seed)
+    result = fit_vae(x_train, vae_config, train_config, x_val=x_val, on_progress=on_progress, cancel=cancel,
+                     y_train=y_train, y_val=y_val)
     if result.cancelled:
         return MNISTTraining(result, {}, {}, None)
     metrics = {
-        **evaluate_neg_elbo(result.model, data.x_test),
+        **neg_elbo_metrics(result.model, data.x_test, data.y_test),
         "train_neg_elbo": result.history["neg_elbo"][-1],
         "val_neg_elbo": result.history["val_neg_elbo"][-1],
     }
@@ -70,6 +91,8 @@ def train_mnist(name: str | None, vae_config: VAEConfig, train_config: TrainConf
         "latent_dim": vae_config.latent_dim,
         "likelihood": vae_config.likelihood,
         "architecture": vae_config.architecture,
+        "model_type": vae_config.model_type,
+        "conditional": vae_config.conditional,
         "epochs_run": result.epochs_run,
         "stopped_early": result.stopped_early,
         "training_seconds": round(result.seconds, 2),
@@ -88,7 +111,5 @@ def train_mnist(name: str | None, vae_config: VAEConfig, train_config: TrainConf
 
 
 def evaluate_mnist(vae, data: ImageDataset) -> dict[str, Any]:
-    """Test-set −ELBO of a loaded VAE, with the data source: JSON-friendly."""
-    from vae_core.latent import evaluate_neg_elbo
-
-    return {**evaluate_neg_elbo(vae, data.x_test), "data_source": data.source}
+    """Test-set −ELBO of a loaded VAE (or AE, or conditional VAE), with the data source: JSON-friendly."""
+    return {**neg_elbo_metrics(vae, data.x_test, data.y_test), "data_source": data.source}

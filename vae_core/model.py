@@ -13,6 +13,7 @@ import tensorflow as tf
 from keras import layers, ops
 
 from vae_core.config import VAEConfig
+from vae_core.errors import ConfigError
 
 HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
@@ -55,47 +56,75 @@ class Sampling(layers.Layer):
         return {**super().get_config(), "seed": self.seed}
 
 
+def _label_input(config: VAEConfig):
+    """The one-hot label input of a conditional model: (batch, num_classes)."""
+    return keras.Input(shape=(config.num_classes,), name="y")
+
+
 def build_encoder(config: VAEConfig) -> keras.Model:
-    """x (batch, *input_shape) → [z_mean, z_log_var, z], each (batch, latent_dim)."""
+    """x (batch, *input_shape) [, y one-hot (batch, num_classes)] → the code.
+
+    VAE: [z_mean, z_log_var, z], each (batch, latent_dim). AE (model_type "ae"): the same layers
+    with the variational head swapped for one Dense layer, so the output is z (batch, latent_dim).
+    A conditional model concatenates the one-hot label to the flattened features.
+    """
     inputs = keras.Input(shape=config.input_shape, name="x")
+    label = _label_input(config) if config.conditional else None
     if config.architecture == "conv":
         h = inputs
         for filters in config.conv_filters:
             h = layers.Conv2D(filters, 3, strides=2, padding="same", activation="relu")(h)
         h = layers.Flatten()(h)
+        if label is not None:
+            h = layers.Concatenate(name="features_and_label")([h, label])
         h = layers.Dense(config.conv_dense_units, activation="relu")(h)
     else:
         h = layers.Flatten()(inputs)
+        if label is not None:
+            h = layers.Concatenate(name="features_and_label")([h, label])
         for units in config.hidden_units:
             h = layers.Dense(units, activation="relu")(h)
+    model_inputs = [inputs, label] if label is not None else inputs
+    if not config.variational:
+        z = layers.Dense(config.latent_dim, name="z")(h)
+        return keras.Model(model_inputs, z, name="encoder")
     z_mean = layers.Dense(config.latent_dim, name="z_mean")(h)
     z_log_var = layers.Dense(config.latent_dim, name="z_log_var")(h)
     z = Sampling(name="z")([z_mean, z_log_var])
-    return keras.Model(inputs, [z_mean, z_log_var, z], name="encoder")
+    return keras.Model(model_inputs, [z_mean, z_log_var, z], name="encoder")
 
 
 def build_decoder(config: VAEConfig) -> keras.Model:
-    """z (batch, latent_dim) → logits (Bernoulli) or mean (Gaussian), (batch, *input_shape)."""
+    """z (batch, latent_dim) [, y one-hot (batch, num_classes)] → logits (Bernoulli) or mean
+    (Gaussian), (batch, *input_shape). A conditional decoder reads concat(z, y)."""
     latent = keras.Input(shape=(config.latent_dim,), name="z")
+    label = _label_input(config) if config.conditional else None
+    h0 = layers.Concatenate(name="z_and_label")([latent, label]) if label is not None else latent
     if config.architecture == "conv":
         side = config.input_shape[0] // 2 ** len(config.conv_filters)
-        h = layers.Dense(side * side * config.conv_filters[-1], activation="relu")(latent)
+        h = layers.Dense(side * side * config.conv_filters[-1], activation="relu")(h0)
         h = layers.Reshape((side, side, config.conv_filters[-1]))(h)
         for filters in reversed(config.conv_filters):
             h = layers.Conv2DTranspose(filters, 3, strides=2, padding="same", activation="relu")(h)
         out = layers.Conv2DTranspose(config.input_shape[-1], 3, padding="same", name="x_params")(h)
     else:
-        h = latent
+        h = h0
         for units in reversed(config.hidden_units):
             h = layers.Dense(units, activation="relu")(h)
         out = layers.Dense(int(np.prod(config.input_shape)), name="x_params")(h)
         out = layers.Reshape(config.input_shape)(out)
-    return keras.Model(latent, out, name="decoder")
+    return keras.Model([latent, label] if label is not None else latent, out, name="decoder")
 
 
 @keras.saving.register_keras_serializable(package="vae_core")
 class VAE(keras.Model):
-    """Encoder + decoder trained on the negative ELBO; losses are nats per example."""
+    """Encoder + decoder trained on the negative ELBO; losses are nats per example.
+
+    The same class holds the plain autoencoder (`vae_config.model_type == "ae"`: z = encoder(x),
+    loss = reconstruction only, KL reported as 0) and the conditional variants (`num_classes` > 0:
+    `encode`, `decode` and `per_example_losses` take integer labels `y`; a missing label, or −1,
+    is an all-zero one-hot — an input the model never saw in training, so pass labels).
+    """
 
     def __init__(self, vae_config: VAEConfig | dict, **kwargs):
         super().__init__(**kwargs)
@@ -113,6 +142,16 @@ class VAE(keras.Model):
         self._compiled_functions: dict[str, object] = {}
         self.built = True  # encoder and decoder are built functional models
 
+    @property
+    def conditional(self) -> bool:
+        """True when encode/decode take class labels."""
+        return self.vae_config.conditional
+
+    @property
+    def variational(self) -> bool:
+        """False for the plain autoencoder."""
+        return self.vae_config.variational
+
     def inference_copy(self) -> VAE:
         """A fresh, uncompiled VAE with these weights: saves without optimizer state (≈⅓ the size)."""
         copy = VAE(self.vae_config, name=self.name)
@@ -123,20 +162,53 @@ class VAE(keras.Model):
     def metrics(self):
         return [self.loss_tracker, self.reconstruction_tracker, self.kl_tracker, self.neg_elbo_tracker]
 
+    # Building blocks shared by training and inference. `y` is a one-hot (batch, num_classes)
+    # tensor for conditional models and ignored otherwise.
+    def _one_hot(self, labels):
+        """Integer labels (batch,) → one-hot (batch, num_classes); −1 gives an all-zero row."""
+        return ops.one_hot(ops.cast(labels, "int32"), self.vae_config.num_classes)
+
+    def _posterior(self, x, y, training: bool):
+        """(z_mean, z_log_var, z); for the AE z_log_var is None and z = z_mean."""
+        out = self.encoder([x, y] if self.conditional else x, training=training)
+        if not self.variational:
+            return out, None, out
+        return out[0], out[1], out[2]
+
+    def _decoder_params(self, z, y, training: bool):
+        return self.decoder([z, y] if self.conditional else z, training=training)
+
+    def _split(self, data):
+        """A batch from fit/evaluate → (x, one-hot y or None)."""
+        if isinstance(data, (tuple, list)):
+            x = data[0]
+            labels = data[1] if len(data) > 1 else None
+        else:
+            x, labels = data, None
+        if not self.conditional:
+            return x, None
+        if labels is None:
+            labels = -ops.ones((ops.shape(x)[0],), dtype="int32")
+        return x, self._one_hot(labels)
+
     def call(self, x, training: bool = False):
-        """Reconstruction mean from μ: (batch, *input_shape) → (batch, *input_shape)."""
-        z_mean, _, _ = self.encoder(x, training=training)
-        return self.output_mean(self.decoder(z_mean, training=training))
+        """Reconstruction mean from μ: (batch, *input_shape) → (batch, *input_shape).
+
+        A conditional model takes `(x, labels)` with integer labels (batch,).
+        """
+        x, y = self._split(x)
+        z_mean, _, _ = self._posterior(x, y, training=training)
+        return self.output_mean(self._decoder_params(z_mean, y, training=training))
 
     def output_mean(self, decoder_output):
         """Decoder parameters → expected x (sigmoid of logits for Bernoulli)."""
         return ops.sigmoid(decoder_output) if self.vae_config.likelihood == "bernoulli" else decoder_output
 
-    def _loss_terms(self, x, training: bool):
-        z_mean, z_log_var, z = self.encoder(x, training=training)
-        reconstruction = ops.mean(reconstruction_nll(x, self.decoder(z, training=training),
+    def _loss_terms(self, x, y=None, training: bool = False):
+        z_mean, z_log_var, z = self._posterior(x, y, training=training)
+        reconstruction = ops.mean(reconstruction_nll(x, self._decoder_params(z, y, training=training),
                                                      self.vae_config.likelihood))
-        kl = ops.mean(kl_divergence(z_mean, z_log_var))
+        kl = ops.mean(kl_divergence(z_mean, z_log_var)) if self.variational else ops.zeros((), reconstruction.dtype)
         return reconstruction, kl
 
     def _update_metrics(self, loss, reconstruction, kl) -> dict:
@@ -147,10 +219,10 @@ class VAE(keras.Model):
         return {m.name: m.result() for m in self.metrics}
 
     def train_step(self, data):
-        x = data[0] if isinstance(data, tuple) else data
+        x, y = self._split(data)
         with tf.GradientTape() as tape:
-            reconstruction, kl = self._loss_terms(x, training=True)
-            loss = reconstruction + self.kl_weight * kl
+            reconstruction, kl = self._loss_terms(x, y, training=True)
+            loss = reconstruction + self.kl_weight * kl if self.variational else reconstruction
             # Under tf.distribute each replica's gradient is summed: scale the per-replica mean.
             scaled = loss / tf.distribute.get_strategy().num_replicas_in_sync
         gradients = tape.gradient(scaled, self.trainable_weights)
@@ -158,9 +230,10 @@ class VAE(keras.Model):
         return self._update_metrics(loss, reconstruction, kl)
 
     def test_step(self, data):
-        x = data[0] if isinstance(data, tuple) else data
-        reconstruction, kl = self._loss_terms(x, training=False)
-        return self._update_metrics(reconstruction + self.kl_weight * kl, reconstruction, kl)
+        x, y = self._split(data)
+        reconstruction, kl = self._loss_terms(x, y, training=False)
+        loss = reconstruction + self.kl_weight * kl if self.variational else reconstruction
+        return self._update_metrics(loss, reconstruction, kl)
 
     def get_config(self) -> dict:
         return {"name": self.name, "vae_config": self.vae_config.to_dict()}
@@ -171,56 +244,132 @@ class VAE(keras.Model):
         return cls(VAEConfig.from_dict(config.pop("vae_config")), **config)
 
     # Fast inference: compiled once per model, fixed signatures so batch size never retraces.
+    # Conditional models take a second argument: integer labels (batch,).
     def _compiled(self, key: str, fn, rank: int):
         if key not in self._compiled_functions:
-            spec = tf.TensorSpec([None] * rank, tf.float32)
-            self._compiled_functions[key] = tf.function(fn, input_signature=[spec], reduce_retracing=True)
+            specs = [tf.TensorSpec([None] * rank, tf.float32)]
+            if self.conditional:
+                specs.append(tf.TensorSpec([None], tf.int32))
+            self._compiled_functions[key] = tf.function(fn, input_signature=specs, reduce_retracing=True)
         return self._compiled_functions[key]
 
-    def encode(self, x: np.ndarray, batch_size: int = 4096) -> tuple[np.ndarray, np.ndarray]:
-        """x (n, *input_shape) → (μ, log σ²), each (n, latent_dim) float32."""
-        fn = self._compiled("encode", lambda t: self.encoder(t, training=False)[:2],
-                            1 + len(self.vae_config.input_shape))
-        parts = [fn(tf.constant(chunk, tf.float32)) for chunk in _chunks(x, batch_size)]
-        return (np.concatenate([p[0].numpy() for p in parts]),
-                np.concatenate([p[1].numpy() for p in parts]))
+    def _labels(self, y, n: int) -> np.ndarray:
+        """Validated integer labels (n,) for a conditional model; None → −1 (no label)."""
+        if y is None:
+            return np.full(n, -1, np.int32)
+        labels = np.asarray(y).reshape(-1)
+        if labels.size == 1 and n != 1:
+            labels = np.repeat(labels, n)
+        if labels.size != n:
+            raise ConfigError(f"Got {labels.size} labels for {n} inputs; give one label per row.")
+        if labels.size and (not np.issubdtype(labels.dtype, np.integer) and not np.all(labels == np.round(labels))):
+            raise ConfigError("Labels must be whole numbers (class indices).")
+        labels = labels.astype(np.int32)
+        if labels.size and (labels.min() < -1 or labels.max() >= self.vae_config.num_classes):
+            raise ConfigError(f"Labels must be class indices from 0 to {self.vae_config.num_classes - 1}.")
+        return labels
 
-    def decode(self, z: np.ndarray, batch_size: int = 4096) -> np.ndarray:
-        """z (n, latent_dim) → expected x (n, *input_shape) float32 (pixel probabilities for Bernoulli)."""
-        fn = self._compiled("decode", lambda t: self.output_mean(self.decoder(t, training=False)), 2)
+    def _batched(self, fn, arrays: list[np.ndarray], batch_size: int):
+        """Call fn on aligned chunks of arrays (the first float32, the labels int32)."""
+        n = len(arrays[0])
+        for start in range(0, max(n, 1), batch_size):
+            parts = [tf.constant(arrays[0][start:start + batch_size], tf.float32)]
+            if self.conditional:
+                parts.append(tf.constant(arrays[1][start:start + batch_size], tf.int32))
+            yield fn(*parts)
+
+    def encode(self, x: np.ndarray, y: np.ndarray | None = None,
+               batch_size: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+        """x (n, *input_shape) [, labels y (n,)] → (μ, log σ²), each (n, latent_dim) float32.
+
+        The AE's code is a point: μ is z and log σ² is −inf (σ = 0).
+        """
+        x = np.asarray(x, dtype=np.float32)
+        labels = self._labels(y, len(x)) if self.conditional else None
+
+        def encode_fn(t, *label):
+            one_hot = self._one_hot(label[0]) if label else None
+            z_mean, z_log_var, _ = self._posterior(t, one_hot, training=False)
+            return (z_mean, z_mean if z_log_var is None else z_log_var)
+
+        fn = self._compiled("encode", encode_fn, 1 + len(self.vae_config.input_shape))
+        parts = list(self._batched(fn, [x, labels], batch_size))
+        mu = np.concatenate([p[0].numpy() for p in parts])
+        if not self.variational:
+            return mu, np.full_like(mu, -np.inf)
+        return mu, np.concatenate([p[1].numpy() for p in parts])
+
+    def decode(self, z: np.ndarray, y: np.ndarray | None = None, batch_size: int = 4096) -> np.ndarray:
+        """z (n, latent_dim) [, labels y (n,) or one label] → expected x (n, *input_shape) float32
+        (pixel probabilities for Bernoulli)."""
         z = np.asarray(z, dtype=np.float32).reshape(-1, self.vae_config.latent_dim)
-        return np.concatenate([fn(tf.constant(chunk)).numpy() for chunk in _chunks(z, batch_size)])
+        labels = self._labels(y, len(z)) if self.conditional else None
 
-    def per_example_losses(self, x: np.ndarray, *, n_samples: int = 1, seed: int = 0,
-                           batch_size: int = 2048) -> dict[str, np.ndarray]:
+        def decode_fn(t, *label):
+            one_hot = self._one_hot(label[0]) if label else None
+            return self.output_mean(self._decoder_params(t, one_hot, training=False))
+
+        fn = self._compiled("decode", decode_fn, 2)
+        return np.concatenate([part.numpy() for part in self._batched(fn, [z, labels], batch_size)])
+
+    def decoder_nll(self, x: np.ndarray, z: np.ndarray, y: np.ndarray | None = None,
+                    batch_size: int = 2048) -> np.ndarray:
+        """−log p(x|z) in nats for given latent points: x (n, *input_shape), z (n, latent_dim) → (n,).
+
+        From the decoder's logits, like the training loss (no clipping of probabilities).
+        """
+        x = np.asarray(x, dtype=np.float32)
+        z = np.asarray(z, dtype=np.float32).reshape(-1, self.vae_config.latent_dim)
+        if len(x) != len(z):
+            raise ConfigError(f"Got {len(x)} inputs but {len(z)} latent points.")
+        labels = self._labels(y, len(x)) if self.conditional else np.zeros(len(x), np.int32)
+        if "nll" not in self._compiled_functions:
+            def nll(batch, points, label):
+                one_hot = self._one_hot(label) if self.conditional else None
+                return reconstruction_nll(batch, self._decoder_params(points, one_hot, False),
+                                          self.vae_config.likelihood)
+
+            self._compiled_functions["nll"] = tf.function(nll, reduce_retracing=True)
+        fn = self._compiled_functions["nll"]
+        parts = [fn(tf.constant(x[s:s + batch_size]), tf.constant(z[s:s + batch_size]),
+                    tf.constant(labels[s:s + batch_size], tf.int32)).numpy()
+                 for s in range(0, max(len(x), 1), batch_size)]
+        return np.concatenate(parts)
+
+    def per_example_losses(self, x: np.ndarray, y: np.ndarray | None = None, *, n_samples: int = 1,
+                           seed: int = 0, batch_size: int = 2048) -> dict[str, np.ndarray]:
         """Per-example −ELBO terms in nats: {"reconstruction", "kl", "neg_elbo"}, each (n,).
 
         The reconstruction term E_q[−log p(x|z)] is a Monte-Carlo mean over `n_samples` draws
-        of z ~ q(z|x) with a fixed seed (repeatable); the KL term is the closed form.
+        of z ~ q(z|x) with a fixed seed (repeatable); the KL term is the closed form. For the AE
+        the code is deterministic (reconstruction from z itself) and the KL is 0.
         """
         likelihood = self.vae_config.likelihood
         generator = tf.random.Generator.from_seed(seed)
+        x = np.asarray(x, dtype=np.float32)
+        labels = self._labels(y, len(x)) if self.conditional else None
 
-        def terms(batch, epsilons):
-            z_mean, z_log_var, _ = self.encoder(batch, training=False)
+        def terms(batch, epsilons, label):
+            one_hot = self._one_hot(label) if self.conditional else None
+            z_mean, z_log_var, _ = self._posterior(batch, one_hot, training=False)
             reconstruction = tf.zeros(tf.shape(batch)[:1])
+            if z_log_var is None:
+                reconstruction = reconstruction_nll(batch, self._decoder_params(z_mean, one_hot, False), likelihood)
+                return reconstruction, tf.zeros_like(reconstruction)
             for eps in tf.unstack(epsilons):
                 z = z_mean + tf.exp(0.5 * z_log_var) * eps
-                reconstruction += reconstruction_nll(batch, self.decoder(z, training=False), likelihood)
+                reconstruction += reconstruction_nll(batch, self._decoder_params(z, one_hot, False), likelihood)
             return reconstruction / n_samples, kl_divergence(z_mean, z_log_var)
 
         fn = tf.function(terms, reduce_retracing=True)
         rec_parts, kl_parts = [], []
-        for chunk in _chunks(x, batch_size):
+        for start in range(0, max(len(x), 1), batch_size):
+            chunk = x[start:start + batch_size]
             eps = generator.normal((n_samples, len(chunk), self.vae_config.latent_dim))
-            reconstruction, kl = fn(tf.constant(chunk, tf.float32), eps)
+            label = tf.constant(labels[start:start + batch_size] if labels is not None
+                                else np.zeros(len(chunk), np.int32), tf.int32)
+            reconstruction, kl = fn(tf.constant(chunk, tf.float32), eps, label)
             rec_parts.append(reconstruction.numpy())
             kl_parts.append(kl.numpy())
         reconstruction, kl = np.concatenate(rec_parts), np.concatenate(kl_parts)
         return {"reconstruction": reconstruction, "kl": kl, "neg_elbo": reconstruction + kl}
-
-
-def _chunks(array: np.ndarray, size: int):
-    array = np.asarray(array, dtype=np.float32)
-    for start in range(0, max(len(array), 1), size):
-        yield array[start:start + size]

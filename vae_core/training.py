@@ -64,11 +64,14 @@ def make_strategy(name: str):
     return tf.distribute.get_strategy()
 
 
-def make_dataset(x: np.ndarray, batch_size: int, *, shuffle: bool, seed: int):
-    """x (n, ...) float32 → batched, prefetched tf.data.Dataset (reshuffled each epoch)."""
+def make_dataset(x: np.ndarray, batch_size: int, *, shuffle: bool, seed: int, y: np.ndarray | None = None):
+    """x (n, ...) float32 [, integer labels y (n,)] → batched, prefetched tf.data.Dataset of x
+    or of (x, y) pairs (reshuffled each epoch)."""
     import tensorflow as tf
 
-    dataset = tf.data.Dataset.from_tensor_slices(np.asarray(x, dtype=np.float32))
+    x = np.asarray(x, dtype=np.float32)
+    dataset = tf.data.Dataset.from_tensor_slices(
+        x if y is None else (x, np.asarray(y).reshape(-1).astype(np.int32)))
     if shuffle:
         dataset = dataset.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
@@ -126,26 +129,47 @@ def _progress_callback_class():
     return ProgressReporter
 
 
+def _check_labels(y: np.ndarray | None, x: np.ndarray | None, num_classes: int, what: str) -> np.ndarray | None:
+    """Integer labels (n,) for a conditional model, else None; a clear ConfigError when unusable."""
+    from vae_core.errors import ConfigError
+
+    if x is None or not num_classes:
+        return None
+    if y is None:
+        raise ConfigError(f"A conditional model needs {what} labels (one class index per row).")
+    labels = np.asarray(y).reshape(-1)
+    if len(labels) != len(x):
+        raise ConfigError(f"Got {len(labels)} {what} labels for {len(x)} rows.")
+    if len(labels) and (labels.min() < 0 or labels.max() >= num_classes):
+        raise ConfigError(f"{what.capitalize()} labels must be class indices from 0 to {num_classes - 1}.")
+    return labels.astype(np.int32)
+
+
 def fit_vae(x_train: np.ndarray, vae_config: VAEConfig, train_config: TrainConfig, *,
             x_val: np.ndarray | None = None, on_progress: ProgressCallback | None = None,
-            cancel: threading.Event | None = None, verbose: int = 0) -> TrainResult:
+            cancel: threading.Event | None = None, verbose: int = 0,
+            y_train: np.ndarray | None = None, y_val: np.ndarray | None = None) -> TrainResult:
     """Train a new VAE on x_train (n, *input_shape) float32; x_val drives early stopping.
 
-    The model is built under the configured tf.distribute strategy's scope, so multi-GPU or
-    multi-worker training is a TrainConfig change. Setting `cancel` stops after the current batch
-    (the result has cancelled=True and callers must not save it).
+    Conditional models (`vae_config.num_classes` > 0) need integer labels `y_train` (n,) and, with
+    x_val, `y_val`; unconditional models ignore labels. The model is built under the configured
+    tf.distribute strategy's scope, so multi-GPU or multi-worker training is a TrainConfig change.
+    Setting `cancel` stops after the current batch (the result has cancelled=True and callers must
+    not save it).
     """
     import keras
 
     from vae_core.model import VAE
 
+    y_train = _check_labels(y_train, x_train, vae_config.num_classes, "training")
+    y_val = _check_labels(y_val, x_val, vae_config.num_classes, "validation")
     keras.utils.set_random_seed(train_config.seed)
     strategy = make_strategy(train_config.strategy)
     with strategy.scope():
         model = VAE(vae_config)
         model.compile(optimizer=keras.optimizers.Adam(train_config.learning_rate))
-    train_data = make_dataset(x_train, train_config.batch_size, shuffle=True, seed=train_config.seed)
-    val_data = None if x_val is None else make_dataset(x_val, 2048, shuffle=False, seed=0)
+    train_data = make_dataset(x_train, train_config.batch_size, shuffle=True, seed=train_config.seed, y=y_train)
+    val_data = None if x_val is None else make_dataset(x_val, 2048, shuffle=False, seed=0, y=y_val)
     steps = math.ceil(len(x_train) / train_config.batch_size)
     reporter = _progress_callback_class()(train_config, vae_config, steps, on_progress, cancel)
     callbacks = [reporter]

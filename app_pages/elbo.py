@@ -1,0 +1,149 @@
+"""ELBO anatomy: the loss's two terms per epoch, one test image's own terms with its q(z|x) and a few
+decoded draws of z (the reparameterization made visible), and what β does to the trade-off."""
+
+import numpy as np
+import streamlit as st
+
+import app_ui
+from vae_core import lessons, views
+
+ROW = "elbo_row"
+SWEEP_BETAS = (0.25, 1.0, 4.0)
+MAX_BETA_MODELS = 8
+
+
+def _random_row(n: int) -> None:
+    draws = st.session_state.get("_elbo_draws", 0) + 1
+    st.session_state["_elbo_draws"] = draws
+    st.session_state[ROW] = int(np.random.default_rng(draws).integers(n))
+
+
+def loss_section(loaded) -> None:
+    config = loaded.vae.vae_config
+    curves = lessons.loss_terms_per_epoch(loaded.metadata)
+    if not curves:
+        st.info("This model was saved without its training history, so there are no per-epoch terms to show.",
+                icon=":material/info:")
+        return
+    st.plotly_chart(lessons.terms_chart(curves, config.beta), key="elbo_terms")
+    last_rec, last_kl = curves["reconstruction"][-1], curves["kl"][-1]
+    if not config.variational:
+        st.caption(f"An autoencoder has no KL term: its loss is reconstruction alone ({last_rec:.1f} nats per "
+                   "image in the last epoch), and nothing shapes where its codes go.")
+        return
+    warmup = (f" The KL weight ramped from 0 to β over the first {config.kl_warmup_epochs} epochs."
+              if config.kl_warmup_epochs else "")
+    st.caption(f"−ELBO = reconstruction E_q[−log p(x|z)] + KL(q(z|x) ‖ p(z)). In the last epoch: "
+               f"{last_rec:.1f} + {last_kl:.1f} = {last_rec + last_kl:.1f} nats per image; the optimiser "
+               f"minimised reconstruction + β·KL with β = {config.beta:g}.{warmup}")
+
+
+@app_ui.fragment
+def image_section(loaded) -> None:
+    """One test image: its terms, μ and σ per dim, and draws z ~ q(z|x) decoded."""
+    data = app_ui.mnist_test()
+    n = len(data.x_test)
+    if ROW not in st.session_state or not 0 <= st.session_state[ROW] < n:
+        st.session_state[ROW] = 0
+    c1, c2, c3, c4 = st.columns([2, 1, 2, 1], vertical_alignment="bottom")
+    row = c1.number_input("Test image", 0, n - 1, key=ROW)
+    c2.button("Random", key="elbo_random", on_click=_random_row, args=(n,), icon=":material/casino:")
+    k = c3.slider("Draws of z", 1, 16, 8, key="elbo_draws")
+    seed = c4.number_input("Seed", 0, 10**6, 0, key="elbo_seed")
+    label = int(data.y_test[row])
+    anatomy = lessons.elbo_anatomy(loaded.vae, data.x_test[row], label, n_samples=k, seed=int(seed))
+
+    left, middle, right = st.columns([1, 1, 3])
+    with left:
+        app_ui.show_image(anatomy.image, caption=f"test #{row} · digit {label}", scale=5)
+    with middle:
+        app_ui.show_image(anatomy.reconstruction_from_mu, caption="decoded from μ", scale=5)
+    with right:
+        m1, m2, m3 = st.columns(3)
+        m1.metric("Reconstruction", f"{anatomy.reconstruction:.1f}",
+                  help=f"E_q[−log p(x|z)] in nats, the mean over the {k} draws below")
+        m2.metric("KL", f"{anatomy.kl:.2f}", help="KL(q(z|x) ‖ N(0, I)) in nats, closed form")
+        m3.metric("−ELBO", f"{anatomy.neg_elbo:.1f}", help="reconstruction + KL, nats")
+        if anatomy.variational:
+            st.caption(f"At μ itself the reconstruction term would be {anatomy.nll_at_mu:.1f} nats: the draws "
+                       "pay for the encoder's uncertainty. The KL is what this image's code costs against the prior.")
+        else:
+            st.caption("An autoencoder encodes the image as one point: σ = 0, every draw is that point, "
+                       "and there is no KL term.")
+
+    chart, table = st.columns([3, 2])
+    chart.plotly_chart(lessons.posterior_chart(anatomy), key="elbo_posterior")
+    table.dataframe(lessons.anatomy_table(anatomy), hide_index=True, height=min(320, 38 + 35 * len(anatomy.mu)))
+
+    st.image(lessons.mosaic(anatomy.samples, k), clamp=True, width=min(900, 28 * 3 * k),
+             caption=f"{k} draws z = μ + σ·ε, ε ~ N(0, I), decoded (the reparameterization trick: the noise is an "
+                     "input, so gradients reach μ and σ)")
+    st.caption("−log p(x|z) per draw: " + ", ".join(f"{v:.1f}" for v in anatomy.sample_nll) + " nats.")
+
+
+@st.cache_data(show_spinner="Measuring the models…", max_entries=16)
+def beta_rows(keys: tuple, n_test: int) -> list[lessons.BetaRow]:
+    data = app_ui.mnist_test()
+    x, y = data.x_test[:n_test], data.y_test[:n_test]
+    return [lessons.beta_row(key[1], app_ui.get_model(key[1]).vae, x, y) for key in keys]
+
+
+@st.cache_resource(show_spinner="Training one small VAE per β (about a minute)…", max_entries=2)
+def quick_sweep(betas: tuple[float, ...]) -> list[lessons.BetaRow]:
+    """Trained once per server (the same for everyone): small unsaved VAEs, one per β."""
+    return lessons.beta_sweep(views.load_mnist_source("auto"), betas)
+
+
+def show_beta_rows(rows: list[lessons.BetaRow], key: str) -> None:
+    st.dataframe([r.as_dict() for r in rows], hide_index=True)
+    chart, scatters = st.columns([2, 3])
+    chart.plotly_chart(lessons.beta_chart(rows), key=f"{key}_chart")
+    with scatters:
+        columns = st.columns(min(3, len(rows)))
+        for i, r in enumerate(rows[:6]):
+            with columns[i % len(columns)]:
+                st.plotly_chart(lessons.code_scatter(r.mu, r.labels, r.name, height=260, legend=False),
+                                key=f"{key}_scatter_{i}", config={"displayModeBar": False})
+
+
+@app_ui.fragment
+def beta_section(active) -> None:
+    """VAEs with the active model's shapes (any β) by default; the quick sweep when there are none."""
+    infos = [i for i in views.usable_models(app_ui.model_infos(), ("mnist",)) if lessons.model_type(i.config) == "vae"]
+    by_name = {i.name: i for i in infos}
+    active_shapes = lessons.shapes_key(active.config)
+    default = [i.name for i in infos if lessons.shapes_key(i.config) == active_shapes][:MAX_BETA_MODELS]
+    chosen = st.multiselect("Models to compare (MNIST VAEs)", list(by_name), default=default, key="elbo_beta_models",
+                            max_selections=MAX_BETA_MODELS)
+    if chosen:
+        rows = sorted(beta_rows(tuple(app_ui.model_key(name) for name in chosen), 2000), key=lambda r: r.beta)
+        show_beta_rows(rows, "elbo_beta")
+        if len({r.beta for r in rows}) < 2:
+            st.caption("These models share one β. Train the same model with another β (Train page, or "
+                       "`python -m vae_core train --dataset mnist --beta 4 --name my-beta4`), or run the quick "
+                       "sweep below.")
+    st.caption("Larger β buys a smaller KL (codes closer to the prior, fewer active dims, a tighter scatter) "
+               "with worse reconstruction; smaller β does the opposite and drifts towards an autoencoder.")
+    if st.toggle(f"Quick β sweep: β = {', '.join(f'{b:g}' for b in SWEEP_BETAS)} (small dense VAEs, 3 epochs, "
+                 "trained once per server, about a minute here)", key="elbo_sweep"):
+        show_beta_rows(quick_sweep(SWEEP_BETAS), "elbo_sweep")
+
+
+def main() -> None:
+    st.title("ELBO anatomy")
+    info = app_ui.pick_model(("mnist",))
+    if info is None:
+        return
+    loaded = app_ui.get_model(info.name)
+    st.caption(f"{info.name}: {lessons.kind_label(loaded.vae.vae_config)}, latent "
+               f"{loaded.vae.vae_config.latent_dim}, β = {loaded.vae.vae_config.beta:g}")
+    st.subheader("The loss, term by term")
+    loss_section(loaded)
+    st.subheader("One test image, taken apart")
+    image_section(loaded)
+    st.subheader("β: reconstruction vs KL vs spread")
+    beta_section(info)
+
+
+with app_ui.guard():
+    main()

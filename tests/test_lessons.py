@@ -1,0 +1,395 @@
+"""AE and conditional VAE (training, shapes, save/load), the browser decoder export, the lessons'
+computations, and the Compare and ELBO pages through AppTest. Tiny real models, trained once."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import REPO_ROOT
+from vae_core.config import TrainConfig, VAEConfig
+from vae_core.errors import ConfigError, DataError
+
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))  # the pages import app_ui from the project root
+
+TINY = TrainConfig(epochs=3, batch_size=32, seed=1, early_stopping_patience=0)
+
+
+@pytest.fixture(scope="module")
+def pair(bundled_digits):
+    """{"ae", "vae"}: the same dense 64-unit latent-2 shapes, data, seed and epochs."""
+    from vae_core import lessons
+
+    trained = lessons.train_matched_pair(bundled_digits, VAEConfig(hidden_units=(64,)), TINY, n_train=768)
+    return {kind: result.model for kind, result in trained.items()} | {
+        f"{kind}_history": result.history for kind, result in trained.items()}
+
+
+@pytest.fixture(scope="module")
+def cvae(bundled_digits):
+    from vae_core.training import fit_vae
+
+    x, y = bundled_digits.x_train[:768], bundled_digits.y_train[:768]
+    return fit_vae(x, VAEConfig(hidden_units=(64,), num_classes=10), TINY, y_train=y).model
+
+
+# --- configs and models -----------------------------------------------------------------------------
+
+def test_new_config_fields_validate_and_old_configs_load():
+    old = VAEConfig().to_dict()
+    del old["model_type"], old["num_classes"]
+    assert VAEConfig.from_dict(old) == VAEConfig()  # saved before AE/conditioning existed
+    config = VAEConfig(model_type="ae", num_classes=10)
+    assert VAEConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+    assert config.conditional and not config.variational
+    for bad in ({"model_type": "gan"}, {"num_classes": 1}, {"num_classes": -2}, {"num_classes": True}):
+        with pytest.raises(ConfigError):
+            VAEConfig(**bad)
+
+
+def test_autoencoder_is_deterministic_with_reconstruction_only_loss(pair, bundled_digits):
+    ae, x = pair["ae"], bundled_digits.x_test[:40]
+    assert not any(type(layer).__name__ == "Sampling" for layer in ae.encoder.layers)
+    history = pair["ae_history"]
+    assert history["kl"] == [0.0] * 3 and history["loss"] == history["reconstruction"]
+    assert history["reconstruction"][-1] < history["reconstruction"][0]
+    z, log_var = ae.encode(x)
+    assert z.shape == (40, 2) and np.all(np.isneginf(log_var))  # a point: σ = 0
+    np.testing.assert_array_equal(ae.encode(x)[0], z)
+    one, many = ae.per_example_losses(x, n_samples=1), ae.per_example_losses(x, n_samples=4, seed=9)
+    np.testing.assert_allclose(one["reconstruction"], many["reconstruction"], rtol=1e-5)
+    assert np.all(one["kl"] == 0)
+    np.testing.assert_allclose(one["reconstruction"], ae.decoder_nll(x, z), rtol=1e-5)
+    assert ae.decode(z).shape == (40, 28, 28, 1)
+
+
+def test_conditional_vae_reads_its_labels(cvae, bundled_digits):
+    x, y = bundled_digits.x_test[:30], bundled_digits.y_test[:30]
+    mu, log_var = cvae.encode(x, y)
+    assert mu.shape == log_var.shape == (30, 2) and np.isfinite(log_var).all()
+    z = np.zeros((10, 2), np.float32)
+    digits = cvae.decode(z, np.arange(10))
+    assert digits.shape == (10, 28, 28, 1)
+    assert np.abs(digits[1] - digits[7]).max() > 0.05  # the label changes the image
+    np.testing.assert_array_equal(cvae.decode(z[:3], 4), cvae.decode(z[:3], [4, 4, 4]))
+    losses = cvae.per_example_losses(x, y)
+    assert np.isfinite(losses["neg_elbo"]).all() and losses["kl"].min() >= 0
+    with pytest.raises(ConfigError, match="labels for"):
+        cvae.decode(z, [1, 2])
+    with pytest.raises(ConfigError, match="from 0 to 9"):
+        cvae.decode(z[:1], [10])
+
+
+def test_conditional_training_needs_labels(bundled_digits):
+    from vae_core.training import fit_vae
+
+    with pytest.raises(ConfigError, match="needs training labels"):
+        fit_vae(bundled_digits.x_train[:64], VAEConfig(hidden_units=(8,), num_classes=10), TINY)
+    with pytest.raises(ConfigError, match="class indices"):
+        fit_vae(bundled_digits.x_train[:64], VAEConfig(hidden_units=(8,), num_classes=3), TINY,
+                y_train=bundled_digits.y_train[:64])
+
+
+@pytest.mark.parametrize("which", ["ae", "cvae", "conv-cae"])
+def test_save_load_round_trip(which, pair, cvae, bundled_digits, tmp_path):
+    from vae_core import registry
+    from vae_core.model import VAE
+
+    model = {"ae": pair["ae"], "cvae": cvae}.get(which) or VAE(VAEConfig(
+        architecture="conv", conv_filters=(4, 8), conv_dense_units=8, model_type="ae", num_classes=10))
+    registry.save_model(model, which, kind="mnist", metadata={"dataset": "mnist"}, directory=tmp_path)
+    loaded = registry.load_model(which, tmp_path).vae  # Keras safe_mode: no Lambda layers anywhere
+    assert loaded.vae_config == model.vae_config
+    x, y = bundled_digits.x_test[:20], bundled_digits.y_test[:20]
+    labels = y if model.conditional else None
+    for got, expected in zip(loaded.encode(x, labels), model.encode(x, labels)):
+        np.testing.assert_array_equal(got, expected)
+    z = np.random.default_rng(0).normal(size=(20, 2)).astype(np.float32)
+    np.testing.assert_array_equal(loaded.decode(z, labels), model.decode(z, labels))
+
+
+def test_a_model_saved_before_the_new_fields_still_loads(pair, tmp_path):
+    """Strip model_type/num_classes from both config.json and the .keras file's own config."""
+    from vae_core import registry
+
+    folder = registry.save_model(pair["vae"], "old", kind="mnist", metadata={}, directory=tmp_path)
+    config = json.loads((folder / "config.json").read_text())
+    del config["vae_config"]["model_type"], config["vae_config"]["num_classes"]
+    (folder / "config.json").write_text(json.dumps(config))
+    keras_file = folder / "model.keras"
+    with zipfile.ZipFile(keras_file) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    inner = json.loads(members["config.json"])
+    del inner["config"]["vae_config"]["model_type"], inner["config"]["vae_config"]["num_classes"]
+    members["config.json"] = json.dumps(inner).encode()
+    with zipfile.ZipFile(keras_file, "w") as archive:
+        for name, payload in members.items():
+            archive.writestr(name, payload)
+    loaded = registry.load_model("old", tmp_path).vae
+    assert loaded.vae_config == pair["vae"].vae_config
+    z = np.ones((3, 2), np.float32)
+    np.testing.assert_array_equal(loaded.decode(z), pair["vae"].decode(z))
+
+
+def test_train_mnist_and_cli_flags_make_a_conditional_autoencoder(bundled_digits, tmp_path):
+    from vae_core import registry
+    from vae_core.cli import main
+
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    parts = {"train-images-idx3-ubyte.gz": bundled_digits.x_train[:300], "train-labels-idx1-ubyte.gz": bundled_digits.y_train[:300],
+             "t10k-images-idx3-ubyte.gz": bundled_digits.x_test[:100], "t10k-labels-idx1-ubyte.gz": bundled_digits.y_test[:100]}
+    for name, array in parts.items():
+        images = array.ndim > 1
+        array = np.round(array.reshape(-1, 28, 28) * 255) if images else array
+        header = (2051 if images else 2049).to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in array.shape)
+        with gzip.open(folder / name, "wb") as handle:
+            handle.write(header + array.astype(np.uint8).tobytes())
+    code = main(["train", "--dataset", "mnist", "--name", "cae", "--data", str(folder), "--epochs", "1",
+                 "--hidden", "16", "--model-type", "ae", "--conditional", "--models-dir", str(tmp_path / "models"),
+                 "--json"])
+    assert code == 0
+    loaded = registry.load_model("cae", tmp_path / "models")
+    assert loaded.vae.vae_config.model_type == "ae" and loaded.vae.vae_config.num_classes == 10
+    assert loaded.metadata["model_type"] == "ae" and loaded.metadata["conditional"] is True
+    assert loaded.metadata["metrics"]["test_kl"] == 0.0
+
+
+# --- the browser decoder ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("which", ["vae", "ae", "cvae"])
+def test_dense_export_runs_like_the_keras_decoder(which, pair, cvae):
+    """export → the JavaScript's computation in NumPy (float32 weights, float64 sums) ≈ Keras."""
+    from vae_core.export import dense_forward, export_dense_decoder
+
+    model = cvae if which == "cvae" else pair[which]
+    export = json.loads(json.dumps(export_dense_decoder(model)))  # JSON-able as is
+    z = np.random.default_rng(1).uniform(-4, 4, size=(64, 2)).astype(np.float32)
+    labels = np.arange(64) % 10 if model.conditional else None
+    worst = np.abs(dense_forward(export, z, labels) - model.decode(z, labels)).max()
+    assert worst <= 1e-5
+    if model.conditional:  # no label: an all-zero one-hot on both sides
+        assert np.abs(dense_forward(export, z, None) - model.decode(z)).max() <= 1e-5
+    assert export["id"] == export_dense_decoder(model)["id"]
+
+
+def test_conv_models_export_a_grid_the_browser_looks_up(bundled_digits):
+    from components.latent_scrub import scrub_args
+    from vae_core.export import browser_decoder, export_decoded_grid, grid_lookup
+    from vae_core.model import VAE
+
+    conv = VAE(VAEConfig(architecture="conv", conv_filters=(4, 8), conv_dense_units=8, latent_dim=3, num_classes=10))
+    grid = export_decoded_grid(conv, n=5, extent=2.0, dims=(0, 2), base=[0.0, 0.7, 0.0], label=4)
+    assert grid["format"] == "grid-v1" and grid["axis"] == [-2.0, -1.0, 0.0, 1.0, 2.0]
+    expected = conv.decode(np.array([[1.0, 0.7, -2.0]], np.float32), [4])[0]
+    np.testing.assert_allclose(grid_lookup(grid, 0.9, -2.3), expected, atol=0.5 / 255 + 1e-6)
+    assert export_decoded_grid(conv, n=5, extent=2.0, dims=(0, 2), base=[3.0, 0.7, -1.0], label=4) is grid  # cached
+    assert browser_decoder(conv, dims=(0, 2), label=4, n=5)["format"] == "grid-v1"
+    dense = VAE(VAEConfig(hidden_units=(8,)))
+    assert browser_decoder(dense)["format"] == "dense-v1"
+    args = scrub_args(dense, [9.0, -1.0], extent=4.0)
+    assert args["z"] == [4.0, -1.0] and args["label"] is None and json.dumps(args)
+    with pytest.raises(ConfigError, match="at least 2"):
+        scrub_args(VAE(VAEConfig(hidden_units=(8,), latent_dim=1)))
+    with pytest.raises(ConfigError, match="not images"):
+        scrub_args(VAE(VAEConfig(input_shape=(6,), hidden_units=(8,))))
+
+
+# --- the lessons ----------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def classifier(bundled_digits, tmp_path_factory):
+    from vae_core import lessons
+
+    return lessons.digit_classifier(bundled_digits, directory=tmp_path_factory.mktemp("cache"), epochs=10)
+
+
+def test_digit_classifier_is_cached_on_disk(classifier, bundled_digits, tmp_path):
+    from vae_core import lessons
+
+    assert classifier.test_accuracy > 0.8
+    first = lessons.digit_classifier(bundled_digits, directory=tmp_path, n_train=500, epochs=3)
+    assert len(list(tmp_path.glob("digit_classifier_*.npz"))) == 1
+    again = lessons.digit_classifier(bundled_digits, directory=tmp_path, n_train=500, epochs=3)
+    np.testing.assert_array_equal(first.weights[0], again.weights[0])
+    probs = first.predict_proba(bundled_digits.x_test[:7])
+    assert probs.shape == (7, 10) and np.allclose(probs.sum(axis=1), 1.0)
+
+
+def test_compare_measures_both_models_on_the_same_points(pair, bundled_digits, classifier):
+    from vae_core import lessons
+
+    result = lessons.compare_models({"a": pair["ae"], "v": pair["vae"]}, bundled_digits, n_points=300, n_prior=16,
+                                    n_error_rows=400, classifier=classifier)
+    ae, vae = result.models
+    assert (ae.kind, vae.kind) == ("AE", "VAE")
+    assert ae.codes.shape == vae.codes.shape == (300, 2) and result.labels.shape == (300,)
+    assert ae.prior_images.shape == (16, 28, 28)
+    assert ae.test_kl == 0.0 and vae.test_kl > 0.0
+    for summary in (ae, vae):
+        assert 0.1 <= summary.quality["mean_max_prob"] <= 1.0
+        assert 1.0 <= summary.quality["digit_score"] <= 10.0
+        assert summary.reconstruction["nll"] > 0 and 0 < summary.reconstruction["mse"] < 1
+    table = lessons.comparison_table(result)
+    assert [row["type"] for row in table] == ["AE", "VAE"]
+    assert lessons.pick_pair([]) == (None, None)
+
+
+def test_elbo_anatomy_takes_one_image_apart(pair, cvae, bundled_digits):
+    from vae_core import lessons
+
+    x, label = bundled_digits.x_test[5], int(bundled_digits.y_test[5])
+    anatomy = lessons.elbo_anatomy(pair["vae"], x, n_samples=6, seed=2)
+    closed_form = pair["vae"].per_example_losses(x[None])["kl"][0]
+    assert anatomy.kl == pytest.approx(float(closed_form), rel=1e-4)
+    assert anatomy.kl_per_dim.shape == anatomy.mu.shape == anatomy.sigma.shape == (2,)
+    assert anatomy.samples.shape == (6, 28, 28) and anatomy.z_samples.shape == (6, 2)
+    assert anatomy.reconstruction == pytest.approx(float(anatomy.sample_nll.mean()))
+    assert len(lessons.anatomy_table(anatomy)) == 2
+    flat = lessons.elbo_anatomy(pair["ae"], x, n_samples=3)
+    assert flat.kl == 0.0 and np.all(flat.sigma == 0) and np.ptp(flat.z_samples, axis=0).max() == 0
+    assert lessons.elbo_anatomy(cvae, x, label).label == label
+    with pytest.raises(DataError, match="label"):
+        lessons.elbo_anatomy(cvae, x)
+    curves = lessons.loss_terms_per_epoch({"history": pair["vae_history"]})
+    assert set(curves) >= {"reconstruction", "kl"} and len(curves["kl"]) == 3
+    assert lessons.loss_terms_per_epoch({}) == {}
+
+
+def test_conditional_grids_and_beta_rows(pair, cvae, bundled_digits):
+    from vae_core import lessons
+
+    assert lessons.digit_row(cvae, [0.5, -0.5]).shape == (28, 280)
+    assert lessons.style_grid(cvae, n_styles=3).shape == (84, 280)
+    assert lessons.decode_digit(cvae, [0, 0], 7).shape == (28, 28)
+    assert lessons.style_of(cvae, bundled_digits.x_test[0], int(bundled_digits.y_test[0])).shape == (2,)
+    with pytest.raises(ConfigError, match="not conditional"):
+        lessons.digit_row(pair["vae"], [0, 0])
+    row = lessons.beta_row("v", pair["vae"], bundled_digits.x_test[:200], bundled_digits.y_test[:200])
+    assert row.beta == 1.0 and row.kl > 0 and row.mu.shape == (200, 2)
+    assert set(row.as_dict()) >= {"β", "reconstruction (nats)", "KL (nats)", "active dims"}
+    with pytest.raises(ConfigError, match="autoencoder"):
+        lessons.beta_row("a", pair["ae"], bundled_digits.x_test[:10])
+
+
+# --- the pages, through AppTest ------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def page_env(tmp_path_factory, bundled_digits, pair, cvae):
+    """A registry with an AE/VAE twin pair and a conditional VAE, small IDX data, a private cache."""
+    from vae_core import registry
+
+    root = tmp_path_factory.mktemp("lesson_pages")
+    mnist = root / "data" / "mnist"
+    mnist.mkdir(parents=True)
+    parts = {"train-images-idx3-ubyte.gz": bundled_digits.x_train[:400], "train-labels-idx1-ubyte.gz": bundled_digits.y_train[:400],
+             "t10k-images-idx3-ubyte.gz": bundled_digits.x_test[:300], "t10k-labels-idx1-ubyte.gz": bundled_digits.y_test[:300]}
+    for name, array in parts.items():
+        images = array.ndim > 1
+        array = np.round(array.reshape(-1, 28, 28) * 255) if images else array
+        header = (2051 if images else 2049).to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in array.shape)
+        with gzip.open(mnist / name, "wb") as handle:
+            handle.write(header + array.astype(np.uint8).tobytes())
+    models = root / "models"
+    for name, model, history in (("twin-ae", pair["ae"], pair["ae_history"]), ("twin-vae", pair["vae"], pair["vae_history"]),
+                                 ("digits-cvae", cvae, {})):
+        registry.save_model(model, name, kind="mnist", directory=models, metadata={
+            "dataset": "mnist", "data_source": "test digits", "history": history, "epochs_run": 2,
+            "train_config": TINY.to_dict()})
+    return {"VAE_MODELS_DIR": str(models), "VAE_DATA_DIR": str(root / "data"), "VAE_CACHE_DIR": str(root / "cache"),
+            "VAE_OFFLINE": "1"}
+
+
+@pytest.fixture
+def env(page_env, monkeypatch):
+    for key, value in page_env.items():
+        monkeypatch.setenv(key, value)
+    return page_env
+
+
+def run_page(page: str, active: str | None = None):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(REPO_ROOT / "app_pages" / f"{page}.py"), default_timeout=120)
+    if active:
+        at.session_state["active_model"] = active
+    return at.run()
+
+
+def assert_clean(at) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def test_compare_page_shows_both_models_side_by_side(env):
+    at = run_page("compare")
+    assert_clean(at)
+    assert at.selectbox(key="compare_ae").value == "twin-ae" and at.selectbox(key="compare_vae").value == "twin-vae"
+    assert [s.value for s in at.subheader] == ["Where the test digits land", "The same 36 draws z ~ N(0, I), decoded by each",
+                                               "Numbers"]
+    assert len(at.dataframe) == 1 and len(at.dataframe[0].value) == 2
+    captions = " ".join(c.value for c in at.caption)
+    for lesson in ("Deterministic vs probabilistic encoder", "Generation vs compression",
+                   "Reconstruction + KL vs reconstruction only"):
+        assert lesson in captions
+    at.toggle(key="compare_judge").set_value(False).run()
+    assert_clean(at)
+
+
+def test_compare_page_offers_to_train_a_missing_twin(env, tmp_path, monkeypatch):
+    from vae_core import registry
+
+    only_vae = tmp_path / "models"
+    source = registry.load_model("twin-vae", env["VAE_MODELS_DIR"])
+    registry.save_model(source.vae, "lonely-vae", kind="mnist", metadata=source.metadata, directory=only_vae)
+    monkeypatch.setenv("VAE_MODELS_DIR", str(only_vae))
+    at = run_page("compare")
+    assert_clean(at)
+    assert at.text_input(key="compare_twin_ae").value == "lonely-vae-ae"
+    assert any("autoencoder twin" in b.label for b in at.button)
+
+
+def test_twin_training_saves_an_autoencoder_with_the_same_shapes(env, tmp_path):
+    from vae_core import lessons, registry
+
+    info = next(i for i in registry.list_models(env["VAE_MODELS_DIR"]) if i.name == "twin-vae")
+    job = lessons.start_twin_training(info, "ae", "twin-vae-ae", models_dir=str(tmp_path))
+    assert job.join(timeout=120)
+    snap = job.snapshot()
+    assert snap.status == "done", snap.error
+    twin = registry.load_model("twin-vae-ae", tmp_path)
+    assert twin.vae.vae_config == lessons.matched_config(VAEConfig.from_dict(info.config["vae_config"]), "ae")
+    assert twin.metadata["epochs_run"] == TINY.epochs
+    with pytest.raises(Exception, match="already exists"):
+        lessons.start_twin_training(info, "ae", "twin-vae-ae", models_dir=str(tmp_path))
+
+
+@pytest.mark.parametrize("active", ["twin-vae", "twin-ae", "digits-cvae"])
+def test_elbo_panel_for_each_kind_of_model(env, active):
+    at = run_page("elbo", active)
+    assert_clean(at)
+    labels = {m.label: m.value for m in at.metric}
+    assert set(labels) == {"Reconstruction", "KL", "−ELBO"}
+    if active == "twin-ae":
+        assert labels["KL"] == "0.00"
+        assert any("no KL term" in c.value for c in at.caption)
+    before = labels["Reconstruction"]
+    at.number_input(key="elbo_row").set_value(17).run()
+    assert_clean(at)
+    assert {m.label: m.value for m in at.metric}["Reconstruction"] != before  # another image, other terms
+
+
+def test_elbo_beta_section_and_quick_sweep(env):
+    at = run_page("elbo", "twin-vae")
+    assert at.multiselect(key="elbo_beta_models").value == ["twin-vae"]
+    at.toggle(key="elbo_sweep").set_value(True).run()
+    assert_clean(at)
+    betas = [row["β"] for row in at.dataframe[-1].value.to_dict("records")]
+    assert betas == [0.25, 1.0, 4.0]
