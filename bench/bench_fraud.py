@@ -74,6 +74,7 @@ def compare_on_subset(seeds: int) -> dict:
         scores = {
             "vae": vae.model.score(data.features.iloc[split.test_idx]),
             "pca5": scores_pca(x_train, x_test),
+            "pca10": scores_pca(x_train, x_test, components=10),
             "isolation_forest": scores_iforest(x_train, x_test),
             "plain_autoencoder": scores_plain_ae(x_train, x_val, x_test, seed),
         }
@@ -85,17 +86,22 @@ def compare_on_subset(seeds: int) -> dict:
         print(seed, json.dumps(row), flush=True)
     means = {name: {metric: round(statistics.mean(r[name][metric] for r in per_seed), 4)
                     for metric in ("roc_auc", "average_precision")} for name in per_seed[0]}
-    baselines = [name for name in means if name != "vae"]
+    # The issue's baselines: PCA reconstruction error at the anchors' 5 components, IsolationForest,
+    # and a plain autoencoder. PCA(10) is reported too, for honesty: it is the strongest PCA here.
+    baselines = ["pca5", "isolation_forest", "plain_autoencoder"]
     return {
         "data": f"{SUBSET.name}: 3,335 real rows, 14.8% fraud (full data: 0.172%); AP is at this prevalence",
         "protocol": "stratified 55/15/30 train/val/test per seed; every method fits the train split's normal "
-                    "rows with the same preprocessing (log1p Amount, standardised, Time left out); the VAE and "
+                    "rows with the same preprocessing (log1p Amount, robust scaling by median and IQR, Time left "
+                    "out); the VAE and "
                     "the plain AE early-stop on validation normals; metrics on the held-out test split",
         "seeds": list(range(seeds)),
         "per_seed": per_seed,
         "mean": means,
         "vae_beats_every_baseline": {metric: all(means["vae"][metric] >= means[b][metric] for b in baselines)
                                      for metric in ("roc_auc", "average_precision")},
+        "vae_beats_pca10": {metric: means["vae"][metric] >= means["pca10"][metric]
+                            for metric in ("roc_auc", "average_precision")},
     }
 
 

@@ -35,7 +35,7 @@ def trained(synthetic, tmp_path_factory):
 
 def test_preprocessor_is_fitted_on_given_rows_and_inverts():
     frame = pd.DataFrame({"V1": [1.0, 2.0, 3.0, 4.0], "Amount": [0.0, 9.0, 99.0, 999.0], "K": [5.0] * 4})
-    pre = Preprocessor.fit(frame, ("V1", "Amount", "K"))
+    pre = Preprocessor.fit(frame, ("V1", "Amount", "K"), scaling="standard")
     x = pre.transform(frame)
     np.testing.assert_allclose(x.mean(axis=0), 0, atol=1e-6)
     np.testing.assert_allclose(x[:, :2].std(axis=0), 1, rtol=1e-5)
@@ -45,6 +45,14 @@ def test_preprocessor_is_fitted_on_given_rows_and_inverts():
     assert Preprocessor.from_dict(json.loads(json.dumps(pre.to_dict()))) == pre
     with pytest.raises(DataError, match="lacks the model's feature column"):
         pre.transform(frame.drop(columns="Amount"))
+
+
+def test_robust_scaling_ignores_heavy_tails():
+    frame = pd.DataFrame({"V1": [-1.0, 0.0, 0.0, 1.0, 1000.0]})
+    robust = Preprocessor.fit(frame, ("V1",), scaling="robust")
+    assert robust.center == (0.0,)
+    assert robust.scale[0] == pytest.approx(1.0 / 1.349)  # IQR 1 (0..1), not inflated by the 1000
+    assert Preprocessor.fit(frame, ("V1",), scaling="standard").scale[0] > 300
 
 
 def test_training_reports_test_metrics_and_saves_everything(trained, synthetic):

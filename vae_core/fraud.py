@@ -40,8 +40,9 @@ SUBSET_NOTE = ("The bundled development subset has 14.8% frauds; the full ULB da
                "Precision, average precision and alert counts depend on prevalence; ROC AUC does not.")
 # Small data (a few thousand normal rows): a narrow network, long training with early stopping.
 DEFAULT_HIDDEN = (64, 32)
-DEFAULT_LATENT_DIM = 4
+DEFAULT_LATENT_DIM = 8
 ScoreMode = Literal["mean", "sampled"]
+Scaling = Literal["robust", "standard"]
 # Each strategy's default parameters; every one is computed on validation data at training time.
 DEFAULT_STRATEGY_PARAMS: dict[str, dict[str, Any]] = {
     "max_f1": {},
@@ -103,8 +104,11 @@ def data_fingerprint(data: TabularDataset) -> str:
 
 @dataclass(frozen=True)
 class Preprocessor:
-    """Fitted on training normals only: log1p on `log1p_columns`, then standardisation.
+    """Fitted on training normals only: log1p on `log1p_columns`, then centring and scaling.
 
+    scaling "robust" (default): median and IQR/1.349 (the standard deviation for Gaussian data),
+    so the heavy tails of normal transactions do not shrink the features where frauds stand out;
+    "standard": mean and standard deviation.
     transform: frame (n, ≥d) → float32 (n, d) in `feature_names` order.
     """
 
@@ -112,15 +116,24 @@ class Preprocessor:
     log1p_columns: tuple[str, ...]
     center: tuple[float, ...]
     scale: tuple[float, ...]
+    scaling: Scaling = "robust"
 
     @classmethod
     def fit(cls, frame: pd.DataFrame, feature_names: tuple[str, ...],
-            log1p_columns: tuple[str, ...] = (AMOUNT_COLUMN,)) -> Preprocessor:
+            log1p_columns: tuple[str, ...] = (AMOUNT_COLUMN,), scaling: Scaling = "robust") -> Preprocessor:
+        if scaling not in ("robust", "standard"):
+            raise ConfigError(f"Scaling must be 'robust' or 'standard', got {scaling!r}.")
         log1p_columns = tuple(c for c in log1p_columns if c in feature_names)
         values = cls._log(frame[list(feature_names)].to_numpy(np.float64, copy=True), feature_names, log1p_columns)
-        scale = values.std(axis=0)
+        if scaling == "robust":
+            q25, center, q75 = np.percentile(values, [25, 50, 75], axis=0)
+            scale = (q75 - q25) / 1.349
+            narrow = scale < 1e-12  # e.g. a mostly-constant column: fall back to its standard deviation
+            scale[narrow] = values.std(axis=0)[narrow]
+        else:
+            center, scale = values.mean(axis=0), values.std(axis=0)
         scale[scale < 1e-12] = 1.0  # constant columns: centre only
-        return cls(tuple(feature_names), log1p_columns, tuple(values.mean(axis=0)), tuple(scale))
+        return cls(tuple(feature_names), log1p_columns, tuple(center), tuple(scale), scaling)
 
     @staticmethod
     def _log(values: np.ndarray, names: tuple[str, ...], log1p_columns: tuple[str, ...]) -> np.ndarray:
@@ -147,12 +160,12 @@ class Preprocessor:
 
     def to_dict(self) -> dict[str, Any]:
         return {"feature_names": list(self.feature_names), "log1p_columns": list(self.log1p_columns),
-                "center": list(self.center), "scale": list(self.scale)}
+                "center": list(self.center), "scale": list(self.scale), "scaling": self.scaling}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Preprocessor:
         return cls(tuple(data["feature_names"]), tuple(data["log1p_columns"]),
-                   tuple(data["center"]), tuple(data["scale"]))
+                   tuple(data["center"]), tuple(data["scale"]), data["scaling"])
 
 
 @dataclass(frozen=True)
