@@ -30,7 +30,7 @@ from sklearn.ensemble import IsolationForest  # noqa: E402
 
 from vae_core import thresholds  # noqa: E402
 from vae_core.config import TrainConfig, VAEConfig  # noqa: E402
-from vae_core.fraud import DEFAULT_HIDDEN, DEFAULT_LATENT_DIM, Preprocessor, train_fraud  # noqa: E402
+from vae_core.fraud import DEFAULT_HIDDEN, DEFAULT_LATENT_DIM, DEFAULT_TRAIN_CONFIG, Preprocessor, train_fraud  # noqa: E402
 from vae_core.tabular import make_synthetic_creditcard, normal_rows, read_creditcard, stratified_split  # noqa: E402
 from vae_core.training import fit_vae  # noqa: E402
 
@@ -51,8 +51,8 @@ def scores_plain_ae(x_train: np.ndarray, x_val: np.ndarray, x_test: np.ndarray, 
     """A deterministic autoencoder with the VAE's layer sizes, trained the same way."""
     config = VAEConfig(input_shape=(x_train.shape[1],), latent_dim=DEFAULT_LATENT_DIM, hidden_units=DEFAULT_HIDDEN,
                        likelihood="gaussian", model_type="ae")
-    model = fit_vae(x_train, config, TrainConfig(epochs=150, batch_size=64, early_stopping_patience=20, seed=seed),
-                    x_val=x_val).model
+    train_config = TrainConfig(**{**DEFAULT_TRAIN_CONFIG.to_dict(), "seed": seed})
+    model = fit_vae(x_train, config, train_config, x_val=x_val).model
     return ((x_test - model.decode(model.encode(x_test)[0])) ** 2).sum(axis=1)
 
 

@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import inspect
 import os
@@ -26,8 +25,8 @@ from vae_core import thresholds
 from vae_core.config import TrainConfig, VAEConfig
 from vae_core.data import downloads_allowed
 from vae_core.errors import ConfigError, DataError, RegistryError, VAEError
-from vae_core.tabular import (AMOUNT_COLUMN, TabularDataset, fetch_openml_creditcard, make_synthetic_creditcard,
-                              normal_rows, read_labelled_csv, stratified_split)
+from vae_core.tabular import (AMOUNT_COLUMN, TabularDataset, csv_header, fetch_openml_creditcard,
+                              make_synthetic_creditcard, normal_rows, read_labelled_csv, stratified_split)
 from vae_core.training import ProgressCallback, TrainResult, fit_vae
 
 if TYPE_CHECKING:
@@ -41,6 +40,8 @@ SUBSET_NOTE = ("The bundled development subset has 14.8% frauds; the full ULB da
 # Small data (a few thousand normal rows): a narrow network, long training with early stopping.
 DEFAULT_HIDDEN = (64, 32)
 DEFAULT_LATENT_DIM = 8
+# Early stopping rarely triggers before ~150 epochs on the subset's ~1,600 training normals.
+DEFAULT_TRAIN_CONFIG = TrainConfig(epochs=300, batch_size=64, early_stopping_patience=30)
 ScoreMode = Literal["mean", "sampled"]
 Scaling = Literal["robust", "standard"]
 # Each strategy's default parameters; every one is computed on validation data at training time.
@@ -203,10 +204,35 @@ class FraudModel:
             raise RegistryError(f"Model {loaded.name!r} is not a fraud model.")
         info = loaded.extras[FRAUD_FILE]
         try:
-            return cls(loaded.vae, Preprocessor.from_dict(info["preprocessor"]),
-                       ScoringConfig(**info["scoring"]), info["threshold"]["value"], info)
-        except (KeyError, TypeError) as exc:
-            raise RegistryError(f"Model {loaded.name!r} has an incomplete {FRAUD_FILE} ({exc}).") from exc
+            model = cls(loaded.vae, Preprocessor.from_dict(info["preprocessor"]),
+                        ScoringConfig(**info["scoring"]), info["threshold"]["value"], info)
+            split, data = info["split"], info["data"]
+            _ = (split["seed"], split["test_fraction"], split["val_fraction"], data["synthetic"],
+                 info["threshold"]["strategy"])
+        except (KeyError, TypeError, ValueError, VAEError) as exc:
+            raise RegistryError(f"Model {loaded.name!r} has an incomplete or invalid {FRAUD_FILE} ({exc}).") from exc
+        model._check_consistent(loaded.name)
+        return model
+
+    def _check_consistent(self, name: str) -> None:
+        """Scoring needs preprocessing that fits the network: d features in, d statistics, finite numbers."""
+        prep, n_inputs = self.preprocessor, int(np.prod(self.vae.vae_config.input_shape))
+        sizes = {len(prep.feature_names), len(prep.center), len(prep.scale)}
+        try:
+            center, scale = np.asarray(prep.center, np.float64), np.asarray(prep.scale, np.float64)
+        except (TypeError, ValueError):
+            center = scale = np.array([np.nan])
+        problem = None
+        if sizes != {n_inputs}:
+            problem = f"its preprocessing has {sorted(sizes)} features but the network takes {n_inputs}"
+        elif not (np.isfinite(center).all() and np.isfinite(scale).all() and (scale > 0).all()):
+            problem = "its preprocessing statistics are not finite positive numbers"
+        elif not np.isfinite(self.threshold_):
+            problem = "its threshold is not a finite number"
+        elif any(column not in prep.feature_names for column in prep.log1p_columns):
+            problem = "its preprocessing names columns that are not features"
+        if problem:
+            raise RegistryError(f"Model {name!r} has an inconsistent {FRAUD_FILE}: {problem}.")
 
     @property
     def feature_names(self) -> tuple[str, ...]:
@@ -286,7 +312,7 @@ def train_fraud(name: str | None, data: TabularDataset, vae_config: VAEConfig | 
         raise DataError("Training a fraud model needs labelled data (a label column), to hold out frauds "
                         "for validation and testing.")
     threshold_params = dict(threshold_params or {})
-    train_config = train_config or TrainConfig(epochs=150, batch_size=64, early_stopping_patience=20)
+    train_config = train_config or DEFAULT_TRAIN_CONFIG
     base = vae_config or VAEConfig(latent_dim=DEFAULT_LATENT_DIM, hidden_units=DEFAULT_HIDDEN)
     features = tuple(name for name in data.feature_names if include_time or name != "Time")
     vae_config = VAEConfig(**{**base.to_dict(), "input_shape": (len(features),), "architecture": "dense",
@@ -424,7 +450,7 @@ def train_fraud_cli(args, train_config: TrainConfig, *, on_progress: ProgressCal
 def evaluate_fraud_cli(loaded: LoadedModel, data_path: str | None, threshold: float | None) -> dict[str, Any]:
     """`evaluate` for a fraud model: the given CSV, else the source it was trained on."""
     model = FraudModel.from_loaded(loaded)
-    if data_path is None and model.info["data"]["synthetic"]:
+    if data_path is None and model.info["data"].get("synthetic"):
         data = make_synthetic_creditcard()
     else:
         data = load_fraud_data(data_path)
@@ -436,6 +462,25 @@ def _rows_per_byte_estimate(path: Path) -> float:
         sample = handle.read(1 << 16)
     lines = max(sample.count(b"\n") - 1, 1)
     return lines / max(len(sample), 1)
+
+
+def check_score_paths(input_path: str | os.PathLike, output_path: str | os.PathLike) -> tuple[Path, Path]:
+    """(input, output) paths for `score_csv` after the cheap checks, which need no model."""
+    source, target = Path(input_path).expanduser(), Path(output_path).expanduser()
+    if source.is_dir():
+        raise DataError(f"Input {source} is a folder, not a CSV file. Give the path of the .csv file inside it.")
+    if not source.is_file():
+        raise DataError(f"Input file {source} does not exist or is not a file.")
+    if source.stat().st_size == 0:
+        raise DataError(f"Input file {source} is empty.")
+    if target.is_dir():
+        raise DataError(f"Output {target} is a folder; give the name of the CSV file to write.")
+    if not target.parent.is_dir():
+        raise DataError(f"Output folder {target.parent} does not exist.")
+    if source.resolve() == target.resolve():
+        raise DataError("The output file must differ from the input file.")
+    csv_header(source)
+    return source, target
 
 
 def score_csv(loaded: LoadedModel, input_path: str | os.PathLike, output_path: str | os.PathLike, *,
@@ -453,15 +498,7 @@ def score_csv(loaded: LoadedModel, input_path: str | os.PathLike, output_path: s
     from pyarrow import csv as pacsv
 
     model = FraudModel.from_loaded(loaded)
-    source, target = Path(input_path).expanduser(), Path(output_path).expanduser()
-    if not source.is_file():
-        raise DataError(f"Input file {source} does not exist or is not a file.")
-    if source.stat().st_size == 0:
-        raise DataError(f"Input file {source} is empty.")
-    if not target.parent.is_dir():
-        raise DataError(f"Output folder {target.parent} does not exist.")
-    if source.resolve() == target.resolve():
-        raise DataError("The output file must differ from the input file.")
+    source, target = check_score_paths(input_path, output_path)
     if threshold is None:
         table = model.info.get("thresholds_by_strategy", {})
         if strategy is not None and strategy not in table:
@@ -478,12 +515,7 @@ def score_csv(loaded: LoadedModel, input_path: str | os.PathLike, output_path: s
     try:
         # Every column is read as text and written back unchanged (no float re-formatting, which
         # would dominate the run time); only the model's features are parsed as numbers.
-        with open(source, "rb") as handle:
-            header = handle.readline().decode("utf-8", errors="replace")
-        names = next(csv.reader([header.lstrip("\ufeff")]), [])
-        duplicated = sorted({name for name in names if names.count(name) > 1})
-        if duplicated:
-            raise DataError(f"{source.name} repeats the column name(s) {', '.join(duplicated)}; rename them.")
+        names = csv_header(source)  # empty, binary, compressed, non-UTF-8 or duplicated names: DataError
         missing = [name for name in features if name not in names]
         if missing:
             raise DataError(f"{source.name} lacks the model's feature column(s): {', '.join(missing)}.")
