@@ -55,6 +55,8 @@ def test_training_lowers_the_loss_and_reports_progress(tiny_images):
     epoch_events = [e for e in events if e.kind == "epoch"]
     assert [e.epoch for e in epoch_events] == [1, 2, 3]
     assert epoch_events[-1].fraction == 1.0 and epoch_events[-1].eta_seconds == 0.0
+    assert epoch_events[-1].model is result.model  # e.g. to decode samples each epoch
+    assert all(e.model is None for e in events if e.kind == "batch")
     assert set(epoch_events[0].val_losses) >= {"loss", "reconstruction", "kl", "neg_elbo"}
     assert result.history["neg_elbo"][-1] < result.history["neg_elbo"][0]
     assert result.epochs_run == 3 and not result.cancelled

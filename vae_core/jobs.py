@@ -15,10 +15,10 @@ import math
 import multiprocessing as mp
 import os
 import queue as queue_module
-import sys
 import threading
 import time
 import traceback
+import weakref
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -61,6 +61,63 @@ class JobSnapshot:
         return self.status in ("done", "cancelled", "failed")
 
 
+class _Progress:
+    """A job's state, folded from its messages under a lock; shared by the job and its monitor thread."""
+
+    def __init__(self, name: str | None, dataset: str) -> None:
+        self.lock = threading.Lock()
+        self.started = time.perf_counter()
+        self.state = JobSnapshot(name, dataset)
+
+    def update(self, **changes: Any) -> None:
+        with self.lock:
+            self.state = replace(self.state, **changes)
+
+    def apply(self, message: dict[str, Any]) -> bool:
+        """Fold one child message into the state; True when it was the last one."""
+        kind = message["type"]
+        if kind == "source":
+            self.update(data_source=message["source"], synthetic=message["synthetic"])
+        elif kind == "progress":
+            changes: dict[str, Any] = {"status": "running", "fraction": message["fraction"],
+                                       "epoch": message["epoch"], "epochs": message["epochs"],
+                                       "eta_seconds": message["eta_seconds"], "current": message["losses"]}
+            if message["kind"] == "epoch":
+                with self.lock:
+                    state = self.state
+                changes["epoch_losses"] = (*state.epoch_losses, message["losses"])
+                changes["epoch_val_losses"] = (*state.epoch_val_losses, message["val_losses"])
+                if message.get("samples") is not None:
+                    changes["samples"], changes["samples_epoch"] = message["samples"], message["epoch"]
+            self.update(**changes)
+        else:
+            elapsed = time.perf_counter() - self.started
+            if kind == "done":
+                self.update(status="done", fraction=1.0, metrics=message["metrics"], saved_to=message["saved_to"],
+                            elapsed_seconds=elapsed)
+            elif kind == "cancelled":
+                self.update(status="cancelled", elapsed_seconds=elapsed)
+            else:
+                self.update(status="failed", error=message["error"], elapsed_seconds=elapsed)
+            return True
+        return False
+
+
+def _watch(process, messages, progress: _Progress) -> None:
+    """Monitor thread: move the child's messages into `progress` until its last one (or its death)."""
+    while True:
+        try:
+            if progress.apply(messages.get(timeout=0.5)):
+                break
+        except queue_module.Empty:
+            if not process.is_alive():
+                progress.update(status="failed", elapsed_seconds=time.perf_counter() - progress.started,
+                                error=f"The training process stopped unexpectedly (exit code {process.exitcode}); "
+                                      "it may have run out of memory. Try a smaller batch size or model.")
+                break
+    process.join(timeout=10)
+
+
 class TrainingJob:
     """One training run in a spawned process; `spec` (plain, picklable data) says what to train.
 
@@ -68,30 +125,35 @@ class TrainingJob:
     `_load_training_data`), and either "form" (views.TrainForm fields) or "vae_config" and
     "train_config" (their to_dict()). Use `start_job` / `start_training` rather than building one.
 
+    An abandoned job saves nothing: when no one holds the job any more (the session that started
+    it has ended) it is cancelled, and the child cancels itself if this process dies. The monitor
+    thread therefore holds only the job's parts, never the job.
+
     Legacy form `TrainingJob(name, dataset, train)`: runs `train(on_progress, cancel, job)` in a
     thread of this process instead. Under Streamlit that is exposed to the Keras session reset
     described above; it remains only for callers not yet moved to `start_training`.
     """
 
     def __init__(self, spec: dict[str, Any] | str | None, dataset: str | None = None, train=None) -> None:
-        self._lock = threading.Lock()
-        self._started = time.perf_counter()
         self._train = train
         if train is not None:  # legacy in-process thread
             self.spec, self.name, self.dataset = None, spec, dataset
+            self._progress = _Progress(self.name, self.dataset)
             self._cancel = threading.Event()
             self._process = None
             self._monitor = threading.Thread(target=self._run_in_thread, name=f"train-{spec}", daemon=True)
         else:
             self.spec = spec
             self.name, self.dataset = spec["name"], spec["dataset"]
+            self._progress = _Progress(self.name, self.dataset)
             context = mp.get_context("spawn")  # fork is unsafe in a threaded server holding TensorFlow
             self._queue = context.Queue()
             self._cancel = context.Event()
             self._process = context.Process(target=_child_main, args=(spec, self._queue, self._cancel),
                                             name=f"train-{self.name}", daemon=True)
-            self._monitor = threading.Thread(target=self._watch, name=f"watch-{self.name}", daemon=True)
-        self._state = JobSnapshot(self.name, self.dataset)
+            self._monitor = threading.Thread(target=_watch, args=(self._process, self._queue, self._progress),
+                                             name=f"watch-{self.name}", daemon=True)
+        weakref.finalize(self, self._cancel.set)  # abandoned: stop after the current batch, save nothing
 
     def start(self) -> TrainingJob:
         if self._process is not None:
@@ -99,15 +161,20 @@ class TrainingJob:
         self._monitor.start()
         return self
 
+    @property
+    def pid(self) -> int | None:
+        """The training process's id (None in legacy thread mode or before start)."""
+        return None if self._process is None else self._process.pid
+
     def set_data_source(self, source: str, synthetic: bool = False) -> None:
         """Legacy thread mode: the train function reports where its data came from."""
-        self._apply({"type": "source", "source": source, "synthetic": synthetic})
+        self._progress.apply({"type": "source", "source": source, "synthetic": synthetic})
 
     def _run_in_thread(self) -> None:
         def on_progress(event) -> None:
-            self._apply(_progress_message(event, None))
+            self._progress.apply(_progress_message(event, None))
 
-        _run_training(lambda: self._train(on_progress, self._cancel, self), self._apply)
+        _run_training(lambda: self._train(on_progress, self._cancel, self), self._progress.apply)
 
     def cancel(self) -> None:
         """Ask training to stop after the current batch; nothing is saved."""
@@ -119,57 +186,10 @@ class TrainingJob:
         return not self._monitor.is_alive()
 
     def snapshot(self) -> JobSnapshot:
-        with self._lock:
-            state = self._state
-        elapsed = state.elapsed_seconds if state.finished else time.perf_counter() - self._started
+        with self._progress.lock:
+            state = self._progress.state
+        elapsed = state.elapsed_seconds if state.finished else time.perf_counter() - self._progress.started
         return replace(state, elapsed_seconds=elapsed, cancel_requested=self._cancel.is_set())
-
-    def _update(self, **changes: Any) -> None:
-        with self._lock:
-            self._state = replace(self._state, **changes)
-
-    def _apply(self, message: dict[str, Any]) -> bool:
-        """Fold one child message into the state; True when it was the last one."""
-        kind = message["type"]
-        if kind == "source":
-            self._update(data_source=message["source"], synthetic=message["synthetic"])
-        elif kind == "progress":
-            changes: dict[str, Any] = {"status": "running", "fraction": message["fraction"],
-                                       "epoch": message["epoch"], "epochs": message["epochs"],
-                                       "eta_seconds": message["eta_seconds"], "current": message["losses"]}
-            if message["kind"] == "epoch":
-                with self._lock:
-                    state = self._state
-                changes["epoch_losses"] = (*state.epoch_losses, message["losses"])
-                changes["epoch_val_losses"] = (*state.epoch_val_losses, message["val_losses"])
-                if message.get("samples") is not None:
-                    changes["samples"], changes["samples_epoch"] = message["samples"], message["epoch"]
-            self._update(**changes)
-        else:
-            elapsed = time.perf_counter() - self._started
-            if kind == "done":
-                self._update(status="done", fraction=1.0, metrics=message["metrics"], saved_to=message["saved_to"],
-                             elapsed_seconds=elapsed)
-            elif kind == "cancelled":
-                self._update(status="cancelled", elapsed_seconds=elapsed)
-            else:
-                self._update(status="failed", error=message["error"], elapsed_seconds=elapsed)
-            return True
-        return False
-
-    def _watch(self) -> None:
-        while True:
-            try:
-                if self._apply(self._queue.get(timeout=0.5)):
-                    break
-            except queue_module.Empty:
-                if not self._process.is_alive():
-                    code = self._process.exitcode
-                    self._update(status="failed", elapsed_seconds=time.perf_counter() - self._started,
-                                 error=f"The training process stopped unexpectedly (exit code {code}); it may "
-                                       "have run out of memory. Try a smaller batch size or model.")
-                    break
-        self._process.join(timeout=10)
 
 
 # --- the child process --------------------------------------------------------------------------
@@ -186,30 +206,12 @@ def _load_training_data(spec: dict[str, Any]):
     return load_training_transactions(options)
 
 
-def _model_from_callback_frame():
-    """The model being trained, read from the Keras callback that called `on_progress`.
-
-    Temporary: the engine's ProgressEvent does not carry the model yet (requested as
-    `event.model` on epoch events); this keeps the per-epoch sample grid working until it does.
-    """
-    frame = sys._getframe(1)
-    for _ in range(8):  # up through on_progress to ProgressReporter.on_epoch_end
-        frame = frame.f_back
-        if frame is None:
-            return None
-        reporter = frame.f_locals.get("self")
-        if hasattr(reporter, "on_progress") and hasattr(reporter, "model"):
-            return reporter.model
-    return None
-
-
 def _progress_message(event, sample_z: np.ndarray | None) -> dict[str, Any]:
     """A ProgressEvent as a plain message; on epoch events with `sample_z`, the decoded sample grid."""
     samples = None
     if event.kind == "epoch" and sample_z is not None:
-        model = getattr(event, "model", None) or _model_from_callback_frame()
-        if model is not None:
-            images = np.clip(model.decode(sample_z), 0.0, 1.0).reshape(SAMPLE_SIDE, SAMPLE_SIDE, 28, 28)
+        if event.model is not None:
+            images = np.clip(event.model.decode(sample_z), 0.0, 1.0).reshape(SAMPLE_SIDE, SAMPLE_SIDE, 28, 28)
             samples = images.transpose(0, 2, 1, 3).reshape(SAMPLE_SIDE * 28, SAMPLE_SIDE * 28)
     return {"type": "progress", "kind": event.kind, "fraction": event.fraction, "epoch": event.epoch,
             "epochs": event.epochs, "eta_seconds": event.eta_seconds, "losses": dict(event.losses),
@@ -246,8 +248,26 @@ def _configs(spec: dict[str, Any]):
     return VAEConfig.from_dict(spec["vae_config"]), TrainConfig.from_dict(spec["train_config"])
 
 
+def _cancel_when_orphaned(cancel) -> threading.Event:
+    """Cancel training (so nothing is saved) if the process that started this one dies: no one could
+    see the result, and a model appearing later from a crashed server is a surprise. Returns an
+    event set when that happened."""
+    orphaned = threading.Event()
+    parent = mp.parent_process()
+
+    def watch() -> None:
+        parent.join()  # returns once the parent process has exited
+        orphaned.set()
+        cancel.set()
+
+    if parent is not None:
+        threading.Thread(target=watch, name="watch-parent", daemon=True).start()
+    return orphaned
+
+
 def _child_main(spec: dict[str, Any], messages, cancel) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    orphaned = _cancel_when_orphaned(cancel)
 
     def train():
         data = _load_training_data(spec)
@@ -276,7 +296,10 @@ def _child_main(spec: dict[str, Any], messages, cancel) -> None:
         _run_training(train, messages.put)
     finally:
         messages.close()
-        messages.join_thread()  # flush the last message before the process exits
+        if orphaned.is_set():
+            messages.cancel_join_thread()  # no one reads the queue any more: do not wait to flush it
+        else:
+            messages.join_thread()  # flush the last message before the process exits
 
 
 def _check_name(name: str, models_dir: str | None) -> None:

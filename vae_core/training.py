@@ -30,6 +30,8 @@ class ProgressEvent:
     val_losses: dict[str, float]
     elapsed_seconds: float
     eta_seconds: float
+    # The model being trained, on epoch events (e.g. to decode a sample grid); None on batch events.
+    model: VAE | None = field(default=None, repr=False, compare=False)
 
     @property
     def fraction(self) -> float:
@@ -96,7 +98,7 @@ def _progress_callback_class():
             self.epoch = 0
             self.cancelled = False
 
-        def _event(self, kind, step, logs, val_logs=None) -> ProgressEvent:
+        def _event(self, kind, step, logs, val_logs=None, model=None) -> ProgressEvent:
             elapsed = time.perf_counter() - self.start
             epochs = self.train_config.epochs
             done = self.epoch * self.steps_per_epoch + step
@@ -104,7 +106,7 @@ def _progress_callback_class():
             eta = elapsed / done * (total - done) if done else math.nan
             losses = {k: float(v) for k, v in (logs or {}).items() if not k.startswith("val_")}
             return ProgressEvent(kind, self.epoch + 1, epochs, step, self.steps_per_epoch,
-                                 losses, val_logs or {}, elapsed, eta)
+                                 losses, val_logs or {}, elapsed, eta, model)
 
         def on_epoch_begin(self, epoch, logs=None):
             self.epoch = epoch
@@ -124,7 +126,7 @@ def _progress_callback_class():
         def on_epoch_end(self, epoch, logs=None):
             if self.on_progress and not self.cancelled:
                 val = {k[4:]: float(v) for k, v in (logs or {}).items() if k.startswith("val_")}
-                self.on_progress(self._event("epoch", self.steps_per_epoch, logs, val))
+                self.on_progress(self._event("epoch", self.steps_per_epoch, logs, val, self.model))
 
     return ProgressReporter
 
