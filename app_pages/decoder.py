@@ -72,6 +72,11 @@ def point_editor(loaded, key: tuple, sample_key, label: int | None) -> None:
             app_fraud.show_decoded(loaded, z)
         else:
             app_ui.show_image(views.decode_image(loaded.vae, z, label), caption="decoded p(x | z)", scale=8)
+            if label is not None:
+                from vae_core.lessons import digit_row
+
+                st.image(digit_row(loaded.vae, z), caption="the same z (style) as each of the ten digits",
+                         clamp=True, width="stretch")
     with where:
         dims = (0, 1) if latent_dim >= 2 else (0, 0)
         if latent_dim >= 2:
@@ -80,6 +85,21 @@ def point_editor(loaded, key: tuple, sample_key, label: int | None) -> None:
                             key="dec_zmap", config={"displayModeBar": False})
             source = app_ui.latent_sample(key, 10_000, sample_key, thumbnails=False).source
             st.caption(f"Shading: μ of the test rows of {source}")
+
+
+@app_ui.fragment
+def scrub_section(loaded, key: tuple, sample_key, label: int | None) -> None:
+    """Drag over the plane: the image redraws in the browser with no rerun; z comes back on release."""
+    from components.latent_scrub import latent_scrub
+
+    name = loaded.name
+    counts, _ = app_ui.latent_density(key, (0, 1), sample_key)
+    released = latent_scrub(loaded.vae, current_z(name, loaded.vae.vae_config.latent_dim), label=label,
+                            dims=(0, 1), extent=views.Z_LIMIT, density=counts, label_picker=False,
+                            key=f"dec_scrub_{name}")
+    if released:
+        _set_z(name, released["z"])
+        st.rerun()  # the sliders above show the released z
 
 
 @app_ui.fragment
@@ -161,6 +181,10 @@ def main() -> None:
     point_editor(loaded, key, sample_key, label)
     latent_dim = loaded.vae.vae_config.latent_dim
     if loaded.kind != "fraud" and latent_dim >= 2:
+        st.subheader("Scrub without a round trip")
+        st.caption("Drag over the plane (z0 → , z1 ↑): the decoder runs in your browser, so the image "
+                   "follows the pointer continuously; releasing sends z back to the sliders.")
+        scrub_section(loaded, key, sample_key, label)
         st.subheader("Manifold grid")
         manifold_section(loaded, label)
     st.subheader("Interpolation")
