@@ -10,6 +10,8 @@ page file on its own, bypassing this router (no page config, no navigation, ever
 
 import streamlit as st
 
+import app_ui
+
 st.set_page_config(page_title="VAE Latent Explorer", page_icon=":material/scatter_plot:", layout="wide")
 
 pages = {
@@ -28,4 +30,6 @@ pages = {
         st.Page("app_pages/elbo.py", title="ELBO anatomy", icon=":material/functions:"),
     ],
 }
+app_ui.restore_from_url()
 st.navigation(pages).run()
+app_ui.mirror_to_url()

@@ -92,6 +92,19 @@ def fragment(func):
     return st.fragment(body)
 
 
+def session_alive_probe():
+    """A zero-argument check that this browser session still exists (None outside a server run), so
+    work it started, such as training, can stop when it is gone."""
+    from streamlit import runtime
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    if ctx is None or not runtime.exists():
+        return None
+    server, session_id = runtime.get_instance(), ctx.session_id
+    return lambda: bool(server.is_active_session(session_id))
+
+
 # --- registry -----------------------------------------------------------------------------------
 
 def models_root() -> Path:
@@ -99,11 +112,21 @@ def models_root() -> Path:
     return registry.models_dir()
 
 
-def _registry_signature(root: Path) -> tuple[tuple[str, int], ...]:
-    """(folder name, mtime) of every entry: changes whenever a model is saved, replaced or deleted."""
+def _registry_signature(root: Path) -> tuple:
+    """(folder name, mtime, its files' (name, size, mtime)) of every model folder: changes whenever a
+    model is saved, replaced or deleted, and when a file inside one is damaged or fixed in place.
+    A few stat calls per model on each rerun."""
+    def files(folder: str) -> tuple:
+        try:
+            with os.scandir(folder) as entries:
+                return tuple(sorted((e.name, e.stat().st_size, e.stat().st_mtime_ns) for e in entries))
+        except OSError:
+            return ()
+
     try:
         with os.scandir(root) as entries:
-            return tuple(sorted((e.name, e.stat().st_mtime_ns) for e in entries if e.is_dir()))
+            return tuple(sorted((e.name, e.stat().st_mtime_ns, files(e.path)) for e in entries
+                                if e.is_dir() and not e.name.startswith((".", "_"))))
     except FileNotFoundError:
         return ()
 
@@ -201,7 +224,9 @@ def pick_model(kinds: tuple[str, ...] | None = None, *, label: str = "Active mod
         return None
     names = [i.name for i in infos]
     if st.session_state.get(ACTIVE_MODEL) not in names:
-        st.session_state[ACTIVE_MODEL] = names[0]
+        # First visit: an MNIST model if there is one (the latent explorer's best first impression).
+        mnist = [i.name for i in infos if i.config.get("kind") == "mnist"]
+        st.session_state[ACTIVE_MODEL] = (mnist or names)[0]
     st.session_state[_PICKER] = st.session_state[ACTIVE_MODEL]
     labels = {i.name: views.model_label(i) for i in infos}
     st.sidebar.selectbox(label, names, key=_PICKER, format_func=labels.__getitem__, on_change=_copy_picker)
@@ -239,3 +264,63 @@ def set_active_and_go(name: str, page: str) -> None:
 def show_image(image: np.ndarray, caption: str | None = None, scale: int = 6) -> None:
     """A (h, w) image in [0, 1], enlarged with crisp pixels."""
     st.image(views.upscale(image, scale), caption=caption, clamp=True)
+
+
+# --- shareable views: the page's state mirrored into the URL's query parameters -----------------
+
+THRESHOLD = "fraud_threshold"  # {"model", "data", "value", "strategy", "params"}: the Fraud threshold page
+URL_THRESHOLD = "_url_threshold"  # a threshold from the link, applied when the threshold page opens
+_URL_RESTORED = "_url_restored"
+URL_KEYS = ("model", "point", "z", "threshold", "strategy")
+
+
+def restore_from_url() -> None:
+    """On a session's first run, take the view from the link: ?model=…&point=…&z=…&threshold=…&strategy=…
+
+    Values that do not parse are ignored (the page opens on its defaults instead).
+    """
+    if st.session_state.get(_URL_RESTORED):
+        return
+    st.session_state[_URL_RESTORED] = True
+    params = st.query_params
+    model = params.get("model")
+    if not model:
+        return
+    st.session_state[ACTIVE_MODEL] = model
+    try:
+        if "point" in params:
+            st.session_state[SELECTED_POINT] = {"model": model, "row": int(params["point"])}
+        if "z" in params:
+            z = [float(v) for v in params["z"].split(",")]
+            if z and all(np.isfinite(z)):
+                st.session_state[DECODER_Z] = {"model": model, "z": z}
+        if "threshold" in params and np.isfinite(float(params["threshold"])):
+            st.session_state[URL_THRESHOLD] = {"model": model, "value": float(params["threshold"]),
+                                               "strategy": params.get("strategy") or None}
+    except ValueError:
+        log.info("ignored a malformed query parameter in %s", dict(params))
+
+
+def mirror_to_url() -> None:
+    """Write the current view into the query parameters, so the address bar is always a shareable link."""
+    model = st.session_state.get(ACTIVE_MODEL)
+    wanted: dict[str, str] = {}
+    if model:
+        wanted["model"] = model
+        point = st.session_state.get(SELECTED_POINT) or {}
+        if point.get("model") == model:
+            wanted["point"] = str(point["row"])
+        z = st.session_state.get(DECODER_Z) or {}
+        if z.get("model") == model:
+            wanted["z"] = ",".join(f"{v:.3f}" for v in z["z"])
+        threshold = st.session_state.get(THRESHOLD) or {}
+        if threshold.get("model") == model:
+            wanted["threshold"] = f"{threshold['value']:.6g}"
+            if threshold.get("strategy"):
+                wanted["strategy"] = threshold["strategy"]
+    params = st.query_params
+    for key in URL_KEYS:
+        if key in wanted and params.get(key) != wanted[key]:
+            params[key] = wanted[key]
+        elif key not in wanted and key in params:
+            del params[key]

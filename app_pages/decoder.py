@@ -85,6 +85,7 @@ def point_editor(loaded, key: tuple, sample_key, label: int | None) -> None:
                             key="dec_zmap", config={"displayModeBar": False})
             source = app_ui.latent_sample(key, 10_000, sample_key, thumbnails=False).source
             st.caption(f"Shading: μ of the test rows of {source}")
+    app_ui.mirror_to_url()  # a slider release reruns only this fragment: keep the link current
 
 
 @app_ui.fragment

@@ -9,13 +9,16 @@ import app_fraud
 import app_ui
 from vae_core import figures, fraud_views
 
-THRESHOLD = "fraud_threshold"  # session key: {"model", "data", "value", "strategy", "params"}
+THRESHOLD = app_ui.THRESHOLD
 
 
 def threshold_state(name: str, data_key, default: float) -> dict:
     state = st.session_state.get(THRESHOLD)
     if not state or state.get("model") != name or state.get("data") != list(data_key):
         state = {"model": name, "data": list(data_key), "value": float(default), "strategy": None, "params": {}}
+        shared = st.session_state.pop(app_ui.URL_THRESHOLD, None)  # a threshold from a shared link
+        if shared and shared["model"] == name:
+            state |= {"value": shared["value"], "strategy": shared["strategy"]}
         st.session_state[THRESHOLD] = state
     return state
 
