@@ -122,10 +122,12 @@ def score_histogram(edges: np.ndarray, counts: np.ndarray, threshold: float, *, 
         fig.add_trace(go.Scatter(x=edges, y=values, mode="lines", line_shape="hv", name=name, fill="tozeroy",
                                  line={"color": FRAUD_COLOURS[k], "width": 1.5}, opacity=0.6,
                                  hovertemplate=f"{name}: %{{y:,.0f}} rows from score %{{x:.3g}}<extra></extra>"))
-    # Shapes on a log axis are placed in log10 units (Plotly's convention for layout positions).
-    line_x = np.log10(max(threshold, edges[0])) if log_x else threshold
-    fig.add_vline(x=line_x, line={"color": "black", "dash": "dash"},
-                  annotation_text=f"threshold {threshold:.4g}", annotation_position="top right")
+    # On a log axis Plotly places shapes in data units but annotations in log10 units, so the line
+    # and its label are added separately.
+    line_x = max(threshold, edges[0]) if log_x else threshold
+    fig.add_vline(x=line_x, line={"color": "black", "dash": "dash"})
+    fig.add_annotation(x=np.log10(line_x) if log_x else line_x, y=1, yref="y domain", xanchor="left",
+                       yanchor="top", showarrow=False, text=f"threshold {threshold:.4g}")
     fig.update_xaxes(title="reconstruction error (anomaly score)", type="log" if log_x else "linear")
     fig.update_yaxes(title="rows", type="log" if log_y else "linear")
     return _layout(fig, "Scores by class", height=330,

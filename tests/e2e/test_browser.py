@@ -1,0 +1,216 @@
+"""The dashboard the way a person uses it: `streamlit run app.py` in headless Chromium.
+
+Each test opens a fresh session; the `app` fixture then checks that no traceback text is anywhere on
+the page and that the server logged no unexpected error. Needs Playwright and Debian's Chromium
+(/usr/bin/chromium); skipped with the reason otherwise.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import re
+from urllib.parse import urlparse
+
+import numpy as np
+import pytest
+
+from app_browser import skip_reason
+from browser_fixtures import DIGITS, FRAUD, app, app_data_dir, browser, e2e_models, server  # noqa: F401
+
+missing = skip_reason()
+pytestmark = pytest.mark.skipif(missing is not None, reason=missing or "")
+
+DECODED = "decoded p(x | z)"  # the caption of the Decoder's image
+PICKER = "_active_model_picker"  # the sidebar's active-model selectbox
+
+# The latent scatter's points in page pixels (customdata = the test row), the ring around the
+# selected one, and the plotting area.
+SCATTER_JS = """() => {
+  const gd = document.querySelector('.st-key-latent_chart .js-plotly-plot');
+  if (!gd || !gd._fullLayout || !gd._fullData || !gd._fullData.length) return null;
+  const layout = gd._fullLayout, box = gd.getBoundingClientRect(), points = [];
+  const at = (x, y) => ({x: box.left + layout._size.l + layout.xaxis.l2p(x), y: box.top + layout._size.t + layout.yaxis.l2p(y)});
+  let ring = null;
+  for (const trace of gd._fullData) {
+    if (trace.visible !== true) continue;
+    if (trace.name === 'selected') { ring = at(trace.x[0], trace.y[0]); continue; }
+    for (let i = 0; i < trace.x.length; i++) points.push({...at(trace.x[i], trace.y[i]), row: trace.customdata[i]});
+  }
+  return {points, ring, plot: {left: box.left + layout._size.l, top: box.top + layout._size.t,
+                               width: layout._size.w, height: layout._size.h}};
+}"""
+
+# Pixels between where the threshold is on the score histogram's x axis and the dashed line or its
+# label, whichever is farther (on a log axis Plotly positions shapes and annotations differently).
+LINE_OFFSET_JS = """() => {
+  const gd = document.querySelector('.st-key-thr_hist .js-plotly-plot');
+  const xaxis = gd._fullLayout.xaxis, label = gd._fullLayout.annotations.find((a) => a.text.startsWith('threshold '));
+  const at = xaxis.l2p(xaxis.d2l(parseFloat(label.text.slice('threshold '.length))));
+  const line = parseFloat(gd.querySelector('.shapelayer path').getAttribute('d').slice(1)) - xaxis._offset;  // "M<x>,<y>L…"
+  return Math.max(Math.abs(line - at), Math.abs(xaxis.l2p(label.x) - at));
+}"""
+
+
+def open_with_model(app, path: str, heading: str, model: str):
+    """Open a page and make `model` the active one with the sidebar picker (as a person would)."""
+    app.open(path, heading=heading)
+    if not app.key(PICKER).locator("input").input_value().startswith(f"{model} "):
+        app.choose(PICKER, re.compile(f"^{re.escape(model)} "))
+    return app
+
+
+def open_threshold(app):
+    open_with_model(app, "threshold", "Fraud threshold", FRAUD)
+    app.wait_for("() => document.querySelectorAll('.st-key-thr_confusion text').length >= 4")
+    return app
+
+
+def exact_threshold(app) -> float:
+    return float(app.key("thr_exact").locator("input").input_value())
+
+
+def isolated_point(scatter: dict, exclude: int) -> dict:
+    """The point (other than row `exclude`) farthest from its nearest neighbour, well inside the plot."""
+    plot = scatter["plot"]
+    inside = [p for p in scatter["points"] if p["row"] != exclude
+              and plot["left"] + 15 < p["x"] < plot["left"] + plot["width"] - 15
+              and plot["top"] + 15 < p["y"] < plot["top"] + plot["height"] - 15]
+    xy = np.array([[p["x"], p["y"]] for p in scatter["points"]])
+    gaps = [np.sort(np.hypot(*(xy - [p["x"], p["y"]]).T))[1] for p in inside]
+    return inside[int(np.argmax(gaps))]
+
+
+def test_home_lists_the_models_and_opens_the_decoder(app):
+    app.open("", heading="VAE Latent Explorer")
+    text = app.text()
+    assert f"{DIGITS} — MNIST, latent 2" in text and f"{FRAUD} — fraud, latent 2" in text
+    assert "Bundled digits" in text  # which data is here
+    app.click(f"home_decoder_{DIGITS}")
+    app.heading("Decoder").wait_for()
+    app.wait_idle()
+    assert urlparse(app.page.url).path == "/decoder"
+    assert app.key(PICKER).locator("input").input_value().startswith(f"{DIGITS} ")
+    assert app.image_src(DECODED)
+
+
+def test_every_page_opens_from_the_sidebar(app):
+    app.open("", heading="VAE Latent Explorer")
+    links = app.page.locator("[data-testid=stSidebarNav] a")
+    hrefs = [link.get_attribute("href") for link in links.all()]
+    assert len(hrefs) >= 6
+    for href in hrefs[1:] + hrefs[:1]:  # Home last: its link does nothing while it is open
+        app.page.locator(f'[data-testid=stSidebarNav] a[href="{href}"]').click()
+        app.page.wait_for_url(lambda url: urlparse(url).path == urlparse(href).path)  # the app adds ?model=…
+        app.wait_drawn()
+        assert app.page.locator("[data-testid=stMain] h1").count() == 1, href
+        assert not app.errors(), (href, app.errors())
+        app.assert_no_traceback()
+
+
+def test_train_a_tiny_mnist_model_and_explore_it(app):
+    app.open("train", heading="Train a model")
+    app.fill("train_hidden_mnist", "32")
+    app.fill("train_epochs_mnist", 1)
+    app.fill("train_name", "e2e-trained")
+    app.wait_for("() => !document.querySelector('.st-key-train_start button').disabled")
+    app.click("train_start")
+    progress = app.page.locator("[data-testid=stProgress]")
+    progress.wait_for()  # training runs in a child process; a fragment polls it
+    app.page.get_by_text("Saved e2e-trained").wait_for(timeout=240_000)
+    assert progress.inner_text().startswith("100%") and "epoch 1/1" in progress.inner_text(), progress.inner_text()
+    app.wait_idle()
+    app.click("train_explore")
+    app.heading("Latent space").wait_for()
+    app.wait_drawn()
+    assert app.key(PICKER).locator("input").input_value().startswith("e2e-trained ")
+
+
+def test_decoder_slider_changes_the_painted_image(app):
+    open_with_model(app, "decoder", "Decoder", DIGITS)
+    slider = f"dec_z_{DIGITS}_0"
+    before_src, before = app.image_src(DECODED), app.image_pixels(DECODED)
+    app.drag_slider(slider, 0.95)  # press on the thumb, drag to z0 ≈ 3.6, release
+    app.wait_new_image(DECODED, before_src)
+    app.wait_idle()
+    assert float(app.slider_value(slider)) > 3.0
+    after = app.image_pixels(DECODED)
+    assert before.shape == after.shape
+    difference = np.abs(before.astype(float) - after.astype(float)).mean()
+    assert difference > 2.0, f"the decoded image barely changed (mean |Δ| {difference:.2f} grey levels)"
+
+
+def test_latent_click_selects_a_point(app):
+    open_with_model(app, "latent", "Latent space", DIGITS)
+    before = int(app.key("latent_row").locator("input").input_value())
+    point = isolated_point(app.wait_for(SCATTER_JS), exclude=before)
+    app.page.mouse.click(point["x"], point["y"])
+    app.page.locator("[data-testid=stImageCaption]").filter(has_text=f"test #{point['row']} ·").wait_for()
+    app.wait_drawn()
+    assert int(app.key("latent_row").locator("input").input_value()) == point["row"]
+    redrawn = app.wait_for(SCATTER_JS)  # the ring is now around the clicked point
+    clicked = next(p for p in redrawn["points"] if p["row"] == point["row"])
+    assert math.hypot(redrawn["ring"]["x"] - clicked["x"], redrawn["ring"]["y"] - clicked["y"]) < 1
+
+
+def test_threshold_move_updates_the_confusion_counts(app):
+    open_threshold(app)
+    before, alerts = app.confusion(), int(app.metric("Alerts").replace(",", ""))
+    assert set(before) == {"TP", "FP", "FN", "TN"} and alerts == before["TP"] + before["FP"]
+    assert app.page.evaluate(LINE_OFFSET_JS) < 2  # the dashed line sits at the threshold (log axis)
+    app.drag_slider("thr_slider", 0.15)  # a lower threshold flags more rows
+    after = app.wait_new_confusion(before)
+    app.wait_drawn()
+    assert sum(after.values()) == sum(before.values())  # the same rows, cut elsewhere
+    assert after["TP"] + after["FP"] > alerts
+    assert int(app.metric("Alerts").replace(",", "")) == after["TP"] + after["FP"]
+    assert app.page.evaluate(LINE_OFFSET_JS) < 2
+
+
+def test_pick_a_threshold_strategy(app):
+    open_threshold(app)
+    before = exact_threshold(app)
+    app.choose("thr_strategy", "Percentile of normal scores")
+    app.key("thr_p_contamination").wait_for()  # the strategy's own parameter appears
+    app.click("thr_apply")
+    app.page.get_by_text("Set by: Percentile of normal scores").wait_for()
+    app.wait_drawn()
+    assert exact_threshold(app) != pytest.approx(before)
+    assert float(app.metric("False-positive rate")) <= 0.02  # it flags about 1% of normal rows
+
+
+def test_download_the_flagged_rows(app):
+    open_threshold(app)
+    threshold, counts = exact_threshold(app), app.confusion()
+    flagged = int(re.search(r"([\d,]+) flagged", app.text()).group(1).replace(",", ""))
+    with app.page.expect_download() as download:
+        app.click("thr_export_csv")
+    assert download.value.suggested_filename == f"{FRAUD}-flagged.csv"
+    with open(download.value.path(), newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == flagged == counts["TP"] + counts["FP"] > 0
+    assert {"row", "score", "label", "V1", "V14"} <= set(rows[0])
+    scores = [float(r["score"]) for r in rows]
+    assert scores == sorted(scores, reverse=True)
+    assert min(scores) >= threshold * (1 - 1e-5)  # the input shows 6 significant digits
+    assert sum(r["label"] == "fraud" for r in rows) == counts["TP"]
+    assert len({r["row"] for r in rows}) == len(rows)
+
+
+@pytest.mark.parametrize("name, content, expected", [
+    ("ragged.csv", b"Time,V1,V2,Class\n0,1.5,2.5,0\n1,2.5,3.5,1,7,8\n",
+     "The uploaded file 'ragged.csv' could not be parsed as CSV"),
+    ("wrong-columns.csv", b"when,what,Class\n1,2,0\n3,4,1\n", "lacks the model's feature column(s): V1, V2"),
+], ids=["ragged-rows", "wrong-columns"])
+def test_malformed_upload_shows_a_clear_error(app, name, content, expected):
+    open_threshold(app)
+    app.key("fraud_view_data").get_by_text("An uploaded CSV").click()
+    uploader = app.key("fraud_view_upload").locator("input[type=file]")
+    uploader.wait_for(state="attached")
+    app.wait_idle()
+    uploader.set_input_files(files=[{"name": name, "mimeType": "text/csv", "buffer": content}])
+    error = app.page.locator("[data-testid=stAlertContentError]").first
+    error.wait_for()
+    app.wait_idle()
+    message = error.inner_text()
+    assert expected in message and "failed unexpectedly" not in message, message
