@@ -89,7 +89,8 @@ def data_picker(loaded) -> DataKey | None:
     if choice != "upload":
         return (choice, None, "Class", "1")
     with st.sidebar:
-        upload = st.file_uploader("Transactions CSV", type=["csv"], key="fraud_view_upload")
+        upload = st.file_uploader("Transactions CSV", type=["csv"], key="fraud_view_upload",
+                                  max_upload_size=fraud_views.MAX_UPLOAD_MB)
         label_column, positive = _label_widgets("fraud_view")
     if upload is None:
         st.info("Upload a CSV with the model's feature columns (and a label column to measure precision "
@@ -118,9 +119,11 @@ def training_data_widgets(running: bool) -> dict[str, Any]:
     if source in ("path", "upload"):
         options["label_column"], options["positive"] = _label_widgets("train_fraud")
     if source == "upload":
-        upload = st.file_uploader("Transactions CSV", type=["csv"], key="train_fraud_upload", disabled=running)
+        upload = st.file_uploader("Transactions CSV", type=["csv"], key="train_fraud_upload", disabled=running,
+                                  max_upload_size=fraud_views.MAX_UPLOAD_MB)
         if upload is not None:
             options["upload"], options["upload_name"] = upload.getvalue(), upload.name
+            options["upload_id"] = upload.file_id
             with app_ui.guard("That file cannot be used"):
                 data = _checked_upload(upload.file_id, options["label_column"], options["positive"],
                                        upload.name, options["upload"])
@@ -132,15 +135,28 @@ def training_data_widgets(running: bool) -> dict[str, Any]:
 
 @st.cache_resource(show_spinner="Checking the upload…", max_entries=4)
 def _checked_upload(file_id: str, label_column: str, positive: str, _name: str, _payload: bytes):
-    return fraud_views.read_upload(_payload, _name, label_column, positive)
+    """The upload read and validated, and checked to be trainable (labels, both classes in every split)."""
+    data = fraud_views.read_upload(_payload, _name, label_column, positive)
+    fraud_views.check_trainable(data)
+    return data
 
 
-def start_job(name: str, form: views.TrainForm, data: dict[str, Any], models_dir: str) -> jobs.TrainingJob:
-    if data.get("source") == "upload" and data.get("upload") is None:
-        from vae_core.errors import DataError
+def start_job(name: str, form: views.TrainForm, data: dict[str, Any], models_dir: str, *,
+              owner_alive=None) -> jobs.TrainingJob:
+    """Start training after the checks that need no data loading: a bad file fails here, on the page."""
+    from vae_core.errors import DataError
+    from vae_core.tabular import csv_header
 
-        raise DataError("Upload a CSV first, or choose another data source.")
-    return jobs.start_job("fraud", name, form, data, models_dir)
+    if data.get("source") == "upload":
+        if data.get("upload") is None:
+            raise DataError("Upload a CSV first, or choose another data source.")
+        _checked_upload(data["upload_id"], data["label_column"], data["positive"], data["upload_name"], data["upload"])
+    elif data.get("source") == "path":
+        if not (data.get("path") or "").strip():
+            raise DataError("Enter the path of a transactions CSV.")
+        csv_header(data["path"].strip())  # exists, is a file, looks like CSV text
+    return jobs.start_job("fraud", name, form, {k: v for k, v in data.items() if k != "upload_id"}, models_dir,
+                          owner_alive=owner_alive)
 
 
 # --- pieces of the explorer pages ---------------------------------------------------------------

@@ -293,9 +293,11 @@ def restore_from_url() -> None:
         if "z" in params:
             z = [float(v) for v in params["z"].split(",")]
             if z and all(np.isfinite(z)):
-                st.session_state[DECODER_Z] = {"model": model, "z": z}
+                st.session_state[DECODER_Z] = {"model": model, "z": views.clamp_z(z, len(z))}  # within the sliders
         if "threshold" in params and np.isfinite(float(params["threshold"])):
-            st.session_state[URL_THRESHOLD] = {"model": model, "value": float(params["threshold"]),
+            limit = float(np.finfo(np.float32).max)  # scores are float32
+            value = float(np.clip(float(params["threshold"]), -limit, limit))
+            st.session_state[URL_THRESHOLD] = {"model": model, "value": value,
                                                "strategy": params.get("strategy") or None}
     except ValueError:
         log.info("ignored a malformed query parameter in %s", dict(params))

@@ -41,9 +41,9 @@ def controls(latent_dim: int, n_total: int) -> tuple[int, str, tuple[int, int]]:
     return n, method, dims
 
 
-def selected_row(name: str, sample) -> int:
+def selected_row(name: str, sample, n_rows: int) -> int:
     chosen = st.session_state.get(app_ui.SELECTED_POINT)
-    if not chosen or chosen.get("model") != name:
+    if not chosen or chosen.get("model") != name or not 0 <= int(chosen["row"]) < n_rows:  # e.g. from an old link
         chosen = {"model": name, "row": int(sample.index[0])}
         st.session_state[app_ui.SELECTED_POINT] = chosen
     return int(chosen["row"])
@@ -107,7 +107,7 @@ def main() -> None:
         app_ui.source_banner(app_fraud.describe(key, sample_key), sample.synthetic)
     else:
         app_ui.source_banner(f"{sample.source} · test split, {n_total:,} digits", sample.synthetic)
-    row = selected_row(info.name, sample)
+    row = selected_row(info.name, sample, n_total)
 
     chart, detail = st.columns([3, 2])
     with chart:

@@ -44,9 +44,32 @@ def manage(info) -> None:
         st.rerun()
 
 
+def broken_section(infos) -> None:
+    """Folders that are not usable models, with the reason; deletable when their name is valid."""
+    broken = [i for i in infos if not i.valid]
+    if not broken:
+        return
+    st.subheader("Unreadable folders")
+    for info in broken:
+        text, button = st.columns([5, 1], vertical_alignment="center")
+        text.markdown(f"**{info.name}**: {info.error}")
+        if not registry.NAME_PATTERN.fullmatch(info.name):  # not a name the registry writes: not ours to delete
+            text.caption(f"Remove it by hand from {app_ui.models_root()}.")
+        elif st.session_state.get(CONFIRM_DELETE) == info.name:
+            if button.button("Really delete", type="primary", key=f"models_delete_broken_yes_{info.name}"):
+                st.session_state.pop(CONFIRM_DELETE, None)
+                with app_ui.guard("Delete failed"):
+                    registry.delete_model(info.name, app_ui.models_root())
+                    flash_and_rerun(f"Deleted the unreadable folder **{info.name}**.")
+        elif button.button("Delete…", key=f"models_delete_broken_{info.name}", icon=":material/delete:"):
+            st.session_state[CONFIRM_DELETE] = info.name
+            st.rerun()
+
+
 def import_section() -> None:
     st.subheader("Import a model zip")
-    upload = st.file_uploader("Model zip (as downloaded above)", type=["zip"], key="models_upload")
+    upload = st.file_uploader("Model zip (as downloaded above)", type=["zip"], key="models_upload",
+                              max_upload_size=archive.MAX_ZIP_MB)
     name = st.text_input("Name for the imported model (optional)", key="models_import_name",
                          placeholder="default: the folder name inside the zip")
     if upload is not None and st.button("Import", key="models_import", icon=":material/upload:"):
@@ -67,6 +90,7 @@ def main() -> None:
     info = app_ui.pick_model()
     if info is not None:
         manage(info)
+    broken_section(infos)
     st.divider()
     import_section()
 

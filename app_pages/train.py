@@ -66,12 +66,13 @@ def settings_form(dataset: str, running: bool) -> tuple[views.TrainForm, dict]:
 def start(dataset: str, name: str, form: views.TrainForm, data: dict) -> None:
     with app_ui.guard("Could not start training"):
         root = str(app_ui.models_root())
+        owner = app_ui.session_alive_probe()  # a closed browser tab stops its training (nothing saved)
         if dataset == "mnist":
-            job = start_job("mnist", name, form, data, root)
+            job = start_job("mnist", name, form, data, root, owner_alive=owner)
         else:
             import app_fraud
 
-            job = app_fraud.start_job(name, form, data, root)
+            job = app_fraud.start_job(name, form, data, root, owner_alive=owner)
         st.session_state[JOB] = job
         st.rerun()
 

@@ -1,25 +1,33 @@
 """Models as zip files: export a registry folder, import one safely.
 
-An import is checked before anything lands in the registry: member names (no absolute paths, no
-'..', one model folder), sizes (a zip bomb stops at MAX_UNPACKED_BYTES), the folder's JSON, and a
-full load with Keras `safe_mode=True`. Only then is the folder renamed into place, never over an
-existing model. Never imports Streamlit.
+An import is checked before anything lands in the registry: the zip's size, member names (no
+absolute paths, no '..', no duplicates, one model folder, only the files a model folder holds),
+declared sizes (each member and the total: a zip bomb stops before anything is unpacked), the
+unpacked bytes themselves (zipfile stops at the declared size and checks the CRC), the folder's
+JSON, and a full load with Keras `safe_mode=True`. Only then is the folder renamed into place,
+never over an existing model. Never imports Streamlit.
 """
 
 from __future__ import annotations
 
 import io
 import os
+import re
 import shutil
 import tempfile
 import zipfile
+import zlib
 from pathlib import Path, PurePosixPath
 
 from vae_core import registry
 from vae_core.errors import RegistryError
 
-MAX_UNPACKED_BYTES = 512 * 1024 * 1024
+MAX_ZIP_MB = 256  # also the Models page uploader's limit
+MAX_ZIP_BYTES = MAX_ZIP_MB * 2**20
+MAX_MEMBER_BYTES = 256 * 2**20
+MAX_UNPACKED_BYTES = 512 * 2**20
 MAX_MEMBERS = 64
+_MODEL_FOLDER_FILE = re.compile(r"model\.keras|[a-z_]+\.json")  # what save_model writes
 
 
 def export_zip(name: str, directory: str | os.PathLike | None = None) -> bytes:
@@ -37,40 +45,77 @@ def export_zip(name: str, directory: str | os.PathLike | None = None) -> bytes:
 
 
 def _member_parts(info: zipfile.ZipInfo) -> tuple[str, ...]:
-    path = PurePosixPath(info.filename.replace("\\", "/"))
-    if path.is_absolute() or ".." in path.parts or info.filename.startswith("/"):
+    text = info.filename.replace("\\", "/")
+    path = PurePosixPath(text)
+    if path.is_absolute() or ".." in path.parts or re.match(r"[A-Za-z]:", text):  # also C:/… drive paths
         raise RegistryError(f"The zip holds an unsafe path {info.filename!r}; it is not a model export.")
     return tuple(part for part in path.parts if part not in ("", "."))
 
 
 def _plan(archive: zipfile.ZipFile) -> tuple[str | None, list[tuple[zipfile.ZipInfo, str]]]:
-    """(top folder name or None, [(member, path inside the model folder)]) after the safety checks."""
+    """(top folder name or None, [(member, file name inside the model folder)]) after the safety checks."""
+    if any(not m.filename for m in archive.infolist()):  # a crafted name (e.g. starting with NUL)
+        raise RegistryError("The zip holds a file without a name; it is not a model export.")
     members = [m for m in archive.infolist() if not m.is_dir()]
     if not members:
         raise RegistryError("The zip is empty; export a model from the Models page to get a valid zip.")
     if len(members) > MAX_MEMBERS:
         raise RegistryError(f"The zip holds {len(members)} files; a model folder has only a few.")
+    parts = [(m, _member_parts(m)) for m in members]
+    for member in members:
+        if member.flag_bits & 0x1:
+            raise RegistryError(f"{member.filename!r} in the zip is encrypted; export the model again from the "
+                                "Models page (exports have no password).")
+        if member.file_size > MAX_MEMBER_BYTES:
+            raise RegistryError(f"{member.filename!r} in the zip would unpack to {member.file_size / 2**20:,.0f} MiB, "
+                                f"more than the {MAX_MEMBER_BYTES // 2**20} MiB a model file may have; it is not a model.")
     if sum(m.file_size for m in members) > MAX_UNPACKED_BYTES:
         raise RegistryError(f"The zip would unpack to more than {MAX_UNPACKED_BYTES // 2**20} MiB; that is not a model.")
-    parts = [_member_parts(m) for m in members]
-    parts = [(m, p) for m, p in zip(members, parts) if p and not p[0].startswith("__MACOSX")]
+    # Skip what archivers add (macOS resource forks, .DS_Store): it is not part of the model.
+    parts = [(m, p) for m, p in parts if p and not p[0].startswith("__MACOSX") and not p[-1].startswith(".")]
     tops = {p[0] for _, p in parts if len(p) > 1}
-    if len(tops) == 1 and all(len(p) > 1 for _, p in parts):
-        return tops.pop(), [(m, "/".join(p[1:])) for m, p in parts]
-    if all(len(p) == 1 for _, p in parts):
-        return None, [(m, p[0]) for m, p in parts]
-    raise RegistryError("The zip must hold one model folder (model.keras, config.json, metadata.json), "
-                        "or those files at its top level.")
+    if len(tops) == 1 and all(len(p) == 2 for _, p in parts):
+        top, plan = tops.pop(), [(m, p[1]) for m, p in parts]
+    elif all(len(p) == 1 for _, p in parts):
+        top, plan = None, [(m, p[0]) for m, p in parts]
+    else:
+        raise RegistryError("The zip must hold one model folder (model.keras, config.json, metadata.json), "
+                            "or those files at its top level.")
+    inner = [name for _, name in plan]
+    repeated = sorted({name for name in inner if inner.count(name) > 1})
+    if repeated:
+        raise RegistryError(f"The zip holds {', '.join(repeated)} more than once; it is not a model export.")
+    foreign = [name for name in inner if not _MODEL_FOLDER_FILE.fullmatch(name)]
+    if foreign:
+        raise RegistryError(f"The zip holds {', '.join(map(repr, foreign[:5]))}, which a model folder never "
+                            "has (only model.keras and .json files); it is not a model export.")
+    return top, plan
+
+
+def _unpack(archive: zipfile.ZipFile, plan: list[tuple[zipfile.ZipInfo, str]], folder: Path) -> None:
+    """Write the planned members into `folder`; a damaged or lying member raises RegistryError."""
+    for member, inner in plan:
+        try:
+            with archive.open(member) as source, open(folder / inner, "wb") as sink:
+                shutil.copyfileobj(source, sink)  # zipfile stops at the declared size and checks the CRC
+        except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+            raise RegistryError(f"{member.filename!r} in the zip is damaged ({exc}); download the export again.") from exc
+        except (RuntimeError, NotImplementedError) as exc:  # e.g. an unsupported compression method
+            raise RegistryError(f"{member.filename!r} in the zip cannot be unpacked ({exc}); export the "
+                                "model again from the Models page.") from exc
 
 
 def import_zip(data: bytes, name: str | None = None, directory: str | os.PathLike | None = None) -> registry.ModelInfo:
     """Add the model in zip `data` to the registry as `name` (default: the zip's folder name).
 
-    Raises RegistryError saying what is wrong with the zip, or that the name is taken.
+    Raises RegistryError saying what is wrong with the zip, or that the name is taken; the
+    registry is then unchanged.
     """
+    if len(data) > MAX_ZIP_BYTES:
+        raise RegistryError(f"The file is {len(data) / 2**20:,.0f} MiB; a model zip is at most {MAX_ZIP_MB} MiB.")
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile:
+    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError):
         raise RegistryError("That file is not a zip archive. Upload a .zip downloaded from the Models page.") from None
     with archive:
         top, plan = _plan(archive)
@@ -82,20 +127,16 @@ def import_zip(data: bytes, name: str | None = None, directory: str | os.PathLik
         missing = [f for f in registry.REQUIRED_FILES if f not in files]
         if missing:
             raise RegistryError(f"The zip is not a model export: it lacks {', '.join(missing)}.")
-        root = registry.models_dir(directory)
-        root.mkdir(parents=True, exist_ok=True)
+        root = registry.ensure_models_dir(directory)
         if (root / name).exists():
             raise RegistryError(f"A model named {name!r} already exists; enter another name for the import.")
+        registry.remove_stale_work(root)
         staging = Path(tempfile.mkdtemp(prefix=f".importing-{name}-", dir=root))
         try:
             folder = staging / name
             folder.mkdir()
-            for member, inner in plan:
-                target = folder / inner
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with archive.open(member) as source, open(target, "wb") as sink:
-                    shutil.copyfileobj(source, sink)
-            registry.load_model(name, staging)  # JSON checks, then Keras safe_mode load
+            _unpack(archive, plan, folder)
+            registry.load_model(name, staging)  # JSON and settings checks, then Keras safe_mode load
             try:
                 os.rename(folder, root / name)
             except OSError as exc:

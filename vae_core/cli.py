@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import sys
 import threading
 from typing import Any, Callable
@@ -31,6 +33,26 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number of at least 0, got {value}")
+    return value
+
+
+def _finite_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
 def _units(text: str) -> tuple[int, ...]:
     try:
         units = tuple(int(part) for part in text.split(",") if part.strip())
@@ -54,20 +76,21 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--name", required=True, help="model name: letters, digits, '-' and '_'")
     train.add_argument("--data", help="MNIST folder or mnist.npz; fraud CSV (default: first available source)")
     train.add_argument("--arch", choices=("dense", "conv"), default="dense", help="encoder/decoder type (conv: MNIST only)")
-    train.add_argument("--latent-dim", type=_positive_int, help="default: 2 for MNIST, 4 for fraud")
+    train.add_argument("--latent-dim", type=_positive_int, help="default: 2 for MNIST, 8 for fraud")
     train.add_argument("--hidden", type=_units, help="dense layer sizes, e.g. 512,256 (default per dataset)")
-    train.add_argument("--epochs", type=_positive_int, help="default: 10 for MNIST, 150 for fraud")
-    train.add_argument("--batch-size", type=_positive_int, default=128)
-    train.add_argument("--learning-rate", type=float, default=1e-3)
-    train.add_argument("--beta", type=float, default=1.0, help="weight of the KL term")
-    train.add_argument("--kl-warmup", type=int, default=0, metavar="EPOCHS", help="ramp β from 0 over this many epochs")
+    train.add_argument("--epochs", type=_positive_int, help="default: 10 for MNIST, 300 for fraud")
+    train.add_argument("--batch-size", type=_positive_int, help="default: 128 for MNIST, 64 for fraud")
+    train.add_argument("--learning-rate", type=_finite_float, default=1e-3)
+    train.add_argument("--beta", type=_finite_float, default=1.0, help="weight of the KL term")
+    train.add_argument("--kl-warmup", type=_non_negative_int, default=0, metavar="EPOCHS", help="ramp β from 0 over this many epochs")
     train.add_argument("--model-type", choices=("vae", "ae"), default="vae",
                        help="vae, or ae: a plain autoencoder with the same shapes (MNIST only)")
     train.add_argument("--conditional", action="store_true",
                        help="MNIST: condition encoder and decoder on the digit label (a conditional VAE)")
     train.add_argument("--likelihood", choices=("bernoulli", "gaussian"), help="default: bernoulli for MNIST, gaussian for fraud")
-    train.add_argument("--patience", type=int, default=5, help="early-stopping patience in epochs (0 = off)")
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--patience", type=_non_negative_int,
+                       help="early-stopping patience in epochs, 0 = off (default: 5 for MNIST, 30 for fraud)")
+    train.add_argument("--seed", type=_non_negative_int, default=0)
     train.add_argument("--strategy", choices=("default", "mirrored", "multi_worker"), default="default",
                        help="tf.distribute strategy")
     train.add_argument("--label-column", default="Class", help="fraud: label column name")
@@ -77,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate = with_registry(commands.add_parser("evaluate", help="evaluate a saved model on test data"))
     evaluate.add_argument("--name", required=True)
     evaluate.add_argument("--data", help="MNIST folder or fraud CSV (default: the source it was trained on)")
-    evaluate.add_argument("--threshold", type=float, help="fraud: evaluate at this threshold instead of the model's")
+    evaluate.add_argument("--threshold", type=_finite_float, help="fraud: evaluate at this threshold instead of the model's")
     evaluate.add_argument("--json", action="store_true")
 
     listing = with_registry(commands.add_parser("list", help="list saved models"))
@@ -91,26 +114,42 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--input", required=True, help="CSV with the model's feature columns (label optional)")
     score.add_argument("--output", required=True, help="CSV to write: the input's columns plus score and flag")
     choice = score.add_mutually_exclusive_group()
-    choice.add_argument("--threshold", type=float, help="flag scores at or above this (default: the model's)")
+    choice.add_argument("--threshold", type=_finite_float, help="flag scores at or above this (default: the model's)")
     choice.add_argument("--strategy", help="use a threshold strategy stored with the model (e.g. max_f1)")
     score.add_argument("--chunk-size", type=_positive_int, default=20_000, help="rows per chunk (memory vs speed)")
+
+    export = with_registry(commands.add_parser("export", help="write a saved model as a zip"))
+    export.add_argument("--name", required=True)
+    export.add_argument("--output", required=True, help="zip file to write (not overwritten)")
+
+    imported = with_registry(commands.add_parser("import", help="add a model zip to the registry (checked first)"))
+    imported.add_argument("--zip", required=True, help="a zip written by `export` or the Models page")
+    imported.add_argument("--name", help="name for the model (default: the folder name inside the zip)")
     return parser
 
 
 def _progress_bar(total_label: str) -> tuple[Callable[[Any], None], Callable[[], None]]:
-    """A tqdm bar fed by ProgressEvents on stderr; returns (callback, close)."""
+    """A tqdm bar fed by ProgressEvents on stderr, drawn from the first event (so a run that fails
+    while loading data prints only its error); returns (callback, close)."""
     from tqdm import tqdm
 
-    bar = tqdm(total=1000, desc=total_label, unit="‰", file=sys.stderr, dynamic_ncols=True,
-               bar_format="{desc} {percentage:3.0f}%|{bar}| {postfix}")
+    bars = []
 
     def update(event) -> None:
+        if not bars:
+            bars.append(tqdm(total=1000, desc=total_label, unit="‰", file=sys.stderr, dynamic_ncols=True,
+                             bar_format="{desc} {percentage:3.0f}%|{bar}| {postfix}"))
+        bar = bars[0]
         bar.n = int(event.fraction * 1000)
         loss = event.val_losses.get("neg_elbo") or event.losses.get("neg_elbo")
         bar.set_postfix_str(f"epoch {event.epoch}/{event.epochs} loss {loss:.2f} ETA {event.eta_seconds:.0f}s"
                             if loss is not None else f"epoch {event.epoch}/{event.epochs}")
 
-    return update, bar.close
+    def close() -> None:
+        for bar in bars:
+            bar.close()
+
+    return update, close
 
 
 def _print(payload: Any, as_json: bool) -> None:
@@ -126,12 +165,17 @@ def _print(payload: Any, as_json: bool) -> None:
 def cmd_train(args: argparse.Namespace) -> int:
     from vae_core.config import TrainConfig, VAEConfig
 
-    train_config = TrainConfig(epochs=args.epochs or (10 if args.dataset == "mnist" else 150),
-                               batch_size=args.batch_size, learning_rate=args.learning_rate, seed=args.seed,
-                               early_stopping_patience=args.patience, strategy=args.strategy)
-    from vae_core.registry import validate_name
+    if args.dataset == "mnist":
+        defaults = TrainConfig()
+    else:
+        from vae_core.fraud import DEFAULT_TRAIN_CONFIG as defaults
+    given = {"epochs": args.epochs, "batch_size": args.batch_size, "early_stopping_patience": args.patience}
+    train_config = TrainConfig(**{**defaults.to_dict(), **{k: v for k, v in given.items() if v is not None},
+                                  "learning_rate": args.learning_rate, "seed": args.seed, "strategy": args.strategy})
+    from vae_core.registry import ensure_models_dir, validate_name
 
     validate_name(args.name)
+    ensure_models_dir(args.models_dir)  # a bad folder fails now, not after training
     cancel = threading.Event()
     update, close = _progress_bar(f"train {args.name}")
     try:
@@ -206,11 +250,12 @@ def cmd_delete(args: argparse.Namespace) -> int:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    from vae_core.fraud import score_csv
+    from vae_core.fraud import check_score_paths, score_csv
     from vae_core.registry import load_model
 
     from tqdm import tqdm
 
+    check_score_paths(args.input, args.output)  # cheap: before TensorFlow loads the model
     loaded = load_model(args.name, args.models_dir)
     with tqdm(total=100, desc=f"score {args.name}", unit="%", file=sys.stderr) as bar:
         def update(fraction: float) -> None:
@@ -223,8 +268,47 @@ def cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from vae_core.archive import export_zip
+    from vae_core.errors import RegistryError
+
+    target = os.path.abspath(os.path.expanduser(args.output))
+    if os.path.exists(target):
+        raise RegistryError(f"{target} already exists; give a new file name.")
+    if not os.path.isdir(os.path.dirname(target)):
+        raise RegistryError(f"Output folder {os.path.dirname(target)} does not exist.")
+    data = export_zip(args.name, args.models_dir)
+    with open(target, "xb") as handle:  # "x": never replaces a file that appeared meanwhile
+        handle.write(data)
+    print(f"exported {args.name} to {target}")
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from vae_core.archive import MAX_ZIP_BYTES, import_zip
+    from vae_core.errors import RegistryError
+
+    path = os.path.expanduser(args.zip)
+    if os.path.isdir(path):
+        raise RegistryError(f"{path} is a folder; give the path of a model zip.")
+    if not os.path.isfile(path):
+        raise RegistryError(f"There is no file at {path}; give the path of a model zip.")
+    if os.path.getsize(path) > MAX_ZIP_BYTES:
+        raise RegistryError(f"{path} is {os.path.getsize(path) / 2**20:,.0f} MiB; a model zip is at most "
+                            f"{MAX_ZIP_BYTES // 2**20} MiB.")
+    with open(path, "rb") as handle:
+        info = import_zip(handle.read(), args.name, args.models_dir)
+    print(f"imported {info.name} into {info.path.parent}")
+    return 0
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "train": cmd_train, "evaluate": cmd_evaluate, "list": cmd_list, "delete": cmd_delete, "score": cmd_score,
+    "export": cmd_export, "import": cmd_import,
 }
 
 
@@ -232,8 +316,14 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
-    except VAEError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-    except (OSError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (VAEError, OSError, ValueError) as exc:  # bad input or files: the message says what to do
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, details on request
+        if os.environ.get("VAE_DEBUG"):
+            raise
+        print(f"error: unexpected {type(exc).__name__}: {_one_line(exc)} (set VAE_DEBUG=1 to see the traceback)",
+              file=sys.stderr)
     return 1

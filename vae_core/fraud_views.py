@@ -22,7 +22,8 @@ import pandas as pd
 from vae_core import thresholds
 from vae_core.errors import ConfigError, DataError
 from vae_core.fraud import FraudModel, ScoredData, load_fraud_data, score_dataset
-from vae_core.tabular import AMOUNT_COLUMN, TabularDataset, make_synthetic_creditcard, read_labelled_csv
+from vae_core.tabular import (AMOUNT_COLUMN, TabularDataset, make_synthetic_creditcard, read_labelled_csv,
+                              stratified_split)
 from vae_core.views import FRAUD_NAMES, LatentSample, sample_rows
 
 SUBSET_PREVALENCE, FULL_PREVALENCE = 0.148, 0.00172
@@ -51,16 +52,32 @@ STRATEGY_LABELS: dict[str, str] = {
     "min_cost": "Minimum cost",
 }
 OUTCOME_NAMES = {0: "TP", 1: "FP", 2: "FN", 3: "TN"}
+# Uploads are read into memory: the uploaders and .streamlit/config.toml (server.maxUploadSize) use
+# the same limit; bigger files go through `python -m vae_core score`, which streams.
+MAX_UPLOAD_MB = 300
+MAX_UPLOAD_BYTES = MAX_UPLOAD_MB * 2**20
 
 
 # --- data ---------------------------------------------------------------------------------------
 
-def read_upload(data: bytes, name: str, label_column: str = "Class", positive: str = "1") -> TabularDataset:
-    """A labelled CSV from uploaded bytes; DataError says what is wrong with it."""
+def read_upload(data: bytes, name: str, label_column: str = "Class", positive: str = "1", *,
+                require_label: bool = True) -> TabularDataset:
+    """A CSV from uploaded bytes, labelled unless `require_label` is False; DataError says what is wrong."""
     if not data:
         raise DataError(f"The uploaded file '{name}' is empty. Upload a CSV with a header row and data rows.")
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise DataError(f"The uploaded file '{name}' is {len(data) / 2**20:,.0f} MB; uploads are limited to "
+                        f"{MAX_UPLOAD_MB} MB. Score bigger files with `python -m vae_core score`, which streams them.")
     return read_labelled_csv(io.BytesIO(data), label_column=label_column or "Class",
-                             positive_label=positive, name=name)
+                             positive_label=positive, require_label=require_label, name=name)
+
+
+def check_trainable(data: TabularDataset) -> None:
+    """DataError now, rather than in the training process, when `data` cannot train a fraud model:
+    it needs labels, and both classes in each of the default train / validation / test splits."""
+    if data.labels is None:
+        raise DataError("Training a fraud model needs a label column, to hold out frauds for validation and testing.")
+    stratified_split(data.labels)
 
 
 def load_training_transactions(options: dict[str, Any]) -> TabularDataset:
@@ -104,7 +121,8 @@ def load_view_data(model: FraudModel, choice: str = "model", upload: bytes | Non
     if choice == "upload":
         if upload is None:
             raise DataError("Upload a CSV of transactions first.")
-        return read_upload(upload, upload_name or "upload.csv", label_column, positive)
+        # Scoring needs no labels; with them the page also shows precision and recall.
+        return read_upload(upload, upload_name or "upload.csv", label_column, positive, require_label=False)
     if choice == "synthetic":
         return make_synthetic_creditcard()
     if choice != "model":

@@ -20,11 +20,15 @@ import time
 import traceback
 import weakref
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 import numpy as np
 
 Status = Literal["starting", "running", "done", "cancelled", "failed"]
+# A job whose owner (a browser session) has been gone this long is cancelled and saves nothing.
+# Streamlit keeps a disconnected session 120 s for a reconnect, so a network blip or a reload is not
+# taken for abandonment.
+ABANDON_AFTER_SECONDS = 150.0
 SAMPLE_SIDE = 4  # the per-epoch sample grid is SAMPLE_SIDE × SAMPLE_SIDE decoded prior draws
 
 
@@ -103,9 +107,24 @@ class _Progress:
         return False
 
 
-def _watch(process, messages, progress: _Progress) -> None:
-    """Monitor thread: move the child's messages into `progress` until its last one (or its death)."""
+def _owner_gone(owner_alive: Callable[[], bool] | None, last_seen: float) -> tuple[bool, float]:
+    """(abandoned?, when the owner was last seen alive)."""
+    now = time.monotonic()
+    try:
+        alive = owner_alive is None or owner_alive()
+    except Exception:  # noqa: BLE001 - a failing check must not stop training
+        alive = True
+    return (False, now) if alive else (now - last_seen > ABANDON_AFTER_SECONDS, last_seen)
+
+
+def _watch(process, messages, progress: _Progress, cancel, owner_alive: Callable[[], bool] | None) -> None:
+    """Monitor thread: move the child's messages into `progress` until its last one (or its death);
+    cancel the run once its owner has been gone for ABANDON_AFTER_SECONDS."""
+    last_seen = time.monotonic()
     while True:
+        abandoned, last_seen = _owner_gone(owner_alive, last_seen)
+        if abandoned and not cancel.is_set():
+            cancel.set()
         try:
             if progress.apply(messages.get(timeout=0.5)):
                 break
@@ -125,16 +144,18 @@ class TrainingJob:
     `_load_training_data`), and either "form" (views.TrainForm fields) or "vae_config" and
     "train_config" (their to_dict()). Use `start_job` / `start_training` rather than building one.
 
-    An abandoned job saves nothing: when no one holds the job any more (the session that started
-    it has ended) it is cancelled, and the child cancels itself if this process dies. The monitor
-    thread therefore holds only the job's parts, never the job.
+    An abandoned job saves nothing. It is cancelled when `owner_alive()` (e.g. "is the browser
+    session that started me still there?") has been False for ABANDON_AFTER_SECONDS, or when no
+    one holds the job any more (the monitor thread holds only the job's parts, never the job); and
+    the child cancels itself if this process dies.
 
     Legacy form `TrainingJob(name, dataset, train)`: runs `train(on_progress, cancel, job)` in a
     thread of this process instead. Under Streamlit that is exposed to the Keras session reset
     described above; it remains only for callers not yet moved to `start_training`.
     """
 
-    def __init__(self, spec: dict[str, Any] | str | None, dataset: str | None = None, train=None) -> None:
+    def __init__(self, spec: dict[str, Any] | str | None, dataset: str | None = None, train=None, *,
+                 owner_alive: Callable[[], bool] | None = None) -> None:
         self._train = train
         if train is not None:  # legacy in-process thread
             self.spec, self.name, self.dataset = None, spec, dataset
@@ -151,9 +172,12 @@ class TrainingJob:
             self._cancel = context.Event()
             self._process = context.Process(target=_child_main, args=(spec, self._queue, self._cancel),
                                             name=f"train-{self.name}", daemon=True)
-            self._monitor = threading.Thread(target=_watch, args=(self._process, self._queue, self._progress),
-                                             name=f"watch-{self.name}", daemon=True)
-        weakref.finalize(self, self._cancel.set)  # abandoned: stop after the current batch, save nothing
+            self._monitor = threading.Thread(target=_watch, name=f"watch-{self.name}", daemon=True,
+                                             args=(self._process, self._queue, self._progress, self._cancel,
+                                                   owner_alive))
+        # Dropped by its owner while running: stop after the current batch, save nothing. (At exit,
+        # daemon children are terminated anyway.)
+        weakref.finalize(self, self._cancel.set).atexit = False
 
     def start(self) -> TrainingJob:
         if self._process is not None:
@@ -311,19 +335,21 @@ def _check_name(name: str, models_dir: str | None) -> None:
         raise RegistryError(problem)
 
 
-def start_job(dataset: str, name: str, form, data: dict[str, Any], models_dir: str | None = None) -> TrainingJob:
+def start_job(dataset: str, name: str, form, data: dict[str, Any], models_dir: str | None = None, *,
+              owner_alive: Callable[[], bool] | None = None) -> TrainingJob:
     """Check the settings and the name now (bad ones raise here, before any process starts), then
-    train in a child process. `form` is a views.TrainForm; `data` the source options."""
+    train in a child process. `form` is a views.TrainForm; `data` the source options;
+    `owner_alive` see TrainingJob."""
     from dataclasses import asdict
 
     form.configs()  # raises ConfigError with the reason
     _check_name(name, models_dir)
     spec = {"dataset": dataset, "name": name, "form": asdict(form), "models_dir": models_dir, "data": dict(data)}
-    return TrainingJob(spec).start()
+    return TrainingJob(spec, owner_alive=owner_alive).start()
 
 
 def start_training(dataset: str, name: str, vae_config, train_config, data: dict[str, Any] | None = None,
-                   models_dir: str | None = None) -> TrainingJob:
+                   models_dir: str | None = None, *, owner_alive: Callable[[], bool] | None = None) -> TrainingJob:
     """Train exact configs (a VAEConfig and a TrainConfig, e.g. an autoencoder twin) in a child process.
 
     `data`: source options, e.g. {"source": "auto"} or {"source": "path", "path": ...} for MNIST.
@@ -331,4 +357,4 @@ def start_training(dataset: str, name: str, vae_config, train_config, data: dict
     _check_name(name, models_dir)
     spec = {"dataset": dataset, "name": name, "vae_config": vae_config.to_dict(),
             "train_config": train_config.to_dict(), "models_dir": models_dir, "data": dict(data or {"source": "auto"})}
-    return TrainingJob(spec).start()
+    return TrainingJob(spec, owner_alive=owner_alive).start()

@@ -4,7 +4,9 @@ A folder holds `model.keras` (weights and architecture, no optimizer state), `co
 (everything needed to rebuild), `metadata.json` (what it was trained on and how well it did) and,
 for some kinds, extra JSON files (a fraud model's preprocessing and threshold). Saves are atomic:
 written to a hidden temporary folder, then renamed into place, never over an existing model.
-Listing needs no TensorFlow.
+Listing needs no TensorFlow: it checks the JSON, the settings and what model.keras holds, so a
+broken or foreign folder is reported with the reason before anyone tries to load it. Loading uses
+Keras safe_mode and accepts only the VAE class, which rebuilds its layers from its settings.
 """
 
 from __future__ import annotations
@@ -15,15 +17,18 @@ import platform
 import re
 import shutil
 import tempfile
+import time
 import uuid
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from vae_core.errors import RegistryError
+from vae_core.config import VAEConfig
+from vae_core.errors import ConfigError, RegistryError
 
 if TYPE_CHECKING:
     from vae_core.model import VAE
@@ -33,7 +38,15 @@ MODEL_FILE = "model.keras"
 CONFIG_FILE = "config.json"
 METADATA_FILE = "metadata.json"
 REQUIRED_FILES = (MODEL_FILE, CONFIG_FILE, METADATA_FILE)
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+KINDS = ("mnist", "fraud")
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+# What model.keras must hold: our VAE class, which rebuilds its layers from its VAEConfig, so Keras
+# never deserializes a layer list (or a Lambda's Python code) from a model file.
+KERAS_CLASS = "vae_core>VAE"
+# Hidden folders of saves, imports and deletes in progress; one older than this was left by a
+# process that died mid-way, and the next save removes it.
+WORK_PREFIXES = (".saving-", ".importing-", ".deleting-")
+STALE_WORK_SECONDS = 3600
 DEFAULT_MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
 _VERSIONED_PACKAGES = ("tensorflow-cpu", "tensorflow", "keras", "numpy", "scikit-learn", "pandas")
 
@@ -44,9 +57,38 @@ def models_dir(path: str | os.PathLike | None = None) -> Path:
     return Path(chosen).expanduser()
 
 
+def ensure_models_dir(path: str | os.PathLike | None = None) -> Path:
+    """The registry folder, created if absent; RegistryError when it cannot hold models."""
+    root = models_dir(path)
+    if root.exists() and not root.is_dir():
+        raise RegistryError(f"The models folder {root} is a file, not a folder; choose another folder "
+                            "(--models-dir or VAE_MODELS_DIR).")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RegistryError(f"Cannot create the models folder {root} ({exc.strerror}); choose another "
+                            "folder (--models-dir or VAE_MODELS_DIR).") from exc
+    return root
+
+
+def remove_stale_work(root: Path, max_age_seconds: float = STALE_WORK_SECONDS) -> list[str]:
+    """Delete hidden work folders (see WORK_PREFIXES) untouched for `max_age_seconds`; their names."""
+    removed = []
+    now = time.time()
+    for entry in root.iterdir() if root.is_dir() else ():
+        try:
+            stale = entry.name.startswith(WORK_PREFIXES) and now - entry.stat().st_mtime > max_age_seconds
+        except OSError:
+            continue
+        if stale and entry.is_dir():
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry.name)
+    return removed
+
+
 def validate_name(name: str) -> str:
     """Return `name` if it is a safe model name (letters, digits, '-', '_'; 1–64 chars)."""
-    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+    if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):  # fullmatch: "$" would allow "name\n"
         raise RegistryError(
             f"Invalid model name {name!r}: use 1–64 letters, digits, '-' or '_', starting with a "
             "letter or digit.")
@@ -79,6 +121,8 @@ def _read_json(path: Path) -> dict[str, Any]:
         raise RegistryError(f"{path.name} is missing.") from exc
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise RegistryError(f"{path.name} is corrupt ({exc}).") from exc
+    except RecursionError as exc:  # hostile nesting, e.g. "[[[[…"
+        raise RegistryError(f"{path.name} is corrupt (nested too deeply).") from exc
     if not isinstance(payload, dict):
         raise RegistryError(f"{path.name} does not hold a JSON object.")
     return payload
@@ -115,8 +159,66 @@ class ModelInfo:
         }
 
 
+def _check_config(config: dict[str, Any]) -> VAEConfig:
+    """config.json's format version, kind and VAE settings; returns the VAEConfig."""
+    version = config.get("format_version")
+    if version is None:
+        raise RegistryError(f"{CONFIG_FILE} has no format_version, so it was not written by VAE Latent Explorer")
+    if version != FORMAT_VERSION:
+        raise RegistryError(f"unsupported format version {version!r} (this app reads {FORMAT_VERSION}); "
+                            "a newer VAE Latent Explorer may have saved it")
+    if "vae_config" not in config or "kind" not in config:
+        raise RegistryError(f"{CONFIG_FILE} lacks 'vae_config' or 'kind'")
+    if config["kind"] not in KINDS:
+        raise RegistryError(f"unknown model kind {config['kind']!r} (this app knows {', '.join(KINDS)})")
+    return _vae_config(config["vae_config"], CONFIG_FILE)
+
+
+def _vae_config(data: Any, where: str) -> VAEConfig:
+    if not isinstance(data, dict):
+        raise RegistryError(f"{where} holds no VAE settings")
+    try:
+        return VAEConfig.from_dict(data)
+    except (ConfigError, TypeError, ValueError) as exc:
+        raise RegistryError(f"{where} has invalid VAE settings: {str(exc).rstrip('.')}") from exc
+
+
+def _mentions_class(node: Any, class_name: str) -> bool:
+    if isinstance(node, dict):
+        return node.get("class_name") == class_name or any(_mentions_class(v, class_name) for v in node.values())
+    if isinstance(node, list):
+        return any(_mentions_class(v, class_name) for v in node)
+    return False
+
+
+def _check_keras_file(path: Path, expected: VAEConfig) -> None:
+    """model.keras must be an intact Keras archive holding our VAE with the settings of config.json.
+
+    Read as JSON only: a file that holds any other class (a Lambda layer's Python code, say) is
+    refused here, before Keras deserializes anything.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            if archive.testzip() is not None or not {"model.weights.h5", "config.json"} <= set(archive.namelist()):
+                raise RegistryError(f"{MODEL_FILE} is damaged")
+            keras_config = json.loads(archive.read("config.json"))
+    except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as exc:
+        raise RegistryError(f"{MODEL_FILE} is not a valid Keras file ({exc})") from exc
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise RegistryError(f"{MODEL_FILE} is damaged (its config is not JSON)") from exc
+    if not isinstance(keras_config, dict) or keras_config.get("registered_name") != KERAS_CLASS:
+        held = keras_config.get("class_name", "?") if isinstance(keras_config, dict) else "?"
+        code = (" with a Lambda layer (Python code, never run here)"
+                if _mentions_class(keras_config, "Lambda") else "")
+        raise RegistryError(f"{MODEL_FILE} holds a Keras {held}{code}, not a VAE Latent Explorer model")
+    inner = keras_config.get("config")
+    if _vae_config(inner.get("vae_config") if isinstance(inner, dict) else None, MODEL_FILE) != expected:
+        raise RegistryError(f"{CONFIG_FILE} does not match the settings stored in {MODEL_FILE}")
+
+
 def inspect_model(folder: Path) -> ModelInfo:
-    """Check a model folder without loading TensorFlow: files present, JSON valid, zip intact."""
+    """Check a model folder without loading TensorFlow: files present, JSON valid, settings valid
+    and consistent, model.keras intact and holding a VAE."""
     name = folder.name
     try:
         validate_name(name)
@@ -125,19 +227,15 @@ def inspect_model(folder: Path) -> ModelInfo:
             raise RegistryError(f"missing {', '.join(missing)}")
         config = _read_json(folder / CONFIG_FILE)
         metadata = _read_json(folder / METADATA_FILE)
-        version = config.get("format_version")
-        if version != FORMAT_VERSION:
-            raise RegistryError(f"unsupported format version {version!r} (this app reads {FORMAT_VERSION})")
-        if "vae_config" not in config or "kind" not in config:
-            raise RegistryError(f"{CONFIG_FILE} lacks 'vae_config' or 'kind'")
-        for extra in config.get("extra_files", []):
+        vae_config = _check_config(config)
+        extras = config.get("extra_files", [])
+        if not isinstance(extras, list):
+            raise RegistryError(f"{CONFIG_FILE} has an invalid 'extra_files' entry")
+        for extra in extras:
+            if not isinstance(extra, str) or not re.fullmatch(r"[a-z_]+\.json", extra):
+                raise RegistryError(f"{CONFIG_FILE} lists an invalid extra file {extra!r}")
             _read_json(folder / extra)
-        try:
-            with zipfile.ZipFile(folder / MODEL_FILE) as archive:
-                if archive.testzip() is not None or "model.weights.h5" not in archive.namelist():
-                    raise RegistryError(f"{MODEL_FILE} is damaged")
-        except (zipfile.BadZipFile, OSError) as exc:
-            raise RegistryError(f"{MODEL_FILE} is not a valid Keras file ({exc})") from exc
+        _check_keras_file(folder / MODEL_FILE, vae_config)
     except RegistryError as exc:
         return ModelInfo(name, folder, valid=False, error=str(exc))
     return ModelInfo(name, folder, valid=True, metadata=metadata, config=config)
@@ -165,8 +263,8 @@ def save_model(model: VAE, name: str, *, kind: str, metadata: dict[str, Any],
     for extra in extra_files:
         if extra in REQUIRED_FILES or not re.fullmatch(r"[a-z_]+\.json", extra):
             raise RegistryError(f"Invalid extra file name {extra!r}.")
-    root = models_dir(directory)
-    root.mkdir(parents=True, exist_ok=True)
+    root = ensure_models_dir(directory)
+    remove_stale_work(root)
     final = root / name
     if final.exists():
         raise RegistryError(f"A model named {name!r} already exists in {root}; choose another name or delete it first.")
@@ -217,18 +315,30 @@ def load_model(name: str, directory: str | os.PathLike | None = None) -> LoadedM
     info = inspect_model(folder)
     if not info.valid:
         raise RegistryError(f"Model {name!r} is broken: {info.error}.")
-    import keras
-
-    import vae_core.model  # noqa: F401  registers the VAE classes with Keras
-
-    try:
-        vae = keras.saving.load_model(folder / MODEL_FILE, safe_mode=True, compile=False)
-    except Exception as exc:  # Keras raises many types for damaged or unsafe files
-        raise RegistryError(f"Model {name!r} could not be loaded safely: {exc}") from exc
-    if not isinstance(vae, vae_core.model.VAE):
-        raise RegistryError(f"Model {name!r} is not a VAE Latent Explorer model.")
+    vae = load_keras_file(folder / MODEL_FILE, name)
     extras = {file_name: _read_json(folder / file_name) for file_name in info.config.get("extra_files", [])}
     return LoadedModel(name, folder, info.config["kind"], vae, info.config, info.metadata, extras)
+
+
+def load_keras_file(path: Path, name: str) -> VAE:
+    """Keras's load with safe_mode=True (no Python code from the file runs); errors for people."""
+    import keras
+
+    import vae_core.model  # registers the VAE classes with Keras
+
+    try:
+        vae = keras.saving.load_model(path, safe_mode=True, compile=False)
+    except Exception as exc:  # Keras raises many types for damaged or unsafe files
+        text = str(exc)
+        if "safe_mode" in text or "Lambda" in text:
+            raise RegistryError(f"Model {name!r} was refused: it holds Python code (such as a Lambda layer), "
+                                "which could run anything on this machine, so it is never loaded "
+                                "(Keras safe_mode). Use models trained or exported by VAE Latent Explorer.") from exc
+        first_line = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+        raise RegistryError(f"Model {name!r} could not be loaded: {first_line}") from exc
+    if not isinstance(vae, vae_core.model.VAE):
+        raise RegistryError(f"Model {name!r} is not a VAE Latent Explorer model.")
+    return vae
 
 
 def delete_model(name: str, directory: str | os.PathLike | None = None) -> None:

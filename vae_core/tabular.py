@@ -33,6 +33,9 @@ OPENML_CREDITCARD_ID = 1597
 SYNTHETIC_SOURCE = "synthetic (generated, not real transactions)"
 
 _SNIFF_BYTES = 64 * 1024
+# The ULB data has 31 columns; a header far wider than any transactions table is refused before
+# pandas builds a frame from it.
+MAX_COLUMNS = 2048
 # Leading bytes of files people upload by mistake: what the file is, and what to do instead.
 _MAGIC = {
     b"\x1f\x8b": "gzip-compressed. Decompress it first (e.g. `gunzip creditcard.csv.gz`) and load the .csv",
@@ -149,23 +152,45 @@ def _check_head(stream: BinaryIO, origin: _Origin) -> list[str]:
     except UnicodeDecodeError as exc:
         raise _not_utf8(origin, exc) from exc
     except csv.Error as exc:
+        if "field larger than field limit" in str(exc):
+            raise DataError(f"{subject} has a value over {csv.field_size_limit() // 1024} KiB long in its first "
+                            "rows (a giant header cell, or a quote that is never closed), so it is not a table "
+                            "of transactions. Check that it is the right file.") from exc
         raise _unparsable(origin, exc) from exc
     finally:
         text.detach()  # leave the binary stream open for pandas
     if not any(name.strip() for name in header):
         raise DataError(f"The first line of {origin.subject} is blank; it must be the header row "
                         "with the column names.")
+    if len(header) > MAX_COLUMNS:
+        raise DataError(f"The header row of {origin.subject} names {len(header):,} columns; a transactions "
+                        f"table has at most {MAX_COLUMNS:,}. Check that it is the right file.")
     if len(header) == 1 and any(sep in header[0] for sep in ";\t|"):
         raise DataError(f"{subject} has a single column named {header[0][:60]!r}: its separator is "
                         "not a comma. Save it as a comma-separated CSV.")
-    duplicated = [f"{name!r} ({count}×)" for name, count in Counter(header).items() if count > 1]
+    duplicated = [f"{_short(name)!r} ({count}×)" for name, count in Counter(header).items() if count > 1]
     if duplicated:
-        raise DataError(f"{subject} has duplicated column names: {', '.join(duplicated)}. Rename or "
-                        "remove the copies so that each column has its own name.")
+        shown = ", ".join(duplicated[:10]) + (f" and {len(duplicated) - 10} more" if len(duplicated) > 10 else "")
+        raise DataError(f"{subject} has duplicated column names: {shown}. It repeats the column names, "
+                        "so a reader would silently rename the copies: rename or remove them so that each "
+                        "column has its own name.")
     if len(first_row) > len(header):
         raise DataError(f"Data row 1 of {origin.subject} has {len(first_row)} values but the header "
                         f"names {len(header)} columns. Give every column a name in the header.")
     return header
+
+
+def _short(name: str, limit: int = 60) -> str:
+    """A column name cut to `limit` characters for messages (a hostile header can hold huge names)."""
+    return name if len(name) <= limit else name[:limit] + "…"
+
+
+def csv_header(source: str | os.PathLike | BinaryIO, *, name: str | None = None) -> list[str]:
+    """The header's column names after the cheap checks (exists, a file, not empty, not binary or
+    compressed, UTF-8, a comma-separated header); reads only the start of the file."""
+    origin = _origin(source, name)
+    with _open_csv(source, origin) as (_, header):
+        return header
 
 
 def _not_utf8(origin: _Origin, exc: UnicodeDecodeError) -> DataError:
@@ -193,7 +218,7 @@ def _unparsable(origin: _Origin, exc: Exception) -> DataError:
 def _require_columns(present: Sequence[str], required: Sequence[str], origin: _Origin) -> None:
     missing = [name for name in required if name not in present]
     if missing:
-        shown = ", ".join(map(str, present[:40])) + (" …" if len(present) > 40 else "")
+        shown = ", ".join(_short(str(name)) for name in present[:40]) + (" …" if len(present) > 40 else "")
         raise DataError(f"{_capital(origin.subject)} is missing the column(s) "
                         f"{', '.join(map(repr, missing))}. Its columns are: {shown}.")
 
@@ -210,6 +235,9 @@ def _finite_frame(frame: pd.DataFrame, columns: Sequence[str], origin: _Origin,
 
 def _finite_column(column: pd.Series, origin: _Origin, first_row: int) -> np.ndarray:
     where = f"Column {column.name!r} in {origin.subject}"
+    if pd.api.types.is_bool_dtype(column) or pd.api.types.is_object_dtype(column):
+        # pandas reads True/False as booleans, which would pass for 1/0: they are flags, not numbers
+        column = column.map(lambda value: str(value) if isinstance(value, (bool, np.bool_)) else value)
     if not pd.api.types.is_numeric_dtype(column):
         numbers = pd.to_numeric(column, errors="coerce")
         text = (numbers.isna() & column.notna()).to_numpy()
@@ -265,7 +293,9 @@ def _binary_labels(column: pd.Series, positive_label: str | int, origin: _Origin
 
 
 def _is_text(column: pd.Series) -> bool:
-    """True for a column none of whose values is a number (an ID or a category)."""
+    """True for a column none of whose values is a number (an ID, a category or True/False flags)."""
+    if pd.api.types.is_bool_dtype(column):
+        return True
     return (not pd.api.types.is_numeric_dtype(column) and column.notna().any()
             and pd.to_numeric(column, errors="coerce").isna().all())
 

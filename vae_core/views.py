@@ -203,9 +203,14 @@ def load_ready_model(name: str, directory: str | os.PathLike | None = None) -> L
     """Load a model and trace its encode/decode functions once.
 
     Tracing up front makes the first slider move as fast as the rest, and lets many sessions share
-    the model: calling an already-traced tf.function from several threads is safe.
+    the model: calling an already-traced tf.function from several threads is safe. A fraud model
+    whose fraud.json cannot score raises RegistryError here, once, rather than on every widget.
     """
     loaded = registry.load_model(name, directory)
+    if loaded.kind == "fraud":
+        from vae_core.fraud import FraudModel
+
+        FraudModel.from_loaded(loaded)
     config = loaded.vae.vae_config
     loaded.vae.decode(np.zeros((1, config.latent_dim), np.float32))
     loaded.vae.encode(np.zeros((1, *config.input_shape), np.float32))
