@@ -126,7 +126,7 @@ def manifold_section(loaded, label: int | None) -> None:
 
 @app_ui.fragment
 def interpolation_section(loaded, key: tuple, sample_key, label: int | None) -> None:
-    name, latent_dim = loaded.name, loaded.vae.vae_config.latent_dim
+    name = loaded.name
     sample = app_ui.latent_sample(key, 10_000, sample_key, thumbnails=False)
     ends = st.session_state.get(app_ui.INTERP_ENDS)
     if not ends or ends.get("model") != name:

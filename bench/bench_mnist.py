@@ -113,8 +113,13 @@ def main() -> None:
     args = parser.parse_args()
     sys.path.insert(0, str(Path(__file__).parent))
 
+    out = Path(args.out)
+    # The long runs keep their last figures unless --long reruns them.
+    previous = json.loads(out.read_text()) if out.is_file() else {}
     results: dict = {"machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
                      "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    if "long_runs" in previous:
+        results["long_runs"] = previous["long_runs"]
     with tempfile.TemporaryDirectory() as models_dir:
         print("default CLI run …", flush=True)
         results["default_cli_run"] = default_cli_run(args.data, models_dir)
@@ -152,9 +157,9 @@ def main() -> None:
             results["long_runs"][name] = long_run(name, data)
             print(json.dumps(results["long_runs"][name], indent=1), flush=True)
 
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

@@ -40,6 +40,10 @@ def test_config_rejects_bad_values_with_clear_errors():
         VAEConfig(architecture="conv", input_shape=(30,))
     with pytest.raises(ConfigError, match="Epochs"):
         TrainConfig(epochs=0)
+    with pytest.raises(ConfigError, match="patience"):
+        TrainConfig(early_stopping_patience=-1)
+    with pytest.raises(ConfigError, match="Hidden units"):
+        VAEConfig(hidden_units=(10**6,))
     assert VAEConfig.from_dict(VAEConfig(latent_dim=5).to_dict()) == VAEConfig(latent_dim=5)
     with pytest.raises(ConfigError, match="Unknown"):
         VAEConfig.from_dict({"latent_dimension": 3})

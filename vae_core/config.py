@@ -63,8 +63,8 @@ class VAEConfig:
             raise ConfigError(f"Input shape must be positive sizes, got {self.input_shape!r}.")
         if self.architecture == "conv" and tuple(self.input_shape[:2]) != (28, 28):
             raise ConfigError("The conv architecture is for 28x28 images; use 'dense' for tabular data.")
-        if not self.hidden_units or any(int(u) < 1 for u in self.hidden_units):
-            raise ConfigError(f"Hidden units must be positive integers, got {self.hidden_units!r}.")
+        if not self.hidden_units or any(not 1 <= int(u) <= 8192 for u in self.hidden_units):
+            raise ConfigError(f"Hidden units must be integers from 1 to 8192, got {self.hidden_units!r}.")
         if not 0.0 <= float(self.beta) <= 1000.0:
             raise ConfigError(f"Beta must be between 0 and 1000, got {self.beta!r}.")
         if int(self.kl_warmup_epochs) < 0:
@@ -113,6 +113,8 @@ class TrainConfig:
             raise ConfigError(f"Batch size must be an integer from 1 to 65536, got {self.batch_size!r}.")
         if not 0.0 < float(self.learning_rate) < 1.0:
             raise ConfigError(f"Learning rate must be in (0, 1), got {self.learning_rate!r}.")
+        if not isinstance(self.early_stopping_patience, int) or self.early_stopping_patience < 0:
+            raise ConfigError(f"Early-stopping patience must be a whole number ≥ 0, got {self.early_stopping_patience!r}.")
         if self.strategy not in ("default", "mirrored", "multi_worker"):
             raise ConfigError(f"Unknown distribution strategy {self.strategy!r}.")
 

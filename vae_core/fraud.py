@@ -166,7 +166,8 @@ class Preprocessor:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Preprocessor:
         return cls(tuple(data["feature_names"]), tuple(data["log1p_columns"]),
-                   tuple(data["center"]), tuple(data["scale"]), data["scaling"])
+                   tuple(data["center"]), tuple(data["scale"]),
+                   data.get("scaling", "standard"))  # models saved before robust scaling was added
 
 
 @dataclass(frozen=True)
@@ -375,7 +376,7 @@ def train_fraud(name: str | None, data: TabularDataset, vae_config: VAEConfig | 
     }
     model = FraudModel(result.model, preprocessor, scoring, threshold, info)
     saved_to = None
-    if name is not None:
+    if name is not None and not (cancel is not None and cancel.is_set()):  # a cancel during evaluation
         saved_to = registry.save_model(result.model, name, kind=KIND, metadata=metadata,
                                        extra_files={FRAUD_FILE: info}, directory=models_dir)
     return FraudTraining(result, metadata["metrics"], metadata, saved_to, model)

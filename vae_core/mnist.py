@@ -103,7 +103,7 @@ def train_mnist(name: str | None, vae_config: VAEConfig, train_config: TrainConf
         "history": result.history,
     }
     saved_to = None
-    if name is not None:
+    if name is not None and not (cancel is not None and cancel.is_set()):  # a cancel during evaluation
         from vae_core.registry import save_model
 
         saved_to = save_model(result.model, name, kind=KIND, metadata=metadata, directory=models_dir)

@@ -131,21 +131,21 @@ class AppServer:
 
 @contextlib.contextmanager
 def app_server(models_dir: Path, *, data_dir: Path | None = None, log_dir: Path | None = None,
-               timeout: float = 120.0) -> Iterator[AppServer]:
-    """`streamlit run app.py` on a free localhost port with VAE_MODELS_DIR=models_dir; stopped afterwards.
+               timeout: float = 120.0, app: Path = APP, extra_env: dict[str, str] | None = None) -> Iterator[AppServer]:
+    """`streamlit run app.py` (or `app`) on a free localhost port with VAE_MODELS_DIR=models_dir; stopped afterwards.
 
     `data_dir` becomes VAE_DATA_DIR (None: inherited, or the app's own search: ../shared/data when present).
     The server's output goes to `log_dir`/streamlit-PORT.log (default: beside the models folder).
     """
     port = free_port()
     env = {**os.environ, "VAE_MODELS_DIR": str(models_dir), "VAE_OFFLINE": "1", "TF_CPP_MIN_LOG_LEVEL": "3",
-           "PYTHONUNBUFFERED": "1"}
+           "PYTHONUNBUFFERED": "1", **(extra_env or {})}
     if data_dir is not None:
         env["VAE_DATA_DIR"] = str(data_dir)
     log_path = Path(log_dir or Path(models_dir).parent) / f"streamlit-{port}.log"
     with open(log_path, "w") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(APP), "--server.headless", "true",
+            [sys.executable, "-m", "streamlit", "run", str(app), "--server.headless", "true",
              "--server.port", str(port), "--server.address", "127.0.0.1", "--server.fileWatcherType", "none",
              "--browser.gatherUsageStats", "false"],
             cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)

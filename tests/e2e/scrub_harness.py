@@ -9,10 +9,7 @@ import contextlib
 import os
 import shutil
 import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -75,36 +72,11 @@ def free_port() -> int:
 @contextlib.contextmanager
 def streamlit_server(models_dir: Path, model: str, *, timeout: float = 90.0):
     """`streamlit run tests/e2e/scrub_app.py` on a free port; yields its URL, stops it afterwards."""
-    port = free_port()
-    env = {**os.environ, "VAE_MODELS_DIR": str(models_dir), "SCRUB_MODEL": model, "TF_CPP_MIN_LOG_LEVEL": "3",
-           "VAE_OFFLINE": "1"}
-    log = open(models_dir / f"streamlit-{port}.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(APP), "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
-         "--server.fileWatcherType", "none"],
-        cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"streamlit did not start; log: {(models_dir / f'streamlit-{port}.log').read_text()[-2000:]}")
-            time.sleep(0.3)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+    from app_browser import app_server  # imports this module: import here, not at the top
+
+    with app_server(Path(models_dir), log_dir=Path(models_dir), timeout=timeout, app=APP,
+                    extra_env={"SCRUB_MODEL": model}) as server:
+        yield server.url
 
 
 @contextlib.contextmanager
