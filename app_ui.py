@@ -224,9 +224,10 @@ def pick_model(kinds: tuple[str, ...] | None = None, *, label: str = "Active mod
         return None
     names = [i.name for i in infos]
     if st.session_state.get(ACTIVE_MODEL) not in names:
-        # First visit: an MNIST model if there is one (the latent explorer's best first impression).
-        mnist = [i.name for i in infos if i.config.get("kind") == "mnist"]
-        st.session_state[ACTIVE_MODEL] = (mnist or names)[0]
+        # First visit: an MNIST model, the 2-D one if any (the latent explorer's best first impression).
+        mnist = sorted((i for i in infos if i.config.get("kind") == "mnist"),
+                       key=lambda i: (i.config.get("vae_config", {}).get("latent_dim", 0), i.name))
+        st.session_state[ACTIVE_MODEL] = (mnist[0].name if mnist else names[0])
     st.session_state[_PICKER] = st.session_state[ACTIVE_MODEL]
     labels = {i.name: views.model_label(i) for i in infos}
     st.sidebar.selectbox(label, names, key=_PICKER, format_func=labels.__getitem__, on_change=_copy_picker)
