@@ -6,25 +6,17 @@ name (`from app_fixtures import ...`), which is how pytest finds them there.
 
 from __future__ import annotations
 
-import gzip
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
+
+from conftest import write_mnist_idx
 
 MNIST_MODEL = "tiny-digits"
 CONDITIONAL_MODEL = "tiny-cdigits"
 FRAUD_MODEL = "tiny-fraud"
 N_FRAUD_ROWS = 1200
-
-
-def _write_idx(path: Path, array: np.ndarray) -> None:
-    """uint8 array → gzip IDX file (magic 2051 for images, 2049 for labels)."""
-    magic = 2051 if array.ndim == 3 else 2049
-    header = magic.to_bytes(4, "big") + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
-    with gzip.open(path, "wb") as handle:
-        handle.write(header + np.ascontiguousarray(array, np.uint8).tobytes())
 
 
 @pytest.fixture(scope="session")
@@ -35,13 +27,7 @@ def app_data_dir(tmp_path_factory, bundled_digits) -> Path:
     the engine's synthetic generator, so the tests never depend on the network or ../shared.
     """
     root = tmp_path_factory.mktemp("app_data")
-    mnist = root / "mnist"
-    mnist.mkdir()
-    to_uint8 = lambda x: np.round(np.asarray(x).reshape(-1, 28, 28) * 255).astype(np.uint8)  # noqa: E731
-    _write_idx(mnist / "train-images-idx3-ubyte.gz", to_uint8(bundled_digits.x_train[:400]))
-    _write_idx(mnist / "train-labels-idx1-ubyte.gz", bundled_digits.y_train[:400])
-    _write_idx(mnist / "t10k-images-idx3-ubyte.gz", to_uint8(bundled_digits.x_test[:200]))
-    _write_idx(mnist / "t10k-labels-idx1-ubyte.gz", bundled_digits.y_test[:200])
+    write_mnist_idx(root / "mnist", bundled_digits, 400, 200)
 
     creditcard = root / "creditcard"
     creditcard.mkdir()

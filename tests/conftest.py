@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import os
 from pathlib import Path
 
@@ -21,6 +22,27 @@ def shared_path(relative: str) -> Path:
     if not path.exists():
         pytest.skip(f"{path} is absent (only CI and development machines have ../shared)")
     return path
+
+
+def write_idx(path: Path, array: np.ndarray) -> None:
+    """uint8 array → gzip IDX file (magic 2051 for (n, 28, 28) images, 2049 for (n,) labels)."""
+    magic = 2051 if array.ndim == 3 else 2049
+    header = magic.to_bytes(4, "big") + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    with gzip.open(path, "wb") as handle:
+        handle.write(header + np.ascontiguousarray(array, np.uint8).tobytes())
+
+
+def write_mnist_idx(folder: Path, data, n_train: int, n_test: int) -> Path:
+    """The first n_train / n_test images of an ImageDataset as the four MNIST IDX .gz files in `folder`."""
+    from vae_core.data import MNIST_FILES
+
+    folder.mkdir(parents=True, exist_ok=True)
+    to_uint8 = lambda x: np.round(np.asarray(x).reshape(-1, 28, 28) * 255).astype(np.uint8)  # noqa: E731
+    parts = {"train_images": to_uint8(data.x_train[:n_train]), "train_labels": data.y_train[:n_train],
+             "test_images": to_uint8(data.x_test[:n_test]), "test_labels": data.y_test[:n_test]}
+    for key, array in parts.items():
+        write_idx(folder / MNIST_FILES[key], np.asarray(array))
+    return folder
 
 
 @pytest.fixture(scope="session")

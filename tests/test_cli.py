@@ -1,16 +1,13 @@
 """The CLI as a user runs it: subprocesses, JSON output, one-line errors, no TensorFlow for --help."""
 
-import gzip
 import json
 import os
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
-from conftest import REPO_ROOT
-from vae_core.data import MNIST_FILES
+from conftest import REPO_ROOT, write_mnist_idx
 
 
 def run_cli(*args, env_extra=None, timeout=300):
@@ -31,17 +28,7 @@ def test_help_does_not_import_tensorflow():
 @pytest.fixture(scope="module")
 def small_mnist(tmp_path_factory, bundled_digits):
     """The bundled digits written as the four IDX .gz files (a real on-disk MNIST layout)."""
-    folder = tmp_path_factory.mktemp("mnist")
-    parts = {"train_images": bundled_digits.x_train[:600], "train_labels": bundled_digits.y_train[:600],
-             "test_images": bundled_digits.x_test[:200], "test_labels": bundled_digits.y_test[:200]}
-    for key, array in parts.items():
-        is_images = key.endswith("images")
-        array = np.round(array.reshape(-1, 28, 28) * 255) if is_images else array
-        header = (2051 if is_images else 2049).to_bytes(4, "big") + b"".join(
-            d.to_bytes(4, "big") for d in array.shape)
-        with gzip.open(folder / MNIST_FILES[key], "wb") as handle:
-            handle.write(header + array.astype(np.uint8).tobytes())
-    return folder
+    return write_mnist_idx(tmp_path_factory.mktemp("mnist"), bundled_digits, 600, 200)
 
 
 def test_train_list_evaluate_delete(small_mnist, tmp_path):

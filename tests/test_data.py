@@ -6,23 +6,17 @@ import hashlib
 import numpy as np
 import pytest
 
-from conftest import shared_path
+from conftest import shared_path, write_idx
 from vae_core.data import MNIST_FILES, load_mnist
 from vae_core.errors import DataError
-
-
-def write_idx(path, array: np.ndarray, magic: int) -> None:
-    header = magic.to_bytes(4, "big") + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
-    with gzip.open(path, "wb") as handle:
-        handle.write(header + array.astype(np.uint8).tobytes())
 
 
 @pytest.fixture
 def idx_folder(tmp_path):
     rng = np.random.default_rng(0)
     for split, n in (("train", 30), ("test", 10)):
-        write_idx(tmp_path / MNIST_FILES[f"{split}_images"], rng.integers(0, 256, (n, 28, 28)), 2051)
-        write_idx(tmp_path / MNIST_FILES[f"{split}_labels"], rng.integers(0, 10, n), 2049)
+        write_idx(tmp_path / MNIST_FILES[f"{split}_images"], rng.integers(0, 256, (n, 28, 28)).astype(np.uint8))
+        write_idx(tmp_path / MNIST_FILES[f"{split}_labels"], rng.integers(0, 10, n).astype(np.uint8))
     return tmp_path
 
 

@@ -3,7 +3,6 @@ computations, and the Compare and ELBO pages through AppTest. Tiny real models, 
 
 from __future__ import annotations
 
-import gzip
 import json
 import sys
 import zipfile
@@ -11,7 +10,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, write_mnist_idx
 from vae_core.config import TrainConfig, VAEConfig
 from vae_core.errors import ConfigError, DataError
 
@@ -141,16 +140,7 @@ def test_train_mnist_and_cli_flags_make_a_conditional_autoencoder(bundled_digits
     from vae_core import registry
     from vae_core.cli import main
 
-    folder = tmp_path / "mnist"
-    folder.mkdir()
-    parts = {"train-images-idx3-ubyte.gz": bundled_digits.x_train[:300], "train-labels-idx1-ubyte.gz": bundled_digits.y_train[:300],
-             "t10k-images-idx3-ubyte.gz": bundled_digits.x_test[:100], "t10k-labels-idx1-ubyte.gz": bundled_digits.y_test[:100]}
-    for name, array in parts.items():
-        images = array.ndim > 1
-        array = np.round(array.reshape(-1, 28, 28) * 255) if images else array
-        header = (2051 if images else 2049).to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in array.shape)
-        with gzip.open(folder / name, "wb") as handle:
-            handle.write(header + array.astype(np.uint8).tobytes())
+    folder = write_mnist_idx(tmp_path / "mnist", bundled_digits, 300, 100)
     code = main(["train", "--dataset", "mnist", "--name", "cae", "--data", str(folder), "--epochs", "1",
                  "--hidden", "16", "--model-type", "ae", "--conditional", "--models-dir", str(tmp_path / "models"),
                  "--json"])
@@ -286,16 +276,7 @@ def page_env(tmp_path_factory, bundled_digits, pair, cvae):
     from vae_core import registry
 
     root = tmp_path_factory.mktemp("lesson_pages")
-    mnist = root / "data" / "mnist"
-    mnist.mkdir(parents=True)
-    parts = {"train-images-idx3-ubyte.gz": bundled_digits.x_train[:400], "train-labels-idx1-ubyte.gz": bundled_digits.y_train[:400],
-             "t10k-images-idx3-ubyte.gz": bundled_digits.x_test[:300], "t10k-labels-idx1-ubyte.gz": bundled_digits.y_test[:300]}
-    for name, array in parts.items():
-        images = array.ndim > 1
-        array = np.round(array.reshape(-1, 28, 28) * 255) if images else array
-        header = (2051 if images else 2049).to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in array.shape)
-        with gzip.open(mnist / name, "wb") as handle:
-            handle.write(header + array.astype(np.uint8).tobytes())
+    write_mnist_idx(root / "data" / "mnist", bundled_digits, 400, 300)
     models = root / "models"
     for name, model, history in (("twin-ae", pair["ae"], pair["ae_history"]), ("twin-vae", pair["vae"], pair["vae_history"]),
                                  ("digits-cvae", cvae, {})):
