@@ -27,12 +27,11 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("VAE_OFFLINE", "1")
 REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT / "tests" / "e2e"))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from app_browser import CHROMIUM_FLAGS, DESKTOP, AppPage, app_server, chromium, skip_reason  # noqa: E402
-from bench_dashboard import FRAUD_MODEL, MNIST_MODEL, prepare, summary  # noqa: E402
+from dashboard.testing.browser import CHROMIUM_FLAGS, DESKTOP, AppPage, app_server, chromium, skip_reason
+from bench_dashboard import FRAUD_MODEL, MNIST_MODEL, prepare, summary
 
 DECODED = "decoded p(x | z)"
 WARM_UP = 3

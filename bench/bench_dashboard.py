@@ -27,10 +27,9 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("VAE_OFFLINE", "1")
 REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
 os.chdir(REPO_ROOT)  # AppTest reads .streamlit/config.toml from the working directory
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 FULL_DATA_ROWS = 284_807
 FULL_DATA_PREVALENCE = 0.00172
@@ -57,7 +56,8 @@ def prepare(root: Path) -> tuple[Path, Path]:
     """A registry with an MNIST model and a fraud model, and a data folder holding 284,807 transactions."""
     from vae_core.config import TrainConfig, VAEConfig
     from vae_core.data import load_bundled_digits
-    from vae_core.fraud import load_fraud_data, train_fraud
+    from vae_core import sources
+    from vae_core.fraud import train_fraud
     from vae_core.mnist import train_mnist
     from vae_core.tabular import make_synthetic_creditcard
 
@@ -70,7 +70,7 @@ def prepare(root: Path) -> tuple[Path, Path]:
     # 284,807 rows, which are not the training file, so it scores every one of them.
     train_file = root / "train.csv"
     make_synthetic_creditcard(n_rows=20_000, fraud_fraction=0.01, seed=1).to_frame().to_csv(train_file, index=False)
-    train_fraud(FRAUD_MODEL, load_fraud_data(train_file), VAEConfig(input_shape=(29,), latent_dim=4,
+    train_fraud(FRAUD_MODEL, sources.transactions(train_file), VAEConfig(input_shape=(29,), latent_dim=4,
                                                                       hidden_units=(64, 32)),
                 TrainConfig(epochs=3, batch_size=256, seed=0), models_dir=str(models))
     train_file.unlink()
@@ -86,7 +86,7 @@ def bench_threshold(repeats: int) -> dict:
     at.session_state["active_model"] = FRAUD_MODEL
     at.run()
     start = time.perf_counter()
-    at.switch_page("app_pages/threshold.py").run()
+    at.switch_page("dashboard/pages/threshold.py").run()
     first_open = (time.perf_counter() - start) * 1000
     assert not at.exception and not at.error, [e.value for e in (*at.exception, *at.error)]
     banner = next(c.value for c in at.caption if c.value.startswith("Data:"))
@@ -115,7 +115,7 @@ def bench_slider(repeats: int) -> dict:
     at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=300)
     at.session_state["active_model"] = MNIST_MODEL
     at.run()
-    at.switch_page("app_pages/decoder.py").run()
+    at.switch_page("dashboard/pages/decoder.py").run()
     key = f"dec_z_{MNIST_MODEL}_0"
     values = np.round(np.linspace(-3.0, 3.0, repeats + 3), 2)
     images = []

@@ -22,17 +22,16 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
 
-import numpy as np  # noqa: E402
-from sklearn.decomposition import PCA  # noqa: E402
-from sklearn.ensemble import IsolationForest  # noqa: E402
+import numpy as np
+from sklearn.decomposition import PCA
+from sklearn.ensemble import IsolationForest
 
-from vae_core import thresholds  # noqa: E402
-from vae_core.config import TrainConfig, VAEConfig  # noqa: E402
-from vae_core.fraud import DEFAULT_HIDDEN, DEFAULT_LATENT_DIM, DEFAULT_TRAIN_CONFIG, Preprocessor, train_fraud  # noqa: E402
-from vae_core.tabular import make_synthetic_creditcard, normal_rows, read_creditcard, stratified_split  # noqa: E402
-from vae_core.training import fit_vae  # noqa: E402
+from vae_core import thresholds
+from vae_core.config import TrainConfig, VAEConfig
+from vae_core.fraud import DEFAULT_HIDDEN, DEFAULT_LATENT_DIM, DEFAULT_TRAIN_CONFIG, Preprocessor, train_fraud
+from vae_core.tabular import make_synthetic_creditcard, normal_rows, read_creditcard, stratified_split
+from vae_core.training import fit_vae
 
 SUBSET = REPO_ROOT.parent / "shared" / "data" / "creditcard" / "creditcard_subset.csv"
 FULL_DATA_ROWS = 284_807

@@ -1,7 +1,7 @@
 """The lessons' numbers: AE vs VAE (same shapes, data, seed, epochs) test reconstruction and
 prior-sample quality, and the conditional VAE's test −ELBO. Writes bench/results/lessons.json.
 
-    .venv/bin/python bench/bench_lessons.py               # full MNIST if present, 5 epochs (~15 min on 2 busy cores)
+    VAE_DATA_DIR=../shared/data .venv/bin/python bench/bench_lessons.py   # full MNIST, 5 epochs (~15 min on 2 busy cores)
     .venv/bin/python bench/bench_lessons.py --bundled --epochs 3   # offline: the 5,000 bundled digits
 """
 
@@ -11,23 +11,23 @@ import argparse
 import json
 import os
 import platform
-import sys
 import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from vae_core import lessons  # noqa: E402
-from vae_core.config import TrainConfig, VAEConfig  # noqa: E402
-from vae_core.data import load_bundled_digits, load_mnist  # noqa: E402
-from vae_core.mnist import neg_elbo_metrics, split_validation_labelled  # noqa: E402
-from vae_core.training import fit_vae  # noqa: E402
+from vae_core import sources
+from vae_core.classifier import digit_classifier, sample_quality
+from vae_core.compare import latent_spread, matched_config, reconstruction_errors
+from vae_core.conditional import conditional_quality
+from vae_core.config import TrainConfig, VAEConfig
+from vae_core.latent import decode_images
+from vae_core.mnist import neg_elbo_metrics, split_validation_labelled
+from vae_core.training import fit_vae
 
-SHARED_MNIST = REPO_ROOT.parent / "shared" / "data" / "mnist"
 N_PRIOR = 1000
 
 
@@ -39,10 +39,7 @@ def main() -> None:
     parser.add_argument("--output", default=str(REPO_ROOT / "bench" / "results" / "lessons.json"))
     args = parser.parse_args()
 
-    if args.bundled or not SHARED_MNIST.is_dir():
-        data = load_bundled_digits()
-    else:
-        data = load_mnist(SHARED_MNIST)
+    data = sources.mnist("bundled" if args.bundled else "auto")  # auto: $VAE_DATA_DIR first
     print(f"data: {data.source} ({len(data.x_train)} train / {len(data.x_test)} test)", flush=True)
     config = VAEConfig(latent_dim=args.latent_dim)  # dense 512-256, Bernoulli: the default MNIST model
     train_config = TrainConfig(epochs=args.epochs, batch_size=128, early_stopping_patience=0)
@@ -50,15 +47,15 @@ def main() -> None:
     x_train, y_train, x_val, y_val = split_validation_labelled(data, size, train_config.seed)
 
     start = time.perf_counter()
-    classifier = lessons.digit_classifier(data)
+    classifier = digit_classifier(data)
     classifier_seconds = time.perf_counter() - start
     print(f"classifier: test accuracy {classifier.test_accuracy:.4f}, mean max prob on real test digits "
           f"{classifier.test_confidence:.4f} ({classifier_seconds:.0f} s incl. cache)", flush=True)
 
     results: dict = {}
     models = {}
-    for name, model_config in (("ae", lessons.matched_config(config, "ae")),
-                               ("vae", lessons.matched_config(config, "vae")),
+    for name, model_config in (("ae", matched_config(config, "ae")),
+                               ("vae", matched_config(config, "vae")),
                                ("cvae", VAEConfig(latent_dim=args.latent_dim, num_classes=10))):
         start = time.perf_counter()
         trained = fit_vae(x_train, model_config, train_config, x_val=x_val, y_train=y_train, y_val=y_val)
@@ -72,18 +69,17 @@ def main() -> None:
             **{k: round(v, 3) if isinstance(v, float) else v
                for k, v in neg_elbo_metrics(model, data.x_test, data.y_test).items()},
             "reconstruction_from_mean": {k: round(v, 5) if isinstance(v, float) else v for k, v in
-                                         lessons.reconstruction_errors(model, data.x_test, data.y_test).items()},
+                                         reconstruction_errors(model, data.x_test, data.y_test).items()},
         }
         prior_z = np.random.default_rng(0).standard_normal((N_PRIOR, args.latent_dim)).astype(np.float32)
         if model_config.conditional:
-            quality = lessons.conditional_quality(model, classifier, n_per_digit=N_PRIOR // 10)
+            quality = conditional_quality(model, classifier, n_per_digit=N_PRIOR // 10)
         else:
-            quality = lessons.sample_quality(classifier, lessons.decode(model, prior_z))
+            quality = sample_quality(classifier, decode_images(model, prior_z))
         quality["class_share"] = [round(float(v), 3) for v in quality["class_share"]]
         entry["prior_samples"] = {k: round(v, 4) if isinstance(v, float) else v for k, v in quality.items()}
         entry["latent_spread"] = {k: (v if isinstance(v, int) else round(float(v), 3) if np.isscalar(v) else [round(float(u), 3) for u in v])
-                                  for k, v in lessons.latent_spread(lessons.codes(
-                                      model, data.x_test, data.y_test)).items()}
+                                  for k, v in latent_spread(model.encode(data.x_test, data.y_test)[0]).items()}
         results[name] = entry
         print(name, json.dumps({k: v for k, v in entry.items() if k != "config"}), flush=True)
 

@@ -20,12 +20,11 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from vae_core.config import TrainConfig, VAEConfig  # noqa: E402
-from vae_core.data import load_mnist  # noqa: E402
+from vae_core.config import TrainConfig, VAEConfig
+from vae_core.data import load_mnist
 
 KERAS_EXAMPLE_CONV = VAEConfig(architecture="conv", latent_dim=2, conv_filters=(32, 64), conv_dense_units=16)
 LONG_RUNS = {
@@ -111,7 +110,6 @@ def main() -> None:
     parser.add_argument("--long", action="store_true", help="also run the documented long recipes")
     parser.add_argument("--out", default=str(REPO_ROOT / "bench" / "results" / "mnist.json"))
     args = parser.parse_args()
-    sys.path.insert(0, str(Path(__file__).parent))
 
     out = Path(args.out)
     # The long runs keep their last figures unless --long reruns them.

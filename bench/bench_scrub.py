@@ -22,24 +22,20 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
-sys.path.insert(0, str(REPO_ROOT / "tests" / "e2e"))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from scrub_harness import ScrubSession, browser_available, chromium_page, streamlit_server  # noqa: E402
-from vae_core import registry  # noqa: E402
-from vae_core.config import TrainConfig, VAEConfig  # noqa: E402
-
-SHARED_MNIST = REPO_ROOT.parent / "shared" / "data" / "mnist"
+from dashboard.testing.scrub import ScrubSession, browser_available, chromium_page, streamlit_server
+from vae_core import registry
+from vae_core.config import TrainConfig, VAEConfig
 
 
 def train_models(root: Path) -> tuple[str, str, str]:
     """The default dense MNIST VAE (512-256, latent 2) and the conv one, briefly trained; returns names and data source."""
-    from vae_core.data import load_bundled_digits, load_mnist
+    from vae_core import sources
     from vae_core.mnist import train_mnist
 
-    data = load_mnist(SHARED_MNIST) if SHARED_MNIST.is_dir() else load_bundled_digits()
+    data = sources.mnist()  # $VAE_DATA_DIR's MNIST when set, else the best available
     train = TrainConfig(epochs=2, early_stopping_patience=0)
     train_mnist("bench-dense", VAEConfig(), train, data=data, models_dir=str(root))
     train_mnist("bench-conv", VAEConfig(architecture="conv"), TrainConfig(epochs=1, early_stopping_patience=0),

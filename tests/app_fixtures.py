@@ -49,17 +49,17 @@ def trained_models_dir(tmp_path_factory, app_data_dir) -> Path:
     """A registry of tiny real models: an MNIST VAE (dense, latent 2, hidden (32,), 1 epoch), a
     conditional MNIST VAE, and a fraud VAE with a 3-D latent (so projections are exercised)."""
     from vae_core.config import TrainConfig, VAEConfig
-    from vae_core.fraud import load_fraud_data, train_fraud
+    from vae_core import sources
+    from vae_core.fraud import train_fraud
     from vae_core.mnist import train_mnist
-    from vae_core.views import load_mnist_source
 
     root = tmp_path_factory.mktemp("app_models")
-    digits = load_mnist_source("path", str(app_data_dir / "mnist"))
+    digits = sources.mnist("path", app_data_dir / "mnist")
     train_mnist(MNIST_MODEL, VAEConfig(latent_dim=2, hidden_units=(32,)),
                 TrainConfig(epochs=1, batch_size=64, seed=0), data=digits, models_dir=str(root))
     train_mnist(CONDITIONAL_MODEL, VAEConfig(latent_dim=2, hidden_units=(32,), num_classes=10),
                 TrainConfig(epochs=1, batch_size=64, seed=0), data=digits, models_dir=str(root))
-    transactions = load_fraud_data(app_data_dir / "creditcard" / "creditcard.csv")
+    transactions = sources.transactions(app_data_dir / "creditcard" / "creditcard.csv")
     train_fraud(FRAUD_MODEL, transactions, VAEConfig(input_shape=(29,), latent_dim=3, hidden_units=(32,)),
                 TrainConfig(epochs=2, batch_size=64, seed=0), models_dir=str(root))
     return root

@@ -185,9 +185,9 @@ def open_app(active: str | None = None, page: str | None = None):
 
     at = AppTest.from_file(str(APP), default_timeout=120)
     if active:
-        at.session_state["active_model"] = active
+        at.query_params["model"] = active  # as a link naming the model would
     at.run()
-    return at.switch_page(f"app_pages/{page}.py").run() if page else at
+    return at.switch_page(f"dashboard/pages/{page}.py").run() if page else at
 
 
 def shown_errors(at) -> list[str]:

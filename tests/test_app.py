@@ -23,12 +23,12 @@ PAGES = ("train", "models", "latent", "decoder", "threshold")
 def open_app(active: str | None = None) -> AppTest:
     at = AppTest.from_file(str(APP), default_timeout=90)
     if active:
-        at.session_state["active_model"] = active
+        at.query_params["model"] = active  # as a link naming the model would
     return at.run()
 
 
 def go(at: AppTest, page: str) -> AppTest:
-    return at.switch_page(f"app_pages/{page}.py").run()
+    return at.switch_page(f"dashboard/pages/{page}.py").run()
 
 
 def assert_clean(at: AppTest) -> None:
@@ -297,7 +297,7 @@ def test_train_page_rejects_a_taken_name(app_env, trained_models_dir):
 
 def test_no_legacy_pages_folder():
     """A `pages/` folder beside app.py puts Streamlit in its legacy multipage mode, where a deep link
-    (/latent, or a shared URL) runs that page file without app.py's router. Pages live in app_pages/."""
+    (/latent, or a shared URL) runs that page file without app.py's router. Pages live in dashboard/pages/."""
     legacy = APP.parent / "pages"
-    assert not legacy.exists(), (f"move {sorted(p.name for p in legacy.glob('*.py'))} into app_pages/ and "
+    assert not legacy.exists(), (f"move {sorted(p.name for p in legacy.glob('*.py'))} into dashboard/pages/ and "
                                  "register them in app.py's st.navigation")

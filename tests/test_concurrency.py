@@ -84,8 +84,8 @@ def _explore(index: int, stops: list[float] | None = None) -> dict:
         at.slider(key=f"dec_z_{MNIST_MODEL}_1").set_value(move[1]).run()
         errors += shown_errors(at)
         seen[("z", move)] = tuple(image.value for image in at.image)
-    at.session_state["active_model"] = FRAUD_MODEL
-    at.switch_page("app_pages/threshold.py").run()
+    at.query_params["model"] = FRAUD_MODEL  # as the sidebar's link to the page carries it
+    at.switch_page("dashboard/pages/threshold.py").run()
     errors += shown_errors(at)
     stops = stops or _slider_stops(at)
     for stop in stops[index % len(stops):] + stops[:index % len(stops)]:
@@ -221,8 +221,8 @@ import sys, time
 from vae_core import jobs
 from vae_core.config import TrainConfig, VAEConfig
 
-job = jobs.start_training("mnist", "orphaned", VAEConfig(hidden_units=(32,)), TrainConfig(epochs=200),
-                          {"source": "bundled"}, models_dir=sys.argv[1])
+job = jobs.start(jobs.TrainingSpec.training("mnist", "orphaned", VAEConfig(hidden_units=(32,)),
+                                            TrainConfig(epochs=200), {"choice": "bundled"}, sys.argv[1]))
 while job.snapshot().epoch < 1:
     assert not job.snapshot().finished, job.snapshot()
     time.sleep(0.2)
@@ -235,7 +235,7 @@ def test_training_stops_and_saves_nothing_when_the_server_dies(tmp_path):
     """SIGKILL the process that started a training (as a crash or an OOM kill would): its child
     notices at once, stops after the current batch and saves nothing."""
     models = tmp_path / "models"
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(REPO_ROOT), "VAE_OFFLINE": "1"}
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "VAE_OFFLINE": "1"}
     server = subprocess.Popen([sys.executable, "-c", _SERVER_STAND_IN, str(models)], cwd=REPO_ROOT, env=env,
                               text=True, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     try:

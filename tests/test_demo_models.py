@@ -28,7 +28,7 @@ def test_fresh_clone_opens_the_latent_explorer_on_the_mnist_demo_model(monkeypat
     monkeypatch.delenv("VAE_MODELS_DIR", raising=False)  # the project's own models/ folder
     monkeypatch.setenv("VAE_OFFLINE", "1")
     at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=120).run()
-    at.switch_page("app_pages/latent.py").run()
+    at.switch_page("dashboard/pages/latent.py").run()
     assert not at.exception and not at.error, [e.value for e in at.exception] + [e.value for e in at.error]
     assert at.session_state["active_model"] == "mnist-dense-2d"
     assert at.title[0].value == "Latent space"

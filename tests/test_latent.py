@@ -5,7 +5,7 @@ import pytest
 from scipy.stats import norm
 
 from vae_core.errors import ConfigError
-from vae_core.latent import grid_axis, grid_points, interpolate, manifold_grid, sample_prior, tile_images
+from vae_core.latent import grid_axis, grid_points, interpolate, manifold_grid, mosaic, sample_prior
 
 
 def test_linear_and_quantile_axes():
@@ -33,11 +33,13 @@ def test_interpolation_and_prior():
     assert a.shape == (1000, 4) and abs(a.mean()) < 0.1
 
 
-def test_tile_images():
-    images = np.arange(2 * 3 * 2 * 2).reshape(2, 3, 2, 2, 1)
-    mosaic = tile_images(images)
-    assert mosaic.shape == (4, 6)
-    np.testing.assert_array_equal(mosaic[:2, 2:4], images[0, 1, :, :, 0])
+def test_mosaic_lays_images_out_row_major_and_pads_with_zeros():
+    images = np.arange(5 * 2 * 2, dtype=np.float32).reshape(5, 2, 2, 1)
+    tiled = mosaic(images, 3)
+    assert tiled.shape == (4, 6)
+    np.testing.assert_array_equal(tiled[:2, 2:4], images[1, :, :, 0])
+    np.testing.assert_array_equal(tiled[2:4, 2:4], images[4, :, :, 0])
+    np.testing.assert_array_equal(tiled[2:4, 4:6], 0)
 
 
 def test_manifold_grid_is_one_batch_of_decoded_images(tiny_vae):

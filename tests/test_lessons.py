@@ -1,10 +1,11 @@
 """AE and conditional VAE (training, shapes, save/load), the browser decoder export, the lessons'
-computations, and the Compare and ELBO pages through AppTest. Tiny real models, trained once."""
+computations (compare, classifier, conditional, anatomy), and the AE vs VAE and ELBO pages through
+AppTest. Tiny real models, trained once."""
 
 from __future__ import annotations
 
 import json
-import sys
+import os
 import zipfile
 
 import numpy as np
@@ -14,18 +15,15 @@ from conftest import REPO_ROOT, write_mnist_idx
 from vae_core.config import TrainConfig, VAEConfig
 from vae_core.errors import ConfigError, DataError
 
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))  # the pages import app_ui from the project root
-
 TINY = TrainConfig(epochs=3, batch_size=32, seed=1, early_stopping_patience=0)
 
 
 @pytest.fixture(scope="module")
 def pair(bundled_digits):
     """{"ae", "vae"}: the same dense 64-unit latent-2 shapes, data, seed and epochs."""
-    from vae_core import lessons
+    from vae_core.compare import train_matched_pair
 
-    trained = lessons.train_matched_pair(bundled_digits, VAEConfig(hidden_units=(64,)), TINY, n_train=768)
+    trained = train_matched_pair(bundled_digits, VAEConfig(hidden_units=(64,)), TINY, n_train=768)
     return {kind: result.model for kind, result in trained.items()} | {
         f"{kind}_history": result.history for kind, result in trained.items()}
 
@@ -170,7 +168,7 @@ def test_dense_export_runs_like_the_keras_decoder(which, pair, cvae):
 
 
 def test_conv_models_export_a_grid_the_browser_looks_up(bundled_digits):
-    from components.latent_scrub import scrub_args
+    from dashboard.components.latent_scrub import scrub_args
     from vae_core.export import browser_decoder, export_decoded_grid, grid_lookup
     from vae_core.model import VAE
 
@@ -195,77 +193,132 @@ def test_conv_models_export_a_grid_the_browser_looks_up(bundled_digits):
 
 @pytest.fixture(scope="module")
 def classifier(bundled_digits, tmp_path_factory):
-    from vae_core import lessons
+    from vae_core.classifier import digit_classifier
 
-    return lessons.digit_classifier(bundled_digits, directory=tmp_path_factory.mktemp("cache"), epochs=10)
+    return digit_classifier(bundled_digits, directory=tmp_path_factory.mktemp("cache"), epochs=10)
 
 
 def test_digit_classifier_is_cached_on_disk(classifier, bundled_digits, tmp_path):
-    from vae_core import lessons
+    from vae_core.classifier import digit_classifier
 
     assert classifier.test_accuracy > 0.8
-    first = lessons.digit_classifier(bundled_digits, directory=tmp_path, n_train=500, epochs=3)
+    first = digit_classifier(bundled_digits, directory=tmp_path, n_train=500, epochs=3)
     assert len(list(tmp_path.glob("digit_classifier_*.npz"))) == 1
-    again = lessons.digit_classifier(bundled_digits, directory=tmp_path, n_train=500, epochs=3)
+    again = digit_classifier(bundled_digits, directory=tmp_path, n_train=500, epochs=3)
     np.testing.assert_array_equal(first.weights[0], again.weights[0])
     probs = first.predict_proba(bundled_digits.x_test[:7])
     assert probs.shape == (7, 10) and np.allclose(probs.sum(axis=1), 1.0)
 
 
-def test_compare_measures_both_models_on_the_same_points(pair, bundled_digits, classifier):
-    from vae_core import lessons
+def test_the_digit_score_tells_varied_clear_digits_from_one_digit_and_from_noise(classifier, bundled_digits):
+    """The judge the AE vs VAE page uses: real, varied digits score high; one digit repeated scores
+    about 1 (no variety); noise is judged unsure."""
+    from vae_core.classifier import sample_quality
 
-    result = lessons.compare_models({"a": pair["ae"], "v": pair["vae"]}, bundled_digits, n_points=300, n_prior=16,
-                                    n_error_rows=400, classifier=classifier)
+    real = sample_quality(classifier, bundled_digits.x_test[:500])
+    sevens = sample_quality(classifier, bundled_digits.x_test[bundled_digits.y_test == 7][:50])
+    noise = sample_quality(classifier, np.random.default_rng(0).uniform(0, 1, (200, 28, 28)).astype(np.float32))
+    assert real["digit_score"] > 6.0 and real["class_entropy_bits"] > 3.0
+    assert sevens["digit_score"] < 1.6 and sevens["class_share"][7] > 0.8
+    assert noise["mean_max_prob"] < real["mean_max_prob"] - 0.1
+    intended = sample_quality(classifier, bundled_digits.x_test[:300], bundled_digits.y_test[:300])
+    assert intended["label_agreement"] == pytest.approx(classifier.test_accuracy, abs=0.1)
+
+
+def test_compare_measures_both_models_on_the_same_points(pair, bundled_digits, classifier):
+    from vae_core.compare import compare_models, latent_spread, pick_pair, reconstruction_errors
+
+    result = compare_models({"a": pair["ae"], "v": pair["vae"]}, bundled_digits, n_points=300, n_prior=16,
+                            n_error_rows=400, classifier=classifier)
     ae, vae = result.models
     assert (ae.kind, vae.kind) == ("AE", "VAE")
     assert ae.codes.shape == vae.codes.shape == (300, 2) and result.labels.shape == (300,)
+    np.testing.assert_array_equal(result.labels, bundled_digits.y_test[result.rows])  # the same rows for both
+    np.testing.assert_allclose(vae.codes, pair["vae"].encode(bundled_digits.x_test[result.rows])[0], rtol=1e-6)
     assert ae.prior_images.shape == (16, 28, 28)
+    np.testing.assert_allclose(ae.prior_images, np.clip(pair["ae"].decode(result.prior_z), 0, 1).reshape(16, 28, 28),
+                               atol=1e-6)
     assert ae.test_kl == 0.0 and vae.test_kl > 0.0
-    for summary in (ae, vae):
-        assert 0.1 <= summary.quality["mean_max_prob"] <= 1.0
-        assert 1.0 <= summary.quality["digit_score"] <= 10.0
-        assert summary.reconstruction["nll"] > 0 and 0 < summary.reconstruction["mse"] < 1
-    table = lessons.comparison_table(result)
-    assert [row["type"] for row in table] == ["AE", "VAE"]
-    assert lessons.pick_pair([]) == (None, None)
+    x = bundled_digits.x_test[:50]
+    errors = reconstruction_errors(pair["vae"], x)
+    mu = pair["vae"].encode(x)[0]
+    assert errors["nll"] == pytest.approx(float(pair["vae"].decoder_nll(x, mu).mean()), rel=1e-5)
+    spread = latent_spread(np.array([[0.0, 0.0], [3.0, 0.0], [0.0, 0.5]]))
+    assert spread["inside_prior"] == pytest.approx(2 / 3) and spread["mean_norm"] == pytest.approx(3.5 / 3)
+    assert pick_pair([]) == (None, None)
+
+
+def test_page_commentary_follows_the_measured_values(pair, bundled_digits, classifier):
+    """Defect 10: the AE vs VAE captions say what the numbers beside them say, whichever way they go."""
+    import dataclasses
+
+    from dashboard.presentation import compare_commentary
+    from vae_core.compare import compare_models
+
+    result = compare_models({"a": pair["ae"], "v": pair["vae"]}, bundled_digits, n_points=200, n_prior=16,
+                            n_error_rows=200, classifier=classifier)
+    ae, vae = result.models
+
+    def with_values(inside_ae, inside_vae, score_ae, score_vae, nll_ae, nll_vae):
+        def changed(summary, inside, score, nll):
+            return dataclasses.replace(summary, spread={**summary.spread, "inside_prior": inside},
+                                       quality={**summary.quality, "digit_score": score},
+                                       reconstruction={**summary.reconstruction, "nll": nll})
+        return compare_commentary(dataclasses.replace(result, models=[changed(ae, inside_ae, score_ae, nll_ae),
+                                                                        changed(vae, inside_vae, score_vae, nll_vae)]))
+
+    textbook = with_values(0.0, 0.95, 1.8, 6.0, 120.0, 140.0)
+    assert "0% of its codes inside" in textbook["codes"] and "pulls its codes towards the prior" in textbook["codes"]
+    assert "VAE's draws score 6.0 against the autoencoder's 1.8" in textbook["samples"]
+    assert "autoencoder reconstructs better, by 20.0" in textbook["reconstruction"]
+    reversed_ = with_values(0.9, 0.4, 7.0, 1.0, 150.0, 130.0)
+    assert "autoencoder's codes happen to sit at least as close" in reversed_["codes"]
+    assert "autoencoder's draws score 7.0, at least as well as the VAE's 1.0" in reversed_["samples"]
+    assert "VAE reconstructs better, by 20.0" in reversed_["reconstruction"]
+    assert "theory says" not in reversed_["codes"]
 
 
 def test_elbo_anatomy_takes_one_image_apart(pair, cvae, bundled_digits):
-    from vae_core import lessons
+    from dashboard.presentation import anatomy_table
+    from vae_core.anatomy import elbo_anatomy, loss_terms_per_epoch
 
     x, label = bundled_digits.x_test[5], int(bundled_digits.y_test[5])
-    anatomy = lessons.elbo_anatomy(pair["vae"], x, n_samples=6, seed=2)
+    anatomy = elbo_anatomy(pair["vae"], x, n_samples=6, seed=2)
     closed_form = pair["vae"].per_example_losses(x[None])["kl"][0]
     assert anatomy.kl == pytest.approx(float(closed_form), rel=1e-4)
     assert anatomy.kl_per_dim.shape == anatomy.mu.shape == anatomy.sigma.shape == (2,)
     assert anatomy.samples.shape == (6, 28, 28) and anatomy.z_samples.shape == (6, 2)
     assert anatomy.reconstruction == pytest.approx(float(anatomy.sample_nll.mean()))
-    assert len(lessons.anatomy_table(anatomy)) == 2
-    flat = lessons.elbo_anatomy(pair["ae"], x, n_samples=3)
+    assert [row["KL (nats)"] for row in anatomy_table(anatomy)] == [round(float(k), 3) for k in anatomy.kl_per_dim]
+    flat = elbo_anatomy(pair["ae"], x, n_samples=3)
     assert flat.kl == 0.0 and np.all(flat.sigma == 0) and np.ptp(flat.z_samples, axis=0).max() == 0
-    assert lessons.elbo_anatomy(cvae, x, label).label == label
+    assert elbo_anatomy(cvae, x, label).label == label
     with pytest.raises(DataError, match="label"):
-        lessons.elbo_anatomy(cvae, x)
-    curves = lessons.loss_terms_per_epoch({"history": pair["vae_history"]})
-    assert set(curves) >= {"reconstruction", "kl"} and len(curves["kl"]) == 3
-    assert lessons.loss_terms_per_epoch({}) == {}
+        elbo_anatomy(cvae, x)
+    curves = loss_terms_per_epoch({"history": pair["vae_history"]})
+    assert curves["kl"] == pair["vae_history"]["kl"] and len(curves["kl"]) == 3
+    assert loss_terms_per_epoch({}) == {}
 
 
 def test_conditional_grids_and_beta_rows(pair, cvae, bundled_digits):
-    from vae_core import lessons
+    from vae_core.anatomy import beta_row
+    from vae_core.conditional import digit_row, style_grid, style_of
 
-    assert lessons.digit_row(cvae, [0.5, -0.5]).shape == (28, 280)
-    assert lessons.style_grid(cvae, n_styles=3).shape == (84, 280)
-    assert lessons.decode_digit(cvae, [0, 0], 7).shape == (28, 28)
-    assert lessons.style_of(cvae, bundled_digits.x_test[0], int(bundled_digits.y_test[0])).shape == (2,)
+    strip = digit_row(cvae, [0.5, -0.5])
+    assert strip.shape == (28, 280)
+    seven = np.clip(cvae.decode(np.array([[0.5, -0.5]], np.float32), [7]), 0, 1).reshape(28, 28)
+    np.testing.assert_allclose(strip[:, 7 * 28:8 * 28], seven, atol=1e-6)  # column k is the digit k
+    assert style_grid(cvae, n_styles=3).shape == (84, 280)
+    mu = cvae.encode(bundled_digits.x_test[:1], bundled_digits.y_test[:1])[0][0]
+    np.testing.assert_allclose(style_of(cvae, bundled_digits.x_test[0], int(bundled_digits.y_test[0])), mu, rtol=1e-6)
     with pytest.raises(ConfigError, match="not conditional"):
-        lessons.digit_row(pair["vae"], [0, 0])
-    row = lessons.beta_row("v", pair["vae"], bundled_digits.x_test[:200], bundled_digits.y_test[:200])
-    assert row.beta == 1.0 and row.kl > 0 and row.mu.shape == (200, 2)
-    assert set(row.as_dict()) >= {"β", "reconstruction (nats)", "KL (nats)", "active dims"}
+        digit_row(pair["vae"], [0, 0])
+    x = bundled_digits.x_test[:200]
+    row = beta_row("v", pair["vae"], x, bundled_digits.y_test[:200])
+    assert row.beta == 1.0 and row.mu.shape == (200, 2)
+    assert row.kl == pytest.approx(float(pair["vae"].per_example_losses(x)["kl"].mean()), rel=1e-5)
     with pytest.raises(ConfigError, match="autoencoder"):
-        lessons.beta_row("a", pair["ae"], bundled_digits.x_test[:10])
+        beta_row("a", pair["ae"], bundled_digits.x_test[:10])
 
 
 # --- the pages, through AppTest ------------------------------------------------------------------------
@@ -295,12 +348,13 @@ def env(page_env, monkeypatch):
 
 
 def run_page(page: str, active: str | None = None):
+    """The page as a link opens it: through app.py, with the model in the URL."""
     from streamlit.testing.v1 import AppTest
 
-    at = AppTest.from_file(str(REPO_ROOT / "app_pages" / f"{page}.py"), default_timeout=120)
+    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=120)
     if active:
-        at.session_state["active_model"] = active
-    return at.run()
+        at.query_params["model"] = active
+    return at.run().switch_page(f"dashboard/pages/{page}.py").run()
 
 
 def assert_clean(at) -> None:
@@ -332,23 +386,44 @@ def test_compare_page_offers_to_train_a_missing_twin(env, tmp_path, monkeypatch)
     monkeypatch.setenv("VAE_MODELS_DIR", str(only_vae))
     at = run_page("compare")
     assert_clean(at)
-    assert at.text_input(key="compare_twin_ae").value == "lonely-vae-ae"
+    assert at.text_input(key="compare_twin_name_lonely-vae").value == "lonely-vae-ae"
     assert any("autoencoder twin" in b.label for b in at.button)
 
 
-def test_twin_training_saves_an_autoencoder_with_the_same_shapes(env, tmp_path):
-    from vae_core import lessons, registry
+def test_twin_training_saves_an_autoencoder_with_the_same_shapes_and_data(env, tmp_path):
+    """The twin trains in a child process, on the data its partner recorded, named after that partner."""
+    from vae_core import jobs, registry
+    from vae_core.compare import matched_config, twin_name, twin_settings
 
     info = next(i for i in registry.list_models(env["VAE_MODELS_DIR"]) if i.name == "twin-vae")
-    job = lessons.start_twin_training(info, "ae", "twin-vae-ae", models_dir=str(tmp_path))
-    assert job.join(timeout=120)
+    partner_data = {"choice": "path", "path": str(tmp_path / "partner-data" / "mnist")}
+    from vae_core.data import load_bundled_digits
+
+    write_mnist_idx(tmp_path / "partner-data" / "mnist", load_bundled_digits(), 300, 100)
+    info.metadata["data_options"] = partner_data
+    vae_config, train_config, data = twin_settings(info, "ae")
+    assert data == partner_data and vae_config == matched_config(info.vae_config, "ae")
+    name = twin_name(info.name, "ae")
+    job = jobs.start(jobs.TrainingSpec.training("mnist", name, vae_config, train_config, data, str(tmp_path)))
+    assert job.pid != os.getpid()
+    assert job.join(timeout=180)
     snap = job.snapshot()
     assert snap.status == "done", snap.error
     twin = registry.load_model("twin-vae-ae", tmp_path)
-    assert twin.vae.vae_config == lessons.matched_config(VAEConfig.from_dict(info.config["vae_config"]), "ae")
+    assert twin.vae.vae_config == matched_config(info.vae_config, "ae")
     assert twin.metadata["epochs_run"] == TINY.epochs
+    assert twin.metadata["data_options"] == partner_data and twin.metadata["n_train"] + twin.metadata["n_validation"] == 300
     with pytest.raises(Exception, match="already exists"):
-        lessons.start_twin_training(info, "ae", "twin-vae-ae", models_dir=str(tmp_path))
+        jobs.start(jobs.TrainingSpec.training("mnist", name, vae_config, train_config, data, str(tmp_path)))
+
+
+def test_a_partner_trained_on_data_that_is_gone_falls_back_to_the_best_available(env):
+    from vae_core import registry
+    from vae_core.compare import twin_settings
+
+    info = next(i for i in registry.list_models(env["VAE_MODELS_DIR"]) if i.name == "twin-vae")
+    info.metadata["data_options"] = {"choice": "path", "path": "/nowhere/mnist"}
+    assert twin_settings(info, "ae")[2] == {"choice": "auto"}
 
 
 @pytest.mark.parametrize("active", ["twin-vae", "twin-ae", "digits-cvae"])
@@ -367,9 +442,25 @@ def test_elbo_panel_for_each_kind_of_model(env, active):
 
 
 def test_elbo_beta_section_and_quick_sweep(env):
+    """The quick sweep trains its three small VAEs in a child process, then shows one row per β."""
+    import time
+
     at = run_page("elbo", "twin-vae")
     assert at.multiselect(key="elbo_beta_models").value == ["twin-vae"]
-    at.toggle(key="elbo_sweep").set_value(True).run()
+    shown = at.dataframe[-1].value.to_dict("records")
+    assert [row["model"] for row in shown] == ["twin-vae"]
+    at.button(key="elbo_sweep_start").click().run()
     assert_clean(at)
-    betas = [row["β"] for row in at.dataframe[-1].value.to_dict("records")]
-    assert betas == [0.25, 1.0, 4.0]
+    job = at.session_state["elbo_sweep_job"]
+    assert job.pid != os.getpid()
+    assert job.join(timeout=300), "the sweep did not finish"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        at.run()
+        if "elbo_sweep_job" not in at.session_state:
+            break
+    at.run()
+    assert_clean(at)
+    rows = at.dataframe[-1].value.to_dict("records")
+    assert [row["β"] for row in rows] == [0.25, 1.0, 4.0]
+    assert rows[0]["KL (nats)"] > rows[2]["KL (nats)"]  # a larger β buys a smaller KL

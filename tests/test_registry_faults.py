@@ -171,7 +171,7 @@ def test_a_model_damaged_in_place_is_noticed_and_can_be_deleted(app_env, trained
 
     # The Models page says why, offers to delete the broken folder, and deletes nothing else.
     intact = {name: snapshot(models / name) for name in (CONDITIONAL_MODEL, FRAUD_MODEL)}
-    at.switch_page("app_pages/models.py").run()
+    at.switch_page("dashboard/pages/models.py").run()
     assert any(MNIST_MODEL in m.value and "not a valid Keras file" in m.value for m in at.markdown)
     at.button(key=f"models_delete_broken_{MNIST_MODEL}").click().run()
     assert (models / MNIST_MODEL).exists()  # the first click only asks
@@ -227,7 +227,7 @@ for i in range(rounds):
 
 
 def _python(code: str, *args) -> subprocess.Popen:
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(REPO_ROOT)}
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     return subprocess.Popen([sys.executable, "-c", code, *map(str, args)], cwd=REPO_ROOT, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 

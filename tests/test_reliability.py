@@ -16,7 +16,8 @@ import pytest
 
 from app_fixtures import FRAUD_MODEL, MNIST_MODEL, app_data_dir, app_env, trained_models_dir  # noqa: F401
 from fault_kit import assert_one_clear_line, bad_csvs, open_app, run_cli_cases, shown_errors, snapshot
-from vae_core import fraud_views
+from vae_core import sources
+from vae_core.fraud import check_trainable
 from vae_core.errors import DataError
 
 CSV_CASES = bad_csvs()
@@ -36,14 +37,14 @@ def case_root(tmp_path_factory) -> Path:
 def test_engine_refuses_bad_csv(case):
     data, fragment = CSV_CASES[case]
     with pytest.raises(DataError) as caught:
-        fraud_views.check_trainable(fraud_views.read_upload(data, "tx.csv"))
+        check_trainable(sources.read_upload(data, "tx.csv"))
     assert fragment in str(caught.value)
 
 
 def test_engine_refuses_an_oversize_upload(monkeypatch):
-    monkeypatch.setattr(fraud_views, "MAX_UPLOAD_BYTES", 1000)
+    monkeypatch.setattr(sources, "MAX_UPLOAD_MB", 1000 / 2**20)
     with pytest.raises(DataError, match="uploads are limited to"):
-        fraud_views.read_upload(b"a,Class\n" + b"1,0\n" * 500, "big.csv")
+        sources.read_upload(b"a,Class\n" + b"1,0\n" * 500, "big.csv")
 
 
 def test_directory_given_as_a_csv(tmp_path):
@@ -85,7 +86,7 @@ def test_train_page_shows_each_bad_upload_and_starts_nothing(app_env, trained_mo
     assert "train_job" not in at.session_state
 
     # An upload over the limit (the server enforces it too: see test_security).
-    monkeypatch.setattr(fraud_views, "MAX_UPLOAD_BYTES", 500)
+    monkeypatch.setattr(sources, "MAX_UPLOAD_MB", 500 / 2**20)
     at.file_uploader(key="train_fraud_upload").upload("big.csv", CSV_CASES["+inf"][0], "text/csv").run()
     assert any("uploads are limited to" in e for e in shown_errors(at))
 
@@ -154,7 +155,7 @@ def test_hostile_links_open_a_working_page(app_env, trained_models_dir, page, pa
     at = AppTest.from_file(str(APP), default_timeout=120)
     at.query_params.update(params)
     at.run()
-    at.switch_page(f"app_pages/{page}.py").run()
+    at.switch_page(f"dashboard/pages/{page}.py").run()
     assert not shown_errors(at)
 
 

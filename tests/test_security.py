@@ -25,11 +25,10 @@ from app_fixtures import FRAUD_MODEL, MNIST_MODEL, app_data_dir, app_env, traine
 from fault_kit import (REPO_ROOT, assert_one_clear_line, encrypted_flag_zip, keras_file_with_config, members_of,
                        open_app, run_cli_cases, shown_errors, snapshot, with_declared_sizes, with_json, zip_bomb,
                        zip_of)
-from vae_core import archive, fraud_views, registry
+from vae_core import archive, registry, sources
 from vae_core.errors import RegistryError
 
-SOURCES = [*(REPO_ROOT / "vae_core").rglob("*.py"), *(REPO_ROOT / "app_pages").glob("*.py"),
-           *(REPO_ROOT / "components").rglob("*.py"), *REPO_ROOT.glob("app*.py")]
+SOURCES = [*(REPO_ROOT / "vae_core").rglob("*.py"), *(REPO_ROOT / "dashboard").rglob("*.py"), REPO_ROOT / "app.py"]
 
 
 # --- hostile zips ---------------------------------------------------------------------------------
@@ -333,7 +332,7 @@ def _config() -> dict:
 def test_config_keeps_the_server_local_with_upload_limits():
     config = _config()
     assert config["server"]["address"] == "localhost"
-    assert config["server"]["maxUploadSize"] == fraud_views.MAX_UPLOAD_MB >= archive.MAX_ZIP_MB
+    assert config["server"]["maxUploadSize"] == sources.MAX_UPLOAD_MB >= archive.MAX_ZIP_MB
     assert config["server"].get("enableXsrfProtection", True) and config["server"].get("enableCORS", True)
     assert config["client"]["showErrorDetails"] == "none"  # no stack traces in the browser
     readme = (REPO_ROOT / "README.md").read_text()
@@ -346,7 +345,7 @@ def test_uploaders_carry_the_limits(app_env, trained_models_dir):
     assert at.file_uploader(key="models_upload").proto.max_upload_size_mb == archive.MAX_ZIP_MB
     at = open_app(active=FRAUD_MODEL, page="threshold")
     at.radio(key="fraud_view_data").set_value("upload").run()
-    assert at.file_uploader(key="fraud_view_upload").proto.max_upload_size_mb == fraud_views.MAX_UPLOAD_MB
+    assert at.file_uploader(key="fraud_view_upload").proto.max_upload_size_mb == sources.MAX_UPLOAD_MB
 
 
 def _listening(port: int) -> set[str]:

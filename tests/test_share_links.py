@@ -15,7 +15,7 @@ def open_link(page: str, **params: str) -> AppTest:
     at = AppTest.from_file(str(APP), default_timeout=90)
     at.query_params.update(params)
     at.run()
-    return at.switch_page(f"app_pages/{page}.py").run()
+    return at.switch_page(f"dashboard/pages/{page}.py").run()
 
 
 def test_a_decoder_link_restores_model_and_z(app_env, trained_models_dir):

@@ -28,7 +28,7 @@ HAND = {
     0.4: (2, 1, 1, 2, 2 / 3, 2 / 3, 2 / 3, 1 / 3, 3, 15.0 + 30.0),
     0.8: (2, 0, 1, 3, 1.0, 2 / 3, 0.8, 0.0, 2, 10.0 + 30.0),
     0.85: (1, 0, 2, 3, 1.0, 1 / 3, 0.5, 0.0, 1, 5.0 + 70.0),
-    1.0: (0, 0, 3, 3, 1.0, 0.0, 0.0, 0.0, 0, 120.0),  # no alerts: precision 1.0 by convention
+    1.0: (0, 0, 3, 3, None, 0.0, 0.0, 0.0, 0, 120.0),  # no alerts: precision undefined
 }
 FIELDS = ("tp", "fp", "fn", "tn", "precision", "recall", "f1", "fpr", "alerts", "cost")
 
@@ -40,7 +40,7 @@ def test_sweep_at_matches_hand_counts(threshold):
     point = ThresholdSweep(SCORES, LABELS, AMOUNTS).at(threshold)
     assert point.threshold == threshold
     for field, expected in zip(FIELDS, HAND[threshold]):
-        assert getattr(point, field) == pytest.approx(expected), field
+        assert getattr(point, field) == (expected if expected is None else pytest.approx(expected)), field
 
 
 def test_sweep_point_types_are_json_friendly():
@@ -80,6 +80,9 @@ def test_curve_matches_at():
     for i, threshold in enumerate(thresholds):
         point = sweep.at(threshold)
         for field in FIELDS:
+            if point.alerts == 0 and field == "precision":
+                assert point.precision is None and curve[field][i] == 1.0  # undefined; 1.0 where curves compare it
+                continue
             assert curve[field][i] == pytest.approx(getattr(point, field))
 
 
@@ -111,9 +114,9 @@ def brute_force(scores, labels, amounts, threshold, review_fee=5.0):
     fp = int((flagged & (labels == 0)).sum())
     fn = int((~flagged & (labels == 1)).sum())
     tn = int((~flagged & (labels == 0)).sum())
-    precision = tp / (tp + fp) if tp + fp else 1.0
+    precision = tp / (tp + fp) if tp + fp else None
     recall = tp / (tp + fn) if tp + fn else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision and precision + recall else 0.0
     fpr = fp / (fp + tn) if fp + tn else 0.0
     cost = review_fee * flagged.sum() + amounts[~flagged & (labels == 1)].sum()
     return (tp, fp, fn, tn, precision, recall, f1, fpr, int(flagged.sum()), cost)
@@ -125,7 +128,8 @@ def check_against_brute_force(scores, labels, amounts, thresholds):
         point = sweep.at(threshold)
         expected = brute_force(scores, labels, amounts, threshold)
         for field, value in zip(FIELDS, expected):
-            assert getattr(point, field) == pytest.approx(value, rel=1e-12, abs=1e-9), (threshold, field)
+            expected = value if value is None else pytest.approx(value, rel=1e-12, abs=1e-9)
+            assert getattr(point, field) == expected, (threshold, field)
 
 
 @pytest.mark.parametrize("seed", range(5))

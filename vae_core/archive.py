@@ -122,14 +122,12 @@ def import_zip(data: bytes, name: str | None = None, directory: str | os.PathLik
         name = (name or "").strip() or top
         if not name:
             raise RegistryError("The zip has no model folder name; enter a name for the imported model.")
-        registry.validate_name(name)
         files = {inner for _, inner in plan}
         missing = [f for f in registry.REQUIRED_FILES if f not in files]
         if missing:
             raise RegistryError(f"The zip is not a model export: it lacks {', '.join(missing)}.")
         root = registry.ensure_models_dir(directory)
-        if (root / name).exists():
-            raise RegistryError(f"A model named {name!r} already exists; enter another name for the import.")
+        registry.check_new_name(name, root)
         registry.remove_stale_work(root)
         staging = Path(tempfile.mkdtemp(prefix=f".importing-{name}-", dir=root))
         try:

@@ -11,9 +11,8 @@ import sys
 import threading
 from typing import Any, Callable
 
+from vae_core.config import DATASETS
 from vae_core.errors import VAEError
-
-DATASETS = ("mnist", "fraud")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -52,17 +51,28 @@ def _finite_float(text: str) -> float:
 
 
 def _units(text: str) -> tuple[int, ...]:
+    from vae_core.config import parse_hidden_units
+    from vae_core.errors import ConfigError
+
     try:
-        units = tuple(int(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated layer sizes like 512,256, got {text!r}") from None
-    if not units or min(units) < 1:
-        raise argparse.ArgumentTypeError(f"expected positive layer sizes like 512,256, got {text!r}")
-    return units
+        return parse_hidden_units(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _defaults(setting: str) -> str:
+    """'default: 2 for MNIST, 8 for fraud', read from the one table of defaults."""
+    from vae_core.config import MODEL_DEFAULTS, TRAIN_DEFAULTS
+
+    def value(dataset: str):
+        found = MODEL_DEFAULTS[dataset].get(setting, getattr(TRAIN_DEFAULTS[dataset], setting, None))
+        return ",".join(map(str, found)) if isinstance(found, tuple) else found
+
+    return f"default: {value('mnist')} for MNIST, {value('fraud')} for fraud"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m vae_core", description="Train, evaluate and use VAEs for MNIST and credit-card fraud.")
+    parser = _Parser(prog="vae-explorer", description="Train, evaluate and use VAEs for MNIST and credit-card fraud.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     def with_registry(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -74,20 +84,20 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--name", required=True, help="model name: letters, digits, '-' and '_'")
     train.add_argument("--data", help="MNIST folder or mnist.npz; fraud CSV (default: first available source)")
     train.add_argument("--arch", choices=("dense", "conv"), default="dense", help="encoder/decoder type (conv: MNIST only)")
-    train.add_argument("--latent-dim", type=_positive_int, help="default: 2 for MNIST, 8 for fraud")
-    train.add_argument("--hidden", type=_units, help="dense layer sizes, e.g. 512,256 (default per dataset)")
-    train.add_argument("--epochs", type=_positive_int, help="default: 10 for MNIST, 300 for fraud")
-    train.add_argument("--batch-size", type=_positive_int, help="default: 128 for MNIST, 64 for fraud")
-    train.add_argument("--learning-rate", type=_finite_float, default=1e-3)
+    train.add_argument("--latent-dim", type=_positive_int, help=_defaults("latent_dim"))
+    train.add_argument("--hidden", type=_units, help=f"dense layer sizes ({_defaults('hidden_units')})")
+    train.add_argument("--epochs", type=_positive_int, help=_defaults("epochs"))
+    train.add_argument("--batch-size", type=_positive_int, help=_defaults("batch_size"))
+    train.add_argument("--learning-rate", type=_finite_float, help=_defaults("learning_rate"))
     train.add_argument("--beta", type=_finite_float, default=1.0, help="weight of the KL term")
     train.add_argument("--kl-warmup", type=_non_negative_int, default=0, metavar="EPOCHS", help="ramp β from 0 over this many epochs")
     train.add_argument("--model-type", choices=("vae", "ae"), default="vae",
                        help="vae, or ae: a plain autoencoder with the same shapes (MNIST only)")
     train.add_argument("--conditional", action="store_true",
                        help="MNIST: condition encoder and decoder on the digit label (a conditional VAE)")
-    train.add_argument("--likelihood", choices=("bernoulli", "gaussian"), help="default: bernoulli for MNIST, gaussian for fraud")
+    train.add_argument("--likelihood", choices=("bernoulli", "gaussian"), help=_defaults("likelihood"))
     train.add_argument("--patience", type=_non_negative_int,
-                       help="early-stopping patience in epochs, 0 = off (default: 5 for MNIST, 30 for fraud)")
+                       help=f"early-stopping patience in epochs, 0 = off ({_defaults('early_stopping_patience')})")
     train.add_argument("--seed", type=_non_negative_int, default=0)
     train.add_argument("--strategy", choices=("default", "mirrored", "multi_worker"), default="default",
                        help="tf.distribute strategy")
@@ -161,36 +171,33 @@ def _print(payload: Any, as_json: bool) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from vae_core.config import TrainConfig, VAEConfig
+    from vae_core import sources
+    from vae_core.config import build_configs
+    from vae_core.registry import check_new_name, ensure_models_dir
 
-    if args.dataset == "mnist":
-        defaults = TrainConfig()
-    else:
-        from vae_core.fraud import DEFAULT_TRAIN_CONFIG as defaults
-    given = {"epochs": args.epochs, "batch_size": args.batch_size, "early_stopping_patience": args.patience}
-    train_config = TrainConfig(**{**defaults.to_dict(), **{k: v for k, v in given.items() if v is not None},
-                                  "learning_rate": args.learning_rate, "seed": args.seed, "strategy": args.strategy})
-    from vae_core.registry import ensure_models_dir, validate_name
-
-    validate_name(args.name)
-    ensure_models_dir(args.models_dir)  # a bad folder fails now, not after training
+    vae_config, train_config = build_configs(
+        args.dataset, architecture=args.arch, latent_dim=args.latent_dim, hidden_units=args.hidden,
+        likelihood=args.likelihood, beta=args.beta, kl_warmup_epochs=args.kl_warmup, model_type=args.model_type,
+        num_classes=10 if args.conditional else None, epochs=args.epochs, batch_size=args.batch_size,
+        learning_rate=args.learning_rate, early_stopping_patience=args.patience, seed=args.seed,
+        strategy=args.strategy)
+    ensure_models_dir(args.models_dir)  # a bad folder or a taken name fails now, not after training
+    check_new_name(args.name, args.models_dir)
     cancel = threading.Event()
     update, close = _progress_bar(f"train {args.name}")
     try:
         if args.dataset == "mnist":
             from vae_core.mnist import train_mnist
 
-            vae_config = VAEConfig(architecture=args.arch, latent_dim=args.latent_dim or 2,
-                                   hidden_units=args.hidden or VAEConfig.hidden_units,
-                                   likelihood=args.likelihood or "bernoulli", beta=args.beta,
-                                   kl_warmup_epochs=args.kl_warmup, model_type=args.model_type,
-                                   num_classes=10 if args.conditional else 0)
-            outcome = train_mnist(args.name, vae_config, train_config, data_path=args.data,
-                                  models_dir=args.models_dir, on_progress=update, cancel=cancel)
+            data = sources.mnist("path" if args.data else "auto", args.data)
+            outcome = train_mnist(args.name, vae_config, train_config, data=data, models_dir=args.models_dir,
+                                  on_progress=update, cancel=cancel)
         else:
-            from vae_core.fraud import train_fraud_cli
+            from vae_core.fraud import train_fraud
 
-            outcome = train_fraud_cli(args, train_config, on_progress=update, cancel=cancel)
+            data = sources.transactions(args.data, label_column=args.label_column, positive=args.positive)
+            outcome = train_fraud(args.name, data, vae_config, train_config, models_dir=args.models_dir,
+                                  on_progress=update, cancel=cancel)
     except KeyboardInterrupt:
         cancel.set()
         print("interrupted: nothing was saved", file=sys.stderr)
@@ -205,18 +212,22 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from vae_core import sources
     from vae_core.registry import load_model
 
     loaded = load_model(args.name, args.models_dir)
     if loaded.kind == "mnist":
-        from vae_core.data import load_mnist
         from vae_core.mnist import evaluate_mnist
 
-        result = evaluate_mnist(loaded.vae, load_mnist(args.data))
+        options = {"choice": "path", "path": args.data} if args.data else loaded.metadata.get("data_options")
+        result = evaluate_mnist(loaded.vae, sources.mnist(**(options or {"choice": "auto"})))
     else:
-        from vae_core.fraud import evaluate_fraud_cli
+        from vae_core.fraud import FraudModel, evaluate_fraud
 
-        result = evaluate_fraud_cli(loaded, args.data, threshold=args.threshold)
+        model = FraudModel.from_loaded(loaded)
+        data = (sources.transactions(args.data) if args.data
+                else sources.view_transactions(model.info.get("data", {})))
+        result = evaluate_fraud(model, data, args.threshold)
     _print({"name": args.name, **result}, args.json)
     return 0
 
@@ -229,7 +240,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         print(json.dumps(entries, indent=2, default=str))
         return 0
     if not entries:
-        print("no models (train one with `python -m vae_core train --dataset mnist --name my-model`)")
+        print("no models (train one with `vae-explorer train --dataset mnist --name my-model`)")
     for entry in entries:
         if entry["valid"]:
             print(f"{entry['name']}: {entry['dataset']} latent {entry['latent_dim']} {entry['architecture']}, "

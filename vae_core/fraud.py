@@ -9,24 +9,22 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
-import inspect
 import os
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, Callable, Literal
+from typing import TYPE_CHECKING, Any, Callable, Literal
 
 import numpy as np
 import pandas as pd
 
 from vae_core import thresholds
-from vae_core.config import TrainConfig, VAEConfig
-from vae_core.data import downloads_allowed
+from vae_core.config import TrainConfig, VAEConfig, build_configs
 from vae_core.errors import ConfigError, DataError, RegistryError, VAEError
-from vae_core.tabular import (AMOUNT_COLUMN, TabularDataset, csv_header, fetch_openml_creditcard,
-                              make_synthetic_creditcard, normal_rows, read_labelled_csv, stratified_split)
+from vae_core.tabular import AMOUNT_COLUMN, TabularDataset, csv_header, normal_rows, stratified_split
 from vae_core.training import ProgressCallback, TrainResult, fit_vae
 
 if TYPE_CHECKING:
@@ -35,13 +33,10 @@ if TYPE_CHECKING:
 
 KIND = "fraud"
 FRAUD_FILE = "fraud.json"
-SUBSET_NOTE = ("The bundled development subset has 14.8% frauds; the full ULB data has 0.172%. "
-               "Precision, average precision and alert counts depend on prevalence; ROC AUC does not.")
-# Small data (a few thousand normal rows): a narrow network, long training with early stopping.
-DEFAULT_HIDDEN = (64, 32)
-DEFAULT_LATENT_DIM = 8
-# Early stopping rarely triggers before ~150 epochs on the subset's ~1,600 training normals.
-DEFAULT_TRAIN_CONFIG = TrainConfig(epochs=300, batch_size=64, early_stopping_patience=30)
+# Fraud prevalence of the real development subset and of the full ULB data.
+SUBSET_PREVALENCE, FULL_PREVALENCE = 0.148, 0.00172
+PREVALENCE_NOTE = ("Precision, average precision and alert counts depend on fraud prevalence: 14.8% in the "
+                   "real development subset, 0.172% in the full ULB data (284,807 rows). ROC AUC does not.")
 ScoreMode = Literal["mean", "sampled"]
 Scaling = Literal["robust", "standard"]
 # Each strategy's default parameters; every one is computed on validation data at training time.
@@ -53,44 +48,6 @@ DEFAULT_STRATEGY_PARAMS: dict[str, dict[str, Any]] = {
     "alert_budget": {"per_thousand": 10.0},
     "min_cost": {},
 }
-
-
-def default_data_dir() -> Path | None:
-    """VAE_DATA_DIR, else the development `../shared/data` beside the project when it exists."""
-    env = os.environ.get("VAE_DATA_DIR")
-    if env:
-        return Path(env).expanduser()
-    shared = Path(__file__).resolve().parents[2] / "shared" / "data"
-    return shared if shared.is_dir() else None
-
-
-def find_creditcard_csv() -> Path | None:
-    """The first credit-card CSV in the data folder (`creditcard/creditcard.csv` preferred)."""
-    root = default_data_dir()
-    if root is None:
-        return None
-    for candidate in (root / "creditcard" / "creditcard.csv", root / "creditcard.csv",
-                      root / "creditcard" / "creditcard_subset.csv"):
-        if candidate.is_file():
-            return candidate
-    return None
-
-
-def load_fraud_data(path: str | os.PathLike | BinaryIO | None = None, *, label_column: str = "Class",
-                    positive: str | int = 1, allow_download: bool = True, name: str | None = None) -> TabularDataset:
-    """Labelled transactions from the first source that works: `path` (a file or upload), the data
-    folder's credit-card CSV, OpenML (when online), else the clearly labelled synthetic generator."""
-    if path is not None:
-        return read_labelled_csv(path, label_column=label_column, positive_label=positive, name=name)
-    found = find_creditcard_csv()
-    if found is not None:
-        return read_labelled_csv(found, label_column=label_column, positive_label=positive)
-    if allow_download and downloads_allowed():
-        try:
-            return fetch_openml_creditcard()
-        except DataError:
-            pass  # offline: fall through to the labelled synthetic generator
-    return make_synthetic_creditcard()
 
 
 def data_fingerprint(data: TabularDataset) -> str:
@@ -276,26 +233,13 @@ class FraudTraining:
     model: FraudModel | None = None
 
 
-def _choose_threshold(strategy: str, params: dict[str, Any], scores: np.ndarray, labels: np.ndarray,
-                      amounts: np.ndarray | None) -> float:
-    """Run a thresholds strategy with only the arguments it takes."""
-    available = {"scores": scores, "labels": labels, "amounts": amounts,
-                 "normal_scores": scores[labels == 0]}
-    function = thresholds.STRATEGIES.get(strategy)
-    if function is None:
-        raise ConfigError(f"Unknown threshold strategy {strategy!r}; choose from {', '.join(thresholds.STRATEGIES)}.")
-    accepted = inspect.signature(function).parameters
-    arguments = {k: v for k, v in available.items() if k in accepted}
-    return float(function(**arguments, **params))
-
-
 def train_fraud(name: str | None, data: TabularDataset, vae_config: VAEConfig | None = None,
                 train_config: TrainConfig | None = None, *, models_dir: str | os.PathLike | None = None,
                 scoring: ScoringConfig = ScoringConfig(), threshold_strategy: str = "max_f1",
                 threshold_params: dict[str, Any] | None = None, test_fraction: float = 0.3,
                 val_fraction: float = 0.15, split_seed: int = 0, include_time: bool = False,
                 on_progress: ProgressCallback | None = None,
-                cancel: threading.Event | None = None) -> FraudTraining:
+                cancel: threading.Event | None = None, may_save: Callable[[], bool] | None = None) -> FraudTraining:
     """Steps 1, 4 and 5: split, train on train-split normals, pick the threshold on validation,
     report test metrics, and save as `name` (skipped when name is None or cancelled).
 
@@ -306,18 +250,15 @@ def train_fraud(name: str | None, data: TabularDataset, vae_config: VAEConfig | 
     from vae_core import registry
 
     if name is not None:
-        registry.validate_name(name)
-        if (registry.models_dir(models_dir) / name).exists():
-            raise RegistryError(f"A model named {name!r} already exists; choose another name.")
+        registry.check_new_name(name, models_dir)
     if data.labels is None:
         raise DataError("Training a fraud model needs labelled data (a label column), to hold out frauds "
                         "for validation and testing.")
     threshold_params = dict(threshold_params or {})
-    train_config = train_config or DEFAULT_TRAIN_CONFIG
-    base = vae_config or VAEConfig(latent_dim=DEFAULT_LATENT_DIM, hidden_units=DEFAULT_HIDDEN)
+    default_model, default_training = build_configs("fraud")
+    train_config = train_config or default_training
     features = tuple(name for name in data.feature_names if include_time or name != "Time")
-    vae_config = VAEConfig(**{**base.to_dict(), "input_shape": (len(features),), "architecture": "dense",
-                              "likelihood": base.likelihood if vae_config else "gaussian"})
+    vae_config = dataclasses.replace(vae_config or default_model, input_shape=(len(features),))
     split = stratified_split(data.labels, test_fraction=test_fraction, val_fraction=val_fraction, seed=split_seed)
     labels = data.labels.astype(np.int64)
     train_normals, val_normals = normal_rows(split.train_idx, labels), normal_rows(split.val_idx, labels)
@@ -333,11 +274,11 @@ def train_fraud(name: str | None, data: TabularDataset, vae_config: VAEConfig | 
     amounts = data.amount
     val_scores = provisional.score(frame.iloc[split.val_idx])
     val_labels, val_amounts = labels[split.val_idx], None if amounts is None else amounts[split.val_idx]
-    threshold = _choose_threshold(threshold_strategy, threshold_params, val_scores, val_labels, val_amounts)
+    threshold = thresholds.run_strategy(threshold_strategy, threshold_params, val_scores, val_labels, val_amounts)
     by_strategy = {}
     for strategy, params in {**DEFAULT_STRATEGY_PARAMS, threshold_strategy: threshold_params}.items():
         try:
-            value = _choose_threshold(strategy, params, val_scores, val_labels, val_amounts)
+            value = thresholds.run_strategy(strategy, params, val_scores, val_labels, val_amounts)
         except VAEError:
             continue  # e.g. min_cost without amounts
         by_strategy[strategy] = {"value": value, "params": params}
@@ -372,11 +313,11 @@ def train_fraud(name: str | None, data: TabularDataset, vae_config: VAEConfig | 
                     "val_neg_elbo": (result.history.get("val_neg_elbo") or [None])[-1],
                     "train_neg_elbo": result.history["neg_elbo"][-1]},
         "history": result.history,
-        "note": SUBSET_NOTE,
+        "note": PREVALENCE_NOTE,
     }
     model = FraudModel(result.model, preprocessor, scoring, threshold, info)
     saved_to = None
-    if name is not None and not (cancel is not None and cancel.is_set()):  # a cancel during evaluation
+    if name is not None and not (cancel is not None and cancel.is_set()) and (may_save is None or may_save()):
         saved_to = registry.save_model(result.model, name, kind=KIND, metadata=metadata,
                                        extra_files={FRAUD_FILE: info}, directory=models_dir)
     return FraudTraining(result, metadata["metrics"], metadata, saved_to, model)
@@ -412,15 +353,28 @@ def evaluation_rows(model: FraudModel, data: TabularDataset) -> tuple[np.ndarray
 
 
 def score_dataset(model: FraudModel, data: TabularDataset) -> ScoredData:
-    """Scores, latent means and per-feature errors for the rows that evaluation should use."""
+    """Scores, latent means and per-feature errors for the rows that evaluation should use; the
+    arrays are read-only, so one copy can be shared (e.g. by every dashboard session)."""
     rows, evaluated_on = evaluation_rows(model, data)
     frame = data.features.iloc[rows].reset_index(drop=True)
     errors = model.feature_errors(frame)
-    return ScoredData(rows=rows, scores=errors.sum(axis=1),
-                      labels=None if data.labels is None else data.labels[rows].astype(np.int64),
-                      amounts=None if data.amount is None else data.amount[rows],
-                      latent=model.latent_mean(frame), feature_errors=errors, evaluated_on=evaluated_on,
-                      source=data.source, synthetic=data.synthetic, features=frame)
+    scored = ScoredData(rows=rows, scores=errors.sum(axis=1),
+                        labels=None if data.labels is None else data.labels[rows].astype(np.int64),
+                        amounts=None if data.amount is None else data.amount[rows],
+                        latent=model.latent_mean(frame), feature_errors=errors, evaluated_on=evaluated_on,
+                        source=data.source, synthetic=data.synthetic, features=frame)
+    for array in (scored.rows, scored.scores, scored.labels, scored.amounts, scored.latent, scored.feature_errors):
+        if array is not None:
+            array.flags.writeable = False
+    return scored
+
+
+def check_trainable(data: TabularDataset) -> None:
+    """DataError now, rather than after loading TensorFlow, when `data` cannot train a fraud model:
+    it needs labels, and both classes in each of the default train / validation / test splits."""
+    if data.labels is None:
+        raise DataError("Training a fraud model needs a label column, to hold out frauds for validation and testing.")
+    stratified_split(data.labels)
 
 
 def evaluate_fraud(model: FraudModel, data: TabularDataset, threshold: float | None = None) -> dict[str, Any]:
@@ -432,30 +386,7 @@ def evaluate_fraud(model: FraudModel, data: TabularDataset, threshold: float | N
     metrics = thresholds.evaluate_at_threshold(scored.scores, scored.labels, chosen, scored.amounts)
     return {**metrics, "evaluated_on": scored.evaluated_on, "data_source": data.source,
             "synthetic": data.synthetic, "threshold_strategy": model.info["threshold"]["strategy"]
-            if threshold is None else "given", "note": SUBSET_NOTE}
-
-
-def train_fraud_cli(args, train_config: TrainConfig, *, on_progress: ProgressCallback | None = None,
-                    cancel: threading.Event | None = None) -> FraudTraining:
-    """`train --dataset fraud`: map CLI arguments onto train_fraud."""
-    if args.arch != "dense":
-        raise ConfigError("Fraud models are dense (tabular rows); drop --arch conv.")
-    data = load_fraud_data(args.data, label_column=args.label_column, positive=args.positive)
-    vae_config = VAEConfig(input_shape=(len(data.feature_names),), latent_dim=args.latent_dim or DEFAULT_LATENT_DIM,
-                           hidden_units=args.hidden or DEFAULT_HIDDEN, likelihood=args.likelihood or "gaussian",
-                           beta=args.beta, kl_warmup_epochs=args.kl_warmup)
-    return train_fraud(args.name, data, vae_config, train_config, models_dir=args.models_dir,
-                       on_progress=on_progress, cancel=cancel)
-
-
-def evaluate_fraud_cli(loaded: LoadedModel, data_path: str | None, threshold: float | None) -> dict[str, Any]:
-    """`evaluate` for a fraud model: the given CSV, else the source it was trained on."""
-    model = FraudModel.from_loaded(loaded)
-    if data_path is None and model.info["data"].get("synthetic"):
-        data = make_synthetic_creditcard()
-    else:
-        data = load_fraud_data(data_path)
-    return evaluate_fraud(model, data, threshold)
+            if threshold is None else "given", "note": PREVALENCE_NOTE}
 
 
 def _rows_per_byte_estimate(path: Path) -> float:

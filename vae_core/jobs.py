@@ -5,8 +5,10 @@ rerun once Keras is imported, which resets Keras's global state under any thread
 or saving a model, and a progress page reruns several times a second. A spawned process has its
 own Keras; it also keeps TensorFlow out of the web server's memory and off its GIL.
 
-The page starts a `TrainingJob`, keeps it in the user's session, and polls `snapshot()`; a small
-monitor thread moves the child's messages into the snapshot. Never imports Streamlit.
+A caller describes the work as a `TrainingSpec` (plain, picklable data), starts it with `start`,
+keeps the `TrainingJob` and polls `snapshot()`; a small monitor thread moves the child's messages
+into the snapshot. Every training of the dashboard goes through here: the Train page, the AE twin
+of the comparison, the β sweep.
 """
 
 from __future__ import annotations
@@ -24,12 +26,42 @@ from typing import Any, Callable, Literal
 
 import numpy as np
 
+from vae_core.config import DATASETS, TrainConfig, VAEConfig
+from vae_core.errors import ConfigError, VAEError
+
 Status = Literal["starting", "running", "done", "cancelled", "failed"]
-# A job whose owner (a browser session) has been gone this long is cancelled and saves nothing.
-# Streamlit keeps a disconnected session 120 s for a reconnect, so a network blip or a reload is not
-# taken for abandonment.
-ABANDON_AFTER_SECONDS = 150.0
+Task = Literal["train", "beta_sweep"]
+# A job whose owner (a browser session) has been disconnected this long is cancelled. Short: a
+# closed tab must save nothing; a network blip of a few seconds is forgiven. Saving also asks
+# whether the owner is there at that moment (see `_watch`).
+ABANDON_AFTER_SECONDS = 5.0
 SAMPLE_SIDE = 4  # the per-epoch sample grid is SAMPLE_SIDE × SAMPLE_SIDE decoded prior draws
+
+
+@dataclass(frozen=True)
+class TrainingSpec:
+    """What a child process is asked to do.
+
+    task "train": fit and save as `name`; "beta_sweep": fit one unsaved small VAE per β in `betas`
+    and measure each (the result is a list of `anatomy.BetaRow`). `vae_config` / `train_config` are
+    the configs' to_dict(); `data` the source options: for MNIST `sources.mnist(**data)`'s
+    arguments, for fraud `sources.training_transactions(data)`'s options.
+    """
+
+    task: Task
+    dataset: str
+    vae_config: dict[str, Any]
+    train_config: dict[str, Any]
+    data: dict[str, Any]
+    name: str | None = None
+    models_dir: str | None = None
+    betas: tuple[float, ...] = ()
+
+    @classmethod
+    def training(cls, dataset: str, name: str, vae_config: VAEConfig, train_config: TrainConfig,
+                 data: dict[str, Any], models_dir: str | None = None) -> TrainingSpec:
+        """Train exact configs and save the model as `name`."""
+        return cls("train", dataset, vae_config.to_dict(), train_config.to_dict(), dict(data), name, models_dir)
 
 
 @dataclass(frozen=True)
@@ -37,11 +69,13 @@ class JobSnapshot:
     """A consistent copy of a job's state for one page render.
 
     `epoch_losses` / `epoch_val_losses` hold one dict per finished epoch (keys loss, reconstruction,
-    kl, neg_elbo); `samples` is the latest (28k, 28k) grid of decoded prior draws (MNIST), or None.
+    kl, neg_elbo); `samples` is the latest (28k, 28k) grid of decoded prior draws (MNIST), or None;
+    `result` what a task other than "train" produced (the β sweep's rows).
     """
 
     name: str | None
     dataset: str
+    task: Task = "train"
     status: Status = "starting"
     fraction: float = 0.0
     epoch: int = 0
@@ -58,7 +92,9 @@ class JobSnapshot:
     error: str | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
     saved_to: str | None = None
+    result: Any = None
     cancel_requested: bool = False
+    owner_left: bool = False
 
     @property
     def finished(self) -> bool:
@@ -68,10 +104,10 @@ class JobSnapshot:
 class _Progress:
     """A job's state, folded from its messages under a lock; shared by the job and its monitor thread."""
 
-    def __init__(self, name: str | None, dataset: str) -> None:
+    def __init__(self, spec: TrainingSpec) -> None:
         self.lock = threading.Lock()
         self.started = time.perf_counter()
-        self.state = JobSnapshot(name, dataset)
+        self.state = JobSnapshot(spec.name, spec.dataset, spec.task)
 
     def update(self, **changes: Any) -> None:
         with self.lock:
@@ -97,8 +133,8 @@ class _Progress:
         else:
             elapsed = time.perf_counter() - self.started
             if kind == "done":
-                self.update(status="done", fraction=1.0, metrics=message["metrics"], saved_to=message["saved_to"],
-                            elapsed_seconds=elapsed)
+                self.update(status="done", fraction=1.0, metrics=message.get("metrics", {}),
+                            saved_to=message.get("saved_to"), result=message.get("result"), elapsed_seconds=elapsed)
             elif kind == "cancelled":
                 self.update(status="cancelled", elapsed_seconds=elapsed)
             else:
@@ -107,98 +143,81 @@ class _Progress:
         return False
 
 
-def _owner_gone(owner_alive: Callable[[], bool] | None, last_seen: float) -> tuple[bool, float]:
-    """(abandoned?, when the owner was last seen alive)."""
-    now = time.monotonic()
+def _owner_present(owner_alive: Callable[[], bool] | None) -> bool:
     try:
-        alive = owner_alive is None or owner_alive()
+        return owner_alive is None or bool(owner_alive())
     except Exception:  # noqa: BLE001 - a failing check must not stop training
-        alive = True
-    return (False, now) if alive else (now - last_seen > ABANDON_AFTER_SECONDS, last_seen)
+        return True
 
 
-def _watch(process, messages, progress: _Progress, cancel, owner_alive: Callable[[], bool] | None) -> None:
-    """Monitor thread: move the child's messages into `progress` until its last one (or its death);
-    cancel the run once its owner has been gone for ABANDON_AFTER_SECONDS."""
+def _watch(process, messages, progress: _Progress, cancel, save_verdict, owner_alive: Callable[[], bool] | None) -> None:
+    """Monitor thread: move the child's messages into `progress` until its last one (or its death).
+
+    Cancels the run once its owner has been gone for ABANDON_AFTER_SECONDS, and answers the child's
+    "may I save?" with whether the owner is there right now, so a closed tab never gets a model.
+    """
     last_seen = time.monotonic()
     while True:
-        abandoned, last_seen = _owner_gone(owner_alive, last_seen)
-        if abandoned and not cancel.is_set():
+        if _owner_present(owner_alive):
+            last_seen = time.monotonic()
+        elif time.monotonic() - last_seen > ABANDON_AFTER_SECONDS and not cancel.is_set():
+            progress.update(owner_left=True)
             cancel.set()
         try:
-            if progress.apply(messages.get(timeout=0.5)):
-                break
+            message = messages.get(timeout=0.5)
         except queue_module.Empty:
             if not process.is_alive():
                 progress.update(status="failed", elapsed_seconds=time.perf_counter() - progress.started,
                                 error=f"The training process stopped unexpectedly (exit code {process.exitcode}); "
                                       "it may have run out of memory. Try a smaller batch size or model.")
                 break
+            continue
+        if message["type"] == "may_save":
+            if not _owner_present(owner_alive):
+                progress.update(owner_left=True)
+                cancel.set()
+            save_verdict.put(not cancel.is_set())
+        elif progress.apply(message):
+            break
     process.join(timeout=10)
 
 
 class TrainingJob:
-    """One training run in a spawned process; `spec` (plain, picklable data) says what to train.
+    """One `TrainingSpec` running in a spawned process. Use `start` rather than building one.
 
-    spec keys: "dataset" ("mnist" | "fraud"), "name", "models_dir", "data" (source options; see
-    `_load_training_data`), and either "form" (views.TrainForm fields) or "vae_config" and
-    "train_config" (their to_dict()). Use `start_job` / `start_training` rather than building one.
-
-    An abandoned job saves nothing. It is cancelled when `owner_alive()` (e.g. "is the browser
-    session that started me still there?") has been False for ABANDON_AFTER_SECONDS, or when no
-    one holds the job any more (the monitor thread holds only the job's parts, never the job); and
-    the child cancels itself if this process dies.
-
-    Legacy form `TrainingJob(name, dataset, train)`: runs `train(on_progress, cancel, job)` in a
-    thread of this process instead. Under Streamlit that is exposed to the Keras session reset
-    described above; it remains only for callers not yet moved to `start_training`.
+    An abandoned job saves nothing: it is cancelled when `owner_alive()` (e.g. "is the browser
+    session that started me still connected?") has been False for ABANDON_AFTER_SECONDS or is
+    False when the model is about to be saved, or when no one holds the job any more (the monitor
+    thread holds only the job's parts, never the job); and the child cancels itself if this
+    process dies.
     """
 
-    def __init__(self, spec: dict[str, Any] | str | None, dataset: str | None = None, train=None, *,
-                 owner_alive: Callable[[], bool] | None = None) -> None:
-        self._train = train
-        if train is not None:  # legacy in-process thread
-            self.spec, self.name, self.dataset = None, spec, dataset
-            self._progress = _Progress(self.name, self.dataset)
-            self._cancel = threading.Event()
-            self._process = None
-            self._monitor = threading.Thread(target=self._run_in_thread, name=f"train-{spec}", daemon=True)
-        else:
-            self.spec = spec
-            self.name, self.dataset = spec["name"], spec["dataset"]
-            self._progress = _Progress(self.name, self.dataset)
-            context = mp.get_context("spawn")  # fork is unsafe in a threaded server holding TensorFlow
-            self._queue = context.Queue()
-            self._cancel = context.Event()
-            self._process = context.Process(target=_child_main, args=(spec, self._queue, self._cancel),
-                                            name=f"train-{self.name}", daemon=True)
-            self._monitor = threading.Thread(target=_watch, name=f"watch-{self.name}", daemon=True,
-                                             args=(self._process, self._queue, self._progress, self._cancel,
-                                                   owner_alive))
+    def __init__(self, spec: TrainingSpec, *, owner_alive: Callable[[], bool] | None = None) -> None:
+        self.spec = spec
+        self.name, self.dataset = spec.name, spec.dataset
+        self._progress = _Progress(spec)
+        context = mp.get_context("spawn")  # fork is unsafe in a threaded server holding TensorFlow
+        self._queue = context.Queue()
+        self._verdict = context.Queue()
+        self._cancel = context.Event()
+        self._process = context.Process(target=_child_main, args=(spec, self._queue, self._cancel, self._verdict),
+                                        name=f"train-{spec.name or spec.task}", daemon=True)
+        self._monitor = threading.Thread(target=_watch, name=f"watch-{spec.name or spec.task}", daemon=True,
+                                         args=(self._process, self._queue, self._progress, self._cancel,
+                                               self._verdict, owner_alive))
         # Dropped by its owner while running: stop after the current batch, save nothing. (At exit,
         # daemon children are terminated anyway.)
         weakref.finalize(self, self._cancel.set).atexit = False
 
-    def start(self) -> TrainingJob:
-        if self._process is not None:
-            self._process.start()
+    def _start(self) -> TrainingJob:
+        self._process.start()
         self._monitor.start()
         return self
 
     @property
     def pid(self) -> int | None:
-        """The training process's id (None in legacy thread mode or before start)."""
-        return None if self._process is None else self._process.pid
-
-    def set_data_source(self, source: str, synthetic: bool = False) -> None:
-        """Legacy thread mode: the train function reports where its data came from."""
-        self._progress.apply({"type": "source", "source": source, "synthetic": synthetic})
-
-    def _run_in_thread(self) -> None:
-        def on_progress(event) -> None:
-            self._progress.apply(_progress_message(event, None))
-
-        _run_training(lambda: self._train(on_progress, self._cancel, self), self._progress.apply)
+        """The training process's id (None before start)."""
+        return self._process.pid
 
     def cancel(self) -> None:
         """Ask training to stop after the current batch; nothing is saved."""
@@ -216,60 +235,75 @@ class TrainingJob:
         return replace(state, elapsed_seconds=elapsed, cancel_requested=self._cancel.is_set())
 
 
+def start(spec: TrainingSpec, *, owner_alive: Callable[[], bool] | None = None) -> TrainingJob:
+    """Check the spec now (bad settings or a taken name raise here, before any process starts), then
+    run it in a child process. `owner_alive`: see TrainingJob."""
+    from vae_core import registry
+
+    if spec.dataset not in DATASETS:
+        raise ConfigError(f"Unknown dataset {spec.dataset!r}; choose one of {', '.join(DATASETS)}.")
+    VAEConfig.from_dict(spec.vae_config), TrainConfig.from_dict(spec.train_config)
+    if spec.task == "train":
+        registry.check_new_name(spec.name or "", spec.models_dir)
+    elif spec.task == "beta_sweep":
+        if not spec.betas:
+            raise ConfigError("Give at least one β.")
+    else:
+        raise ConfigError(f"Unknown task {spec.task!r}.")
+    return TrainingJob(spec, owner_alive=owner_alive)._start()
+
+
 # --- the child process --------------------------------------------------------------------------
-
-def _load_training_data(spec: dict[str, Any]):
-    """The dataset the spec names: MNIST (source, path) or transactions (source, path, upload bytes)."""
-    options = spec["data"]
-    if spec["dataset"] == "mnist":
-        from vae_core.views import load_mnist_source
-
-        return load_mnist_source(options.get("source", "auto"), options.get("path"))
-    from vae_core.fraud_views import load_training_transactions
-
-    return load_training_transactions(options)
-
 
 def _progress_message(event, sample_z: np.ndarray | None) -> dict[str, Any]:
     """A ProgressEvent as a plain message; on epoch events with `sample_z`, the decoded sample grid."""
+    from vae_core.latent import decode_images, mosaic
+
     samples = None
-    if event.kind == "epoch" and sample_z is not None:
-        if event.model is not None:
-            images = np.clip(event.model.decode(sample_z), 0.0, 1.0).reshape(SAMPLE_SIDE, SAMPLE_SIDE, 28, 28)
-            samples = images.transpose(0, 2, 1, 3).reshape(SAMPLE_SIDE * 28, SAMPLE_SIDE * 28)
+    if event.kind == "epoch" and sample_z is not None and event.model is not None:
+        samples = mosaic(decode_images(event.model, sample_z), SAMPLE_SIDE)
     return {"type": "progress", "kind": event.kind, "fraction": event.fraction, "epoch": event.epoch,
             "epochs": event.epochs, "eta_seconds": event.eta_seconds, "losses": dict(event.losses),
             "val_losses": dict(event.val_losses), "samples": samples}
 
 
-def _run_training(train, report) -> None:
-    """Call train() and report how it ended: done (metrics, saved_to), cancelled, or failed (one line)."""
-    from vae_core.errors import VAEError
+def _load_data(spec: TrainingSpec):
+    from vae_core import sources
 
-    try:
-        outcome = train()
-    except Exception as exc:  # every failure reaches the page as one line
-        if isinstance(exc, VAEError):
-            error = str(exc)
-        else:
-            traceback.print_exc()
-            error = f"Training stopped with an unexpected error: {type(exc).__name__}: {exc}"
-        report({"type": "failed", "error": error})
-        return
-    if outcome.result.cancelled:
-        report({"type": "cancelled"})
+    if spec.dataset == "mnist":
+        return sources.mnist(**spec.data)
+    return sources.training_transactions(spec.data)
+
+
+def _train(spec: TrainingSpec, data, on_progress, cancel, may_save) -> dict[str, Any] | None:
+    """Fit and save; the "done" message's payload, or None when cancelled."""
+    vae_config, train_config = VAEConfig.from_dict(spec.vae_config), TrainConfig.from_dict(spec.train_config)
+    if spec.dataset == "mnist":
+        from vae_core.mnist import train_mnist
+
+        outcome = train_mnist(spec.name, vae_config, train_config, data=data, models_dir=spec.models_dir,
+                              on_progress=on_progress, cancel=cancel, may_save=may_save)
     else:
-        metrics = {k: v for k, v in outcome.metrics.items() if isinstance(v, (int, float, str))}
-        report({"type": "done", "metrics": metrics, "saved_to": None if outcome.saved_to is None else str(outcome.saved_to)})
+        from vae_core.fraud import train_fraud
+
+        outcome = train_fraud(spec.name, data, vae_config, train_config, models_dir=spec.models_dir,
+                              on_progress=on_progress, cancel=cancel, may_save=may_save)
+    if outcome.saved_to is None:
+        return None
+    metrics = {k: v for k, v in outcome.metrics.items() if isinstance(v, (int, float, str))}
+    return {"metrics": metrics, "saved_to": str(outcome.saved_to)}
 
 
-def _configs(spec: dict[str, Any]):
-    from vae_core.config import TrainConfig, VAEConfig
-    from vae_core.views import TrainForm
+def _beta_sweep(spec: TrainingSpec, data, on_progress, cancel, may_save) -> dict[str, Any] | None:
+    from vae_core.anatomy import beta_sweep
 
-    if "form" in spec:
-        return TrainForm(**spec["form"]).configs()
-    return VAEConfig.from_dict(spec["vae_config"]), TrainConfig.from_dict(spec["train_config"])
+    rows = beta_sweep(data, spec.betas, config=VAEConfig.from_dict(spec.vae_config),
+                      train_config=TrainConfig.from_dict(spec.train_config), on_progress=on_progress,
+                      cancel=cancel)
+    return None if cancel.is_set() else {"result": rows}
+
+
+TASKS: dict[str, Callable[..., dict[str, Any] | None]] = {"train": _train, "beta_sweep": _beta_sweep}
 
 
 def _cancel_when_orphaned(cancel) -> threading.Event:
@@ -289,35 +323,38 @@ def _cancel_when_orphaned(cancel) -> threading.Event:
     return orphaned
 
 
-def _child_main(spec: dict[str, Any], messages, cancel) -> None:
+def _child_main(spec: TrainingSpec, messages, cancel, verdict) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     orphaned = _cancel_when_orphaned(cancel)
 
-    def train():
-        data = _load_training_data(spec)
-        messages.put({"type": "source", "source": data.source, "synthetic": bool(getattr(data, "synthetic", False))})
-        vae_config, train_config = _configs(spec)
-        sample_z = None
-        if spec["dataset"] == "mnist":
-            from vae_core.latent import sample_prior
-
-            sample_z = sample_prior(vae_config.latent_dim, SAMPLE_SIDE * SAMPLE_SIDE, seed=0)
-
-        def on_progress(event) -> None:
-            messages.put(_progress_message(event, sample_z))
-
-        if spec["dataset"] == "mnist":
-            from vae_core.mnist import train_mnist
-
-            return train_mnist(spec["name"], vae_config, train_config, data=data, models_dir=spec["models_dir"],
-                               on_progress=on_progress, cancel=cancel)
-        from vae_core.fraud import train_fraud
-
-        return train_fraud(spec["name"], data, vae_config, train_config, models_dir=spec["models_dir"],
-                           on_progress=on_progress, cancel=cancel)
+    def may_save() -> bool:
+        """Ask the parent whether anyone is still there to see the model (see `_watch`)."""
+        messages.put({"type": "may_save"})
+        while not orphaned.is_set():
+            try:
+                return bool(verdict.get(timeout=1.0)) and not cancel.is_set()
+            except queue_module.Empty:
+                continue
+        return False
 
     try:
-        _run_training(train, messages.put)
+        data = _load_data(spec)
+        messages.put({"type": "source", "source": data.source, "synthetic": bool(getattr(data, "synthetic", False))})
+        sample_z = None
+        if spec.dataset == "mnist" and spec.task == "train":
+            from vae_core.latent import sample_prior
+
+            sample_z = sample_prior(int(spec.vae_config["latent_dim"]), SAMPLE_SIDE * SAMPLE_SIDE, seed=0)
+        payload = TASKS[spec.task](spec, data, lambda event: messages.put(_progress_message(event, sample_z)),
+                                   cancel, may_save)
+        messages.put({"type": "cancelled"} if payload is None else {"type": "done", **payload})
+    except Exception as exc:  # every failure reaches the page as one line
+        if isinstance(exc, VAEError):
+            error = str(exc)
+        else:
+            traceback.print_exc()
+            error = f"Training stopped with an unexpected error: {type(exc).__name__}: {exc}"
+        messages.put({"type": "failed", "error": error})
     finally:
         messages.close()
         if orphaned.is_set():
@@ -325,36 +362,3 @@ def _child_main(spec: dict[str, Any], messages, cancel) -> None:
         else:
             messages.join_thread()  # flush the last message before the process exits
 
-
-def _check_name(name: str, models_dir: str | None) -> None:
-    from vae_core.errors import RegistryError
-    from vae_core.views import name_problem
-
-    problem = name_problem(name, models_dir)
-    if problem:
-        raise RegistryError(problem)
-
-
-def start_job(dataset: str, name: str, form, data: dict[str, Any], models_dir: str | None = None, *,
-              owner_alive: Callable[[], bool] | None = None) -> TrainingJob:
-    """Check the settings and the name now (bad ones raise here, before any process starts), then
-    train in a child process. `form` is a views.TrainForm; `data` the source options;
-    `owner_alive` see TrainingJob."""
-    from dataclasses import asdict
-
-    form.configs()  # raises ConfigError with the reason
-    _check_name(name, models_dir)
-    spec = {"dataset": dataset, "name": name, "form": asdict(form), "models_dir": models_dir, "data": dict(data)}
-    return TrainingJob(spec, owner_alive=owner_alive).start()
-
-
-def start_training(dataset: str, name: str, vae_config, train_config, data: dict[str, Any] | None = None,
-                   models_dir: str | None = None, *, owner_alive: Callable[[], bool] | None = None) -> TrainingJob:
-    """Train exact configs (a VAEConfig and a TrainConfig, e.g. an autoencoder twin) in a child process.
-
-    `data`: source options, e.g. {"source": "auto"} or {"source": "path", "path": ...} for MNIST.
-    """
-    _check_name(name, models_dir)
-    spec = {"dataset": dataset, "name": name, "vae_config": vae_config.to_dict(),
-            "train_config": train_config.to_dict(), "models_dir": models_dir, "data": dict(data or {"source": "auto"})}
-    return TrainingJob(spec, owner_alive=owner_alive).start()

@@ -1,6 +1,8 @@
-"""Latent-space tools on a trained VAE: grids, interpolation, prior samples, evaluation.
+"""Latent-space tools on a trained VAE: encoding rows, projections to 2-D, densities, grids,
+interpolation, prior samples and image mosaics.
 
-Pure NumPy around `VAE.encode` / `VAE.decode`; each helper makes one batched decoder call.
+Pure NumPy around `VAE.encode` / `VAE.decode`; each helper makes one batched model call. Conditional
+models take labels everywhere (an unconditional model ignores them), so callers never branch.
 """
 
 from __future__ import annotations
@@ -53,16 +55,21 @@ def grid_points(latent_dim: int, n: int, extent: float = 3.0, spacing: Spacing =
 
 
 def manifold_grid(vae: VAE, n: int = 15, extent: float = 3.0, spacing: Spacing = "linear",
-                  dims: tuple[int, int] = (0, 1), base: np.ndarray | None = None) -> np.ndarray:
+                  dims: tuple[int, int] = (0, 1), base: np.ndarray | None = None,
+                  label: int | None = None) -> np.ndarray:
     """Decoded n×n grid in one batched call: (n, n, *input_shape)."""
     points = grid_points(vae.vae_config.latent_dim, n, extent, spacing, dims, base)
-    return vae.decode(points).reshape(n, n, *vae.vae_config.input_shape)
+    return vae.decode(points, _labels(label)).reshape(n, n, *vae.vae_config.input_shape)
 
 
-def tile_images(images: np.ndarray) -> np.ndarray:
-    """(rows, cols, h, w[, 1]) → one (rows*h, cols*w) mosaic."""
-    rows, cols, height, width = images.shape[:4]
-    return images.reshape(rows, cols, height, width).transpose(0, 2, 1, 3).reshape(rows * height, cols * width)
+def mosaic(images: np.ndarray, columns: int) -> np.ndarray:
+    """(k, h, w[, 1]) images → one (rows·h, columns·w) image, row-major; missing cells are 0."""
+    images = np.asarray(images, np.float32)
+    k, h, w = images.shape[:3]
+    rows = max(1, -(-k // columns))
+    padded = np.zeros((rows * columns, h, w), np.float32)
+    padded[:k] = images.reshape(k, h, w)
+    return padded.reshape(rows, columns, h, w).transpose(0, 2, 1, 3).reshape(rows * h, columns * w)
 
 
 def interpolate(z_start: np.ndarray, z_end: np.ndarray, steps: int) -> np.ndarray:
@@ -78,12 +85,86 @@ def sample_prior(latent_dim: int, n: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).standard_normal((n, latent_dim)).astype(np.float32)
 
 
-def evaluate_neg_elbo(vae: VAE, x: np.ndarray, *, n_samples: int = 1, seed: int = 0) -> dict[str, float]:
-    """Mean test −ELBO and its parts, nats per example: x (n, *input_shape)."""
-    terms = vae.per_example_losses(x, n_samples=n_samples, seed=seed)
-    return {
-        "test_neg_elbo": float(terms["neg_elbo"].mean()),
-        "test_reconstruction": float(terms["reconstruction"].mean()),
-        "test_kl": float(terms["kl"].mean()),
-        "n_test": int(len(x)),
-    }
+# --- encoding and projecting rows ----------------------------------------------------------------
+
+# t-SNE is O(n log n) but slow on 2 cores: past this many points it is fitted on a sample.
+TSNE_MAX_POINTS = 3000
+PROJECTIONS: tuple[str, ...] = ("dims", "pca", "tsne")
+
+
+def _labels(label: int | np.ndarray | None) -> np.ndarray | None:
+    return None if label is None else np.asarray(label)
+
+
+def sample_rows(n_total: int, n: int, seed: int = 0) -> np.ndarray:
+    """Up to n sorted row numbers from range(n_total), a seeded random subset when n < n_total."""
+    if n >= n_total:
+        return np.arange(n_total)
+    return np.sort(np.random.default_rng(seed).choice(n_total, size=n, replace=False))
+
+
+def encode_decode(vae: VAE, x: np.ndarray, y: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """x (n, *input_shape) [, labels y (n,)] → (μ (n, latent_dim), reconstruction from μ, like x)."""
+    mu, _ = vae.encode(x, y)
+    return mu, vae.decode(mu, y)
+
+
+def project(mu: np.ndarray, method: str = "dims", dims: tuple[int, int] = (0, 1),
+            seed: int = 0) -> tuple[np.ndarray, tuple[str, str]]:
+    """(n, latent_dim) → ((n, 2) coordinates, axis titles).
+
+    "dims" picks two latent coordinates; "pca" and "tsne" project all of them (t-SNE refuses more
+    than TSNE_MAX_POINTS rows; callers subsample first).
+    """
+    mu = np.asarray(mu, np.float32)
+    latent_dim = mu.shape[1]
+    if method == "dims" or latent_dim == 1:
+        if latent_dim == 1:
+            return np.column_stack([mu[:, 0], np.zeros(len(mu), np.float32)]), ("z0", "")
+        a, b = dims
+        if not (0 <= a < latent_dim and 0 <= b < latent_dim) or a == b:
+            raise ConfigError(f"Pick two different dims between 0 and {latent_dim - 1}.")
+        return mu[:, [a, b]], (f"z{a}", f"z{b}")
+    if method == "pca":
+        from sklearn.decomposition import PCA
+
+        pca = PCA(n_components=2, random_state=seed).fit(mu)
+        shares = pca.explained_variance_ratio_
+        return pca.transform(mu).astype(np.float32), (f"PC1 ({shares[0]:.0%} of variance)",
+                                                      f"PC2 ({shares[1]:.0%} of variance)")
+    if method == "tsne":
+        if len(mu) > TSNE_MAX_POINTS:
+            raise ConfigError(f"t-SNE is limited to {TSNE_MAX_POINTS:,} points here; lower the number of points.")
+        from sklearn.manifold import TSNE
+
+        perplexity = float(min(30, max(2, (len(mu) - 1) // 3)))
+        xy = TSNE(n_components=2, init="pca", perplexity=perplexity, random_state=seed).fit_transform(mu)
+        return xy.astype(np.float32), ("t-SNE 1", "t-SNE 2")
+    raise ConfigError(f"Unknown projection {method!r}; choose one of {', '.join(PROJECTIONS)}.")
+
+
+def density(xy: np.ndarray, extent: float = 4.0, bins: int = 60) -> tuple[np.ndarray, np.ndarray]:
+    """2-D histogram of points (n, 2) over [−extent, extent]²: (counts (bins, bins) [y, x], centres (bins,))."""
+    edges = np.linspace(-extent, extent, bins + 1)
+    counts, _, _ = np.histogram2d(xy[:, 1], xy[:, 0], bins=[edges, edges])
+    return counts, 0.5 * (edges[1:] + edges[:-1])
+
+
+# --- images ------------------------------------------------------------------------------------
+
+def decode_images(vae: VAE, z: np.ndarray, label: int | np.ndarray | None = None) -> np.ndarray:
+    """z (n, latent_dim) [+ one label, or labels (n,)] → images (n, 28, 28) in [0, 1]."""
+    z = np.asarray(z, np.float32).reshape(-1, vae.vae_config.latent_dim)
+    return np.clip(vae.decode(z, _labels(label)).reshape(len(z), 28, 28), 0.0, 1.0)
+
+
+def manifold_mosaic(vae: VAE, n: int, extent: float, spacing: Spacing = "linear", dims: tuple[int, int] = (0, 1),
+                    base: np.ndarray | None = None, label: int | None = None) -> np.ndarray:
+    """The decoded n×n grid over two latent dims as one (28n, 28n) image; one batched decoder call."""
+    points = grid_points(vae.vae_config.latent_dim, n, extent, spacing, dims, base)
+    return mosaic(decode_images(vae, points, label), n)
+
+
+def prior_mosaic(vae: VAE, side: int, seed: int, label: int | None = None) -> np.ndarray:
+    """side² draws from p(z) = N(0, I), decoded into one (28·side, 28·side) image."""
+    return mosaic(decode_images(vae, sample_prior(vae.vae_config.latent_dim, side * side, seed), label), side)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 from vae_core.config import TrainConfig, VAEConfig
-from vae_core.data import ImageDataset, load_mnist
-from vae_core.errors import ConfigError, RegistryError
+from vae_core import sources
+from vae_core.data import ImageDataset
+from vae_core.errors import ConfigError
 from vae_core.training import ProgressCallback, TrainResult, fit_vae
 
 KIND = "mnist"
@@ -60,20 +61,19 @@ def neg_elbo_metrics(vae, x: np.ndarray, y: np.ndarray | None = None, *, n_sampl
 def train_mnist(name: str | None, vae_config: VAEConfig, train_config: TrainConfig, *,
                 data: ImageDataset | None = None, data_path: str | None = None,
                 models_dir: str | None = None, on_progress: ProgressCallback | None = None,
-                cancel: threading.Event | None = None) -> MNISTTraining:
+                cancel: threading.Event | None = None, may_save: Callable[[], bool] | None = None) -> MNISTTraining:
     """Train on MNIST, evaluate on its test set and save as `name` (skipped when name is None or cancelled).
 
     The name is validated and checked for clashes before training, so a bad name costs no time.
+    `may_save()`, asked just before saving, can still veto the save (e.g. its browser tab is gone).
     """
     from vae_core import registry
 
     if name is not None:
-        registry.validate_name(name)
-        if (registry.models_dir(models_dir) / name).exists():
-            raise RegistryError(f"A model named {name!r} already exists; choose another name.")
+        registry.check_new_name(name, models_dir)
     if tuple(vae_config.input_shape) != (28, 28, 1):
         raise ConfigError("MNIST models take 28x28x1 images.")
-    data = data or load_mnist(data_path)
+    data = data or sources.mnist("path" if data_path else "auto", data_path)
     validation_size = min(VALIDATION_SIZE, len(data.x_train) // 10)
     x_train, y_train, x_val, y_val = split_validation_labelled(data, validation_size, train_config.seed)
     result = fit_vae(x_train, vae_config, train_config, x_val=x_val, on_progress=on_progress, cancel=cancel,
@@ -88,6 +88,7 @@ def train_mnist(name: str | None, vae_config: VAEConfig, train_config: TrainConf
     metadata = {
         "dataset": "mnist",
         "data_source": data.source,
+        "data_options": data.options,
         "latent_dim": vae_config.latent_dim,
         "likelihood": vae_config.likelihood,
         "architecture": vae_config.architecture,
@@ -103,7 +104,7 @@ def train_mnist(name: str | None, vae_config: VAEConfig, train_config: TrainConf
         "history": result.history,
     }
     saved_to = None
-    if name is not None and not (cancel is not None and cancel.is_set()):  # a cancel during evaluation
+    if name is not None and not (cancel is not None and cancel.is_set()) and (may_save is None or may_save()):
         from vae_core.registry import save_model
 
         saved_to = save_model(result.model, name, kind=KIND, metadata=metadata, directory=models_dir)

@@ -39,6 +39,8 @@ CONFIG_FILE = "config.json"
 METADATA_FILE = "metadata.json"
 REQUIRED_FILES = (MODEL_FILE, CONFIG_FILE, METADATA_FILE)
 KINDS = ("mnist", "fraud")
+# The registry's own declaration of the models a first visit opens (see `default_models`).
+DEFAULTS_FILE = "defaults.json"
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 # What model.keras must hold: our VAE class, which rebuilds its layers from its VAEConfig, so Keras
 # never deserializes a layer list (or a Lambda's Python code) from a model file.
@@ -95,6 +97,24 @@ def validate_name(name: str) -> str:
     return name
 
 
+def name_problem(name: str, directory: str | os.PathLike | None = None) -> str | None:
+    """Why `name` cannot be used for a new model (invalid, or taken), or None when it can."""
+    try:
+        validate_name(name)
+    except RegistryError as exc:
+        return str(exc)
+    if (models_dir(directory) / name).exists():
+        return f"A model named {name!r} already exists; choose another name or delete that model first."
+    return None
+
+
+def check_new_name(name: str, directory: str | os.PathLike | None = None) -> None:
+    """RegistryError when `name` cannot be used for a new model (see `name_problem`)."""
+    problem = name_problem(name, directory)
+    if problem:
+        raise RegistryError(problem)
+
+
 def library_versions() -> dict[str, str]:
     """Versions of the libraries a saved model depends on (those installed)."""
     versions = {"python": platform.python_version()}
@@ -138,6 +158,16 @@ class ModelInfo:
     error: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def kind(self) -> str | None:
+        """"mnist" or "fraud" (None for a broken folder)."""
+        return self.config.get("kind")
+
+    @property
+    def vae_config(self) -> VAEConfig:
+        """The settings it was built from (valid entries only)."""
+        return VAEConfig.from_dict(self.config["vae_config"])
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly summary: name, validity, dataset, latent dim, metrics."""
@@ -241,6 +271,32 @@ def inspect_model(folder: Path) -> ModelInfo:
     return ModelInfo(name, folder, valid=True, metadata=metadata, config=config)
 
 
+def default_models(infos: list[ModelInfo], directory: str | os.PathLike | None = None) -> dict[str, str | None]:
+    """{kind: name} of the model a first visit opens, for each kind in KINDS.
+
+    The registry declares them in DEFAULTS_FILE ({"mnist": "...", "fraud": "..."}); a kind whose
+    declared model is absent or broken (or a registry that declares none) gets its earliest-created
+    valid model, so training a new model never changes what a new visitor sees.
+    """
+    declared: dict[str, Any] = {}
+    path = models_dir(directory) / DEFAULTS_FILE
+    if path.is_file():
+        try:
+            declared = _read_json(path)
+        except RegistryError:
+            declared = {}
+    chosen: dict[str, str | None] = {}
+    for kind in KINDS:
+        usable = [i for i in infos if i.valid and i.kind == kind]
+        names = {i.name for i in usable}
+        if declared.get(kind) in names:
+            chosen[kind] = declared[kind]
+        else:
+            oldest = min(usable, key=lambda i: (str(i.metadata.get("created") or ""), i.name), default=None)
+            chosen[kind] = oldest.name if oldest else None
+    return chosen
+
+
 def list_models(directory: str | os.PathLike | None = None) -> list[ModelInfo]:
     """All model folders, sorted by name; hidden folders (saves in progress, trash) are skipped."""
     root = models_dir(directory)
@@ -266,8 +322,7 @@ def save_model(model: VAE, name: str, *, kind: str, metadata: dict[str, Any],
     root = ensure_models_dir(directory)
     remove_stale_work(root)
     final = root / name
-    if final.exists():
-        raise RegistryError(f"A model named {name!r} already exists in {root}; choose another name or delete it first.")
+    check_new_name(name, root)
     staging = Path(tempfile.mkdtemp(prefix=f".saving-{name}-", dir=root))
     try:
         model.inference_copy().save(staging / MODEL_FILE)

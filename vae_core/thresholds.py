@@ -2,8 +2,9 @@
 
 Conventions: `scores` (n,) float, higher = more anomalous; `labels` (n,) 0/1 with 1 = positive
 (fraud); a row is flagged when score >= threshold. Ratios with a zero denominator: precision is
-1.0 with no alerts (no false alarm was raised; scikit-learn's PR curve ends there too), recall 0.0
-with no positives, fpr 0.0 with no negatives, f1 0.0 with neither positives nor alerts.
+undefined with no alerts — None in a SweepPoint or a report, 1.0 inside curves, where strategies
+compare it (no false alarm was raised; scikit-learn's PR curve ends there too) — recall 0.0 with no
+positives, fpr 0.0 with no negatives, f1 0.0 with neither positives nor alerts.
 
 Cost model, in euros: every alert costs `review_fee` to review, true and false alarms alike; every
 missed fraud costs its Amount (`fraud_cost="amount"`) or a fixed `fraud_cost`. So
@@ -167,8 +168,11 @@ class ThresholdSweep:
         return out
 
     def at(self, threshold: float) -> SweepPoint:
-        """Counts, metrics and cost at one threshold (score >= threshold is flagged)."""
+        """Counts, metrics and cost at one threshold (score >= threshold is flagged); precision is
+        None (undefined) when nothing is flagged."""
         row = {key: values[0].item() for key, values in self.curve(np.array([threshold])).items()}
+        if row["alerts"] == 0:
+            row["precision"] = None
         return SweepPoint(**{field.name: row.get(field.name) for field in fields(SweepPoint)})
 
     def candidates(self) -> np.ndarray:
@@ -269,6 +273,36 @@ STRATEGIES: dict[str, Callable[..., float]] = {
 }
 
 
+# Names for people (messages, reports, the dashboard's strategy picker).
+STRATEGY_NAMES: dict[str, str] = {
+    "max_f1": "Maximum F1",
+    "percentile": "Percentile of normal scores",
+    "precision_at_recall": "Recall floor (best precision)",
+    "fpr_cap": "False-positive-rate cap",
+    "alert_budget": "Alert budget",
+    "min_cost": "Minimum cost",
+}
+
+
+def run_strategy(strategy: str, params: dict[str, Any], scores: np.ndarray, labels: np.ndarray | None = None,
+                 amounts: np.ndarray | None = None, *, review_fee: float = DEFAULT_REVIEW_FEE,
+                 fraud_cost: FraudCost = "amount") -> float:
+    """The threshold `strategy` picks on scores (n,) [labels (n,), amounts (n,)], given the
+    strategy's own `params`; each strategy receives only the inputs it takes."""
+    if strategy not in STRATEGIES:
+        raise ConfigError(f"Unknown threshold strategy {strategy!r}; choose one of: {', '.join(STRATEGIES)}.")
+    accepted = inspect.signature(STRATEGIES[strategy]).parameters
+    if labels is None and ({"labels", "normal_scores"} & set(accepted)):
+        raise DataError(f"{STRATEGY_NAMES[strategy]} needs labelled rows; this data has no label column. "
+                        "Use the alert budget instead.")
+    available: dict[str, Any] = {
+        "scores": scores, "labels": labels, "amounts": amounts if fraud_cost == "amount" else None,
+        "normal_scores": None if labels is None else np.asarray(scores)[np.asarray(labels) == 0],
+        "review_fee": review_fee, "fraud_cost": fraud_cost}
+    arguments = {k: v for k, v in available.items() if k in accepted and k not in params}
+    return float(choose_threshold(strategy, **arguments, **params))
+
+
 def choose_threshold(strategy: str, **kwargs: Any) -> float:
     """Run the strategy registered under `strategy` in STRATEGIES with `kwargs`."""
     if strategy not in STRATEGIES:
@@ -326,7 +360,7 @@ def confusion_counts(labels: np.ndarray, flags: np.ndarray) -> dict[str, int]:
 
 def evaluate_at_threshold(scores: np.ndarray, labels: np.ndarray, threshold: float,
                           amounts: np.ndarray | None = None, *, review_fee: float = DEFAULT_REVIEW_FEE,
-                          fraud_cost: FraudCost = "amount") -> dict[str, float | int]:
+                          fraud_cost: FraudCost = "amount") -> dict[str, float | int | None]:
     """JSON-friendly report of scores (n,) against labels (n,) at one threshold.
 
     Keys: roc_auc, average_precision, threshold, precision, recall, f1, fpr, tp, fp, fn, tn,
@@ -337,11 +371,11 @@ def evaluate_at_threshold(scores: np.ndarray, labels: np.ndarray, threshold: flo
     review_fee = _euros(review_fee, "review_fee")
     flags = (values >= threshold).astype(np.int64)
     counts = confusion_counts(y, flags)
-    report: dict[str, float | int] = {
+    report: dict[str, float | int | None] = {
         "roc_auc": roc_auc(values, y),
         "average_precision": average_precision(values, y),
         "threshold": threshold,
-        "precision": float(precision_score(y, flags, zero_division=1.0)),
+        "precision": float(precision_score(y, flags)) if flags.any() else None,  # undefined with no alerts
         "recall": float(recall_score(y, flags)),
         "f1": float(f1_score(y, flags)),
         "fpr": counts["fp"] / (counts["fp"] + counts["tn"]),

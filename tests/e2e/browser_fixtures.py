@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from app_browser import DESKTOP, AppPage, app_server, chromium, skip_reason
+from dashboard.testing.browser import DESKTOP, AppPage, app_server, chromium, skip_reason
 from app_fixtures import app_data_dir  # noqa: F401 (a fixture, used below)
 
 DIGITS = "e2e-digits"
@@ -29,14 +29,15 @@ def e2e_models(tmp_path_factory, app_data_dir, bundled_digits) -> Path:  # noqa:
     """A registry holding an MNIST VAE (dense 128, latent 2: trained enough that moving z visibly
     changes the decoded digit) and a fraud VAE (dense 32, latent 2), each trained for seconds."""
     from vae_core.config import TrainConfig, VAEConfig
-    from vae_core.fraud import load_fraud_data, train_fraud
+    from vae_core import sources
+    from vae_core.fraud import train_fraud
     from vae_core.mnist import train_mnist
 
     root = tmp_path_factory.mktemp("e2e") / "models"
     root.mkdir()
     train_mnist(DIGITS, VAEConfig(latent_dim=2, hidden_units=(128,)), TrainConfig(epochs=4, batch_size=128, seed=0),
                 data=bundled_digits, models_dir=str(root))
-    transactions = load_fraud_data(app_data_dir / "creditcard" / "creditcard.csv")
+    transactions = sources.transactions(app_data_dir / "creditcard" / "creditcard.csv")
     train_fraud(FRAUD, transactions, VAEConfig(input_shape=(len(transactions.feature_names),), latent_dim=2,
                                                hidden_units=(32,), likelihood="gaussian"),
                 TrainConfig(epochs=3, batch_size=64, seed=0), models_dir=str(root))

@@ -24,11 +24,10 @@ import time
 from pathlib import Path
 from urllib.parse import quote, urlparse
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # vae_core
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("VAE_OFFLINE", "1")
 
-from app_browser import DESKTOP, REPO_ROOT, AppPage, app_server, chromium, skip_reason  # noqa: E402
+from dashboard.testing.browser import DESKTOP, REPO_ROOT, AppPage, app_server, chromium, skip_reason
 
 OUT = REPO_ROOT / "docs" / "screenshots"
 
@@ -36,16 +35,16 @@ OUT = REPO_ROOT / "docs" / "screenshots"
 def train_models(root: Path) -> None:
     """Two small models on the data the app would pick (seconds to a minute)."""
     from vae_core.config import TrainConfig, VAEConfig
-    from vae_core.fraud import load_fraud_data, train_fraud
+    from vae_core import sources
+    from vae_core.fraud import train_fraud
     from vae_core.mnist import train_mnist
-    from vae_core.views import load_mnist_source
 
-    digits = load_mnist_source("auto")
+    digits = sources.mnist()
     epochs = 3 if len(digits.x_train) > 10_000 else 15  # full MNIST, or the 4,000 bundled digits
     train_mnist("digits", VAEConfig(latent_dim=2), TrainConfig(epochs=epochs, seed=0), data=digits,
                 models_dir=str(root))
     # The engine's default fraud VAE, trained for fewer epochs than its default.
-    train_fraud("fraud", load_fraud_data(allow_download=False), None, TrainConfig(epochs=40, batch_size=64, seed=0),
+    train_fraud("fraud", sources.transactions(), None, TrainConfig(epochs=40, batch_size=64, seed=0),
                 models_dir=str(root))
 
 

@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 import numpy as np
 import pytest
 
-from app_browser import skip_reason
+from dashboard.testing.browser import skip_reason
 from browser_fixtures import DIGITS, FRAUD, app, app_data_dir, browser, e2e_models, server  # noqa: F401
 
 missing = skip_reason()

@@ -2,15 +2,11 @@
 (SCRUB_MODEL in VAE_MODELS_DIR), the component, and a visible count of script runs."""
 
 import os
-import sys
-from pathlib import Path
 
 import streamlit as st
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from components.latent_scrub import latent_scrub  # noqa: E402
-from vae_core.registry import load_model  # noqa: E402
+from dashboard.components.latent_scrub import latent_scrub
+from vae_core.registry import load_model
 
 
 @st.cache_resource

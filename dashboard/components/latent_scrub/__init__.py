@@ -4,7 +4,7 @@ Dense decoders run in the browser from exported weights; conv decoders use a pre
 decoded images over two latent dims (vae_core/export.py). Python hears about z only on release, so
 dragging costs no rerun.
 
-    from components.latent_scrub import latent_scrub
+    from dashboard.components.latent_scrub import latent_scrub
 
     released = latent_scrub(loaded.vae, z, label=digit, key="decoder_scrub")
     if released:  # only on the rerun a release caused: {"z": [...], "label": int | None, "source": ...}
@@ -66,7 +66,7 @@ def scrub_args(vae: VAE, z=None, *, label: int | None = None, dims: tuple[int, i
 
 
 def density_arg(counts: np.ndarray) -> dict[str, Any]:
-    """A pre-binned test-set density (bins × bins, rows = increasing y; e.g. app_ui.latent_density's
+    """A pre-binned test-set density (bins × bins, rows = increasing y; e.g. dashboard.loaders.latent_density's
     counts) as the `density` argument: drawn behind the plane so people see where the data lies."""
     counts = np.asarray(counts, np.float64)
     return {"counts": np.round(counts, 3).tolist(), "id": f"{counts.shape}-{float(counts.sum()):.3f}"}

@@ -1,4 +1,4 @@
-"""Plotly figure builders for the dashboard: arrays in, `go.Figure` out, no Streamlit.
+"""Plotly figure builders for the dashboard: arrays in, `go.Figure` out.
 
 Scatter plots use WebGL (`Scattergl`) so tens of thousands of points stay responsive; histograms
 and density maps arrive pre-binned, so a figure's size does not grow with the data.
@@ -7,9 +7,13 @@ and density maps arrive pre-binned, so a figure's size does not grow with the da
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import plotly.graph_objects as go
+
+if TYPE_CHECKING:
+    from vae_core.anatomy import Anatomy, BetaRow
 
 # Ten distinct colours for digits (Plotly's D3 palette) and a clear normal/fraud pair.
 CLASS_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
@@ -197,3 +201,90 @@ def confusion_figure(tp: int, fp: int, fn: int, tn: int) -> go.Figure:
                                showscale=False, hoverinfo="skip"))
     fig.update_yaxes(autorange="reversed")
     return _layout(fig, None, height=220)
+
+
+# --- lessons: AE vs VAE, ELBO anatomy, β ------------------------------------------------------------
+
+def _prior_circle(fig: go.Figure, radius: float) -> None:
+    fig.add_shape(type="circle", x0=-radius, y0=-radius, x1=radius, y1=radius, layer="below",
+                  fillcolor="rgba(0,0,0,0.07)", line={"color": "rgba(0,0,0,0.6)", "dash": "dash", "width": 1.5})
+
+
+def code_scatter(mu: np.ndarray, labels: np.ndarray, title: str, *, rows: np.ndarray | None = None,
+                 height: int = 420, legend: bool = True) -> go.Figure:
+    """Codes (n, ≥2) coloured by digit (WebGL), with the prior's 95% circle (‖z‖ ≤ 2.45 in 2-D)."""
+    fig = go.Figure()
+    for digit in range(10):
+        mask = labels == digit
+        if not mask.any():
+            continue
+        fig.add_trace(go.Scattergl(
+            x=mu[mask, 0], y=mu[mask, 1] if mu.shape[1] > 1 else np.zeros(mask.sum()), mode="markers",
+            name=str(digit), marker={"size": 4, "color": CLASS_COLOURS[digit], "opacity": 0.7},
+            customdata=None if rows is None else rows[mask],
+            hovertemplate=f"digit {digit}<br>z0 %{{x:.2f}}, z1 %{{y:.2f}}<extra></extra>"))
+    _prior_circle(fig, float(np.sqrt(5.991)))  # χ²₂ 95% quantile
+    fig.update_layout(title=title, height=height, margin={"l": 10, "r": 10, "t": 40, "b": 10},
+                      legend={"itemsizing": "constant"}, showlegend=legend, dragmode="pan")
+    fig.update_xaxes(title="z0")
+    fig.update_yaxes(title="z1", scaleanchor="x", scaleratio=1)
+    return fig
+
+
+def terms_chart(curves: dict[str, list[float]], beta: float = 1.0) -> go.Figure:
+    """Reconstruction and KL per epoch as stacked areas (training), validation dashed on top."""
+    epochs = list(range(1, len(curves["reconstruction"]) + 1))
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=epochs, y=curves["kl"], name="KL (train)", stackgroup="train",
+                             line={"color": "#e45756"}))
+    fig.add_trace(go.Scatter(x=epochs, y=curves["reconstruction"], name="reconstruction (train)",
+                             stackgroup="train", line={"color": "#4c78a8"}))
+    if "val_reconstruction" in curves and "val_kl" in curves:
+        total = [r + k for r, k in zip(curves["val_reconstruction"], curves["val_kl"])]
+        fig.add_trace(go.Scatter(x=epochs, y=total, name="−ELBO (validation)", mode="lines+markers",
+                                 line={"color": "black", "dash": "dash"}))
+    title = "The two terms of −ELBO per epoch (nats per image; stacked)"
+    if beta != 1.0:
+        title += f" · trained with β = {beta:g}"
+    fig.update_layout(title=title, height=360, margin={"l": 10, "r": 10, "t": 40, "b": 10},
+                      hovermode="x unified")
+    fig.update_xaxes(title="epoch", dtick=1 if len(epochs) <= 20 else None)
+    fig.update_yaxes(title="nats", rangemode="tozero")
+    return fig
+
+
+def posterior_chart(anatomy: Anatomy, max_dims: int = 32) -> go.Figure:
+    """μ ± σ per latent dim (bars with error bars) against the prior's 0 ± 1, and each draw of z."""
+    k = min(len(anatomy.mu), max_dims)
+    names = [f"z{i}" for i in range(k)]
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=names, y=[0] * k, mode="markers", name="prior N(0, 1)",
+                             error_y={"type": "constant", "value": 1.0, "color": "#bbbbbb", "thickness": 6, "width": 0},
+                             marker={"color": "#bbbbbb", "size": 6}))
+    fig.add_trace(go.Scatter(x=names, y=anatomy.mu[:k], mode="markers", name="q(z|x): μ ± σ",
+                             error_y={"type": "data", "array": anatomy.sigma[:k], "color": "#4c78a8", "thickness": 2},
+                             marker={"color": "#4c78a8", "size": 10}))
+    for s, z in enumerate(anatomy.z_samples):
+        fig.add_trace(go.Scatter(x=names, y=z[:k], mode="markers", name="draws of z" if s == 0 else None,
+                                 showlegend=s == 0, legendgroup="draws",
+                                 marker={"color": "#f58518", "size": 6, "symbol": "x"}))
+    fig.update_layout(title="Posterior per latent dim", height=320, margin={"l": 10, "r": 10, "t": 40, "b": 10})
+    fig.update_yaxes(title="value")
+    return fig
+
+
+def beta_chart(rows: list[BetaRow]) -> go.Figure:
+    """Reconstruction vs KL, one point per model labelled by β (marker size ∝ spread of μ)."""
+    fig = go.Figure(go.Scatter(
+        x=[r.kl for r in rows], y=[r.reconstruction for r in rows], mode="markers+text",
+        text=[f"β={r.beta:g}" for r in rows], textposition="top center",
+        marker={"size": [10 + 20 * min(1.5, r.spread["mean_std"]) for r in rows], "color": "#4c78a8", "opacity": 0.8},
+        customdata=[[r.name, r.spread["mean_std"]] for r in rows],
+        hovertemplate="%{customdata[0]}<br>KL %{x:.2f} nats<br>reconstruction %{y:.2f} nats"
+                      "<br>mean std of μ %{customdata[1]:.2f}<extra></extra>"))
+    fig.update_layout(title="Reconstruction vs KL, by β (size: spread of μ)", height=360,
+                      margin={"l": 10, "r": 10, "t": 40, "b": 10})
+    fig.update_xaxes(title="KL (nats per image)")
+    fig.update_yaxes(title="reconstruction (nats per image)")
+    return fig
+

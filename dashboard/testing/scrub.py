@@ -12,7 +12,7 @@ import socket
 import time
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[2]  # the project folder
 APP = Path(__file__).resolve().parent / "scrub_app.py"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -72,7 +72,7 @@ def free_port() -> int:
 @contextlib.contextmanager
 def streamlit_server(models_dir: Path, model: str, *, timeout: float = 90.0):
     """`streamlit run tests/e2e/scrub_app.py` on a free port; yields its URL, stops it afterwards."""
-    from app_browser import app_server  # imports this module: import here, not at the top
+    from dashboard.testing.browser import app_server  # imports this module: import here, not at the top
 
     with app_server(Path(models_dir), log_dir=Path(models_dir), timeout=timeout, app=APP,
                     extra_env={"SCRUB_MODEL": model}) as server:

@@ -4,11 +4,19 @@ decoded draws of z (the reparameterization made visible), and what β does to th
 import numpy as np
 import streamlit as st
 
-import app_ui
-from vae_core import lessons, views
+from dashboard import figures, loaders, presentation, state, widgets
+from vae_core import jobs
+from vae_core.anatomy import beta_row, elbo_anatomy, loss_terms_per_epoch
+from vae_core.compare import shapes_key
+from vae_core.config import TrainConfig, VAEConfig
+from vae_core.latent import mosaic
 
-ROW = "elbo_row"
+ROW = state.ELBO_ROW
 SWEEP_BETAS = (0.25, 1.0, 4.0)
+# Sized for a button on 2 CPU cores: one small dense VAE per β, 3 epochs on up to 10,000 digits.
+SWEEP_MODEL = VAEConfig(hidden_units=(256, 128), latent_dim=2)
+SWEEP_TRAINING = TrainConfig(epochs=3, batch_size=128, early_stopping_patience=0)
+SWEEP_JOB = "elbo_sweep_job"  # session key: the running β sweep
 MAX_BETA_MODELS = 8
 
 
@@ -20,12 +28,12 @@ def _random_row(n: int) -> None:
 
 def loss_section(loaded) -> None:
     config = loaded.vae.vae_config
-    curves = lessons.loss_terms_per_epoch(loaded.metadata)
+    curves = loss_terms_per_epoch(loaded.metadata)
     if not curves:
         st.info("This model was saved without its training history, so there are no per-epoch terms to show.",
                 icon=":material/info:")
         return
-    st.plotly_chart(lessons.terms_chart(curves, config.beta), key="elbo_terms")
+    st.plotly_chart(figures.terms_chart(curves, config.beta), key="elbo_terms")
     last_rec, last_kl = curves["reconstruction"][-1], curves["kl"][-1]
     if not config.variational:
         st.caption(f"An autoencoder has no KL term: its loss is reconstruction alone ({last_rec:.1f} nats per "
@@ -38,10 +46,10 @@ def loss_section(loaded) -> None:
                f"minimised reconstruction + β·KL with β = {config.beta:g}.{warmup}")
 
 
-@app_ui.fragment
+@widgets.fragment
 def image_section(loaded) -> None:
     """One test image: its terms, μ and σ per dim, and draws z ~ q(z|x) decoded."""
-    data = app_ui.mnist_test()
+    data = loaders.mnist_test()
     n = len(data.x_test)
     if ROW not in st.session_state or not 0 <= st.session_state[ROW] < n:
         st.session_state[ROW] = 0
@@ -51,13 +59,13 @@ def image_section(loaded) -> None:
     k = c3.slider("Draws of z", 1, 16, 8, key="elbo_draws")
     seed = c4.number_input("Seed", 0, 10**6, 0, key="elbo_seed")
     label = int(data.y_test[row])
-    anatomy = lessons.elbo_anatomy(loaded.vae, data.x_test[row], label, n_samples=k, seed=int(seed))
+    anatomy = elbo_anatomy(loaded.vae, data.x_test[row], label, n_samples=k, seed=int(seed))
 
     left, middle, right = st.columns([1, 1, 3])
     with left:
-        app_ui.show_image(anatomy.image, caption=f"test #{row} · digit {label}", scale=5)
+        widgets.show_image(anatomy.image, caption=f"test #{row} · digit {label}", scale=5)
     with middle:
-        app_ui.show_image(anatomy.reconstruction_from_mu, caption="decoded from μ", scale=5)
+        widgets.show_image(anatomy.reconstruction_from_mu, caption="decoded from μ", scale=5)
     with right:
         m1, m2, m3 = st.columns(3)
         m1.metric("Reconstruction", f"{anatomy.reconstruction:.1f}",
@@ -72,70 +80,98 @@ def image_section(loaded) -> None:
                        "and there is no KL term.")
 
     chart, table = st.columns([3, 2])
-    chart.plotly_chart(lessons.posterior_chart(anatomy), key="elbo_posterior")
-    table.dataframe(lessons.anatomy_table(anatomy), hide_index=True, height=min(320, 38 + 35 * len(anatomy.mu)))
+    chart.plotly_chart(figures.posterior_chart(anatomy), key="elbo_posterior")
+    table.dataframe(presentation.anatomy_table(anatomy), hide_index=True, height=min(320, 38 + 35 * len(anatomy.mu)))
 
-    st.image(lessons.mosaic(anatomy.samples, k), clamp=True, width=min(900, 28 * 3 * k),
+    st.image(mosaic(anatomy.samples, k), clamp=True, width=min(900, 28 * 3 * k),
              caption=f"{k} draws z = μ + σ·ε, ε ~ N(0, I), decoded (the reparameterization trick: the noise is an "
                      "input, so gradients reach μ and σ)")
     st.caption("−log p(x|z) per draw: " + ", ".join(f"{v:.1f}" for v in anatomy.sample_nll) + " nats.")
 
 
 @st.cache_data(show_spinner="Measuring the models…", max_entries=16)
-def beta_rows(keys: tuple, n_test: int) -> list[lessons.BetaRow]:
-    data = app_ui.mnist_test()
-    x, y = data.x_test[:n_test], data.y_test[:n_test]
-    return [lessons.beta_row(key[1], app_ui.get_model(key[1]).vae, x, y) for key in keys]
+def beta_rows(keys: tuple, n_test: int):
+    data = loaders.mnist_test()
+    x, y = data.x_test[:n_test], data.y_test[:n_test].astype(np.int64)
+    return [beta_row(key[1], loaders.get_model(key[1]).vae, x, y) for key in keys]
 
 
-@st.cache_resource(show_spinner="Training one small VAE per β (about a minute)…", max_entries=2)
-def quick_sweep(betas: tuple[float, ...]) -> list[lessons.BetaRow]:
-    """Trained once per server (the same for everyone): small unsaved VAEs, one per β."""
-    return lessons.beta_sweep(views.load_mnist_source("auto"), betas)
+@st.cache_resource
+def sweep_results() -> dict:
+    """Finished quick sweeps, {betas: rows}: one per server, the same for everyone."""
+    return {}
 
 
-def show_beta_rows(rows: list[lessons.BetaRow], key: str) -> None:
-    st.dataframe([r.as_dict() for r in rows], hide_index=True)
+def show_beta_rows(rows, key: str) -> None:
+    st.dataframe(presentation.beta_table(rows), hide_index=True)
     chart, scatters = st.columns([2, 3])
-    chart.plotly_chart(lessons.beta_chart(rows), key=f"{key}_chart")
+    chart.plotly_chart(figures.beta_chart(rows), key=f"{key}_chart")
     with scatters:
         columns = st.columns(min(3, len(rows)))
         for i, r in enumerate(rows[:6]):
             with columns[i % len(columns)]:
-                st.plotly_chart(lessons.code_scatter(r.mu, r.labels, r.name, height=260, legend=False),
+                st.plotly_chart(figures.code_scatter(r.mu, r.labels, r.name, height=260, legend=False),
                                 key=f"{key}_scatter_{i}", config={"displayModeBar": False})
 
 
-@app_ui.fragment
+def quick_sweep() -> None:
+    """Train one small unsaved VAE per β in a child process (once per server) and show the trade-off."""
+    done = sweep_results().get(SWEEP_BETAS)
+    if done is not None:
+        show_beta_rows(done, "elbo_sweep")
+        return
+    job = st.session_state.get(SWEEP_JOB)
+    snap = None if job is None else job.snapshot()
+    if snap is not None and snap.status == "done":
+        sweep_results()[SWEEP_BETAS] = snap.result
+        st.session_state.pop(SWEEP_JOB)
+        st.rerun()
+    if snap is not None and not snap.finished:
+        st.progress(snap.fraction, text=f"Training the VAE for β {SWEEP_BETAS[min(len(SWEEP_BETAS) - 1, int(snap.fraction * len(SWEEP_BETAS)))]:g} · "
+                                        f"{snap.elapsed_seconds:.0f} s")
+        st.button("Cancel", key="elbo_sweep_cancel", on_click=job.cancel, icon=":material/stop:")
+        return
+    if snap is not None and snap.status == "failed":
+        st.error(snap.error, icon=":material/error:")
+    elif snap is not None and snap.status == "cancelled":
+        st.warning("The sweep was cancelled.")
+    if st.button(f"Run the quick β sweep: β = {', '.join(f'{b:g}' for b in SWEEP_BETAS)} (small dense VAEs, "
+                 "3 epochs, about a minute here)", key="elbo_sweep_start", icon=":material/play_arrow:"):
+        with widgets.guard("Could not start the sweep"):
+            spec = jobs.TrainingSpec("beta_sweep", "mnist", SWEEP_MODEL.to_dict(), SWEEP_TRAINING.to_dict(),
+                                     {"choice": "auto"}, betas=SWEEP_BETAS)
+            st.session_state[SWEEP_JOB] = jobs.start(spec, owner_alive=widgets.session_alive_probe())
+            st.rerun()
+
+
+@widgets.fragment
 def beta_section(active) -> None:
     """VAEs with the active model's shapes (any β) by default; the quick sweep when there are none."""
-    infos = [i for i in views.usable_models(app_ui.model_infos(), ("mnist",)) if lessons.model_type(i.config) == "vae"]
+    infos = [i for i in state.usable("mnist") if i.vae_config.variational]
     by_name = {i.name: i for i in infos}
-    active_shapes = lessons.shapes_key(active.config)
-    default = [i.name for i in infos if lessons.shapes_key(i.config) == active_shapes][:MAX_BETA_MODELS]
+    active_shapes = shapes_key(active.vae_config)
+    default = [i.name for i in infos if shapes_key(i.vae_config) == active_shapes][:MAX_BETA_MODELS]
     chosen = st.multiselect("Models to compare (MNIST VAEs)", list(by_name), default=default, key="elbo_beta_models",
                             max_selections=MAX_BETA_MODELS)
     if chosen:
-        rows = sorted(beta_rows(tuple(app_ui.model_key(name) for name in chosen), 2000), key=lambda r: r.beta)
+        rows = sorted(beta_rows(tuple(loaders.model_key(name) for name in chosen), 2000), key=lambda r: r.beta)
         show_beta_rows(rows, "elbo_beta")
         if len({r.beta for r in rows}) < 2:
             st.caption("These models share one β. Train the same model with another β (Train page, or "
-                       "`python -m vae_core train --dataset mnist --beta 4 --name my-beta4`), or run the quick "
+                       "`vae-explorer train --dataset mnist --beta 4 --name my-beta4`), or run the quick "
                        "sweep below.")
     st.caption("Larger β buys a smaller KL (codes closer to the prior, fewer active dims, a tighter scatter) "
                "with worse reconstruction; smaller β does the opposite and drifts towards an autoencoder.")
-    if st.toggle(f"Quick β sweep: β = {', '.join(f'{b:g}' for b in SWEEP_BETAS)} (small dense VAEs, 3 epochs, "
-                 "trained once per server, about a minute here)", key="elbo_sweep"):
-        show_beta_rows(quick_sweep(SWEEP_BETAS), "elbo_sweep")
+    st.fragment(quick_sweep, run_every=1.0 if st.session_state.get(SWEEP_JOB) is not None else None)()
 
 
 def main() -> None:
     st.title("ELBO anatomy")
-    info = app_ui.pick_model(("mnist",))
+    info = widgets.model_picker("mnist", "MNIST model")
     if info is None:
         return
-    loaded = app_ui.get_model(info.name)
-    st.caption(f"{info.name}: {lessons.kind_label(loaded.vae.vae_config)}, latent "
+    loaded = loaders.get_model(info.name)
+    st.caption(f"{info.name}: {presentation.model_variant(info)}, latent "
                f"{loaded.vae.vae_config.latent_dim}, β = {loaded.vae.vae_config.beta:g}")
     st.subheader("The loss, term by term")
     loss_section(loaded)
@@ -145,5 +181,4 @@ def main() -> None:
     beta_section(info)
 
 
-with app_ui.guard():
-    main()
+main()

@@ -21,9 +21,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from scrub_harness import CHROMIUM, CHROMIUM_FLAGS, browser_available, free_port  # noqa: F401 (re-exported)
+from dashboard.testing.scrub import CHROMIUM, CHROMIUM_FLAGS, browser_available, free_port  # noqa: F401 (re-exported)
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[2]  # the project folder, where app.py is
 APP = REPO_ROOT / "app.py"
 DESKTOP = {"width": 1440, "height": 900}
 TRACEBACK_MARKERS = ("Traceback", 'File "')

@@ -1,0 +1,46 @@
+"""The dashboard's pages and the sidebar that links them.
+
+Streamlit's own menu is hidden: its links carry no query parameters, so a page switch would take
+two browser history entries (the bare page, then its view). The sidebar's links carry each target
+page's current view instead (`state.link_params`): one entry per navigation, and a link that can be
+opened in a new tab.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import state, widgets
+
+PAGE_DIR = "dashboard/pages"
+# section → (page key, title, icon); the first page is the default (Home).
+SECTIONS: dict[str, list[tuple[str, str, str]]] = {
+    "Start": [("home", "Home", ":material/home:"), ("train", "Train", ":material/model_training:"),
+              ("models", "Models", ":material/inventory_2:")],
+    "Explore": [("latent", "Latent space", ":material/scatter_plot:"), ("decoder", "Decoder", ":material/tune:"),
+                ("threshold", "Fraud threshold", ":material/policy:")],
+    "Lessons": [("compare", "AE vs VAE", ":material/compare:"), ("elbo", "ELBO anatomy", ":material/functions:")],
+}
+
+
+def page_path(key: str) -> str:
+    """The page's script, as `st.page_link` and `st.Page` take it."""
+    return f"{PAGE_DIR}/{key}.py"
+
+
+def run() -> None:
+    """Route to the requested page: sidebar links, then the page between `state.begin` and `state.end`."""
+    pages = {section: [st.Page(page_path(key), title=title, icon=icon, default=key == "home")
+                       for key, title, icon in entries] for section, entries in SECTIONS.items()}
+    current = st.navigation(pages, position="hidden")
+    key = current.url_path or "home"
+    links = st.sidebar.container()  # filled after the page ran, so the links carry its latest view
+    with widgets.guard():
+        state.begin(key)
+        current.run()
+        state.end()
+    with links:
+        for section, entries in SECTIONS.items():
+            st.caption(section)
+            for page_key, title, icon in entries:
+                st.page_link(page_path(page_key), label=title, icon=icon, query_params=state.link_params(page_key))

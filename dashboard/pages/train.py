@@ -1,0 +1,164 @@
+"""Train: pick data and settings, watch training live (progress, ETA, losses, samples), cancel, save."""
+
+import math
+
+import streamlit as st
+
+from dashboard import figures, loaders, presentation, widgets
+from dashboard.navigation import page_path
+from vae_core import jobs, registry, sources
+from vae_core.config import MODEL_DEFAULTS, TRAIN_DEFAULTS, build_configs
+from vae_core.errors import DataError
+
+JOB = "train_job"  # session key: this user's TrainingJob
+_REFRESHED = "_train_job_refreshed"  # id of the finished job the page has already refreshed for
+_CLEAR_NAME = "_train_clear_name"  # set after a save: empty the name box before it is drawn
+
+
+def data_widgets(dataset: str, running: bool) -> dict:
+    """Where the training data comes from → source options for the training process."""
+    st.subheader("Data")
+    if dataset == "fraud":
+        return widgets.fraud_training_data(running)
+    choice = st.radio("MNIST source", list(sources.MNIST_CHOICES), format_func=presentation.MNIST_SOURCE_LABELS.get,
+                      key="train_mnist_source", horizontal=True, disabled=running)
+    options = {"choice": choice}
+    if choice == "auto":
+        st.caption(f"Best available here: {presentation.best_source_note('mnist')}.")
+    elif choice == "path":
+        options["path"] = st.text_input("Folder or mnist.npz", key="train_mnist_path", disabled=running,
+                                        placeholder="…/data/mnist")
+    return options
+
+
+def settings_widgets(dataset: str, running: bool) -> dict:
+    """The model and training widgets → settings for config.build_configs (defaults from its tables)."""
+    model, train = MODEL_DEFAULTS[dataset], TRAIN_DEFAULTS[dataset]
+    st.subheader("Model")
+    c1, c2, c3, c4 = st.columns(4)
+    settings = {
+        "architecture": c1.selectbox("Architecture", ["dense", "conv"] if dataset == "mnist" else ["dense"],
+                                     key=f"train_arch_{dataset}", disabled=running),
+        "latent_dim": int(c2.number_input("Latent dim", 1, 64, model["latent_dim"], key=f"train_latent_{dataset}",
+                                          disabled=running)),
+        "hidden_units": c3.text_input("Hidden layers (dense)", ",".join(map(str, model["hidden_units"])),
+                                      key=f"train_hidden_{dataset}", disabled=running,
+                                      help="Sizes separated by commas, e.g. 512,256"),
+        "likelihood": c4.selectbox("Likelihood", ["bernoulli", "gaussian"],
+                                   index=["bernoulli", "gaussian"].index(model["likelihood"]),
+                                   key=f"train_likelihood_{dataset}", disabled=running,
+                                   help="Bernoulli for pixel intensities in [0, 1]; Gaussian for standardised features"),
+    }
+    c1, c2, c3, c4 = st.columns(4)
+    settings["beta"] = float(c1.number_input("β (KL weight)", 0.0, 100.0, 1.0, 0.1, key=f"train_beta_{dataset}",
+                                             disabled=running))
+    settings["epochs"] = int(c2.number_input("Epochs", 1, 1000, train.epochs, key=f"train_epochs_{dataset}",
+                                             disabled=running))
+    settings["batch_size"] = int(c3.number_input("Batch size", 8, 4096, train.batch_size, key=f"train_batch_{dataset}",
+                                                 disabled=running))
+    settings["learning_rate"] = float(c4.number_input("Learning rate", 1e-5, 0.1, train.learning_rate, format="%.4f",
+                                                      key=f"train_lr_{dataset}", disabled=running))
+    with st.expander("More settings"):
+        c1, c2, c3 = st.columns(3)
+        settings["kl_warmup_epochs"] = int(c1.number_input("KL warm-up epochs", 0, 100, 0, key=f"train_warmup_{dataset}",
+                                                           disabled=running))
+        settings["early_stopping_patience"] = int(c2.number_input(
+            "Early-stopping patience (0 = off)", 0, 100, train.early_stopping_patience,
+            key=f"train_patience_{dataset}", disabled=running))
+        settings["seed"] = int(c3.number_input("Seed", 0, 2**31 - 1, 0, key=f"train_seed_{dataset}", disabled=running))
+    return settings
+
+
+def start(dataset: str, name: str, settings: dict, data: dict) -> None:
+    """Check what can be checked without loading data or TensorFlow, then train in a child process."""
+    with widgets.guard("Could not start training"):
+        vae_config, train_config = build_configs(dataset, **settings)
+        if data.get("choice") == "upload":
+            if data.get("upload") is None:
+                raise DataError("Upload a CSV first, or choose another data source.")
+            loaders.checked_upload(data["upload_id"], data["label_column"], data["positive"],
+                                   data["upload_name"], data["upload"])
+        elif data.get("choice") == "path" and dataset == "fraud":
+            from vae_core.tabular import csv_header
+
+            if not (data.get("path") or "").strip():
+                raise DataError("Enter the path of a transactions CSV.")
+            csv_header(data["path"].strip())  # exists, is a file, looks like CSV text
+        spec = jobs.TrainingSpec.training(dataset, name, vae_config, train_config,
+                                          {k: v for k, v in data.items() if k != "upload_id"},
+                                          str(loaders.models_root()))
+        st.session_state[JOB] = jobs.start(spec, owner_alive=widgets.session_alive_probe())
+        st.rerun()
+
+
+def show_job() -> None:
+    """Progress of this user's job; polled by a timer while it runs."""
+    job = st.session_state.get(JOB)
+    if job is None:
+        return
+    snap = job.snapshot()
+    st.subheader(f"Training {snap.name}" if snap.name else "Training")
+    if snap.data_source:
+        widgets.source_banner(presentation.short_source(snap.data_source), snap.synthetic)
+    eta = "" if math.isnan(snap.eta_seconds) or snap.finished else f" · about {snap.eta_seconds:.0f} s left"
+    epoch_text = (f"epoch {snap.epoch}/{snap.epochs}" if snap.epochs
+                  else "starting: loading TensorFlow and the data" if not snap.finished else "stopped")
+    st.progress(snap.fraction, text=f"{snap.fraction:.0%} · {epoch_text} · {snap.elapsed_seconds:.0f} s{eta}")
+    if not snap.finished:
+        if snap.cancel_requested:
+            st.caption("Cancelling after the current batch…")
+        else:
+            st.button("Cancel", key="train_cancel", icon=":material/stop:", on_click=job.cancel)
+    elif snap.status == "failed":
+        st.error(snap.error, icon=":material/error:")
+    elif snap.status == "cancelled":
+        st.warning("Training was cancelled; nothing was saved.")
+    else:
+        st.success(f"Saved **{snap.name}**: {presentation.metrics_text(snap.metrics)}.", icon=":material/check_circle:")
+        page = "threshold" if snap.dataset == "fraud" else "latent"
+        st.page_link(page_path(page), label="Explore this model", icon=":material/scatter_plot:",
+                     query_params={"model": snap.name})
+
+    curves = presentation.loss_history(snap.epoch_losses, snap.epoch_val_losses)
+    left, right = st.columns([3, 1]) if snap.dataset == "mnist" else (st.container(), None)
+    if curves:
+        left.plotly_chart(figures.loss_chart(curves), key="train_loss_chart")
+    elif snap.current:
+        left.caption("This epoch so far: " + ", ".join(f"{k} {v:.2f}" for k, v in snap.current.items()))
+    if right is not None and snap.samples is not None:
+        with right:
+            widgets.show_image(snap.samples, caption=f"Prior samples after epoch {snap.samples_epoch}", scale=2)
+
+    if snap.finished and st.session_state.get(_REFRESHED) != id(job):
+        st.session_state[_REFRESHED] = id(job)
+        st.session_state[_CLEAR_NAME] = snap.status == "done"  # the name is taken now
+        st.rerun(scope="app")  # once: re-enable the form and refresh the model lists
+
+
+def main() -> None:
+    st.title("Train a model")
+    job = st.session_state.get(JOB)
+    running = job is not None and not job.snapshot().finished
+    dataset = st.segmented_control("Dataset", ["mnist", "fraud"], default="mnist", key="train_dataset",
+                                   format_func=presentation.KIND_NAMES.get, disabled=running) or "mnist"
+    data = data_widgets(dataset, running)
+    settings = settings_widgets(dataset, running)
+
+    st.subheader("Save as")
+    if st.session_state.pop(_CLEAR_NAME, False):
+        st.session_state["train_name"] = ""
+    name = st.text_input("Model name", key="train_name", disabled=running,
+                         placeholder="letters, digits, - and _", max_chars=64)
+    problem = registry.name_problem(name, loaders.models_root()) if name else None
+    if problem:
+        st.error(problem, icon=":material/error:")
+    if st.button("Train", type="primary", key="train_start", icon=":material/play_arrow:",
+                 disabled=running or not name or problem is not None):
+        start(dataset, name, settings, data)
+
+    if job is not None:
+        st.divider()
+        st.fragment(show_job, run_every=0.5 if running else None)()
+
+
+main()

@@ -1,0 +1,287 @@
+"""Words, numbers and tables as people read them: labels, captions, hover text, table rows.
+
+Plain functions of engine results; nothing here computes a model output.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from vae_core import sources, thresholds
+from vae_core.fraud import PREVALENCE_NOTE
+
+if TYPE_CHECKING:
+    from vae_core.anatomy import Anatomy, BetaRow
+    from vae_core.compare import Comparison
+    from vae_core.fraud import ScoredData
+    from vae_core.registry import ModelInfo
+
+DIGIT_NAMES = {i: str(i) for i in range(10)}
+FRAUD_NAMES = {0: "normal", 1: "fraud"}
+KIND_NAMES = {"mnist": "Digits (MNIST)", "fraud": "Transactions (fraud)"}
+MNIST_SOURCE_LABELS = {"auto": "Best available", "bundled": "Bundled 5,000 digits (offline)",
+                       "path": "A folder of IDX files or an mnist.npz"}
+TRAINING_SOURCE_LABELS = {"auto": "Best available", "path": "A CSV path", "upload": "Upload a CSV",
+                          "synthetic": "Synthetic transactions"}
+VIEW_SOURCE_LABELS = {"model": "The model's training data", "upload": "An uploaded CSV",
+                      "synthetic": "Synthetic transactions"}
+STRATEGY_LABELS = thresholds.STRATEGY_NAMES
+PROJECTION_LABELS = {"dims": "Two latent dims", "pca": "PCA", "tsne": "t-SNE"}
+# Plotly's hover label cannot show an image, so a digit's hover carries a 14×14 text thumbnail.
+_HALF_BLOCKS = np.array(["\u00a0", "\u2580", "\u2584", "\u2588"])  # nbsp, upper, lower, full block
+
+
+# --- models -------------------------------------------------------------------------------------
+
+def model_variant(info: ModelInfo) -> str:
+    """'VAE', 'AE', 'conditional VAE'…, for a valid entry."""
+    config = info.vae_config
+    name = "VAE" if config.variational else "AE"
+    return f"conditional {name}" if config.conditional else name
+
+
+def model_label(info: ModelInfo) -> str:
+    """One line naming a model for pickers: 'name — MNIST VAE, latent 2'."""
+    if not info.valid:
+        return f"{info.name} — broken"
+    dataset = {"mnist": "MNIST", "fraud": "fraud"}.get(info.kind or "", info.kind or "?")
+    return f"{info.name} — {dataset} {model_variant(info)}, latent {info.vae_config.latent_dim}"
+
+
+def headline_metric(info: ModelInfo) -> str:
+    """The metric people compare for this kind of model, as text ('' when none)."""
+    metrics = info.metadata.get("metrics", {}) or {}
+    if "test_neg_elbo" in metrics:
+        return f"test −ELBO {metrics['test_neg_elbo']:.1f} nats"
+    parts = [f"{label} {metrics[key]:.3f}" for key, label in (("roc_auc", "AUROC"), ("average_precision", "AP"))
+             if isinstance(metrics.get(key), (int, float))]
+    if parts and isinstance(metrics.get("prevalence"), (int, float)):
+        parts.append(f"at {metrics['prevalence']:.1%} fraud prevalence")  # AP depends on it
+    return ", ".join(parts)
+
+
+_METRIC_LABELS = {"test_neg_elbo": "test −ELBO {:.1f} nats", "test_reconstruction": "reconstruction {:.1f}",
+                  "test_kl": "KL {:.2f}", "roc_auc": "AUROC {:.3f}", "average_precision": "AP {:.3f}",
+                  "precision": "precision {:.3f}", "recall": "recall {:.3f}", "f1": "F1 {:.3f}",
+                  "prevalence": "at {:.1%} fraud prevalence"}
+
+
+def metrics_text(metrics: dict[str, Any]) -> str:
+    """A finished training's headline metrics as one readable line."""
+    return ", ".join(template.format(metrics[key]) for key, template in _METRIC_LABELS.items()
+                     if isinstance(metrics.get(key), (int, float)))
+
+
+def short_source(text: str | None) -> str:
+    """A recorded data source without machine paths: 'MNIST IDX files in …/data/mnist'."""
+    if not text:
+        return "unknown"
+    words = []
+    for word in str(text).split(" "):
+        if "/" in word and len(word) > 1:
+            parts = [p for p in word.split("/") if p]
+            word = "…/" + "/".join(parts[-2:]) if len(parts) > 2 else word
+        words.append(word)
+    return " ".join(words)
+
+
+def architecture_text(info: ModelInfo) -> str:
+    """'dense 512-256, latent 2, Bernoulli' (or 'conv 32-64 → 16, …')."""
+    config = info.vae_config
+    if config.architecture == "conv":
+        body = f"conv {'-'.join(map(str, config.conv_filters))} → {config.conv_dense_units}"
+    else:
+        body = f"dense {'-'.join(map(str, config.hidden_units))}"
+    extras = [f"β {config.beta:g}"] if config.beta != 1.0 else []
+    return ", ".join([body, f"latent {config.latent_dim}", config.likelihood.capitalize(), *extras])
+
+
+def model_table(infos: list[ModelInfo], active: dict[str, str | None]) -> list[dict[str, Any]]:
+    """Rows for the Models table, one per valid model: readable columns, no raw JSON."""
+    rows = []
+    for info in infos:
+        if not info.valid:
+            continue
+        metadata = info.metadata
+        rows.append({
+            "active": "✓" if active.get(info.kind or "") == info.name else "",
+            "name": info.name,
+            "kind": KIND_NAMES.get(info.kind or "", info.kind),
+            "model": model_variant(info),
+            "architecture": architecture_text(info),
+            "result": headline_metric(info),
+            "epochs": metadata.get("epochs_run"),
+            "training s": metadata.get("training_seconds"),
+            "trained on": short_source(metadata.get("data_source")),
+            "created": str(metadata.get("created") or "")[:16].replace("T", " "),
+        })
+    return rows
+
+
+def metrics_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
+    """A model's saved metrics as (metric, value) rows with readable numbers."""
+    rows = []
+    for key, value in metrics.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            continue
+        shown = f"{value:,}" if isinstance(value, int) else f"{value:.4g}" if isinstance(value, float) else value
+        rows.append({"metric": key.replace("_", " "), "value": shown})
+    return rows
+
+
+def loss_history(epoch_losses: tuple[dict[str, float], ...] | list[dict[str, float]],
+                 epoch_val_losses: tuple[dict[str, float], ...] | list[dict[str, float]]) -> dict[str, list[float]]:
+    """Per-epoch curves for the loss chart: {'loss', 'reconstruction', 'kl', 'val_loss', ...} → lists."""
+    curves: dict[str, list[float]] = {}
+    for prefix, rows in (("", epoch_losses), ("val_", epoch_val_losses)):
+        for key in ("loss", "reconstruction", "kl"):
+            values = [row[key] for row in rows if key in row]
+            if values and len(values) == len(rows):
+                curves[prefix + key] = values
+    return curves
+
+
+# --- data ---------------------------------------------------------------------------------------
+
+def sources_text() -> dict[str, list[str]]:
+    """What data is here, as lines for the Home page: kind, short name and when it is used."""
+    return {kind: [f"**{s.kind}** — {s.name}: {s.note}" for s in found] for kind, found in sources.available().items()}
+
+
+def best_source_note(kind: str) -> str:
+    """Which source "best available" picks here, in a few words (for captions)."""
+    first = sources.available()[kind][0]
+    return f"{first.kind} — {first.name}"
+
+
+def describe(scored: ScoredData) -> str:
+    """'<source> · <which rows> · n rows, k frauds (p%)' for the data banner."""
+    text = f"{short_source(scored.source)} · {scored.evaluated_on} · {len(scored.scores):,} rows"
+    if scored.labels is not None:
+        frauds = int(scored.labels.sum())
+        text += f", {frauds:,} frauds ({frauds / max(1, len(scored.labels)):.2%})"
+    else:
+        text += " (no label column: which rows are frauds is unknown)"
+    return text
+
+
+def prevalence_text(prevalence: float | None) -> str:
+    """This data's fraud prevalence, next to the two reference values."""
+    here = "unknown (no labels)" if prevalence is None else f"{prevalence:.3%}"
+    return f"Fraud prevalence here: {here}. {PREVALENCE_NOTE}"
+
+
+# --- hover text ---------------------------------------------------------------------------------
+
+def text_thumbnails(images: np.ndarray, threshold: float = 0.35) -> list[str]:
+    """(n, 28, 28[, 1]) → n hover-label thumbnails: 2×2-pooled to 14×14, two rows per text line
+    (half-block characters), joined by '<br>' for Plotly's monospace hover label."""
+    n = len(images)
+    if n == 0:
+        return []
+    pooled = np.asarray(images, np.float32).reshape(n, 14, 2, 14, 2).mean(axis=(2, 4)) > threshold
+    codes = pooled[:, 0::2, :].astype(np.int8) + 2 * pooled[:, 1::2, :].astype(np.int8)  # (n, 7, 14)
+    chars = _HALF_BLOCKS[codes]
+    return ["<br>".join("".join(line) for line in image) for image in chars]
+
+
+def digit_hover(rows: np.ndarray, labels: np.ndarray, images: np.ndarray) -> list[str]:
+    """'test #12 · digit 7' plus a text thumbnail, per row."""
+    return [f"test #{i} · digit {y}<br>{t}"
+            for i, y, t in zip(rows.tolist(), labels.tolist(), text_thumbnails(images))]
+
+
+def fraud_hover(scored: ScoredData, feature_names: tuple[str, ...], positions: np.ndarray) -> list[str]:
+    """Row, class, amount, score and the three worst-reconstructed features, per scored position."""
+    errors = scored.feature_errors[positions]
+    worst = np.argsort(-errors, axis=1)[:, :3]
+    amounts = None if scored.amounts is None else scored.amounts[positions]
+    lines = []
+    for k, position in enumerate(positions.tolist()):
+        label = "" if scored.labels is None else f" · {FRAUD_NAMES[int(scored.labels[position])]}"
+        amount = "" if amounts is None else f"<br>amount €{amounts[k]:,.2f}"
+        worst_text = ", ".join(f"{feature_names[j]} {errors[k, j]:.1f}" for j in worst[k])
+        lines.append(f"row {int(scored.rows[position])}{label}{amount}<br>score {scored.scores[position]:.2f}"
+                     f"<br>worst reconstructed: {worst_text}")
+    return lines
+
+
+# --- lessons ------------------------------------------------------------------------------------
+
+def comparison_table(comparison: Comparison) -> list[dict[str, Any]]:
+    """One row per model, the numbers the AE vs VAE page shows."""
+    table = []
+    for m in comparison.models:
+        row = {
+            "model": m.name, "type": m.kind,
+            "reconstruction −log p(x|μ) (nats)": round(m.reconstruction["nll"], 2),
+            "reconstruction MSE per pixel": round(m.reconstruction["mse"], 5),
+            "KL (nats)": round(m.test_kl, 2),
+            "codes inside N(0, I)'s 95% ball": f"{m.spread['inside_prior']:.0%}",
+            "mean ‖code‖": round(m.spread["mean_norm"], 2),
+        }
+        if m.quality is not None:
+            row["prior samples: mean max class prob."] = round(m.quality["mean_max_prob"], 3)
+            row["prior samples: digit score (1–10)"] = round(m.quality["digit_score"], 2)
+            row["prior samples: most common digit"] = (
+                f"{int(np.argmax(m.quality['class_share']))} ({np.max(m.quality['class_share']):.0%})")
+        table.append(row)
+    return table
+
+
+def anatomy_table(anatomy: Anatomy) -> list[dict[str, Any]]:
+    """Per latent dim: μ, σ and that dim's share of the KL."""
+    return [{"dim": f"z{i}", "μ": round(float(m), 3), "σ": round(float(s), 3), "KL (nats)": round(float(k), 3)}
+            for i, (m, s, k) in enumerate(zip(anatomy.mu, anatomy.sigma, anatomy.kl_per_dim))]
+
+
+def beta_table(rows: list[BetaRow]) -> list[dict[str, Any]]:
+    """One row per model on the β trade-off."""
+    return [{"model": r.name, "β": r.beta, "latent dim": r.latent_dim,
+             "reconstruction (nats)": round(r.reconstruction, 2), "KL (nats)": round(r.kl, 2),
+             "−ELBO at β=1 (nats)": round(r.reconstruction + r.kl, 2),
+             "spread: mean std of μ": round(r.spread["mean_std"], 3),
+             "active dims": r.spread["active_dims"],
+             "codes inside N(0, I)'s 95% ball": f"{r.spread['inside_prior']:.0%}"} for r in rows]
+
+
+def compare_commentary(comparison: Comparison) -> dict[str, str]:
+    """What the AE vs VAE page says about each panel, following the measured values (never a fixed
+    claim that the numbers beside it could contradict): keys "codes", "samples", "reconstruction"."""
+    ae, vae = comparison.models
+    inside_ae, inside_vae = ae.spread["inside_prior"], vae.spread["inside_prior"]
+    measured = (f"Measured here: the autoencoder has {inside_ae:.0%} of its codes inside the circle (mean ‖z‖ "
+                f"{ae.spread['mean_norm']:.1f}), the VAE {inside_vae:.0%} (mean ‖μ‖ {vae.spread['mean_norm']:.1f}).")
+    if inside_vae > inside_ae:
+        codes = (f"{measured} The VAE's KL term pulls its codes towards the prior, as the theory says; the "
+                 "autoencoder places codes wherever reconstruction is easiest.")
+    else:
+        codes = (f"{measured} Here the autoencoder's codes happen to sit at least as close to the prior as the "
+                 "VAE's: nothing in its loss asks for that, so it depends on the run (a VAE trained with a small β "
+                 "behaves more like an autoencoder).")
+    samples = ("The digit score (the Inception Score with a small MNIST classifier) rewards samples that are "
+               "both clearly digits and varied: 1 is worst, 10 best.")
+    if ae.quality is not None and vae.quality is not None:
+        score_ae, score_vae = ae.quality["digit_score"], vae.quality["digit_score"]
+        if score_vae > score_ae:
+            samples += (f" The VAE's draws score {score_vae:.1f} against the autoencoder's {score_ae:.1f}: the prior's "
+                        "region decodes to digits for the VAE, which was trained for that.")
+        else:
+            samples += (f" Here the autoencoder's draws score {score_ae:.1f}, at least as well as the VAE's "
+                        f"{score_vae:.1f}: with a 2-D code even an autoencoder can fill the region the prior "
+                        "covers; the difference shows at higher latent dims and with fewer training epochs.")
+        if comparison.reference_confidence is not None:
+            samples += f" On real test digits the classifier's mean confidence is {comparison.reference_confidence:.2f}."
+    gap = ae.reconstruction["nll"] - vae.reconstruction["nll"]
+    better = "VAE" if gap > 0 else "autoencoder"
+    reconstruction = (f"Reconstruction decodes each image's code mean (μ for the VAE, z for the autoencoder): "
+                      f"−log p(x|μ) in nats per image over {comparison.n_error_rows:,} test digits. The VAE also "
+                      f"pays {vae.test_kl:.1f} nats of KL per image for a latent space it can sample from. Here the "
+                      f"{better} reconstructs better, by {abs(gap):.1f} nats per image"
+                      + (", as expected: the autoencoder spends all of its capacity on reconstruction."
+                         if better == "autoencoder" else
+                         ": unusual, since the autoencoder optimises reconstruction alone — it may be "
+                         "under-trained or over-fitted."))
+    return {"codes": codes, "samples": samples, "reconstruction": reconstruction}

@@ -1,0 +1,298 @@
+"""Per-session view state, and the URL as its one shareable copy.
+
+Each kind of model has its own active choice (`active_model(kind)`): the MNIST pages keep their MNIST
+model and the Fraud threshold page its fraud model. The Latent space and Decoder pages show the kind
+in EXPLORER_KIND. A page's view state (model, selected point, z, threshold, costs…) lives in session
+state and is mirrored into the URL's query parameters, holding only what differs from the defaults,
+so a page's bare address is its default view.
+
+Browser history gets one entry per navigation (links carry the target page's parameters, see
+`link_params`) and one per deliberate change (the parameters are rewritten once); a rerun that
+changes nothing writes nothing. When the URL changes from outside — a pasted link, Back, Forward —
+the page's state is read back from it, missing parameters meaning defaults.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import streamlit as st
+
+from dashboard import loaders
+from vae_core import registry, thresholds
+
+KINDS = ("mnist", "fraud")
+ACTIVE = "active_models"  # {"mnist": name, "fraud": name}
+EXPLORER_KIND = "explorer_kind"  # "mnist" | "fraud": what the Latent space and Decoder pages show
+POINT = "selected_point"  # {"model": name, "row": int}: the point picked on the Latent space page
+DECODER_Z = "decoder_z"  # {"model": name, "z": [float, ...], "rev": int (bumped when set from outside)}
+INTERP = "interp_ends"  # {"model": name, "a": int, "b": int}: interpolation end rows
+THRESHOLD = "fraud_threshold"  # {"model": name, "value": float, "strategy": str, "params": dict}
+FEE, COST_MODE, FIXED_COST = "thr_fee", "thr_cost_mode", "thr_fixed_cost"  # the cost widgets' keys
+ELBO_ROW = "elbo_row"
+COMPARE_AE, COMPARE_VAE = "compare_ae", "compare_vae"
+_PAGE = "_page"
+_WRITTEN = "_url_written"  # (page, its canonical parameters) as last written or read
+_SEEN = "_url_seen"  # (page, the URL's parameters) as last read (a link may spell its view differently)
+_NOTICE = "_url_notice"
+
+DEFAULT_FEE = thresholds.DEFAULT_REVIEW_FEE
+DEFAULT_FIXED_COST = 100.0
+MODEL_THRESHOLD = "model"  # THRESHOLD["strategy"] when the model's own threshold is in force
+PAGE_KINDS = {"latent": None, "decoder": None, "threshold": "fraud", "elbo": "mnist", "models": None}
+
+
+# --- models -------------------------------------------------------------------------------------
+
+def usable(kind: str | None = None) -> list[registry.ModelInfo]:
+    """Valid registry entries, optionally of one kind."""
+    return [i for i in loaders.model_infos() if i.valid and (kind is None or i.kind == kind)]
+
+
+def default_model(kind: str) -> str | None:
+    """The model a first visit opens for `kind` (declared by the registry; see registry.default_models)."""
+    return registry.default_models(loaders.model_infos(), loaders.models_root())[kind]
+
+
+def active_model(kind: str) -> str | None:
+    """This session's model of `kind`: its own choice while that model exists, else the default."""
+    chosen = st.session_state.setdefault(ACTIVE, {})
+    if chosen.get(kind) not in {i.name for i in usable(kind)}:
+        chosen[kind] = default_model(kind)
+    return chosen[kind]
+
+
+def set_active(name: str) -> None:
+    """Make `name` its kind's active model (the other kind's choice is untouched)."""
+    info = next((i for i in usable() if i.name == name), None)
+    if info is not None:
+        st.session_state.setdefault(ACTIVE, {})[info.kind] = name
+
+
+def explorer_kind() -> str:
+    """Which kind the Latent space and Decoder pages show (MNIST unless chosen otherwise)."""
+    kind = st.session_state.get(EXPLORER_KIND)
+    if kind not in KINDS or (active_model(kind) is None and active_model("mnist") is not None):
+        kind = "mnist"
+    return kind
+
+
+def compare_defaults() -> tuple[str | None, str | None]:
+    """The (AE, VAE) pair the AE vs VAE page opens on: twins of the same shapes when there are some."""
+    from vae_core.compare import pick_pair
+
+    return pick_pair(usable("mnist"))
+
+
+def page_model(page: str) -> str | None:
+    """The model `page` shows."""
+    kind = PAGE_KINDS.get(page) or (explorer_kind() if page in ("latent", "decoder") else "mnist")
+    return active_model(kind)
+
+
+# --- parameters ---------------------------------------------------------------------------------
+
+def _int(text: str | None) -> int | None:
+    try:
+        return int(str(text))
+    except (TypeError, ValueError):
+        return None
+
+
+def _float(text: str | None) -> float | None:
+    try:
+        value = float(str(text))
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _floats(text: str | None) -> list[float] | None:
+    values = [_float(part) for part in str(text or "").split(",")]
+    return values if values and all(v is not None for v in values) else None
+
+
+def _number(value: float) -> str:
+    return f"{value:.6g}"
+
+
+def threshold_state(model: str) -> dict[str, Any]:
+    """The threshold in force for fraud model `model` (its own threshold unless changed)."""
+    state = st.session_state.get(THRESHOLD)
+    if not state or state.get("model") != model:
+        state = {"model": model, "value": None, "strategy": MODEL_THRESHOLD, "params": {}}
+        st.session_state[THRESHOLD] = state
+    return state
+
+
+def set_decoder_z(model: str, z) -> None:
+    """Set the Decoder's z from outside its sliders (a link, a button, the scrub): its sliders are
+    rebuilt with the new values. A slider's own moves go through `move_decoder_z` and keep them."""
+    revision = (st.session_state.get(DECODER_Z) or {}).get("rev", 0) + 1
+    st.session_state[DECODER_Z] = {"model": model, "z": [float(v) for v in z], "rev": revision}
+
+
+def move_decoder_z(model: str, dim: int, value: float) -> None:
+    """One slider moved: z[dim] = value, the sliders stay as they are."""
+    current = st.session_state[DECODER_Z]
+    z = list(current["z"])
+    z[dim] = float(value)
+    st.session_state[DECODER_Z] = {"model": model, "z": z, "rev": current.get("rev", 0)}
+
+
+def set_threshold(model: str, value: float, strategy: str, params: dict | None = None) -> None:
+    st.session_state[THRESHOLD] = {"model": model, "value": float(value), "strategy": strategy,
+                                   "params": dict(params or {})}
+
+
+def costs() -> tuple[float, float | str]:
+    """(review fee per alert, cost of a missed fraud: "amount" or a fixed sum in euros)."""
+    fee = float(st.session_state.get(FEE, DEFAULT_FEE))
+    if st.session_state.get(COST_MODE, "amount") == "amount":
+        return fee, "amount"
+    return fee, float(st.session_state.get(FIXED_COST, DEFAULT_FIXED_COST))
+
+
+def params_for(page: str) -> dict[str, str]:
+    """The query parameters that reproduce `page`'s current view (defaults left out)."""
+    params: dict[str, str] = {}
+    model = page_model(page) if page in PAGE_KINDS else None
+    if page in ("latent", "decoder"):
+        if model is not None and (explorer_kind() != "mnist" or model != default_model("mnist")):
+            params["model"] = model
+    elif page in ("threshold", "elbo") and model is not None and model != default_model(PAGE_KINDS[page]):
+        params["model"] = model
+    if page == "latent":
+        point = st.session_state.get(POINT) or {}
+        if point.get("model") == model:
+            params["point"] = str(point["row"])
+    elif page == "decoder":
+        z = st.session_state.get(DECODER_Z) or {}
+        if z.get("model") == model and any(v != 0 for v in z["z"]):
+            params["z"] = ",".join(f"{v:.3f}" for v in z["z"])
+        ends = st.session_state.get(INTERP) or {}
+        if ends.get("model") == model and (ends["a"], ends["b"]) != (0, 1):
+            params["from"], params["to"] = str(ends["a"]), str(ends["b"])
+    elif page == "threshold" and model is not None:
+        state = threshold_state(model)
+        if state["strategy"] != MODEL_THRESHOLD and state["value"] is not None:
+            params["threshold"] = _number(state["value"])
+            params["strategy"] = state["strategy"]
+        fee, fraud_cost = costs()
+        if fee != DEFAULT_FEE:
+            params["fee"] = _number(fee)
+        if fraud_cost != "amount":
+            params["miss"] = _number(fraud_cost)
+    elif page == "elbo" and st.session_state.get(ELBO_ROW):
+        params["image"] = str(st.session_state[ELBO_ROW])
+    elif page == "compare":
+        for param, key, default in zip(("ae", "vae"), (COMPARE_AE, COMPARE_VAE), compare_defaults()):
+            if st.session_state.get(key) and st.session_state[key] != default:
+                params[param] = st.session_state[key]
+    elif page == "models":
+        chosen = st.session_state.get(ACTIVE) or {}
+        if chosen.get("mnist") and chosen["mnist"] != default_model("mnist"):
+            params["mnist"] = chosen["mnist"]
+        if chosen.get("fraud") and chosen["fraud"] != default_model("fraud"):
+            params["fraud"] = chosen["fraud"]
+    return params
+
+
+def _apply_model(page: str, name: str | None) -> str | None:
+    """Make the model a link names active for `page`; a missing one is reported and the default kept."""
+    kind = PAGE_KINDS.get(page)
+    if name is None:
+        fallback = kind or "mnist"
+        st.session_state.setdefault(ACTIVE, {})[fallback] = default_model(fallback)
+        if page in ("latent", "decoder"):
+            st.session_state[EXPLORER_KIND] = "mnist"
+        return active_model(fallback)
+    info = next((i for i in usable() if i.name == name and (kind is None or i.kind == kind)), None)
+    if info is None:
+        fallback = kind or "mnist"
+        st.session_state[_NOTICE] = (f"The link names a model {name!r}, which is not here (or is not a "
+                                     f"{'fraud' if fallback == 'fraud' else 'usable'} model); showing "
+                                     f"{default_model(fallback)!r} instead.")
+        return _apply_model(page, None)
+    st.session_state.setdefault(ACTIVE, {})[info.kind] = info.name
+    if page in ("latent", "decoder"):
+        st.session_state[EXPLORER_KIND] = info.kind
+    return info.name
+
+
+def apply_params(page: str, params: dict[str, str]) -> None:
+    """Set `page`'s view state from query parameters; missing or unreadable ones mean defaults."""
+    if page in ("latent", "decoder", "threshold", "elbo"):
+        model = _apply_model(page, params.get("model"))
+    if page == "latent":
+        row = _int(params.get("point"))
+        st.session_state[POINT] = None if row is None or row < 0 else {"model": model, "row": row}
+    elif page == "decoder":
+        z = _floats(params.get("z"))
+        if z is None:
+            st.session_state.pop(DECODER_Z, None)
+        else:
+            set_decoder_z(model, z)
+        a, b = _int(params.get("from")), _int(params.get("to"))
+        ends = (a, b) if a is not None and b is not None and min(a, b) >= 0 else (0, 1)
+        st.session_state[INTERP] = {"model": model, "a": ends[0], "b": ends[1]}
+    elif page == "threshold" and model is not None:
+        value = _float(params.get("threshold"))
+        strategy = params.get("strategy")
+        if strategy not in (*thresholds.STRATEGIES, "manual"):
+            strategy = "manual"
+        if value is None:
+            st.session_state[THRESHOLD] = {"model": model, "value": None, "strategy": MODEL_THRESHOLD, "params": {}}
+        else:
+            set_threshold(model, value, strategy)
+        fee = _float(params.get("fee"))
+        st.session_state[FEE] = fee if fee is not None and fee >= 0 else DEFAULT_FEE
+        miss = _float(params.get("miss"))
+        st.session_state[COST_MODE] = "fixed" if miss is not None and miss >= 0 else "amount"
+        st.session_state[FIXED_COST] = miss if miss is not None and miss >= 0 else DEFAULT_FIXED_COST
+    elif page == "elbo":
+        row = _int(params.get("image"))
+        st.session_state[ELBO_ROW] = row if row is not None and row >= 0 else 0
+    elif page == "compare":
+        for param, key in (("ae", COMPARE_AE), ("vae", COMPARE_VAE)):
+            st.session_state.pop(key, None)
+            if params.get(param) in {i.name for i in usable("mnist")}:
+                st.session_state[key] = params[param]
+    elif page == "models":
+        for kind in KINDS:
+            if params.get(kind):
+                _apply_model("threshold" if kind == "fraud" else "elbo", params[kind])
+
+
+# --- the page's life cycle ----------------------------------------------------------------------
+
+def begin(page: str) -> None:
+    """Before a page runs: read its state from the URL when the URL (or the page) changed from
+    outside — a link, Back, Forward — and say what a link asked for that could not be shown."""
+    st.session_state[_PAGE] = page
+    now = (page, st.query_params.to_dict())
+    if now not in (st.session_state.get(_WRITTEN), st.session_state.get(_SEEN)):
+        apply_params(page, now[1])
+        st.session_state[_SEEN] = now
+        st.session_state[_WRITTEN] = (page, params_for(page))
+    notice = st.session_state.pop(_NOTICE, None)
+    if notice:
+        st.warning(notice, icon=":material/link_off:")
+
+
+def end() -> None:
+    """After a page (or a fragment of it) ran: write its view into the URL when it changed (one
+    browser history entry per deliberate change, none per rerun)."""
+    page = st.session_state.get(_PAGE)
+    if page is None:
+        return
+    wanted = (page, params_for(page))
+    if wanted != st.session_state.get(_WRITTEN):
+        st.query_params.from_dict(wanted[1])
+        st.session_state[_WRITTEN] = st.session_state[_SEEN] = wanted
+
+
+def link_params(page: str) -> dict[str, str]:
+    """The query parameters a link to `page` carries: that page's current view."""
+    return params_for(page)

@@ -1,0 +1,190 @@
+"""Shared pieces of the pages: errors shown as one line, model and data pickers, banners, images.
+
+Every widget has an explicit key; session keys hold plain values (names, numbers, lists).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import streamlit as st
+
+from dashboard import loaders, presentation, state
+from vae_core import sources
+from vae_core.errors import VAEError
+
+if TYPE_CHECKING:
+    from vae_core.registry import ModelInfo
+
+log = logging.getLogger("vae_dashboard")
+
+
+# --- errors -------------------------------------------------------------------------------------
+
+@contextmanager
+def guard(action: str = "") -> Iterator[None]:
+    """Show a failure as one st.error line (what went wrong), never a traceback; the block stops."""
+    try:
+        yield
+        loaders.freeze_long_lived()
+    except (VAEError, OSError, ValueError) as exc:  # bad input or files: the message says what to do
+        st.error(f"{action}{': ' if action else ''}{exc}", icon=":material/error:")
+    except Exception as exc:  # noqa: BLE001 - the last line of defence for people, logged for us
+        log.error("unexpected error%s:\n%s", f" in {action}" if action else "", traceback.format_exc())
+        st.error(f"{action or 'That'} failed unexpectedly ({type(exc).__name__}: {exc}). "
+                 "The details are in the server log.", icon=":material/error:")
+
+
+def fragment(func):
+    """st.fragment whose failures are shown like `guard` shows them, and whose view changes reach the
+    URL (a fragment reruns on its own, without the rest of the page)."""
+    @functools.wraps(func)
+    def body(*args, **kwargs):
+        with guard():
+            func(*args, **kwargs)
+        state.end()
+
+    return st.fragment(body)
+
+
+def session_alive_probe():
+    """A zero-argument check that this browser session is still connected (None outside a server
+    run), so work it started, such as training, can stop when it is gone."""
+    from streamlit import runtime
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    if ctx is None or not runtime.exists():
+        return None
+    server, session_id = runtime.get_instance(), ctx.session_id
+    return lambda: bool(server.is_active_session(session_id))
+
+
+# --- models -------------------------------------------------------------------------------------
+
+def no_models(kind: str | None = None) -> None:
+    """What to do when no suitable model exists."""
+    what = {"fraud": "fraud model", "mnist": "MNIST model"}.get(kind or "", "model")
+    st.info(f"There is no {what} yet. Train one on the Train page (a minute on MNIST), or import a "
+            "model zip on the Models page.", icon=":material/info:")
+    left, right = st.columns(2)
+    left.page_link("dashboard/pages/train.py", label="Train a model", icon=":material/model_training:")
+    right.page_link("dashboard/pages/models.py", label="Import a model", icon=":material/upload:")
+
+
+def _picked(kind: str) -> None:
+    state.set_active(st.session_state[f"_pick_{kind}"])
+
+
+def model_picker(kind: str, label: str = "Model") -> ModelInfo | None:
+    """Sidebar choice of this session's `kind` model; None (after saying what to do) when there is none."""
+    infos = state.usable(kind)
+    if not infos:
+        no_models(kind)
+        return None
+    names = [i.name for i in infos]
+    st.session_state[f"_pick_{kind}"] = state.active_model(kind)
+    labels = {i.name: presentation.model_label(i) for i in infos}
+    st.sidebar.selectbox(label, names, key=f"_pick_{kind}", format_func=labels.__getitem__,
+                         on_change=_picked, args=(kind,))
+    info = infos[names.index(state.active_model(kind))]
+    metric = presentation.headline_metric(info)
+    st.sidebar.caption(f"Trained on: {presentation.short_source(info.metadata.get('data_source'))}"
+                       + (f" · {metric}" if metric else ""))
+    return info
+
+
+def _explorer_kind_picked() -> None:
+    st.session_state[state.EXPLORER_KIND] = st.session_state["_explorer_kind"]
+
+
+def explorer_picker() -> ModelInfo | None:
+    """Latent space and Decoder: which kind of model (when both exist), then which model of it."""
+    kinds = [kind for kind in state.KINDS if state.usable(kind)]
+    if len(kinds) > 1:
+        st.session_state["_explorer_kind"] = state.explorer_kind()
+        st.sidebar.segmented_control("Explore", kinds, key="_explorer_kind", on_change=_explorer_kind_picked,
+                                     format_func=presentation.KIND_NAMES.get)
+    return model_picker(state.explorer_kind() if kinds else "mnist")
+
+
+# --- data and images ----------------------------------------------------------------------------
+
+def source_banner(source: str, synthetic: bool = False, *, what: str = "Data") -> None:
+    """Where the rows on screen came from; synthetic data is flagged loudly."""
+    if synthetic:
+        st.warning(f"**Synthetic data** — {source}. These are generated rows, not real transactions.",
+                   icon=":material/science:")
+    else:
+        st.caption(f"{what}: {source}")
+
+
+def show_image(image: np.ndarray, caption: str | None = None, scale: int = 6) -> None:
+    """A (h, w) image in [0, 1], enlarged with crisp pixels."""
+    enlarged = np.kron(np.asarray(image, np.float32), np.ones((scale, scale), np.float32))
+    st.image(np.clip(enlarged, 0.0, 1.0), caption=caption, clamp=True)
+
+
+def label_widgets(prefix: str, disabled: bool = False) -> tuple[str, str]:
+    """Which column holds the label and which value marks fraud (for uploads and paths)."""
+    with st.expander("Label column"):
+        label_column = st.text_input("Label column", "Class", key=f"{prefix}_label_column", disabled=disabled)
+        positive = st.text_input("Value that marks fraud", "1", key=f"{prefix}_positive", disabled=disabled)
+    return label_column.strip() or "Class", positive.strip() or "1"
+
+
+def fraud_rows_picker() -> loaders.DataKey | None:
+    """Sidebar choice of the rows a fraud model scores; None (after saying why) when there are none."""
+    st.sidebar.subheader("Transactions")
+    choice = st.sidebar.radio("Score", list(sources.VIEW_CHOICES), format_func=presentation.VIEW_SOURCE_LABELS.get,
+                              key="fraud_view_data")
+    if choice != "upload":
+        return (choice, None, "Class", "1")
+    with st.sidebar:
+        upload = st.file_uploader("Transactions CSV", type=["csv"], key="fraud_view_upload",
+                                  max_upload_size=sources.MAX_UPLOAD_MB)
+        label_column, positive = label_widgets("fraud_view")
+    if upload is None:
+        st.info("Upload a CSV with the model's feature columns (and a label column to measure precision "
+                "and recall) in the sidebar.", icon=":material/upload:")
+        return None
+    uploads = st.session_state.setdefault(loaders.UPLOADS, {})
+    if upload.file_id not in uploads:  # copy the bytes once, not on every rerun
+        uploads.clear()
+        uploads[upload.file_id] = (upload.name, upload.getvalue())
+    return ("upload", upload.file_id, label_column, positive)
+
+
+def fraud_training_data(disabled: bool) -> dict[str, Any]:
+    """Train page, fraud: where the training rows come from (options for sources.training_transactions).
+    An upload is checked on arrival and its size and fraud share shown."""
+    choice = st.radio("Transactions", list(sources.TRAINING_CHOICES), format_func=presentation.TRAINING_SOURCE_LABELS.get,
+                      key="train_fraud_source", horizontal=True, disabled=disabled)
+    options: dict[str, Any] = {"choice": choice}
+    if choice == "auto":
+        st.caption(f"Best available here: {presentation.best_source_note('fraud')}.")
+    elif choice == "synthetic":
+        source_banner("generated rows in the credit-card schema", synthetic=True)
+    elif choice == "path":
+        options["path"] = st.text_input("CSV path", key="train_fraud_path", disabled=disabled,
+                                        placeholder="…/creditcard/creditcard_subset.csv")
+    if choice in ("path", "upload"):
+        options["label_column"], options["positive"] = label_widgets("train_fraud", disabled)
+    if choice == "upload":
+        upload = st.file_uploader("Transactions CSV", type=["csv"], key="train_fraud_upload", disabled=disabled,
+                                  max_upload_size=sources.MAX_UPLOAD_MB)
+        if upload is not None:
+            options["upload"], options["upload_name"], options["upload_id"] = upload.getvalue(), upload.name, upload.file_id
+            with guard("That file cannot be used"):
+                data = loaders.checked_upload(upload.file_id, options["label_column"], options["positive"],
+                                              upload.name, options["upload"])
+                frauds = 0 if data.labels is None else int(data.labels.sum())
+                st.success(f"{upload.name}: {len(data):,} rows, {len(data.feature_names)} features, "
+                           f"{frauds:,} frauds ({frauds / max(1, len(data)):.2%}).", icon=":material/check:")
+    return options
