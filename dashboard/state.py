@@ -163,6 +163,8 @@ def params_for(page: str) -> dict[str, str]:
             params["model"] = model
     elif page in ("threshold", "elbo") and model is not None and model != default_model(PAGE_KINDS[page]):
         params["model"] = model
+    if page in ("latent", "decoder", "threshold", "elbo") and model is None:
+        return params
     if page == "latent":
         point = st.session_state.get(POINT) or {}
         if point.get("model") == model:
@@ -174,7 +176,7 @@ def params_for(page: str) -> dict[str, str]:
         ends = st.session_state.get(INTERP) or {}
         if ends.get("model") == model and (ends["a"], ends["b"]) != (0, 1):
             params["from"], params["to"] = str(ends["a"]), str(ends["b"])
-    elif page == "threshold" and model is not None:
+    elif page == "threshold":
         state = threshold_state(model)
         if state["strategy"] != MODEL_THRESHOLD and state["value"] is not None:
             params["threshold"] = _number(state["value"])

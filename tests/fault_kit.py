@@ -190,6 +190,23 @@ def open_app(active: str | None = None, page: str | None = None):
     return at.switch_page(f"dashboard/pages/{page}.py").run() if page else at
 
 
+def links(at, label: str) -> list:
+    """The st.page_link elements on the page with this label (sidebar and page alike)."""
+    return [link for link in at.get("page_link") if link.proto.label == label]
+
+
+def follow(at, label: str, index: int = -1):
+    """Click a page link as a browser does: open its page with its query string (AppTest cannot click
+    links). `index` picks among links with the same label (default: the last, the page's own)."""
+    from urllib.parse import parse_qsl
+
+    link = links(at, label)[index]
+    at.query_params.clear()
+    at.query_params.update(dict(parse_qsl(link.proto.query_string)))
+    page = link.proto.page or "home"
+    return at.switch_page(f"dashboard/pages/{page}.py").run()
+
+
 def shown_errors(at) -> list[str]:
     """The st.error texts on the page; fails on an uncaught exception (a traceback on screen)."""
     assert not at.exception, [e.value for e in at.exception]

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from fault_kit import follow, links
 from app_fixtures import (CONDITIONAL_MODEL, FRAUD_MODEL, MNIST_MODEL, app_data_dir, app_env,  # noqa: F401
                           models_copy, trained_models_dir)
 
@@ -67,10 +68,13 @@ def test_home_lists_models_and_opens_the_explorer(app_env, trained_models_dir):
     at = open_app()
     assert_clean(at)
     assert any(MNIST_MODEL in m.value for m in at.markdown)
-    at.button(key=f"home_latent_{MNIST_MODEL}").click().run()
+    home_links = [link for link in links(at, "Latent space") if link.proto.query_string == f"model={MNIST_MODEL}"]
+    assert len(home_links) == 1
+    at = follow(at, "Latent space", index=links(at, "Latent space").index(home_links[0]))
     assert_clean(at)
     assert at.title[0].value == "Latent space"
-    assert at.session_state["active_model"] == MNIST_MODEL
+    assert at.selectbox(key="_pick_mnist").value == MNIST_MODEL
+    assert at.session_state["active_models"]["mnist"] == MNIST_MODEL
 
 
 @pytest.mark.parametrize("model", [MNIST_MODEL, CONDITIONAL_MODEL, FRAUD_MODEL])
@@ -132,11 +136,13 @@ def test_latent_point_goes_to_the_decoder(app_env, trained_models_dir):
     at = go(open_app(active=MNIST_MODEL), "latent")
     at.number_input(key="latent_row").set_value(7).run()
     assert at.session_state["selected_point"] == {"model": MNIST_MODEL, "row": 7}
-    at.button(key="latent_to_decoder").click().run()
+    shown = next(c.value for c in at.caption if c.value.startswith("μ = ["))
+    mu = [float(v) for v in shown.removeprefix("μ = [").removesuffix("]").split(", ")]
+    at = follow(at, "Open in Decoder")
     assert_clean(at)
     assert at.title[0].value == "Decoder"
     z = at.session_state["decoder_z"]
-    assert z["model"] == MNIST_MODEL and z["z"] != [0.0, 0.0]
+    assert z["model"] == MNIST_MODEL and z["z"] == pytest.approx(mu, abs=0.006)
     assert at.slider(key=f"dec_z_{MNIST_MODEL}_0").value == pytest.approx(z["z"][0])
 
 
@@ -211,7 +217,12 @@ def test_model_zip_round_trip_and_delete_with_confirmation(app_env, models_copy)
     at.button(key="models_import").click().run()
     assert_clean(at)
     assert (models_copy / "copied-digits" / "model.keras").is_file()
-    assert at.session_state["active_model"] == "copied-digits"
+    assert at.selectbox(key="models_inspect").value == "copied-digits"  # the import is shown in detail
+    assert any("Imported **copied-digits**" in s.value for s in at.success)
+    assert at.session_state["active_models"]["mnist"] == MNIST_MODEL  # importing does not switch models
+    at.button(key="models_make_active").click().run()
+    assert at.session_state["active_models"]["mnist"] == "copied-digits"
+    assert at.query_params.get("mnist") == "copied-digits"
 
     at.button(key="models_delete").click().run()
     assert (models_copy / "copied-digits").exists()  # the first click only asks
@@ -251,8 +262,9 @@ def test_train_page_trains_saves_and_reports(app_env, tmp_path):
     snapshot = at.session_state["train_job"].snapshot()
     assert snapshot.samples is not None and snapshot.samples.shape == (112, 112)
     assert "bundled" in snapshot.data_source
-    at.button(key="train_explore").click().run()
+    at = follow(at, "Explore this model")
     assert at.title[0].value == "Latent space"
+    assert at.selectbox(key="_pick_mnist").value == "fresh-digits"
 
 
 def test_train_page_trains_a_fraud_model(app_env, tmp_path):
@@ -267,8 +279,9 @@ def test_train_page_trains_a_fraud_model(app_env, tmp_path):
     assert_clean(at)
     assert (folder / "fresh-fraud" / "fraud.json").is_file()
     assert any("AUROC" in s.value and "prevalence" in s.value for s in at.success), [s.value for s in at.success]
-    at.button(key="train_explore").click().run()
+    at = follow(at, "Explore this model")
     assert at.title[0].value == "Fraud threshold"
+    assert at.selectbox(key="_pick_fraud").value == "fresh-fraud"
 
 
 def test_train_page_cancel_saves_nothing(app_env, tmp_path):

@@ -271,12 +271,22 @@ def inspect_model(folder: Path) -> ModelInfo:
     return ModelInfo(name, folder, valid=True, metadata=metadata, config=config)
 
 
+def _arrived(folder: Path) -> int:
+    """When a model folder was written into the registry (ns); saves and imports fill a hidden
+    folder, then rename it into place, so this is the model's arrival."""
+    try:
+        return folder.stat().st_mtime_ns
+    except OSError:
+        return 0
+
+
 def default_models(infos: list[ModelInfo], directory: str | os.PathLike | None = None) -> dict[str, str | None]:
     """{kind: name} of the model a first visit opens, for each kind in KINDS.
 
     The registry declares them in DEFAULTS_FILE ({"mnist": "...", "fraud": "..."}); a kind whose
-    declared model is absent or broken (or a registry that declares none) gets its earliest-created
-    valid model, so training a new model never changes what a new visitor sees.
+    declared model is absent or broken (or a registry that declares none) gets the valid model that
+    has been in the registry longest (its folder's time; an import counts from its arrival), so
+    training or importing a model never changes what a new visitor sees.
     """
     declared: dict[str, Any] = {}
     path = models_dir(directory) / DEFAULTS_FILE
@@ -292,7 +302,7 @@ def default_models(infos: list[ModelInfo], directory: str | os.PathLike | None =
         if declared.get(kind) in names:
             chosen[kind] = declared[kind]
         else:
-            oldest = min(usable, key=lambda i: (str(i.metadata.get("created") or ""), i.name), default=None)
+            oldest = min(usable, key=lambda i: (_arrived(i.path), i.name), default=None)
             chosen[kind] = oldest.name if oldest else None
     return chosen
 

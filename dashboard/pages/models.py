@@ -9,6 +9,7 @@ from vae_core import archive, registry
 CONFIRM_DELETE = "_confirm_delete"  # session key: the model name awaiting a second click
 FLASH = "_models_flash"  # session key: a success message to show after the rerun that follows an action
 INSPECT = "models_inspect"  # session key (and the picker's key): the model shown in detail
+_INSPECT_NEXT = "_models_inspect_next"  # set by an action: the model to show in detail on the next run
 TABLE = "models_table"
 
 
@@ -21,7 +22,7 @@ def _table_selected(names: list[str]) -> None:
     rows = st.session_state[TABLE].selection.rows
     if rows:
         state.set_active(names[rows[0]])
-        st.session_state[INSPECT] = names[rows[0]]
+        st.session_state[_INSPECT_NEXT] = names[rows[0]]
 
 
 def table(infos) -> None:
@@ -98,7 +99,7 @@ def import_section() -> None:
     if upload is not None and st.button("Import", key="models_import", icon=":material/upload:"):
         with widgets.guard("Import failed"):
             info = archive.import_zip(upload.getvalue(), name or None, loaders.models_root())
-            st.session_state[INSPECT] = info.name
+            st.session_state[_INSPECT_NEXT] = info.name
             flash_and_rerun(f"Imported **{info.name}**; select it in the table (or below) to make it active.")
 
 
@@ -114,6 +115,8 @@ def main() -> None:
     else:
         table(infos)
         names = [i.name for i in ready]
+        if st.session_state.get(_INSPECT_NEXT) in names:
+            st.session_state[INSPECT] = st.session_state.pop(_INSPECT_NEXT)
         if st.session_state.get(INSPECT) not in names:
             st.session_state[INSPECT] = state.active_model("mnist") or names[0]
         labels = {i.name: presentation.model_label(i) for i in ready}
