@@ -1,6 +1,7 @@
 """The pretrained demo models in models/: intact, documented, and what a fresh clone opens on."""
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -30,8 +31,34 @@ def test_fresh_clone_opens_the_latent_explorer_on_the_mnist_demo_model(monkeypat
     at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=120).run()
     at.switch_page("dashboard/pages/latent.py").run()
     assert not at.exception and not at.error, [e.value for e in at.exception] + [e.value for e in at.error]
-    assert at.session_state["active_model"] == "mnist-dense-2d"
+    assert at.selectbox(key="_pick_mnist").value == "mnist-dense-2d"
     assert at.title[0].value == "Latent space"
+
+
+def test_models_trained_or_imported_later_never_become_the_first_visit(monkeypatch, tmp_path):
+    """The registry declares its defaults (models/defaults.json): a model that sorts first, arrived
+    later, or is the newest never replaces them for a new visitor."""
+    import shutil
+
+    models = tmp_path / "models"
+    shutil.copytree(REPO_ROOT / "models", models)
+    shutil.copytree(models / "mnist-dense-16d", models / "aaa-demo-imported")
+    shutil.copytree(models / "fraud-subset", models / "aaa-fraud")
+    monkeypatch.setenv("VAE_MODELS_DIR", str(models))
+    monkeypatch.setenv("VAE_OFFLINE", "1")
+    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=120).run()
+    for page, key, expected in (("decoder", "_pick_mnist", "mnist-dense-2d"), ("threshold", "_pick_fraud", "fraud-subset")):
+        at.switch_page(f"dashboard/pages/{page}.py").run()
+        assert at.selectbox(key=key).value == expected, page
+        assert "aaa-" in " ".join(at.selectbox(key=key).options)  # offered, just not chosen for them
+    declared = registry.default_models(registry.list_models(models), models)
+    assert declared == {"mnist": "mnist-dense-2d", "fraud": "fraud-subset"}
+    (models / "defaults.json").unlink()  # undeclared: the models longest in the registry
+    arrived = {"mnist-dense-2d": 1000, "fraud-subset": 1000, "mnist-dense-16d": 2000, "aaa-demo-imported": 3000,
+               "aaa-fraud": 3000}
+    for name, seconds in arrived.items():
+        os.utime(models / name, (seconds, seconds))
+    assert registry.default_models(registry.list_models(models), models) == declared
 
 
 def test_fraud_demo_model_records_its_split_and_threshold():

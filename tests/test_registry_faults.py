@@ -141,16 +141,17 @@ def test_dashboard_lists_broken_models_and_refuses_to_use_them(app_env, damaged)
     at = open_app(page="models")
     assert not shown_errors(at)
     table = at.dataframe[0].value
-    status = dict(zip(table["name"], table["status"]))
+    assert sorted(table["name"]) == sorted({*INTACT, *DAMAGE_IN_USE})  # the usable models, one row each
+    unreadable = " ".join(m.value for m in at.markdown)
     for name, (_, _, reason) in DAMAGE.items():
-        assert status[name].startswith("broken:") and reason in status[name], (name, status[name])
-    assert all(status[name] == "ok" for name in (*INTACT, *DAMAGE_IN_USE))
-    offered = {label.split(" — ")[0] for label in at.selectbox(key="_active_model_picker").options}
+        assert f"**{name}**: " in unreadable and reason in unreadable, name
+    offered = {label.split(" — ")[0] for label in at.selectbox(key="models_inspect").options}
     assert offered == {*INTACT, *DAMAGE_IN_USE}
 
-    # A broken model is never offered: asking for one falls back to a listed one.
+    # A broken model is never offered: a link naming one says so and falls back to a listed one.
     at = open_app(active="m-truncated-model", page="decoder")
-    assert at.session_state["active_model"] in offered
+    assert any("m-truncated-model" in w.value for w in at.warning)
+    assert at.selectbox(key="_pick_mnist").value in offered
 
     # Fraud models whose fraud.json is well-formed but unusable: the page says why.
     for name, (_, _, reason) in DAMAGE_IN_USE.items():
@@ -167,7 +168,8 @@ def test_a_model_damaged_in_place_is_noticed_and_can_be_deleted(app_env, trained
     model_file = models / MNIST_MODEL / "model.keras"
     model_file.write_bytes(model_file.read_bytes()[:1000])  # damaged in place: the folder itself is unchanged
     at.run()  # the listing is re-read, the damaged model is no longer offered
-    assert not at.exception and at.session_state["active_model"] != MNIST_MODEL
+    assert not at.exception and at.session_state["active_models"]["mnist"] != MNIST_MODEL
+    assert MNIST_MODEL not in at.selectbox(key="_pick_mnist").options
 
     # The Models page says why, offers to delete the broken folder, and deletes nothing else.
     intact = {name: snapshot(models / name) for name in (CONDITIONAL_MODEL, FRAUD_MODEL)}

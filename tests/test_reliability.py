@@ -42,7 +42,7 @@ def test_engine_refuses_bad_csv(case):
 
 
 def test_engine_refuses_an_oversize_upload(monkeypatch):
-    monkeypatch.setattr(sources, "MAX_UPLOAD_MB", 1000 / 2**20)
+    monkeypatch.setattr(sources, "MAX_UPLOAD_BYTES", 1000)
     with pytest.raises(DataError, match="uploads are limited to"):
         sources.read_upload(b"a,Class\n" + b"1,0\n" * 500, "big.csv")
 
@@ -86,7 +86,7 @@ def test_train_page_shows_each_bad_upload_and_starts_nothing(app_env, trained_mo
     assert "train_job" not in at.session_state
 
     # An upload over the limit (the server enforces it too: see test_security).
-    monkeypatch.setattr(sources, "MAX_UPLOAD_MB", 500 / 2**20)
+    monkeypatch.setattr(sources, "MAX_UPLOAD_BYTES", 500)
     at.file_uploader(key="train_fraud_upload").upload("big.csv", CSV_CASES["+inf"][0], "text/csv").run()
     assert any("uploads are limited to" in e for e in shown_errors(at))
 
@@ -226,8 +226,8 @@ CLI_ARGUMENT_CASES = {
     "learning rate nan": (_train("--learning-rate", "nan"), "finite number"),
     "learning rate 5": (_train("--learning-rate", "5"), "Learning rate must be in (0, 1)"),
     "beta negative": (_train("--beta", "-1"), "Beta must be between 0 and 1000"),
-    "hidden empty": (_train("--hidden", ""), "layer sizes"),
-    "hidden zero": (_train("--hidden", "0,8"), "positive layer sizes"),
+    "hidden empty": (_train("--hidden", ""), "hidden layer size"),
+    "hidden zero": (_train("--hidden", "0,8"), "positive hidden layer size"),
     "patience negative": (_train("--patience", "-1"), "at least 0"),
     "kl warm-up negative": (_train("--kl-warmup", "-2"), "at least 0"),
     "unknown dataset": (lambda m, s: ["train", "--dataset", "cifar", "--name", "x"], "invalid choice"),

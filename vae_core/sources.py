@@ -34,6 +34,7 @@ VIEW_CHOICES = ("model", "upload", "synthetic")
 # Uploads are read into memory; the same limit is the server's `maxUploadSize`. Bigger files go
 # through `score`, which streams.
 MAX_UPLOAD_MB = 300
+MAX_UPLOAD_BYTES = MAX_UPLOAD_MB * 2**20
 
 
 def offline() -> bool:
@@ -142,7 +143,7 @@ def read_upload(data: bytes, name: str, label_column: str = "Class", positive: s
 
     if not data:
         raise DataError(f"The uploaded file '{name}' is empty. Upload a CSV with a header row and data rows.")
-    if len(data) > MAX_UPLOAD_MB * 2**20:
+    if len(data) > MAX_UPLOAD_BYTES:
         raise DataError(f"The uploaded file '{name}' is {len(data) / 2**20:,.0f} MB; uploads are limited to "
                         f"{MAX_UPLOAD_MB} MB. Score bigger files with `vae-explorer score`, which streams them.")
     return read_labelled_csv(io.BytesIO(data), label_column=label_column or "Class",

@@ -168,6 +168,12 @@ def _check_head(stream: BinaryIO, origin: _Origin) -> list[str]:
     if len(header) == 1 and any(sep in header[0] for sep in ";\t|"):
         raise DataError(f"{subject} has a single column named {header[0][:60]!r}: its separator is "
                         "not a comma. Save it as a comma-separated CSV.")
+    numeric = [name for name in header if _is_number(name)]
+    if len(numeric) * 2 > len(header):
+        raise DataError(f"{subject} seems to have no header row: its first line holds values "
+                        f"({', '.join(map(repr, header[:6]))}{', …' if len(header) > 6 else ''}), not column "
+                        "names, so the expected columns (e.g. the label column 'Class') are missing. Add a "
+                        "first line that names the columns.")
     duplicated = [f"{_short(name)!r} ({count}×)" for name, count in Counter(header).items() if count > 1]
     if duplicated:
         shown = ", ".join(duplicated[:10]) + (f" and {len(duplicated) - 10} more" if len(duplicated) > 10 else "")
@@ -178,6 +184,14 @@ def _check_head(stream: BinaryIO, origin: _Origin) -> list[str]:
         raise DataError(f"Data row 1 of {origin.subject} has {len(first_row)} values but the header "
                         f"names {len(header)} columns. Give every column a name in the header.")
     return header
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _short(name: str, limit: int = 60) -> str:

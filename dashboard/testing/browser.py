@@ -134,7 +134,7 @@ def app_server(models_dir: Path, *, data_dir: Path | None = None, log_dir: Path 
                timeout: float = 120.0, app: Path = APP, extra_env: dict[str, str] | None = None) -> Iterator[AppServer]:
     """`streamlit run app.py` (or `app`) on a free localhost port with VAE_MODELS_DIR=models_dir; stopped afterwards.
 
-    `data_dir` becomes VAE_DATA_DIR (None: inherited, or the app's own search: ../shared/data when present).
+    `data_dir` becomes VAE_DATA_DIR (None: inherited from this process).
     The server's output goes to `log_dir`/streamlit-PORT.log (default: beside the models folder).
     """
     port = free_port()

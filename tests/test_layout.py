@@ -1,0 +1,109 @@
+"""The floor plan: the engine never imports Streamlit, Plotly or the dashboard, nothing in it imports
+upward, and no product code reaches for ../shared or edits sys.path."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO_ROOT
+
+ENGINE = REPO_ROOT / "vae_core"
+# Each engine module's floor: a module may import its own floor and the floors below, never above.
+FLOORS = {
+    "errors": 0, "config": 0,
+    "data": 1, "tabular": 1, "model": 1, "thresholds": 1,
+    "training": 2, "latent": 2, "export": 2, "registry": 2, "classifier": 2, "sources": 2,
+    "mnist": 3, "fraud": 3, "fraud_analysis": 3, "compare": 3, "conditional": 3, "anatomy": 3, "archive": 3,
+    "jobs": 4, "cli": 4, "__main__": 4, "__init__": 4,
+}
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Every module `path` imports, at the top or inside functions (absolute names)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+            found |= {f"{node.module}.{alias.name}" for alias in node.names if node.module == "vae_core"}
+    return found
+
+
+def engine_graph() -> dict[str, set[str]]:
+    """{engine module: the engine modules it imports}."""
+    graph = {}
+    for path in sorted(ENGINE.glob("*.py")):
+        targets = {name.split(".")[1] for name in imported_modules(path) if name.startswith("vae_core.")}
+        graph[path.stem] = targets - {path.stem}
+    return graph
+
+
+def test_every_engine_module_has_a_floor():
+    assert set(engine_graph()) == set(FLOORS), "give each new engine module a floor in FLOORS"
+
+
+def test_the_engine_imports_nothing_upward_and_has_no_loops():
+    graph = engine_graph()
+    upward = [(source, target) for source, targets in graph.items() for target in targets
+              if FLOORS[target] > FLOORS[source]]
+    assert upward == []
+
+    def reaches(start: str, goal: str, seen: set[str]) -> bool:
+        return any(t == goal or (t not in seen and reaches(t, goal, seen | {t})) for t in graph[start])
+
+    loops = sorted(m for m in graph if reaches(m, m, {m}))
+    assert loops == []
+
+
+def test_the_engine_never_imports_the_dashboard_streamlit_or_plotly():
+    offenders = {path.name: sorted(m for m in imported_modules(path)
+                                   if m.split(".")[0] in ("streamlit", "plotly", "dashboard"))
+                 for path in ENGINE.glob("*.py")}
+    assert {name: found for name, found in offenders.items() if found} == {}
+
+
+def test_importing_every_engine_module_loads_no_streamlit_or_plotly():
+    """In a fresh interpreter, with every function-level import of the modules themselves left out."""
+    modules = [f"vae_core.{p.stem}" for p in ENGINE.glob("*.py") if p.stem != "__main__"]
+    code = ("import importlib, sys\n"
+            f"for name in {modules!r}: importlib.import_module(name)\n"
+            "print(sorted(m for m in ('streamlit', 'plotly', 'dashboard') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=REPO_ROOT)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "[]"
+
+
+def test_only_the_dashboard_imports_streamlit_and_plotly():
+    product = [REPO_ROOT / "app.py", *ENGINE.rglob("*.py"), *(REPO_ROOT / "dashboard").rglob("*.py")]
+    users = {str(p.relative_to(REPO_ROOT)) for p in product
+             if any(m.split(".")[0] in ("streamlit", "plotly") for m in imported_modules(p))}
+    assert users and all(name.startswith("dashboard/") or name == "app.py" for name in users), users
+
+
+@pytest.mark.parametrize("folder", ["vae_core", "dashboard"])
+def test_product_code_does_not_hard_code_the_shared_data_folder(folder):
+    hits = [str(p.relative_to(REPO_ROOT)) for p in (REPO_ROOT / folder).rglob("*.py") if "shared" in p.read_text()
+            and ('"shared"' in p.read_text() or "../shared" in p.read_text())]
+    assert hits == []
+
+
+def test_no_sys_path_edits_in_tests_or_bench():
+    scripts = [*(REPO_ROOT / "tests").rglob("*.py"), *(REPO_ROOT / "bench").rglob("*.py"),
+               *(REPO_ROOT / "dashboard").rglob("*.py")]
+    edits = [str(p.relative_to(REPO_ROOT)) for p in scripts if p.name != "test_layout.py"
+             and ("sys.path.insert" in p.read_text() or "sys.path.append" in p.read_text())]
+    assert edits == [] and len(scripts) > 20
+
+
+def test_app_py_only_routes():
+    tree = ast.parse((REPO_ROOT / "app.py").read_text())
+    calls = [node.func for node in ast.walk(tree) if isinstance(node, ast.Call)]
+    names = sorted(f"{c.value.id}.{c.attr}" if isinstance(c, ast.Attribute) and isinstance(c.value, ast.Name)
+                   else getattr(c, "id", "?") for c in calls)
+    assert names == ["navigation.run", "st.set_page_config"]
