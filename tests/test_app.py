@@ -77,15 +77,27 @@ def test_home_lists_models_and_opens_the_explorer(app_env, trained_models_dir):
     assert at.session_state["active_models"]["mnist"] == MNIST_MODEL
 
 
+TITLES = {"train": "Train a model", "models": "Models", "latent": "Latent space", "decoder": "Decoder",
+          "threshold": "Fraud threshold"}
+
+
 @pytest.mark.parametrize("model", [MNIST_MODEL, CONDITIONAL_MODEL, FRAUD_MODEL])
 @pytest.mark.parametrize("page", PAGES)
-def test_every_page_works_with_trained_models(app_env, trained_models_dir, model, page):
+def test_every_page_opens_on_the_model_a_link_names(app_env, trained_models_dir, model, page):
+    """Each page with each kind of model: its title, the model in its picker, and where the model's
+    data came from. A fraud model named on an MNIST-only page is refused with a notice."""
     app_env(trained_models_dir)
     at = go(open_app(active=model), page)
     assert_clean(at)
-    if page in ("latent", "decoder", "threshold"):
+    assert at.title[0].value == TITLES[page]
+    kind = "fraud" if model == FRAUD_MODEL else "mnist"
+    if page in ("latent", "decoder") or (page == "threshold" and kind == "fraud"):
+        assert at.selectbox(key=f"_pick_{kind}").value == model
         captions = " ".join(c.value for c in at.caption)
-        assert "Trained on:" in captions  # the model's data source is visible
+        assert "Trained on: MNIST IDX files in …/" in captions or "Trained on: file: …/" in captions
+    elif page == "threshold":  # a link naming an MNIST model on the fraud page
+        assert at.selectbox(key="_pick_fraud").value == FRAUD_MODEL
+        assert any(model in w.value for w in at.warning)
 
 
 def test_decoder_slider_changes_the_decoded_image(app_env, trained_models_dir):
@@ -107,14 +119,20 @@ def test_conditional_model_decodes_the_chosen_class(app_env, trained_models_dir)
     assert at.image[0].value != before
 
 
-@pytest.mark.parametrize("method", ["dims", "pca", "tsne"])
-def test_latent_projections_for_a_3d_latent(app_env, trained_models_dir, method):
+@pytest.mark.parametrize("method, titles", [("dims", ("z0", "z2")), ("pca", ("PC1 (", "PC2 (")),
+                                             ("tsne", ("t-SNE 1", "t-SNE 2"))])
+def test_latent_projections_for_a_3d_latent(app_env, trained_models_dir, method, titles):
+    import json
+
     app_env(trained_models_dir)
     at = go(open_app(active=FRAUD_MODEL), "latent")
     at.radio(key="latent_projection").set_value(method).run()
     if method == "dims":
         at.selectbox(key="latent_dim_y").select(2).run()
     assert_clean(at)
+    spec = json.loads(next(c for c in at.get("plotly_chart") if "rows" in c.proto.spec).proto.spec)
+    axes = (spec["layout"]["xaxis"]["title"]["text"], spec["layout"]["yaxis"]["title"]["text"])
+    assert all(axis.startswith(prefix) for axis, prefix in zip(axes, titles)), axes
     assert any("frauds" in c.value for c in at.caption)  # the scored rows are described
 
 

@@ -36,14 +36,15 @@ def settings_widgets(dataset: str, running: bool) -> dict:
     model, train = MODEL_DEFAULTS[dataset], TRAIN_DEFAULTS[dataset]
     st.subheader("Model")
     c1, c2, c3, c4 = st.columns(4)
+    architecture = c1.selectbox("Architecture", ["dense", "conv"] if dataset == "mnist" else ["dense"],
+                                key=f"train_arch_{dataset}", disabled=running)
     settings = {
-        "architecture": c1.selectbox("Architecture", ["dense", "conv"] if dataset == "mnist" else ["dense"],
-                                     key=f"train_arch_{dataset}", disabled=running),
+        "architecture": architecture,
         "latent_dim": int(c2.number_input("Latent dim", 1, 64, model["latent_dim"], key=f"train_latent_{dataset}",
                                           disabled=running)),
         "hidden_units": c3.text_input("Hidden layers (dense)", ",".join(map(str, model["hidden_units"])),
-                                      key=f"train_hidden_{dataset}", disabled=running,
-                                      help="Sizes separated by commas, e.g. 512,256"),
+                                      key=f"train_hidden_{dataset}", disabled=running or architecture == "conv",
+                                      help="Sizes separated by commas, e.g. 512,256 (dense models only)"),
         "likelihood": c4.selectbox("Likelihood", ["bernoulli", "gaussian"],
                                    index=["bernoulli", "gaussian"].index(model["likelihood"]),
                                    key=f"train_likelihood_{dataset}", disabled=running,
