@@ -231,6 +231,28 @@ class AppPage:
         handle = self.page.wait_for_function(js, arg=arg, timeout=timeout_ms or self.timeout_ms)
         return handle.json_value()
 
+    def nav(self, title: str, heading: str | None = None) -> None:
+        """Click the sidebar's link to a page (as a person does) and wait until it is drawn."""
+        self.page.locator("[data-testid=stSidebar] [data-testid=stPageLink] a").filter(has_text=title).first.click()
+        self.heading(heading or title).wait_for()
+        self.wait_drawn()
+
+    def query(self) -> dict[str, str]:
+        """The address bar's query parameters."""
+        from urllib.parse import parse_qsl, urlparse
+
+        return dict(parse_qsl(urlparse(self.page.url).query))
+
+    def path(self) -> str:
+        """The address bar's page path ('' for Home)."""
+        from urllib.parse import urlparse
+
+        return urlparse(self.page.url).path.strip("/")
+
+    def picked(self, key: str) -> str:
+        """The text a selectbox shows (its current option's label)."""
+        return self.key(key).locator("input").first.input_value()
+
     # reading the page
     def key(self, key: str):
         return self.page.locator(f".st-key-{key}")

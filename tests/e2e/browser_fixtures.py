@@ -13,6 +13,7 @@ transactions: real rows when ../shared/data is present, else synthetic).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -21,13 +22,15 @@ from dashboard.testing.browser import DESKTOP, AppPage, app_server, chromium, sk
 from app_fixtures import app_data_dir  # noqa: F401 (a fixture, used below)
 
 DIGITS = "e2e-digits"
+OTHER_DIGITS = "aaa-digits"
 FRAUD = "e2e-fraud"
 
 
 @pytest.fixture(scope="session")
 def e2e_models(tmp_path_factory, app_data_dir, bundled_digits) -> Path:  # noqa: F811
     """A registry holding an MNIST VAE (dense 128, latent 2: trained enough that moving z visibly
-    changes the decoded digit) and a fraud VAE (dense 32, latent 2), each trained for seconds."""
+    changes the decoded digit), a second MNIST VAE that sorts first, and a fraud VAE (dense 32,
+    latent 2), each trained for seconds; defaults.json declares the first and the fraud model."""
     from vae_core.config import TrainConfig, VAEConfig
     from vae_core import sources
     from vae_core.fraud import train_fraud
@@ -37,6 +40,10 @@ def e2e_models(tmp_path_factory, app_data_dir, bundled_digits) -> Path:  # noqa:
     root.mkdir()
     train_mnist(DIGITS, VAEConfig(latent_dim=2, hidden_units=(128,)), TrainConfig(epochs=4, batch_size=128, seed=0),
                 data=bundled_digits, models_dir=str(root))
+    # A second MNIST model whose name sorts first: never the default, only chosen deliberately.
+    train_mnist(OTHER_DIGITS, VAEConfig(latent_dim=2, hidden_units=(32,)), TrainConfig(epochs=1, batch_size=128, seed=1),
+                data=bundled_digits, models_dir=str(root))
+    (root / "defaults.json").write_text(json.dumps({"mnist": DIGITS, "fraud": FRAUD}))
     transactions = sources.transactions(app_data_dir / "creditcard" / "creditcard.csv")
     train_fraud(FRAUD, transactions, VAEConfig(input_shape=(len(transactions.feature_names),), latent_dim=2,
                                                hidden_units=(32,), likelihood="gaussian"),

@@ -10,19 +10,19 @@ from __future__ import annotations
 import csv
 import math
 import re
-from urllib.parse import urlparse
 
 import numpy as np
 import pytest
 
-from dashboard.testing.browser import skip_reason
-from browser_fixtures import DIGITS, FRAUD, app, app_data_dir, browser, e2e_models, server  # noqa: F401
+from dashboard.testing.browser import AppPage, skip_reason
+from browser_fixtures import (DIGITS, FRAUD, OTHER_DIGITS, app, app_data_dir, browser, e2e_models,  # noqa: F401
+                              server)
 
 missing = skip_reason()
 pytestmark = pytest.mark.skipif(missing is not None, reason=missing or "")
 
 DECODED = "decoded p(x | z)"  # the caption of the Decoder's image
-PICKER = "_active_model_picker"  # the sidebar's active-model selectbox
+MNIST_PICKER, FRAUD_PICKER = "_pick_mnist", "_pick_fraud"  # the sidebar's model pickers, one per kind
 
 # The latent scatter's points in page pixels (customdata = the test row), the ring around the
 # selected one, and the plotting area.
@@ -53,10 +53,11 @@ LINE_OFFSET_JS = """() => {
 
 
 def open_with_model(app, path: str, heading: str, model: str):
-    """Open a page and make `model` the active one with the sidebar picker (as a person would)."""
+    """Open a page and make `model` its model with the sidebar picker (as a person would)."""
+    picker = FRAUD_PICKER if model == FRAUD else MNIST_PICKER
     app.open(path, heading=heading)
-    if not app.key(PICKER).locator("input").input_value().startswith(f"{model} "):
-        app.choose(PICKER, re.compile(f"^{re.escape(model)} "))
+    if not app.picked(picker).startswith(f"{model} "):
+        app.choose(picker, re.compile(f"^{re.escape(model)} "))
     return app
 
 
@@ -84,28 +85,39 @@ def isolated_point(scatter: dict, exclude: int) -> dict:
 def test_home_lists_the_models_and_opens_the_decoder(app):
     app.open("", heading="VAE Latent Explorer")
     text = app.text()
-    assert f"{DIGITS} — MNIST, latent 2" in text and f"{FRAUD} — fraud, latent 2" in text
-    assert "Bundled digits" in text  # which data is here
-    app.click(f"home_decoder_{DIGITS}")
+    assert f"{DIGITS} — MNIST VAE, latent 2" in text and f"{FRAUD} — fraud VAE, latent 2" in text
+    assert "Bundled digits" in text and "creditcard/creditcard.csv" in text  # which data is here, by short name
+    app.page.locator(f'[data-testid=stMain] a[href*="decoder?model={OTHER_DIGITS}"]').click()
     app.heading("Decoder").wait_for()
-    app.wait_idle()
-    assert urlparse(app.page.url).path == "/decoder"
-    assert app.key(PICKER).locator("input").input_value().startswith(f"{DIGITS} ")
+    app.wait_drawn()
+    assert app.path() == "decoder" and app.query() == {"model": OTHER_DIGITS}
+    assert app.picked(MNIST_PICKER).startswith(f"{OTHER_DIGITS} ")
     assert app.image_src(DECODED)
 
 
 def test_every_page_opens_from_the_sidebar(app):
     app.open("", heading="VAE Latent Explorer")
-    links = app.page.locator("[data-testid=stSidebarNav] a")
-    hrefs = [link.get_attribute("href") for link in links.all()]
-    assert len(hrefs) >= 6
-    for href in hrefs[1:] + hrefs[:1]:  # Home last: its link does nothing while it is open
-        app.page.locator(f'[data-testid=stSidebarNav] a[href="{href}"]').click()
-        app.page.wait_for_url(lambda url: urlparse(url).path == urlparse(href).path)  # the app adds ?model=…
-        app.wait_drawn()
-        assert app.page.locator("[data-testid=stMain] h1").count() == 1, href
-        assert not app.errors(), (href, app.errors())
+    titles = {"Train": "Train a model", "Models": "Models", "Latent space": "Latent space", "Decoder": "Decoder",
+              "Fraud threshold": "Fraud threshold", "AE vs VAE": "AE vs VAE", "ELBO anatomy": "ELBO anatomy",
+              "Home": "VAE Latent Explorer"}
+    for title, heading in titles.items():
+        app.nav(title, heading)
+        assert app.page.locator("[data-testid=stMain] h1").count() == 1, title
+        assert not app.errors(), (title, app.errors())
         app.assert_no_traceback()
+
+
+def test_a_first_visit_opens_the_declared_defaults_whatever_else_is_there(app):
+    """The registry also holds a model whose name sorts first; a new visitor still gets the defaults."""
+    app.open("", heading="VAE Latent Explorer")
+    text = app.text()
+    assert f"{OTHER_DIGITS} — MNIST VAE" in text
+    assert re.search(f"{DIGITS} — MNIST VAE, latent 2 · test −ELBO [0-9.]+ nats · opens first", text)
+    assert not re.search(f"{OTHER_DIGITS} — MNIST VAE, latent 2 · test −ELBO [0-9.]+ nats · opens first", text)
+    app.nav("Latent space")
+    assert app.picked(MNIST_PICKER).startswith(f"{DIGITS} ") and app.query() == {}
+    app.nav("Fraud threshold")
+    assert app.picked(FRAUD_PICKER).startswith(f"{FRAUD} ")
 
 
 def test_train_a_tiny_mnist_model_and_explore_it(app):
@@ -120,10 +132,10 @@ def test_train_a_tiny_mnist_model_and_explore_it(app):
     app.page.get_by_text("Saved e2e-trained").wait_for(timeout=240_000)
     assert progress.inner_text().startswith("100%") and "epoch 1/1" in progress.inner_text(), progress.inner_text()
     app.wait_idle()
-    app.click("train_explore")
+    app.page.locator("[data-testid=stMain] a", has_text="Explore this model").click()
     app.heading("Latent space").wait_for()
     app.wait_drawn()
-    assert app.key(PICKER).locator("input").input_value().startswith("e2e-trained ")
+    assert app.picked(MNIST_PICKER).startswith("e2e-trained ") and app.query() == {"model": "e2e-trained"}
 
 
 def test_decoder_slider_changes_the_painted_image(app):
@@ -173,7 +185,7 @@ def test_pick_a_threshold_strategy(app):
     app.choose("thr_strategy", "Percentile of normal scores")
     app.key("thr_p_contamination").wait_for()  # the strategy's own parameter appears
     app.click("thr_apply")
-    app.page.get_by_text("Set by: Percentile of normal scores").wait_for()
+    app.page.get_by_text("Percentile of normal scores (contamination 0.01) on the rows shown").wait_for()
     app.wait_drawn()
     assert exact_threshold(app) != pytest.approx(before)
     assert float(app.metric("False-positive rate")) <= 0.02  # it flags about 1% of normal rows
@@ -214,3 +226,118 @@ def test_malformed_upload_shows_a_clear_error(app, name, content, expected):
     app.wait_idle()
     message = error.inner_text()
     assert expected in message and "failed unexpectedly" not in message, message
+
+
+# --- one state model: per-kind models, Back and Forward, share links -----------------------------------
+
+def test_each_page_keeps_its_own_kind_of_model(app):
+    """Latent space (another MNIST model) → Fraud threshold → Latent space: still that MNIST model."""
+    open_with_model(app, "latent", "Latent space", OTHER_DIGITS)
+    assert app.query() == {"model": OTHER_DIGITS}
+    app.nav("Fraud threshold")
+    assert app.picked(FRAUD_PICKER).startswith(f"{FRAUD} ")
+    app.nav("Latent space")
+    assert app.picked(MNIST_PICKER).startswith(f"{OTHER_DIGITS} ") and app.query() == {"model": OTHER_DIGITS}
+    app.nav("ELBO anatomy")
+    assert app.picked(MNIST_PICKER).startswith(f"{OTHER_DIGITS} ")
+
+
+def test_back_and_forward_move_between_the_views_visited(app):
+    """One history entry per navigation or deliberate change, none per rerun; Back restores each view."""
+    app.open("latent", heading="Latent space")
+    app.fill("latent_row", 12)  # a deliberate change: the selected point
+    latent_url = app.page.url
+    assert app.query() == {"point": "12"}
+    app.nav("Decoder")
+    app.fill("dec_interp_a", 7)
+    decoder_url = app.page.url
+    assert app.query() == {"from": "7", "to": "1"}
+    app.nav("Fraud threshold")
+    length = app.page.evaluate("history.length")
+    app.page.wait_for_timeout(1500)
+    app.wait_idle()
+    assert app.page.evaluate("history.length") == length  # reruns add nothing
+    app.page.go_back()
+    app.heading("Decoder").wait_for()
+    app.wait_drawn()
+    assert app.page.url == decoder_url and app.key("dec_interp_a").locator("input").input_value() == "7"
+    app.page.go_back()
+    app.heading("Decoder").wait_for()
+    app.wait_drawn()  # the view before the change: the default interpolation rows
+    assert app.query() == {} and app.key("dec_interp_a").locator("input").input_value() == "0"
+    app.page.go_back()
+    app.heading("Latent space").wait_for()
+    app.wait_drawn()
+    assert app.page.url == latent_url and app.key("latent_row").locator("input").input_value() == "12"
+    app.page.go_forward()
+    app.heading("Decoder").wait_for()
+    app.wait_drawn()
+    assert app.query() == {}
+    assert app.page.evaluate("history.length") == length
+
+
+def test_a_threshold_link_with_cost_settings_reopens_the_same_total(app, browser):
+    open_threshold(app)
+    app.choose("thr_strategy", "Alert budget")
+    app.click("thr_apply")
+    app.page.get_by_text("Alert budget (per thousand 10) on the rows shown").wait_for()
+    app.fill("thr_fee", 12.5)
+    app.key("thr_cost_mode").get_by_text("a fixed sum").click()
+    app.wait_idle()
+    app.fill("thr_fixed_cost", 250)
+    app.wait_drawn()
+    shown = {label: app.metric(label) for label in ("Alerts", "Precision", "Recall", "Total cost")}
+    link = app.page.url
+    assert {"fee": "12.5", "miss": "250", "strategy": "alert_budget"}.items() <= app.query().items()
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
+    try:
+        other = AppPage(context.new_page(), link.split("/threshold")[0])
+        other.page.goto(link)
+        other.heading("Fraud threshold").wait_for()
+        other.wait_drawn()
+        assert {label: other.metric(label) for label in shown} == shown
+        assert other.key("thr_fee").locator("input").input_value() == "12.50"
+    finally:
+        context.close()
+
+
+def test_interpolation_rows_take_typing_and_steppers(app):
+    open_with_model(app, "decoder", "Decoder", DIGITS)
+    app.fill("dec_interp_a", 5)
+    app.key("dec_interp_b").locator("button").last.click()  # the stepper's +
+    app.wait_idle()
+    app.key("dec_interp_b").locator("button").last.click()
+    app.wait_drawn()
+    assert app.key("dec_interp_a").locator("input").input_value() == "5"
+    assert app.key("dec_interp_b").locator("input").input_value() == "3"
+    assert app.image_src("μ of row 5 → μ of row 3 in 10 steps")
+    assert app.query() == {"from": "5", "to": "3"}
+
+
+def test_arrow_keys_on_a_decoder_slider_lose_no_step(app):
+    """Ten presses at ten per second, faster than a rerun: every one lands."""
+    open_with_model(app, "decoder", "Decoder", DIGITS)
+    slider = f"dec_z_{DIGITS}_0"
+    app.key(slider).locator("input[type=range]").focus()  # the thumb's keyboard handle
+    for _ in range(10):
+        app.page.keyboard.press("ArrowRight")
+        app.page.wait_for_timeout(100)
+    app.wait_for(f"() => document.querySelector('.st-key-{slider} [data-testid=stSliderThumbValue]').innerText === '0.50'")
+    app.wait_idle()
+    app.page.wait_for_timeout(1000)
+    app.wait_idle()
+    assert app.slider_value(slider) == "0.50"
+    assert app.query() == {"z": "0.500,0.000"}
+
+
+def test_a_models_table_row_makes_that_model_active(app):
+    app.open("models", heading="Models")
+    grid = app.key("models_table")
+    grid.wait_for()
+    box = grid.bounding_box()
+    # The row markers are the first column of the data grid; row 0 is the first model by name.
+    app.page.mouse.click(box["x"] + 15, box["y"] + 35 + 36 * 0 + 2)
+    app.wait_drawn()
+    assert app.query() == {"mnist": OTHER_DIGITS}
+    app.nav("Decoder")
+    assert app.picked(MNIST_PICKER).startswith(f"{OTHER_DIGITS} ")
