@@ -190,6 +190,21 @@ def open_app(active: str | None = None, page: str | None = None):
     return at.switch_page(f"dashboard/pages/{page}.py").run() if page else at
 
 
+def open_link(page: str, **params: str):
+    """A new session opening a link to `page` with these query parameters, as a browser does."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(APP), default_timeout=180)
+    at.query_params.update(params)
+    at.run()
+    return at.switch_page(f"dashboard/pages/{page}.py").run()
+
+
+def metric(at, label: str) -> str:
+    """The value an st.metric with this label shows."""
+    return next(m.value for m in at.metric if m.label == label)
+
+
 def links(at, label: str) -> list:
     """The st.page_link elements on the page with this label (sidebar and page alike)."""
     return [link for link in at.get("page_link") if link.proto.label == label]

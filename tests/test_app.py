@@ -243,6 +243,10 @@ def test_model_zip_round_trip_and_delete_with_confirmation(app_env, models_copy)
     assert at.query_params.get("mnist") == "copied-digits"
 
     at.button(key="models_delete").click().run()
+    assert any("Delete **copied-digits** for good?" in w.value for w in at.warning)
+    at.button(key="models_delete_no").click().run()  # "Keep it"
+    assert not any("for good?" in w.value for w in at.warning) and (models_copy / "copied-digits").exists()
+    at.button(key="models_delete").click().run()
     assert (models_copy / "copied-digits").exists()  # the first click only asks
     at.button(key="models_delete_yes").click().run()
     assert_clean(at)

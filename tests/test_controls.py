@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,20 +12,10 @@ from streamlit.testing.v1 import AppTest
 
 from app_fixtures import (CONDITIONAL_MODEL, FRAUD_MODEL, MNIST_MODEL, app_data_dir, app_env,  # noqa: F401
                           models_copy, trained_models_dir)
-from fault_kit import shown_errors
-
-APP = Path(__file__).resolve().parents[1] / "app.py"
+from fault_kit import metric, open_link, shown_errors
 
 
-def open_page(page: str, **params: str) -> AppTest:
-    at = AppTest.from_file(str(APP), default_timeout=180)
-    at.query_params.update(params)
-    at.run()
-    return at.switch_page(f"dashboard/pages/{page}.py").run()
 
-
-def metric(at: AppTest, label: str) -> str:
-    return next(m.value for m in at.metric if m.label == label)
 
 
 def number(at: AppTest, label: str) -> float:
@@ -64,7 +53,7 @@ def figure(at: AppTest, title: str) -> dict:
 
 def test_every_training_setting_reaches_the_saved_model(app_env, tmp_path):
     folder = app_env(tmp_path / "models")
-    at = open_page("train")
+    at = open_link("train")
     at.radio(key="train_mnist_source").set_value("bundled").run()
     settings = {"train_latent_mnist": 3, "train_beta_mnist": 0.5, "train_epochs_mnist": 2, "train_batch_mnist": 256,
                 "train_lr_mnist": 0.002, "train_warmup_mnist": 1, "train_patience_mnist": 0, "train_seed_mnist": 7}
@@ -91,7 +80,7 @@ def test_every_training_setting_reaches_the_saved_model(app_env, tmp_path):
 
 def test_the_train_form_explains_bad_settings_before_anything_starts(app_env, tmp_path):
     app_env(tmp_path / "models")
-    at = open_page("train")
+    at = open_link("train")
     at.text_input(key="train_hidden_mnist").input("512,abc").run()
     at.text_input(key="train_name").input("never").run()
     at.button(key="train_start").click().run()
@@ -118,7 +107,7 @@ def test_fraud_defaults_on_the_train_page_are_the_engines(app_env, tmp_path):
     from vae_core.config import MODEL_DEFAULTS, TRAIN_DEFAULTS
 
     app_env(tmp_path / "models")
-    at = open_page("train")
+    at = open_link("train")
     at.segmented_control(key="train_dataset").set_value("fraud").run()
     model, train = MODEL_DEFAULTS["fraud"], TRAIN_DEFAULTS["fraud"]
     assert at.number_input(key="train_latent_fraud").value == model["latent_dim"]
@@ -132,7 +121,7 @@ def test_fraud_defaults_on_the_train_page_are_the_engines(app_env, tmp_path):
 
 def test_decoder_buttons_grid_interpolation_and_prior_controls(app_env, trained_models_dir):
     app_env(trained_models_dir)
-    at = open_page("decoder")
+    at = open_link("decoder")
     origin = image_of(at, "decoded p(x | z)")
     at.button(key="dec_draw").click().run()
     z = at.session_state["decoder_z"]["z"]
@@ -163,7 +152,7 @@ def test_decoder_buttons_grid_interpolation_and_prior_controls(app_env, trained_
 
 def test_conditional_decoder_draws_the_chosen_class_and_every_digit(app_env, trained_models_dir):
     app_env(trained_models_dir)
-    at = open_page("decoder", model=CONDITIONAL_MODEL)
+    at = open_link("decoder", model=CONDITIONAL_MODEL)
     assert "the same z (style) as each of the ten digits" in image_captions(at)
     three = image_of(at, "decoded p(x | z)")
     at.selectbox(key=f"dec_class_{CONDITIONAL_MODEL}").select(7).run()
@@ -172,7 +161,7 @@ def test_conditional_decoder_draws_the_chosen_class_and_every_digit(app_env, tra
 
 def test_a_fraud_model_on_the_decoder_decodes_transactions(app_env, trained_models_dir):
     app_env(trained_models_dir)
-    at = open_page("decoder", model=FRAUD_MODEL)
+    at = open_link("decoder", model=FRAUD_MODEL)
     bars = figure(at, "Decoded transaction")
     assert len(bars["data"][0]["x"]) == 29  # one bar per feature
     amount = next(c.value for c in at.caption if c.value.startswith("Decoded amount: €"))
@@ -191,7 +180,7 @@ def test_a_fraud_model_on_the_decoder_decodes_transactions(app_env, trained_mode
 ])
 def test_each_strategy_meets_its_own_target(app_env, trained_models_dir, strategy, key, value, check):
     app_env(trained_models_dir)
-    at = open_page("threshold")
+    at = open_link("threshold")
     n = int(next(m.help for m in at.metric if m.label == "Alerts").split()[1].replace(",", ""))
     at.selectbox(key="thr_strategy").select(strategy).run()
     widget = at.slider(key=key) if key == "thr_p_recall" else at.number_input(key=key)
@@ -205,7 +194,7 @@ def test_each_strategy_meets_its_own_target(app_env, trained_models_dir, strateg
 
 def test_minimum_cost_is_what_the_money_panel_says(app_env, trained_models_dir):
     app_env(trained_models_dir)
-    at = open_page("threshold")
+    at = open_link("threshold")
     minimum = next(m.value for m in at.markdown if m.value.startswith("Minimum **€"))
     best = float(minimum.split("**€")[1].split("**")[0].replace(",", ""))
     at.button(key="thr_use_best").click().run()
@@ -217,7 +206,7 @@ def test_minimum_cost_is_what_the_money_panel_says(app_env, trained_models_dir):
 
 def test_costs_change_the_total(app_env, trained_models_dir):
     app_env(trained_models_dir)
-    at = open_page("threshold")
+    at = open_link("threshold")
     alerts = int(metric(at, "Alerts").replace(",", ""))
     cost = number(at, "Total cost")
     at.number_input(key="thr_fee").set_value(15.0).run()
@@ -229,7 +218,7 @@ def test_costs_change_the_total(app_env, trained_models_dir):
 
 def test_scale_toggles_and_the_flagged_row_inspector(app_env, trained_models_dir):
     app_env(trained_models_dir)
-    at = open_page("threshold")
+    at = open_link("threshold")
     assert figure(at, "Scores by class")["layout"]["xaxis"]["type"] == "log"
     at.toggle(key="thr_log_x").set_value(False).run()
     assert figure(at, "Scores by class")["layout"]["xaxis"]["type"] == "linear"
@@ -258,7 +247,7 @@ def test_compare_controls_change_what_is_measured(app_env, models_copy):
     registry.save_model(source.vae, "tiny-digits-copy", kind="mnist", metadata={"dataset": "mnist"},
                         directory=models_copy)
     app_env(models_copy)
-    at = open_page("compare")
+    at = open_link("compare")
     assert (at.selectbox(key="compare_ae").value, at.selectbox(key="compare_vae").value) == ("tiny-digits-ae", MNIST_MODEL)
     at.toggle(key="compare_judge").set_value(False).run()
     columns = list(at.dataframe[0].value.columns)
@@ -277,7 +266,7 @@ def test_compare_controls_change_what_is_measured(app_env, models_copy):
 
 def test_elbo_controls(app_env, trained_models_dir):
     app_env(trained_models_dir)
-    at = open_page("elbo")
+    at = open_link("elbo")
     row = at.number_input(key="elbo_row").value
     at.button(key="elbo_random").click().run()
     assert at.number_input(key="elbo_row").value != row and at.query_params["image"] == str(at.number_input(key="elbo_row").value)

@@ -13,20 +13,13 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from app_fixtures import FRAUD_MODEL, MNIST_MODEL, app_data_dir, app_env, models_copy, trained_models_dir  # noqa: F401
-from fault_kit import shown_errors
+from fault_kit import metric, open_link, shown_errors
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
 
 
-def open_link(page: str, **params: str) -> AppTest:
-    at = AppTest.from_file(str(APP), default_timeout=120)
-    at.query_params.update(params)
-    at.run()
-    return at.switch_page(f"dashboard/pages/{page}.py").run()
 
 
-def metric(at: AppTest, label: str) -> str:
-    return next(m.value for m in at.metric if m.label == label)
 
 
 def captions(at: AppTest) -> str:

@@ -1,27 +1,15 @@
 """One state model: each kind of model has its own active choice, and the URL is the one shareable copy
 of a page's view (only what differs from the defaults), restored from any link."""
 
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from app_fixtures import CONDITIONAL_MODEL, FRAUD_MODEL, MNIST_MODEL, app_data_dir, app_env, trained_models_dir  # noqa: F401
-from fault_kit import follow, links
-
-APP = Path(__file__).resolve().parents[1] / "app.py"
+from fault_kit import follow, links, metric, open_link
 
 
-def open_link(page: str, **params: str) -> AppTest:
-    """Open a link to `page` with these query parameters in a new session, as a browser does."""
-    at = AppTest.from_file(str(APP), default_timeout=120)
-    at.query_params.update(params)
-    at.run()
-    return at.switch_page(f"dashboard/pages/{page}.py").run()
 
-
-def metric(at: AppTest, label: str) -> str:
-    return next(m.value for m in at.metric if m.label == label)
 
 
 def sidebar_link(at: AppTest, title: str) -> str:

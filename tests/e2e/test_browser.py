@@ -341,3 +341,24 @@ def test_a_models_table_row_makes_that_model_active(app):
     assert app.query() == {"mnist": OTHER_DIGITS}
     app.nav("Decoder")
     assert app.picked(MNIST_PICKER).startswith(f"{OTHER_DIGITS} ")
+
+
+def test_download_the_threshold_settings_and_a_model_zip(app):
+    import json
+    import zipfile
+
+    open_threshold(app)
+    threshold = exact_threshold(app)
+    with app.page.expect_download() as download:
+        app.click("thr_export_json")
+    settings = json.loads(open(download.value.path()).read())
+    assert settings["model"] == FRAUD and settings["threshold"] == pytest.approx(threshold, rel=1e-5)
+    assert settings["at_threshold"]["alerts"] == int(app.metric("Alerts").replace(",", ""))
+    assert settings["cost_model"] == {"review_fee": 5.0, "fraud_cost": "amount"} and "0.172%" in settings["note"]
+
+    app.open("models", heading="Models")
+    with app.page.expect_download() as download:
+        app.click("models_download")
+    assert download.value.suggested_filename == f"{DIGITS}.zip"
+    with zipfile.ZipFile(download.value.path()) as archive:
+        assert {f"{DIGITS}/model.keras", f"{DIGITS}/config.json", f"{DIGITS}/metadata.json"} <= set(archive.namelist())
