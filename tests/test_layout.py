@@ -31,7 +31,8 @@ def imported_modules(path: Path) -> set[str]:
             found |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module:
             found.add(node.module)
-            found |= {f"{node.module}.{alias.name}" for alias in node.names if node.module == "vae_core"}
+            if node.module in ("vae_core", "dashboard"):  # `from vae_core import registry`
+                found |= {f"{node.module}.{alias.name}" for alias in node.names}
     return found
 
 
@@ -107,3 +108,15 @@ def test_app_py_only_routes():
     names = sorted(f"{c.value.id}.{c.attr}" if isinstance(c, ast.Attribute) and isinstance(c.value, ast.Name)
                    else getattr(c, "id", "?") for c in calls)
     assert names == ["navigation.run", "st.set_page_config"]
+
+
+def test_the_dashboard_has_no_import_loops():
+    """Within the dashboard too, each module depends on the ones it imports, never back."""
+    modules = {".".join(p.relative_to(REPO_ROOT).with_suffix("").parts): p
+               for p in (REPO_ROOT / "dashboard").rglob("*.py")}
+    graph = {name: {m for m in imported_modules(path) if m in modules and m != name} for name, path in modules.items()}
+
+    def reaches(start: str, goal: str, seen: set[str]) -> bool:
+        return any(t == goal or (t not in seen and reaches(t, goal, seen | {t})) for t in graph[start])
+
+    assert sorted(m for m in graph if reaches(m, m, {m})) == []

@@ -13,6 +13,8 @@ import contextlib
 import io
 import os
 import re
+import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -21,12 +23,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from dashboard.testing.scrub import CHROMIUM, CHROMIUM_FLAGS, browser_available, free_port  # noqa: F401 (re-exported)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]  # the project folder, where app.py is
 APP = REPO_ROOT / "app.py"
 DESKTOP = {"width": 1440, "height": 900}
 TRACEBACK_MARKERS = ("Traceback", 'File "')
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 # Generous: two shared CPU cores, and the first page that needs a model imports TensorFlow.
 TIMEOUT_MS = 120_000
 
@@ -110,6 +114,23 @@ _PROBE_JS = """(args) => {
     requestAnimationFrame(step);
   });
 }""".replace("@IMAGE_SRC_JS", IMAGE_SRC_JS).replace("@CONFUSION_JS", CONFUSION_JS)
+
+
+def browser_available() -> str | None:
+    """None when Playwright and Chromium are here, else why not."""
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "playwright is not installed (.venv/bin/pip install playwright)"
+    if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
+        return f"{CHROMIUM} is missing (apt-get install -y chromium)"
+    return None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def skip_reason() -> str | None:

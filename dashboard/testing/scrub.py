@@ -6,17 +6,13 @@ the browser decoder's agreement with Python)."""
 from __future__ import annotations
 
 import contextlib
-import os
-import shutil
-import socket
 import time
 from pathlib import Path
 
+from dashboard.testing.browser import CHROMIUM, CHROMIUM_FLAGS, app_server, browser_available  # noqa: F401
+
 REPO_ROOT = Path(__file__).resolve().parents[2]  # the project folder
 APP = Path(__file__).resolve().parent / "scrub_app.py"
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 # Runs inside the component's iframe: one synthetic pointermove per animation frame along a circle
 # for `ms` milliseconds, then release; resolves to the frames the component drew while dragging.
@@ -52,28 +48,9 @@ async (ms) => {
 """
 
 
-def browser_available() -> str | None:
-    """None when Playwright and Chromium are here, else why not."""
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "playwright is not installed (.venv/bin/pip install playwright)"
-    if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
-        return f"{CHROMIUM} is missing (apt-get install -y chromium)"
-    return None
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextlib.contextmanager
 def streamlit_server(models_dir: Path, model: str, *, timeout: float = 90.0):
     """`streamlit run tests/e2e/scrub_app.py` on a free port; yields its URL, stops it afterwards."""
-    from dashboard.testing.browser import app_server  # imports this module: import here, not at the top
-
     with app_server(Path(models_dir), log_dir=Path(models_dir), timeout=timeout, app=APP,
                     extra_env={"SCRUB_MODEL": model}) as server:
         yield server.url
