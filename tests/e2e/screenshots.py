@@ -14,7 +14,6 @@ routed page gets its screenshot with no change here. PNGs are reduced to a 256-c
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import shutil
@@ -22,7 +21,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import quote, urlparse
+from urllib.parse import urlparse
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("VAE_OFFLINE", "1")
@@ -48,18 +47,6 @@ def train_models(root: Path) -> None:
                 models_dir=str(root))
 
 
-def first_model(root: Path) -> str | None:
-    """The model the pages open on: the first MNIST VAE with a 2-D latent, else the first MNIST model."""
-    mnist = []
-    for config_file in sorted(root.glob("*/config.json")):
-        config = json.loads(config_file.read_text())
-        if config.get("kind") == "mnist":
-            vae = config.get("vae_config", {})
-            plain_2d = vae.get("latent_dim") == 2 and vae.get("model_type", "vae") == "vae" and not vae.get("num_classes")
-            mnist.append((not plain_2d, config_file.parent.name))
-    return min(mnist)[1] if mnist else None
-
-
 def slug(url: str) -> str:
     """The page's file name: its URL path ('/latent' → 'latent'), 'home' for '/'."""
     return re.sub(r"[^a-z0-9_-]+", "-", urlparse(url).path.strip("/").lower()) or "home"
@@ -83,16 +70,14 @@ def capture(models_dir: Path, out: Path) -> list[Path]:
             app_server(models_dir, log_dir=Path(logs)) as server, chromium() as browser:
         context = browser.new_context(viewport=DESKTOP, device_scale_factor=1)
         app = AppPage(context.new_page(), server.url)
-        model = first_model(models_dir)
-        app.open(f"?model={quote(model)}" if model else "", heading="VAE Latent Explorer")  # a shareable link
+        app.open("", heading="VAE Latent Explorer")
         app.wait_drawn()
-        links = app.page.locator("[data-testid=stSidebarNav] a")
-        # (title, href); the text starts with the icon's ligature name, the title is its last line
-        pages = [(link.inner_text().split("\n")[-1].strip(), link.get_attribute("href")) for link in links.all()]
-        for title, href in pages[1:] + pages[:1]:  # Home last: its link does nothing while it is open
+        links = app.page.locator("[data-testid=stSidebar] [data-testid=stPageLink] a")
+        titles = [link.inner_text().split("\n")[-1].strip() for link in links.all()]
+        for title in titles[1:] + titles[:1]:  # Home last
             start = time.monotonic()
-            app.page.locator(f'[data-testid=stSidebarNav] a[href="{href}"]').click()
-            app.page.wait_for_url(lambda url: urlparse(url).path == urlparse(href).path)  # + ?model=…
+            app.page.locator("[data-testid=stSidebar] [data-testid=stPageLink] a").filter(has_text=title).first.click()
+            app.page.locator("[data-testid=stMain] h1").first.wait_for()
             app.wait_drawn()
             app.assert_no_traceback()
             app.page.mouse.move(DESKTOP["width"] - 40, 30)  # park the pointer in the empty header: no hover effects
