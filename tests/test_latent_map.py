@@ -110,7 +110,7 @@ def test_the_digits_csv_holds_the_selected_rows():
 def test_point_terms_agree_with_the_models_own_terms(tiny_vae, tiny_images):
     x = tiny_images[0][:64]
     terms = point_terms(tiny_vae, x)
-    mu, log_var = tiny_vae.encode(x)
+    mu, _ = tiny_vae.encode(x)
     assert terms.mu == pytest.approx(mu)
     assert terms.reconstruction == pytest.approx(tiny_vae.decoder_nll(x, mu), rel=1e-5)
     losses = tiny_vae.per_example_losses(x)
@@ -162,7 +162,7 @@ def test_pca_puts_the_prior_where_z_is_zero():
 
 
 def test_the_tsne_map_is_kept_on_disk_per_model_and_rows(tmp_path, monkeypatch):
-    import vae_core.latent as latent
+    from vae_core import latent
 
     mu, _ = _two_clusters(120)
     first = cached_projection(mu, "tsne", directory=tmp_path)

@@ -47,6 +47,16 @@ async ([kind, ms]) => {
 """
 
 
+def colour_by(app, label: str) -> None:
+    """Pick the map's colouring in the sidebar by typing it (the option list of a selectbox at the foot
+    of a long sidebar may open out of view) and wait for the rerun."""
+    box = app.key("latent_colour").locator("input").first
+    box.click()
+    box.fill(label)
+    app.page.keyboard.press("Enter")
+    app.wait_idle()
+
+
 class MapSession:
     """The map on an open Latent space page (an AppPage, dashboard.testing.browser)."""
 

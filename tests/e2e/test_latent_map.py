@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from dashboard.testing.browser import AppPage, DESKTOP, skip_reason
-from dashboard.testing.latent_map import MapSession
+from dashboard.testing.latent_map import MapSession, colour_by
 from browser_fixtures import DIGITS, FRAUD, app, app_data_dir, browser, e2e_models, server  # noqa: F401
 
 missing = skip_reason()
@@ -97,7 +97,7 @@ def test_changing_the_colouring_redraws_the_map_and_the_link(app):
     session = open_map(app, DIGITS)
     before = session.pixel_hash()
     assert session.legend()["kind"] == "categorical"
-    app.choose("latent_colour", "KL term")
+    colour_by(app, "KL term")
     session.frame.wait_for_function("() => window.__latentMap.legend().kind === 'continuous'")
     session.wait_ready()
     assert session.legend()["title"] == "KL term, nats"

@@ -37,6 +37,7 @@
     config: null, n: 0, xy: null, colour: null, labels: null, error: null, kl: null, rows: null, worst: null,
     contours: null, atlas: null, recon: null,
     palette: new Uint32Array(256), faded: new Uint32Array(256), css: [], legendKey: null,
+    paletteShown: new Uint32Array(256), fadedShown: new Uint32Array(256),
     order: null, hidden: new Uint8Array(256),
     region: null, regionKey: "null", mask: null, selCount: 0,
     grid: null, home: null, view: null, viewId: null,
@@ -81,6 +82,17 @@
     const order = new Uint32Array(n);
     for (let i = 0; i < n; i++) order[start[colour[i]]++] = i;
     S.order = order;
+    // The rasteriser walks copies in draw order: sequential reads instead of a gather per point.
+    const xy = S.xy, oxy = new Float32Array(2 * n), ocolour = new Uint8Array(n);
+    for (let k = 0; k < n; k++) { const i = order[k]; oxy[2 * k] = xy[2 * i]; oxy[2 * k + 1] = xy[2 * i + 1]; ocolour[k] = colour[i]; }
+    S.oxy = oxy; S.ocolour = ocolour;
+    orderMask();
+  }
+  function orderMask() {
+    if (!S.mask || !S.order) { S.omask = null; return; }
+    const n = S.n, order = S.order, mask = S.mask, omask = new Uint8Array(n);
+    for (let k = 0; k < n; k++) omask[k] = mask[order[k]];
+    S.omask = omask;
   }
 
   // Hover index: points bucketed into GRID × GRID cells over the first view's bounds (outliers in
@@ -161,6 +173,7 @@
     S.region = region;
     S.regionKey = JSON.stringify(region);
     computeMask();
+    orderMask();
     $("clear").disabled = !region;
     updateStatus();
   }
@@ -232,34 +245,44 @@
     return S.stamp;
   }
 
+  // Dots grow as fewer points share the view (zooming in, or a small set): about a third of the
+  // spacing the points in view would have if spread evenly, from 1.1 to 4.5 pixels.
   function dotRadius() {
-    const base = S.n <= 20000 ? 2.2 : S.n <= 100000 ? 1.6 : 1.1;
-    const zoom = S.view.scale / S.home.scale;
-    return Math.min(4.5, base * Math.max(1, Math.sqrt(zoom))) * S.ratio;
+    const inView = S.lastInView || S.n;
+    return Math.min(4.5, Math.max(1.1, 0.3 * Math.sqrt(S.width * S.height / Math.max(1, inView)))) * S.ratio;
   }
 
   // One pass over the points in draw order: `pass` 0 draws everything (no selection), 1 the points
   // outside the selection (faded), 2 those inside. Counts the points in view and keeps the first
-  // IMAGE_LIMIT + 1 of them for the images.
+  // IMAGE_LIMIT + 1 of them (as draw-order positions) for the images.
   function rasterise(pass) {
-    const W = canvas.width, H = canvas.height, buf = S.pixels, xy = S.xy, colour = S.colour, order = S.order;
-    const hidden = S.hidden, mask = S.mask, palette = pass === 1 ? S.faded : S.palette;
+    const W = canvas.width, H = canvas.height, buf = S.pixels, xy = S.oxy, colour = S.ocolour;
+    const palette = pass === 1 ? S.fadedShown : S.paletteShown, mask = S.omask, want = pass === 2 ? 1 : 0;
     const v = S.view, sx = v.scale * S.ratio, ox = W / 2 - v.cx * sx, oy = H / 2 + v.cy * sx;
     const stamp = stampFor(dotRadius(), W), reach = S.stampReach, m = stamp.length, visible = S.visible;
     const xmax = W - reach, ymax = H - reach;
     let count = S.inView;
     for (let k = 0, n = S.n; k < n; k++) {
-      const i = order[k], c = colour[i];
-      if (hidden[c]) continue;
-      if (pass && (mask[i] === 1) !== (pass === 2)) continue;
-      const fx = xy[2 * i] * sx + ox, fy = oy - xy[2 * i + 1] * sx;
+      const value = palette[colour[k]];
+      if (value === 0) continue;  // a hidden class
+      if (pass !== 0 && mask[k] !== want) continue;
+      const fx = xy[2 * k] * sx + ox, fy = oy - xy[2 * k + 1] * sx;
       if (!(fx >= reach && fx < xmax && fy >= reach && fy < ymax)) continue;
-      if (count <= IMAGE_LIMIT) visible[count] = i;
+      if (count <= IMAGE_LIMIT) visible[count] = k;
       count++;
-      const o = (fy | 0) * W + (fx | 0), value = palette[c];
-      for (let s = 0; s < m; s++) buf[o + stamp[s]] = value;
+      const o = (fy | 0) * W + (fx | 0);
+      if (m === 5) { buf[o] = value; buf[o - 1] = value; buf[o + 1] = value; buf[o - W] = value; buf[o + W] = value; }
+      else for (let s = 0; s < m; s++) buf[o + stamp[s]] = value;
     }
     S.inView = count;
+  }
+
+  // The palettes the rasteriser reads: a hidden class's colour is 0 (never a real colour: alpha 255).
+  function shownPalettes() {
+    for (let c = 0; c < 256; c++) {
+      S.paletteShown[c] = S.hidden[c] ? 0 : S.palette[c];
+      S.fadedShown[c] = S.hidden[c] ? 0 : S.faded[c];
+    }
   }
 
   function drawImages() {
@@ -269,7 +292,7 @@
     ctx.imageSmoothingEnabled = false;
     ctx.lineWidth = 2;
     for (let k = 0; k < count; k++) {
-      const i = S.visible[k];
+      const i = S.order[S.visible[k]];
       const p = toPx(S.xy[2 * i], S.xy[2 * i + 1]);
       ctx.globalAlpha = S.mask && !S.mask[i] ? 0.3 : 1;
       ctx.drawImage(atlas, (i % columns) * tile, Math.floor(i / columns) * tile, tile, tile,
@@ -383,7 +406,8 @@
     const started = performance.now();
     S.pixels.fill(BACKGROUND);
     S.inView = 0;
-    if (S.mask) { rasterise(1); rasterise(2); } else { rasterise(0); }
+    if (S.omask) { rasterise(1); rasterise(2); } else { rasterise(0); }
+    S.lastInView = S.inView;
     ctx.putImageData(S.image, 0, 0);
     ctx.save();
     ctx.scale(S.ratio, S.ratio);
@@ -430,6 +454,7 @@
         item.addEventListener("click", function () {
           S.hidden[k] = S.hidden[k] ? 0 : 1;
           item.classList.toggle("off", !!S.hidden[k]);
+          shownPalettes();
           requestDraw();
         });
         legendBox.appendChild(item);
@@ -648,6 +673,7 @@
       S.palette.fill(packed("#9e9e9e")); S.faded.fill(packed("#9e9e9e", 0.8));
       S.css = new Array(256).fill("#9e9e9e");
       legend.palette.forEach(function (hex, k) { S.palette[k] = packed(hex); S.faded[k] = packed(hex, 0.8); S.css[k] = hex; });
+      shownPalettes();
       buildLegend();
     }
     if (changed.colour || changed.xy || !S.order || S.order.length !== S.n || S.orderKind !== args.legend.kind) {
