@@ -360,8 +360,10 @@ def map_colours(key: ModelKey, data_key: DataKey | None, mode: str,
         if points.labels is None:
             return categorical_colours(np.zeros(len(points.error)), ["unlabelled"], ["#4c78a8"], "class")
         colours = [figures.FRAUD_COLOURS[k] for k in (0, 1)] if fraud else list(figures.CLASS_COLOURS)
-        return categorical_colours(points.labels, list(points.label_names.values()), colours,
-                                   "class" if fraud else "digit")
+        title = "class" if fraud else "digit"
+        if not fraud and get_model(key[1]).vae.conditional:
+            title = "digit (the label the model is conditioned on)"
+        return categorical_colours(points.labels, list(points.label_names.values()), colours, title)
     if mode == "outcome":
         codes = outcome_codes(points.error, points.labels, float(threshold))
         return categorical_colours(codes, list(OUTCOMES), [figures.OUTCOME_COLOURS[o] for o in OUTCOMES],

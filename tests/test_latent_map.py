@@ -105,6 +105,51 @@ def test_the_digits_csv_holds_the_selected_rows():
                                     "reconstruction_nats": [80.5, 120.0], "kl_nats": [3.25, 4.0]}
 
 
+# --- what travels to the browser -------------------------------------------------------------------------
+
+def test_each_blob_travels_once_until_it_changes():
+    from dashboard.components.latent_map import MapConfig, blob, map_args
+
+    config = MapConfig(n=3, kind="mnist", axis_titles=("z0", "z1"), bounds=(-1, 1, -1, 1), view_id="v",
+                       legend={"kind": "categorical"}, class_names=["a"])
+    xy, colour = blob(np.zeros((3, 2), np.float32)), blob(np.array([0, 1, 2], np.uint8))
+    sent: dict[str, str] = {}
+    first = map_args({"xy": xy, "colour": colour}, config, sent)
+    assert first["blob_xy"] == np.zeros(6, np.float32).tobytes() and first["blob_colour"] == b"\x00\x01\x02"
+    assert first["ids"] == {"xy": xy.id, "colour": colour.id}
+    again = map_args({"xy": xy, "colour": colour}, config, sent)
+    assert "blob_xy" not in again and "blob_colour" not in again  # the browser keeps them
+    recoloured = blob(np.array([2, 1, 0], np.uint8))
+    changed = map_args({"xy": xy, "colour": recoloured}, config, sent)
+    assert "blob_xy" not in changed and changed["blob_colour"] == b"\x02\x01\x00"
+    assert json.dumps({k: v for k, v in changed.items() if not k.startswith("blob_")})  # the rest is JSON
+
+
+def test_continuous_colours_spread_over_256_levels():
+    from dashboard.components.latent_map import continuous_colours
+
+    values = np.linspace(1, 1000, 10_001)
+    codes, legend = continuous_colours(values, "error", log=True, coverage=1.0)
+    levels = np.frombuffer(codes.data, np.uint8)
+    assert levels[0] == 0 and levels[-1] == 255 and (np.diff(levels.astype(int)) >= 0).all()
+    assert levels[5000] == pytest.approx(255 * np.log10(values[5000]) / 3, abs=1)  # even in log space
+    assert legend["low"] == pytest.approx(1.0) and legend["high"] == pytest.approx(1000.0) and legend["log"]
+    assert len(legend["palette"]) == 256
+
+
+def test_the_sprite_sheet_holds_each_image_in_its_tile():
+    from PIL import Image
+
+    from dashboard.components.latent_map import image_atlas
+
+    images = np.random.default_rng(0).random((7, 28, 28)).astype(np.float32)
+    sheet, layout = image_atlas(images)
+    assert layout == {"tile": 28, "columns": 3, "count": 7}
+    pixels = np.asarray(Image.open(io.BytesIO(sheet.data)))
+    assert pixels.shape == (3 * 28, 3 * 28)
+    assert np.array_equal(pixels[28:56, 0:28], np.rint(images[3] * 255).astype(np.uint8))  # row 1, column 0
+
+
 # --- per-point terms ----------------------------------------------------------------------------------
 
 def test_point_terms_agree_with_the_models_own_terms(tiny_vae, tiny_images):

@@ -140,9 +140,11 @@ def digit_selection(mask: np.ndarray, xy: np.ndarray, titles, points, name: str)
         shown = chosen[:GRID_IMAGES]
         st.image(mosaic(data.x_test[shown], 16), clamp=True, width="stretch",
                  caption=f"the first {len(shown):,} of {len(chosen):,} selected (test order)")
-    frame = digit_frame(chosen, points.labels[chosen], xy[chosen], points.error[chosen], points.kl[chosen],
-                        (titles[0] or "x", titles[1] or "y"))
-    st.download_button("Selected rows (CSV)", data=lambda: to_csv(frame), file_name=f"{name}-selection.csv",
+    def csv() -> bytes:  # built on click
+        return to_csv(digit_frame(chosen, points.labels[chosen], xy[chosen], points.error[chosen], points.kl[chosen],
+                                  (titles[0] or "x", titles[1] or "y")))
+
+    st.download_button("Selected rows (CSV)", data=csv, file_name=f"{name}-selection.csv",
                        mime="text/csv", key="latent_selection_csv", on_click="ignore", icon=":material/download:")
 
 
@@ -164,11 +166,14 @@ def fraud_selection(mask: np.ndarray, xy: np.ndarray, titles, points, key, data_
         st.caption(f"At threshold {threshold:.4g} ({where}). "
                    + presentation.prevalence_text(float(points.labels.mean()) if len(points.labels) else None))
     chosen = np.flatnonzero(mask)
-    frame = transaction_frame(result.rows[chosen], result.scores[chosen],
-                              None if result.labels is None else result.labels[chosen], threshold, xy[chosen],
-                              (titles[0] or "x", titles[1] or "y"), result.features.iloc[chosen],
-                              None if result.amounts is None else result.amounts[chosen])
-    st.download_button("Selected rows (CSV)", data=lambda: to_csv(frame), file_name=f"{name}-selection.csv",
+
+    def csv() -> bytes:  # built on click: a selection can hold every one of 284,807 rows
+        return to_csv(transaction_frame(
+            result.rows[chosen], result.scores[chosen], None if result.labels is None else result.labels[chosen],
+            threshold, xy[chosen], (titles[0] or "x", titles[1] or "y"), result.features.iloc[chosen],
+            None if result.amounts is None else result.amounts[chosen]))
+
+    st.download_button("Selected rows (CSV)", data=csv, file_name=f"{name}-selection.csv",
                        mime="text/csv", key="latent_selection_csv", on_click="ignore", icon=":material/download:")
 
 

@@ -49,7 +49,7 @@
   const instance = Math.random().toString(36).slice(2, 10);
   // Read by the browser tests and the benchmark; costs nothing.
   const stats = { renders: 0, frames: 0, drawMsTotal: 0, lastDrawMs: 0, frameTimes: [], needs: 0, imagesDrawn: 0,
-                  firstDrawAt: null, dataReadyAt: null };
+                  firstRenderAt: null, dataReadyAt: null, firstDrawAt: null };
 
   // --- data -------------------------------------------------------------------------------------
   function aligned(bytes) { const out = new Uint8Array(bytes.length); out.set(bytes); return out; }
@@ -635,6 +635,7 @@
   // --- arguments from Python ----------------------------------------------------------------------
   function onRender(args) {
     stats.renders++;
+    if (stats.firstRenderAt === null) stats.firstRenderAt = performance.now();
     const ids = args.ids || {}, changed = {}, missing = [];
     for (const name in ids) {
       const incoming = args["blob_" + name];
