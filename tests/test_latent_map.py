@@ -1,7 +1,7 @@
 """The latent map's engine (selections and their statistics, per-point terms, projections and their
 disk cache, contours), its link parameters, and the Latent space page through AppTest.
 
-The browser side (hover images, lasso, colouring, a reloaded link) is in tests/e2e/test_latent_map.py.
+The browser side (hover images, lasso, colouring, a reloaded link) is in tests/e2e/test_latent_map_browser.py.
 """
 
 from __future__ import annotations
@@ -116,9 +116,10 @@ def test_each_blob_travels_once_until_it_changes():
     sent: dict[str, str] = {}
     first = map_args({"xy": xy, "colour": colour}, config, sent)
     assert first["blob_xy"] == np.zeros(6, np.float32).tobytes() and first["blob_colour"] == b"\x00\x01\x02"
-    assert first["ids"] == {"xy": xy.id, "colour": colour.id}
+    assert first["ids"] == {"xy": xy.id, "colour": colour.id} and first["sending"] == ["colour", "xy"]
     again = map_args({"xy": xy, "colour": colour}, config, sent)
     assert "blob_xy" not in again and "blob_colour" not in again  # the browser keeps them
+    assert again["sending"] == []
     recoloured = blob(np.array([2, 1, 0], np.uint8))
     changed = map_args({"xy": xy, "colour": recoloured}, config, sent)
     assert "blob_xy" not in changed and changed["blob_colour"] == b"\x02\x01\x00"

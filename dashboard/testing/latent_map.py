@@ -1,4 +1,4 @@
-"""Drive the Latent space page's map in a real browser (shared by tests/e2e/test_latent_map.py and
+"""Drive the Latent space page's map in a real browser (shared by tests/e2e/test_latent_map_browser.py and
 bench/bench_latent_map.py): find the component's frame, wait until every point is drawn, hover, draw a
 lasso or a box with the real mouse, and measure frames per second while panning or zooming.
 

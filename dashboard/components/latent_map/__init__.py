@@ -157,6 +157,8 @@ def map_args(blobs: dict[str, Blob], config: MapConfig, sent: dict[str, str]) ->
         if sent.get(name) != item.id:
             args[f"blob_{name}"] = item.data
             sent[name] = item.id
+    # Named in the JSON too: Streamlit re-renders a frame only when its JSON arguments change.
+    args["sending"] = sorted(name for name in blobs if f"blob_{name}" in args)
     return args
 
 

@@ -633,6 +633,14 @@
   window.addEventListener("resize", function () { if (S.config) { resize(); requestDraw(); } });
 
   // --- arguments from Python ----------------------------------------------------------------------
+  // Ask Python for the blobs this frame lacks; ask again if they have not come after a while (a value
+  // sent while the app is still busy with a page run can be dropped).
+  function ask(names, attempt) {
+    stats.needs++;
+    emit({ event: "need", names: names });
+    if (attempt < 6) S.askAgain = setTimeout(function () { ask(names, attempt + 1); }, 800 * (attempt + 1));
+  }
+
   function onRender(args) {
     stats.renders++;
     if (stats.firstRenderAt === null) stats.firstRenderAt = performance.now();
@@ -647,10 +655,10 @@
     }
     for (const name in blobs) if (!(name in ids)) { delete blobs[name]; changed[name] = true; }
     S.config = args;
-    if (missing.length) {  // a fresh frame, or data that never arrived: ask once more
-      stats.needs++;
+    clearTimeout(S.askAgain);
+    if (missing.length) {  // a fresh frame, or data that never arrived: ask for it
       message.style.display = "flex";
-      emit({ event: "need", names: missing });
+      ask(missing, 0);
       return;
     }
     S.n = args.n;
