@@ -294,6 +294,9 @@ def test_dims_of_a_3d_latent_travel_in_the_link(app_env, trained_models_dir):
     assert_clean(at)
     assert at.query_params["dims"] == "0,2"
     assert map_args(at)["axis_titles"] == ["z0", "z2"]
+    at.selectbox(key="latent_dim_x").select(2).run()  # the y axis's dim: the two swap
+    assert_clean(at)
+    assert map_args(at)["axis_titles"] == ["z2", "z0"] and at.query_params["dims"] == "2,0"
 
 
 # --- the page -----------------------------------------------------------------------------------------

@@ -40,9 +40,13 @@ def _projection_picked(model: str) -> None:
     view["projection"], view["region"] = st.session_state["latent_projection"], None  # the region was drawn on the old map
 
 
-def _dims_picked(model: str) -> None:
+def _dims_picked(model: str, axis: int) -> None:
+    """One axis got a new dim; picking the other axis's dim swaps the two."""
     view = state.map_view(model)
-    view["dims"], view["region"] = [st.session_state["latent_dim_x"], st.session_state["latent_dim_y"]], None
+    dims = [st.session_state["latent_dim_x"], st.session_state["latent_dim_y"]]
+    if dims[0] == dims[1]:
+        dims[1 - axis] = view["dims"][axis]
+    view["dims"], view["region"] = dims, None  # the region was drawn on the old map
 
 
 def _colour_picked(model: str) -> None:
@@ -66,11 +70,9 @@ def controls(model: str, latent_dim: int, colours: list[str]) -> dict:
         if view["projection"] == "dims":
             st.session_state["latent_dim_x"], st.session_state["latent_dim_y"] = view["dims"]
             st.sidebar.selectbox("x axis", range(latent_dim), format_func="z{}".format, key="latent_dim_x",
-                                 on_change=_dims_picked, args=(model,))
+                                 on_change=_dims_picked, args=(model, 0))
             st.sidebar.selectbox("y axis", range(latent_dim), format_func="z{}".format, key="latent_dim_y",
-                                 on_change=_dims_picked, args=(model,))
-            if st.session_state["latent_dim_x"] == st.session_state["latent_dim_y"]:
-                st.sidebar.warning("Pick two different dims.", icon=":material/warning:")
+                                 on_change=_dims_picked, args=(model, 1))
     st.session_state["latent_colour"] = view["colour"]
     st.sidebar.selectbox("Colour by", colours, format_func=COLOUR_LABELS.get, key="latent_colour",
                          on_change=_colour_picked, args=(model,))
