@@ -22,10 +22,12 @@ import streamlit as st
 from vae_core import registry, sources
 
 if TYPE_CHECKING:
+    from dashboard.components.latent_map import Blob
     from vae_core.classifier import DigitClassifier
     from vae_core.data import ImageDataset
     from vae_core.fraud import FraudModel, ScoredData
     from vae_core.fraud_analysis import ScoreSummary
+    from vae_core.latent import Projection
     from vae_core.registry import LoadedModel, ModelInfo
     from vae_core.thresholds import ThresholdSweep
 
@@ -236,15 +238,6 @@ def latent_view(key: ModelKey, n: int, data_key: DataKey | None = None) -> Laten
                       result.source, result.synthetic)
 
 
-@st.cache_data(show_spinner="Projecting…", max_entries=32)
-def projected(key: ModelKey, n: int, method: str, dims: tuple[int, int],
-              data_key: DataKey | None = None) -> tuple[np.ndarray, tuple[str, str]]:
-    """(n, 2) scatter coordinates of `latent_view(key, n, data_key)` (see latent.project)."""
-    from vae_core.latent import project
-
-    return project(latent_view(key, n, data_key).mu, method, dims)
-
-
 @st.cache_data(show_spinner=False, max_entries=32)
 def latent_density(key: ModelKey, dims: tuple[int, int], extent: float,
                    data_key: DataKey | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -253,3 +246,155 @@ def latent_density(key: ModelKey, dims: tuple[int, int], extent: float,
 
     view = latent_view(key, 10_000, data_key)
     return density(view.mu[:, list(dims)], extent=extent)
+
+
+# --- the latent map: every row ----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class MapPoints:
+    """Every row the latent map shows for one model and one set of rows (arrays aligned, n rows).
+
+    kind: "mnist" (the test digits, in test order) or "fraud" (the scored rows); mu (n, latent_dim);
+    labels (n,) class codes named by label_names, or None (unlabelled transactions); error (n,):
+    −log p(x|μ) in nats (digits) or the anomaly score (transactions); kl (n,) in nats; rows (n,) test
+    indices or file rows; worst: the three largest feature errors (n, 3) and their shares of the score
+    in percent (n, 3), transactions only.
+    """
+
+    kind: str
+    mu: np.ndarray
+    labels: np.ndarray | None
+    label_names: dict[int, str]
+    error: np.ndarray
+    kl: np.ndarray
+    rows: np.ndarray
+    worst: tuple[np.ndarray, np.ndarray] | None
+    source: str
+    synthetic: bool = False
+
+
+@st.cache_resource(show_spinner="Encoding every point…", max_entries=8)
+def map_points(key: ModelKey, data_key: DataKey | None = None) -> MapPoints:
+    """All test digits (data_key None) or all scored rows of model `key`, with their ELBO terms."""
+    from dashboard import presentation
+    from vae_core.latent import kl_per_point, largest_terms, point_terms
+
+    if data_key is None:
+        data = mnist_test()
+        labels = data.y_test.astype(np.int64)
+        terms = point_terms(get_model(key[1]).vae, data.x_test, labels)
+        return MapPoints("mnist", terms.mu, labels, presentation.DIGIT_NAMES, terms.reconstruction, terms.kl,
+                         np.arange(len(labels)), None, data.source)
+    result = scored(key, data_key)
+    model = fraud_model(key[1])
+    _, log_var = model.vae.encode(model.preprocessor.transform(result.features))
+    return MapPoints("fraud", np.asarray(result.latent), result.labels, presentation.FRAUD_NAMES,
+                     np.asarray(result.scores, np.float32), kl_per_point(result.latent, log_var),
+                     np.asarray(result.rows), largest_terms(result.feature_errors), result.source, result.synthetic)
+
+
+@st.cache_resource(show_spinner="Projecting every point (t-SNE takes a minute or more the first time; it is "
+                                "then kept on disk)…", max_entries=16)
+def map_projection(key: ModelKey, data_key: DataKey | None, method: str, dims: tuple[int, int]) -> Projection:
+    """Every row of `map_points` on the map (see latent.cached_projection)."""
+    from vae_core.latent import cached_projection
+
+    return cached_projection(map_points(key, data_key).mu, method, dims)
+
+
+@dataclass(frozen=True)
+class MapGeometry:
+    """A projection ready for the browser: blobs "xy" (n, 2) and "contours" (the data's density
+    contours), the first view's bounds, the contour runs, and the prior's circles on this map."""
+
+    blobs: dict[str, Blob]
+    bounds: tuple[float, float, float, float]
+    density: list[dict[str, float]]
+    prior: list[dict[str, float]]
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def map_geometry(key: ModelKey, data_key: DataKey | None, method: str, dims: tuple[int, int]) -> MapGeometry:
+    from dashboard.components.latent_map import blob, contour_runs
+    from vae_core.latent import density_contours, map_bounds, prior_radii
+
+    projection = map_projection(key, data_key, method, dims)
+    bounds = map_bounds(projection.xy)
+    contours, runs = contour_runs(density_contours(projection.xy, bounds=bounds))
+    prior = []
+    if projection.prior_centre is not None and projection.axis_titles[1]:
+        masses = (0.5, 0.9, 0.99)
+        prior = [{"x": projection.prior_centre[0], "y": projection.prior_centre[1], "r": float(r), "mass": m}
+                 for m, r in zip(masses, prior_radii(masses))]
+    return MapGeometry({"xy": blob(projection.xy.astype(np.float32)), "contours": contours}, bounds, runs, prior)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def map_hover(key: ModelKey, data_key: DataKey | None) -> dict[str, Blob]:
+    """What a hover shows, per row: "labels" uint8 (255: unlabelled), "error", "kl" float32, and for
+    transactions "rows" int32 and "worst" uint8 (n, 6)."""
+    from dashboard.components.latent_map import blob
+
+    points = map_points(key, data_key)
+    n = len(points.error)
+    labels = np.full(n, 255, np.uint8) if points.labels is None else points.labels.astype(np.uint8)
+    blobs = {"labels": blob(labels), "error": blob(points.error.astype(np.float32)),
+             "kl": blob(points.kl.astype(np.float32))}
+    if points.kind == "fraud":
+        blobs["rows"] = blob(points.rows.astype(np.int32))
+        blobs["worst"] = blob(np.concatenate([points.worst[0].astype(np.uint8), points.worst[1]], axis=1))
+    return blobs
+
+
+@st.cache_resource(show_spinner=False, max_entries=24)
+def map_colours(key: ModelKey, data_key: DataKey | None, mode: str,
+                threshold: float | None = None) -> tuple[Blob, dict[str, Any]]:
+    """The colour codes and legend of one colouring (`threshold` only for "outcome")."""
+    from dashboard import figures
+    from dashboard.components.latent_map import categorical_colours, continuous_colours
+    from vae_core.selection import OUTCOMES, outcome_codes
+
+    points = map_points(key, data_key)
+    fraud = points.kind == "fraud"
+    if mode == "class":
+        if points.labels is None:
+            return categorical_colours(np.zeros(len(points.error)), ["unlabelled"], ["#4c78a8"], "class")
+        colours = [figures.FRAUD_COLOURS[k] for k in (0, 1)] if fraud else list(figures.CLASS_COLOURS)
+        title = "class" if fraud else "digit"
+        if not fraud and get_model(key[1]).vae.conditional:
+            title = "digit (the label the model is conditioned on)"
+        return categorical_colours(points.labels, list(points.label_names.values()), colours, title)
+    if mode == "outcome":
+        codes = outcome_codes(points.error, points.labels, float(threshold))
+        return categorical_colours(codes, list(OUTCOMES), [figures.OUTCOME_COLOURS[o] for o in OUTCOMES],
+                                   f"outcome at threshold {threshold:.4g}")
+    if mode == "error":
+        title = "anomaly score (squared error)" if fraud else "−log p(x|μ), nats"
+        return continuous_colours(points.error, title, log=fraud)
+    return continuous_colours(points.kl, "KL term, nats", log=fraud)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def map_selection(key: ModelKey, data_key: DataKey | None, method: str, dims: tuple[int, int],
+                  region: str) -> np.ndarray:
+    """Which rows the region (Region.to_text) holds on that map: bool (n,), read-only."""
+    from vae_core.selection import Region
+
+    mask = Region.from_text(region).contains(map_projection(key, data_key, method, dims).xy)
+    mask.flags.writeable = False
+    return mask
+
+
+@st.cache_resource(show_spinner="Drawing the digits…", max_entries=8)
+def map_images(key: ModelKey) -> tuple[dict[str, Blob], dict[str, int]]:
+    """Sprite sheets (PNG) of every test digit ("atlas") and of its reconstruction from μ ("recon")."""
+    from dashboard.components.latent_map import image_atlas
+
+    data = mnist_test()
+    points = map_points(key)
+    vae = get_model(key[1]).vae
+    reconstructions = vae.decode(points.mu, points.labels).reshape(len(points.mu), 28, 28)
+    atlas, layout = image_atlas(data.x_test.reshape(len(data.x_test), 28, 28))
+    recon, _ = image_atlas(reconstructions, layout["columns"])
+    return {"atlas": atlas, "recon": recon}, layout
+

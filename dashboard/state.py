@@ -26,6 +26,10 @@ KINDS = ("mnist", "fraud")
 ACTIVE = "active_models"  # {"mnist": name, "fraud": name}
 EXPLORER_KIND = "explorer_kind"  # "mnist" | "fraud": what the Latent space and Decoder pages show
 POINT = "selected_point"  # {"model": name, "row": int}: the point picked on the Latent space page
+# The Latent space page's map: {"model": name, "projection": "dims" | "pca" | "tsne", "dims": [a, b],
+# "colour": one of MAP_COLOURS, "region": a selection as Region.to_text() or None}.
+MAP_VIEW = "latent_map_view"
+MAP_COLOURS = ("class", "error", "kl", "outcome")
 DECODER_Z = "decoder_z"  # {"model": name, "z": [float, ...], "rev": int (bumped when set from outside)}
 INTERP = "interp_ends"  # {"model": name, "a": int, "b": int}: interpolation end rows
 THRESHOLD = "fraud_threshold"  # {"model": name, "value": float, "strategy": str, "params": dict}
@@ -126,6 +130,33 @@ def threshold_state(model: str) -> dict[str, Any]:
     return state
 
 
+def map_view(model: str) -> dict[str, Any]:
+    """The Latent space page's map view for `model` (the defaults when it showed another model)."""
+    view = st.session_state.get(MAP_VIEW)
+    if not view or view.get("model") != model:
+        view = _map_view_from(model, {})
+        st.session_state[MAP_VIEW] = view
+    return view
+
+
+def _map_view_from(model: str | None, params: dict[str, str]) -> dict[str, Any]:
+    """A map view from link parameters; each missing or unreadable one means its default."""
+    from vae_core.errors import ConfigError
+    from vae_core.latent import PROJECTIONS
+    from vae_core.selection import Region
+
+    projection = params.get("proj") if params.get("proj") in PROJECTIONS else "dims"
+    dims = [_int(part) for part in str(params.get("dims") or "").split(",")]
+    if projection != "dims" or len(dims) != 2 or None in dims or min(dims) < 0 or dims[0] == dims[1]:
+        dims = [0, 1]
+    colour = params.get("colour") if params.get("colour") in MAP_COLOURS else "class"
+    try:
+        region = Region.from_text(params["sel"]).to_text() if params.get("sel") else None
+    except ConfigError:
+        region = None
+    return {"model": model, "projection": projection, "dims": dims, "colour": colour, "region": region}
+
+
 def set_decoder_z(model: str, z) -> None:
     """Set the Decoder's z from outside its sliders (a link, a button, the scrub): its sliders are
     rebuilt with the new values. A slider's own moves go through `move_decoder_z` and keep them."""
@@ -169,6 +200,16 @@ def params_for(page: str) -> dict[str, str]:
         point = st.session_state.get(POINT) or {}
         if point.get("model") == model:
             params["point"] = str(point["row"])
+        view = st.session_state.get(MAP_VIEW) or {}
+        if view.get("model") == model:
+            if view["projection"] != "dims":
+                params["proj"] = view["projection"]
+            elif list(view["dims"]) != [0, 1]:
+                params["dims"] = ",".join(map(str, view["dims"]))
+            if view["colour"] != "class":
+                params["colour"] = view["colour"]
+            if view["region"]:
+                params["sel"] = view["region"]
     elif page == "decoder":
         z = st.session_state.get(DECODER_Z) or {}
         if z.get("model") == model and any(v != 0 for v in z["z"]):
@@ -230,6 +271,7 @@ def apply_params(page: str, params: dict[str, str]) -> None:
     if page == "latent":
         row = _int(params.get("point"))
         st.session_state[POINT] = None if row is None or row < 0 else {"model": model, "row": row}
+        st.session_state[MAP_VIEW] = _map_view_from(model, params)
     elif page == "decoder":
         z = _floats(params.get("z"))
         if z is None:

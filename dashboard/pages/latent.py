@@ -1,45 +1,90 @@
-"""Latent space: the test set's μ as a WebGL scatter; click a point to see it beside its
-reconstruction, and send it to the Decoder."""
+"""Latent space: every row's μ on one map (drawn in the browser), coloured by class, error, KL or
+outcome; hover shows the image or the transaction, a box or lasso answers what the selection holds,
+and a clicked point goes to the Decoder."""
 
 import numpy as np
 import streamlit as st
 
 from dashboard import figures, loaders, presentation, state, widgets
+from dashboard.components.latent_map import MapConfig, latent_map
 from dashboard.navigation import page_path
-from vae_core.latent import PROJECTIONS, TSNE_MAX_POINTS, encode_decode
+from vae_core.errors import VAEError
+from vae_core.latent import PROJECTIONS, TSNE_NEIGHBOURS, encode_decode, mosaic
+from vae_core.selection import (Region, class_counts, confusion_in, digit_frame, mean_image, to_csv,
+                                transaction_frame)
 
-CHART = "latent_chart"
-
-
-def _select_from_chart(model: str) -> None:
-    points = st.session_state[CHART].selection.points
-    if points:
-        row = points[0].get("customdata")
-        row = row[0] if isinstance(row, (list, tuple)) else row
-        if row is not None:
-            st.session_state[state.POINT] = {"model": model, "row": int(row)}
+MAP = "latent_map"
+COLOUR_LABELS = {"class": "Class", "error": "Reconstruction error", "kl": "KL term",
+                 "outcome": "Outcome at the threshold (TP/FP/FN/TN)"}
+GRID_IMAGES = 64  # selected digits shown as images
 
 
 def _select_from_input(model: str) -> None:
     st.session_state[state.POINT] = {"model": model, "row": int(st.session_state["latent_row"])}
 
 
-def controls(latent_dim: int, n_total: int) -> tuple[int, str, tuple[int, int]]:
-    """Sidebar: how many points, and how to map μ to two axes."""
-    st.sidebar.subheader("Scatter")
-    method = "dims"
+def _map_event(model: str, event: dict) -> None:
+    """A person acted on the map: a selection drawn or cleared, or a point clicked."""
+    view = state.map_view(model)
+    if event.get("event") == "select":
+        try:
+            view["region"] = None if event.get("region") is None else Region.from_dict(event["region"]).to_text()
+        except VAEError:
+            view["region"] = None
+    elif event.get("event") == "click" and isinstance(event.get("index"), int):
+        st.session_state[state.POINT] = {"model": model, "row": int(event["index"])}
+
+
+def _projection_picked(model: str) -> None:
+    view = state.map_view(model)
+    view["projection"], view["region"] = st.session_state["latent_projection"], None  # the region was drawn on the old map
+
+
+def _dims_picked(model: str, axis: int) -> None:
+    """One axis got a new dim; picking the other axis's dim swaps the two."""
+    view = state.map_view(model)
+    dims = [st.session_state["latent_dim_x"], st.session_state["latent_dim_y"]]
+    if dims[0] == dims[1]:
+        dims[1 - axis] = view["dims"][axis]
+    view["dims"], view["region"] = dims, None  # the region was drawn on the old map
+
+
+def _colour_picked(model: str) -> None:
+    state.map_view(model)["colour"] = st.session_state["latent_colour"]
+
+
+def controls(model: str, latent_dim: int, colours: list[str]) -> dict:
+    """Sidebar: how μ maps to two axes, and what the colour shows; returns the (checked) map view."""
+    view = state.map_view(model)
+    if latent_dim <= 2 or view["projection"] not in PROJECTIONS:
+        view["projection"] = "dims"
+    if not (0 <= min(view["dims"]) and max(view["dims"]) < max(latent_dim, 2)) or latent_dim == 1:
+        view["dims"] = [0, 1]
+    if view["colour"] not in colours:
+        view["colour"] = "class"
+    st.sidebar.subheader("Map")
     if latent_dim > 2:
-        method = st.sidebar.radio("Axes", list(PROJECTIONS), format_func=presentation.PROJECTION_LABELS.get,
-                                  key="latent_projection", horizontal=True)
-    cap = min(n_total, TSNE_MAX_POINTS) if method == "tsne" else n_total
-    n = st.sidebar.slider("Points", min(100, cap), cap, min(5000, cap), step=100 if cap > 1000 else 1,
-                          key=f"latent_points_{method}")
-    dims = (0, 1)
-    if method == "dims" and latent_dim > 2:
-        a = st.sidebar.selectbox("x axis", range(latent_dim), 0, format_func="z{}".format, key="latent_dim_x")
-        b = st.sidebar.selectbox("y axis", range(latent_dim), 1, format_func="z{}".format, key="latent_dim_y")
-        dims = (a, b)
-    return n, method, dims
+        st.session_state["latent_projection"] = view["projection"]
+        st.sidebar.radio("Axes", list(PROJECTIONS), format_func=presentation.PROJECTION_LABELS.get,
+                         key="latent_projection", horizontal=True, on_change=_projection_picked, args=(model,))
+        if view["projection"] == "dims":
+            st.session_state["latent_dim_x"], st.session_state["latent_dim_y"] = view["dims"]
+            st.sidebar.selectbox("x axis", range(latent_dim), format_func="z{}".format, key="latent_dim_x",
+                                 on_change=_dims_picked, args=(model, 0))
+            st.sidebar.selectbox("y axis", range(latent_dim), format_func="z{}".format, key="latent_dim_y",
+                                 on_change=_dims_picked, args=(model, 1))
+    st.session_state["latent_colour"] = view["colour"]
+    st.sidebar.selectbox("Colour by", colours, format_func=COLOUR_LABELS.get, key="latent_colour",
+                         on_change=_colour_picked, args=(model,))
+    return view
+
+
+def threshold_in_force(name: str, model) -> tuple[float, str]:
+    """(the fraud threshold in force for `name`, where it came from), as the Fraud threshold page sets it."""
+    current = state.threshold_state(name)
+    if current["strategy"] == state.MODEL_THRESHOLD or current["value"] is None:
+        return model.threshold_, "the model's own threshold"
+    return float(current["value"]), "the threshold set on the Fraud threshold page"
 
 
 def selected_row(name: str, n_rows: int) -> int:
@@ -50,7 +95,133 @@ def selected_row(name: str, n_rows: int) -> int:
     return int(chosen["row"])
 
 
-def fraud_point(loaded, data_key, row: int) -> np.ndarray:
+def projection_note(projection, n: int) -> str:
+    """What the axes are, and whether the projection was fitted on a sample."""
+    if projection.sampled:
+        return (f"t-SNE fitted on a random sample of {projection.fitted_on:,} of {n:,} points; the other "
+                f"points sit at the distance-weighted mean of their {TSNE_NEIGHBOURS} nearest sampled points (in "
+                "latent space).")
+    if projection.method == "pca":
+        return "PCA of every point's μ (linear: the prior N(0, I) stays a circle of the same size)."
+    return f"Every point's μ on {projection.axis_titles[0]} and {projection.axis_titles[1] or 'a line'}."
+
+
+def draw_map(name: str, key, data_key, points, view: dict, threshold: float | None, row: int) -> None:
+    """The map: blobs from the caches, the view's selection and the chosen row."""
+    method, dims = view["projection"], tuple(view["dims"])
+    geometry = loaders.map_geometry(key, data_key, method, dims)
+    projection = loaders.map_projection(key, data_key, method, dims)
+    colour, legend = loaders.map_colours(key, data_key, view["colour"],
+                                         threshold if view["colour"] == "outcome" else None)
+    blobs = {**geometry.blobs, "colour": colour, **loaders.map_hover(key, data_key)}
+    atlas = None
+    if points.kind == "mnist":
+        images, atlas = loaders.map_images(key)
+        blobs.update(images)
+    region = Region.from_text(view["region"]) if view["region"] else None
+    config = MapConfig(
+        n=len(points.error), kind=points.kind, axis_titles=projection.axis_titles, bounds=geometry.bounds,
+        view_id=f"{name}|{method}|{dims}", legend=legend, class_names=list(points.label_names.values()),
+        selection=None if region is None else region.to_dict(), selected=row, threshold=threshold,
+        feature_names=list(loaders.fraud_model(name).feature_names) if points.kind == "fraud" else [],
+        prior=geometry.prior, density=geometry.density, atlas=atlas)
+    latent_map(blobs, config, key=MAP, on_event=lambda event: _map_event(name, event))
+    st.caption(projection_note(projection, len(points.error)) + " Drag to pan, scroll to zoom, hover for the "
+               "point, click it to inspect it below; Box select and Lasso answer what a region holds; click "
+               "legend entries to hide classes.")
+
+
+def digit_selection(mask: np.ndarray, xy: np.ndarray, titles, points, name: str) -> None:
+    """The selected digits: their mean image, the first GRID_IMAGES of them, and a CSV of the rows."""
+    data = loaders.mnist_test()
+    chosen = np.flatnonzero(mask)
+    left, right = st.columns([1, 3])
+    with left:
+        widgets.show_image(mean_image(data.x_test, mask), caption=f"mean of {len(chosen):,} selected", scale=5)
+    with right:
+        shown = chosen[:GRID_IMAGES]
+        st.image(mosaic(data.x_test[shown], 16), clamp=True, width="stretch",
+                 caption=f"the first {len(shown):,} of {len(chosen):,} selected (test order)")
+    def csv() -> bytes:  # built on click
+        return to_csv(digit_frame(chosen, points.labels[chosen], xy[chosen], points.error[chosen], points.kl[chosen],
+                                  (titles[0] or "x", titles[1] or "y")))
+
+    st.download_button("Selected rows (CSV)", data=csv, file_name=f"{name}-selection.csv",
+                       mime="text/csv", key="latent_selection_csv", on_click="ignore", icon=":material/download:")
+
+
+def fraud_selection(mask: np.ndarray, xy: np.ndarray, titles, points, key, data_key, name: str,
+                    threshold: float, where: str) -> None:
+    """Inside the selection at the threshold in force: outcomes, precision, the share of each outcome
+    the region holds, and a CSV of its rows."""
+    result = loaders.scored(key, data_key)
+    if points.labels is not None:
+        confusion = confusion_in(points.error, points.labels, mask, threshold)
+        c1, c2, c3 = st.columns(3)
+        c1.metric("Flagged inside", f"{confusion.flagged:,}")
+        c2.metric("Precision inside", "–" if confusion.precision is None else f"{confusion.precision:.3f}",
+                  help="TP / (TP + FP) among the selected rows")
+        fp_share = confusion.share["FP"]
+        c3.metric("False positives here", f"{confusion.counts['FP']:,} of {confusion.totals['FP']:,}",
+                  delta=None if fp_share is None else f"{fp_share:.0%} of all", delta_color="off")
+        st.table(confusion_rows(confusion))
+        st.caption(f"At threshold {threshold:.4g} ({where}). "
+                   + presentation.prevalence_text(float(points.labels.mean()) if len(points.labels) else None))
+    chosen = np.flatnonzero(mask)
+
+    def csv() -> bytes:  # built on click: a selection can hold every one of 284,807 rows
+        return to_csv(transaction_frame(
+            result.rows[chosen], result.scores[chosen], None if result.labels is None else result.labels[chosen],
+            threshold, xy[chosen], (titles[0] or "x", titles[1] or "y"), result.features.iloc[chosen],
+            None if result.amounts is None else result.amounts[chosen]))
+
+    st.download_button("Selected rows (CSV)", data=csv, file_name=f"{name}-selection.csv",
+                       mime="text/csv", key="latent_selection_csv", on_click="ignore", icon=":material/download:")
+
+
+def count_rows(inside: dict[str, int], everywhere: dict[str, int]) -> list[dict[str, str]]:
+    """Per class: selected, its share of the selection, and the share of that class the selection holds."""
+    chosen = max(1, sum(inside.values()))
+    return [{"class": name, "selected": f"{inside[name]:,}", "share of selection": f"{inside[name] / chosen:.1%}",
+             "share of the class": f"{inside[name] / everywhere[name]:.1%}" if everywhere[name] else "–"}
+            for name in inside]
+
+
+def confusion_rows(confusion) -> list[dict[str, str]]:
+    """Per outcome: inside the selection, in all the rows, and the selection's share of it."""
+    return [{"outcome": name, "selected": f"{confusion.counts[name]:,}", "all rows": f"{confusion.totals[name]:,}",
+             "share here": "–" if confusion.share[name] is None else f"{confusion.share[name]:.1%}"}
+            for name in confusion.counts]
+
+
+def selection_panel(name: str, key, data_key, points, view: dict, threshold: float | None, where: str) -> None:
+    """What the drawn region holds: counts by class, then per kind the images or the outcomes."""
+    st.subheader("Selection")
+    if not view["region"]:
+        st.caption("Use Box select or Lasso above the map to pick a region: its counts by class, "
+                   + ("its images and their mean" if points.kind == "mnist" else
+                      "its confusion counts and precision at the threshold in force") + " appear here.")
+        return
+    region = Region.from_text(view["region"])
+    projection = loaders.map_projection(key, data_key, view["projection"], tuple(view["dims"]))
+    mask = loaders.map_selection(key, data_key, view["projection"], tuple(view["dims"]), view["region"])
+    n, chosen = len(mask), int(mask.sum())
+    st.markdown(f"**{chosen:,} of {n:,} points selected** ({region.describe()})")
+    if st.button("Clear selection", key="latent_clear_selection", icon=":material/deselect:"):
+        view["region"] = None
+        st.rerun()
+    if points.labels is not None:
+        st.table(count_rows(class_counts(points.labels, mask, points.label_names),
+                            class_counts(points.labels, np.ones(n, bool), points.label_names)))
+    if chosen == 0:
+        return
+    if points.kind == "mnist":
+        digit_selection(mask, projection.xy, projection.axis_titles, points, name)
+    else:
+        fraud_selection(mask, projection.xy, projection.axis_titles, points, key, data_key, name, threshold, where)
+
+
+def fraud_point(loaded, data_key, row: int, threshold: float) -> np.ndarray:
     """One scored transaction beside its reconstruction; returns its μ (latent_dim,)."""
     result = loaders.scored(loaders.model_key(loaded.name), data_key)
     model = loaders.fraud_model(loaded.name)
@@ -58,8 +229,9 @@ def fraud_point(loaded, data_key, row: int) -> np.ndarray:
     mu, reconstruction = encode_decode(loaded.vae, x)
     label = "" if result.labels is None else (" · fraud" if result.labels[row] else " · normal")
     amount = "" if result.amounts is None else f" · €{result.amounts[row]:,.2f}"
+    flagged = "flagged" if result.scores[row] >= threshold else "not flagged"
     st.markdown(f"**File row {int(result.rows[row])}**{label}{amount} · score {result.scores[row]:.2f} "
-                f"(model threshold {model.threshold_:.4g})")
+                f"({flagged} at {threshold:.4g})")
     st.plotly_chart(figures.feature_bars(model.feature_names, reconstruction[0], compare=x[0],
                                          labels=("reconstruction", "input"), title="Input vs reconstruction"),
                     key="latent_fraud_point")
@@ -79,12 +251,13 @@ def digit_point(loaded, row: int) -> np.ndarray:
     return mu[0]
 
 
-def show_point(loaded, data_key, row: int, n_rows: int) -> None:
+def show_point(loaded, data_key, row: int, n_rows: int, threshold: float | None) -> None:
     """The chosen row beside its reconstruction, and the hand-off to the Decoder."""
+    st.subheader("Point")
     st.session_state["latent_row"] = row
     label = "Scored row (or click a point)" if loaded.kind == "fraud" else "Test digit (or click a point)"
     st.number_input(label, 0, n_rows - 1, key="latent_row", on_change=_select_from_input, args=(loaded.name,))
-    z = fraud_point(loaded, data_key, row) if loaded.kind == "fraud" else digit_point(loaded, row)
+    z = fraud_point(loaded, data_key, row, threshold) if loaded.kind == "fraud" else digit_point(loaded, row)
     st.caption("μ = [" + ", ".join(f"{v:.2f}" for v in z[:8]) + (", …]" if len(z) > 8 else "]"))
     st.page_link(page_path("decoder"), label="Open in Decoder", icon=":material/tune:",
                  query_params={**state.link_params("decoder"), "model": loaded.name,
@@ -110,34 +283,28 @@ def main() -> None:
     key = loaders.model_key(info.name)
     loaded = loaders.get_model(info.name)
     latent_dim = loaded.vae.vae_config.latent_dim
-    data_key = None
+    data_key, threshold, where = None, None, ""
     if loaded.kind == "fraud":
         data_key = widgets.fraud_rows_picker()
         if data_key is None:
             return
         result = loaders.scored(key, data_key)
-        n_total = len(result.scores)
         widgets.source_banner(presentation.describe(result), result.synthetic)
-    else:
-        data = loaders.mnist_test()
-        n_total = len(data.x_test)
-        widgets.source_banner(f"{presentation.short_source(data.source)} · test split, {n_total:,} digits")
-    n, method, dims = controls(latent_dim, n_total)
-    view = loaders.latent_view(key, n, data_key)
-    xy, titles = loaders.projected(key, n, method, dims, data_key)
-    row = selected_row(info.name, n_total)
-
-    chart, detail = st.columns([3, 2])
-    with chart:
-        colours = figures.FRAUD_COLOURS if loaded.kind == "fraud" else None
-        fig = figures.latent_scatter(xy, view.labels, view.label_names, view.index, view.hover, titles,
-                                     selected=row, colours=colours, monospace_hover=loaded.kind != "fraud",
-                                     title=f"μ of {len(view.index):,} rows")
-        st.plotly_chart(fig, key=CHART, on_select=lambda: _select_from_chart(info.name),
-                        selection_mode="points", config={"scrollZoom": True})
-        st.caption("Click a point to inspect it; drag to pan, scroll to zoom, click legend entries to hide classes.")
-    with detail:
-        show_point(loaded, data_key, row, n_total)
+        threshold, where = threshold_in_force(info.name, loaders.fraud_model(info.name))
+    colours = ["class", "error", "kl"]
+    points = loaders.map_points(key, data_key)
+    if points.kind == "fraud" and points.labels is not None:
+        colours.append("outcome")
+    if points.kind == "mnist":
+        widgets.source_banner(f"{presentation.short_source(points.source)} · test split, {len(points.error):,} digits")
+    view = controls(info.name, latent_dim, colours)
+    row = selected_row(info.name, len(points.error))
+    draw_map(info.name, key, data_key, points, view, threshold, row)
+    left, right = st.columns([3, 2])
+    with left:
+        selection_panel(info.name, key, data_key, points, view, threshold, where)
+    with right:
+        show_point(loaded, data_key, row, len(points.error), threshold)
 
 
 main()
