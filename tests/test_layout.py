@@ -19,6 +19,7 @@ FLOORS = {
     "data": 1, "tabular": 1, "model": 1, "thresholds": 1,
     "training": 2, "latent": 2, "export": 2, "registry": 2, "classifier": 2, "sources": 2,
     "mnist": 3, "fraud": 3, "fraud_analysis": 3, "compare": 3, "conditional": 3, "anatomy": 3, "archive": 3,
+    "selection": 3,
     "jobs": 4, "cli": 4, "__main__": 4, "__init__": 4,
 }
 

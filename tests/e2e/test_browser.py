@@ -8,7 +8,6 @@ the page and that the server logged no unexpected error. Needs Playwright and De
 from __future__ import annotations
 
 import csv
-import math
 import re
 
 import numpy as np
@@ -23,23 +22,6 @@ pytestmark = pytest.mark.skipif(missing is not None, reason=missing or "")
 
 DECODED = "decoded p(x | z)"  # the caption of the Decoder's image
 MNIST_PICKER, FRAUD_PICKER = "_pick_mnist", "_pick_fraud"  # the sidebar's model pickers, one per kind
-
-# The latent scatter's points in page pixels (customdata = the test row), the ring around the
-# selected one, and the plotting area.
-SCATTER_JS = """() => {
-  const gd = document.querySelector('.st-key-latent_chart .js-plotly-plot');
-  if (!gd || !gd._fullLayout || !gd._fullData || !gd._fullData.length) return null;
-  const layout = gd._fullLayout, box = gd.getBoundingClientRect(), points = [];
-  const at = (x, y) => ({x: box.left + layout._size.l + layout.xaxis.l2p(x), y: box.top + layout._size.t + layout.yaxis.l2p(y)});
-  let ring = null;
-  for (const trace of gd._fullData) {
-    if (trace.visible !== true) continue;
-    if (trace.name === 'selected') { ring = at(trace.x[0], trace.y[0]); continue; }
-    for (let i = 0; i < trace.x.length; i++) points.push({...at(trace.x[i], trace.y[i]), row: trace.customdata[i]});
-  }
-  return {points, ring, plot: {left: box.left + layout._size.l, top: box.top + layout._size.t,
-                               width: layout._size.w, height: layout._size.h}};
-}"""
 
 # Pixels between where the threshold is on the score histogram's x axis and the dashed line or its
 # label, whichever is farther (on a log axis Plotly positions shapes and annotations differently).
@@ -69,17 +51,6 @@ def open_threshold(app):
 
 def exact_threshold(app) -> float:
     return float(app.key("thr_exact").locator("input").input_value())
-
-
-def isolated_point(scatter: dict, exclude: int) -> dict:
-    """The point (other than row `exclude`) farthest from its nearest neighbour, well inside the plot."""
-    plot = scatter["plot"]
-    inside = [p for p in scatter["points"] if p["row"] != exclude
-              and plot["left"] + 15 < p["x"] < plot["left"] + plot["width"] - 15
-              and plot["top"] + 15 < p["y"] < plot["top"] + plot["height"] - 15]
-    xy = np.array([[p["x"], p["y"]] for p in scatter["points"]])
-    gaps = [np.sort(np.hypot(*(xy - [p["x"], p["y"]]).T))[1] for p in inside]
-    return inside[int(np.argmax(gaps))]
 
 
 def test_home_lists_the_models_and_opens_the_decoder(app):
@@ -150,19 +121,6 @@ def test_decoder_slider_changes_the_painted_image(app):
     assert before.shape == after.shape
     difference = np.abs(before.astype(float) - after.astype(float)).mean()
     assert difference > 2.0, f"the decoded image barely changed (mean |Δ| {difference:.2f} grey levels)"
-
-
-def test_latent_click_selects_a_point(app):
-    open_with_model(app, "latent", "Latent space", DIGITS)
-    before = int(app.key("latent_row").locator("input").input_value())
-    point = isolated_point(app.wait_for(SCATTER_JS), exclude=before)
-    app.page.mouse.click(point["x"], point["y"])
-    app.page.locator("[data-testid=stImageCaption]").filter(has_text=f"test #{point['row']} ·").wait_for()
-    app.wait_drawn()
-    assert int(app.key("latent_row").locator("input").input_value()) == point["row"]
-    redrawn = app.wait_for(SCATTER_JS)  # the ring is now around the clicked point
-    clicked = next(p for p in redrawn["points"] if p["row"] == point["row"])
-    assert math.hypot(redrawn["ring"]["x"] - clicked["x"], redrawn["ring"]["y"] - clicked["y"]) < 1
 
 
 def test_threshold_move_updates_the_confusion_counts(app):
