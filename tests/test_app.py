@@ -119,20 +119,17 @@ def test_conditional_model_decodes_the_chosen_class(app_env, trained_models_dir)
     assert at.image[0].value != before
 
 
-@pytest.mark.parametrize("method, titles", [("dims", ("z0", "z2")), ("pca", ("PC1 (", "PC2 (")),
-                                             ("tsne", ("t-SNE 1", "t-SNE 2"))])
-def test_latent_projections_for_a_3d_latent(app_env, trained_models_dir, method, titles):
-    import json
-
+@pytest.mark.parametrize("method, says", [("dims", "Every point's μ on z0 and z2."),
+                                          ("pca", "PCA of every point's μ"),
+                                          ("tsne", "Every point's μ on t-SNE 1 and t-SNE 2.")])
+def test_latent_projections_for_a_3d_latent(app_env, trained_models_dir, method, says):
     app_env(trained_models_dir)
     at = go(open_app(active=FRAUD_MODEL), "latent")
     at.radio(key="latent_projection").set_value(method).run()
     if method == "dims":
         at.selectbox(key="latent_dim_y").select(2).run()
     assert_clean(at)
-    spec = json.loads(next(c for c in at.get("plotly_chart") if "rows" in c.proto.spec).proto.spec)
-    axes = (spec["layout"]["xaxis"]["title"]["text"], spec["layout"]["yaxis"]["title"]["text"])
-    assert all(axis.startswith(prefix) for axis, prefix in zip(axes, titles)), axes
+    assert any(c.value.startswith(says) for c in at.caption), [c.value for c in at.caption]
     assert any("frauds" in c.value for c in at.caption)  # the scored rows are described
 
 
