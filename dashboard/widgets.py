@@ -32,7 +32,6 @@ def guard(action: str = "") -> Iterator[None]:
     """Show a failure as one st.error line (what went wrong), never a traceback; the block stops."""
     try:
         yield
-        loaders.freeze_long_lived()
     except (VAEError, OSError, ValueError) as exc:  # bad input or files: the message says what to do
         st.error(f"{action}{': ' if action else ''}{exc}", icon=":material/error:")
     except Exception as exc:  # noqa: BLE001 - the last line of defence for people, logged for us
