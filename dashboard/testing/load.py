@@ -89,7 +89,7 @@ async def explore(session: StreamSession, work: Workload, index: int, stops: lis
     else:
         start = time.perf_counter()
         await session.open("decoder", f"model={work.mnist_model}")
-        log(Interaction("open decoder", time.perf_counter() - start, 0, session.errors()))
+        log(Interaction("open decoder", time.perf_counter() - start, 0, session.errors(), start))
     for z0, z1 in _rotated(work.z_moves, index):
         log(await session.set(f"dec_z_{work.mnist_model}_0", z0))
         log(await session.set(f"dec_z_{work.mnist_model}_1", z1))
@@ -114,9 +114,11 @@ async def explore(session: StreamSession, work: Workload, index: int, stops: lis
     return done
 
 
-async def train_meanwhile(url: str, name: str, epochs: int = 3, hidden: str = "32") -> tuple[str, list[Interaction]]:
-    """A person who trains an MNIST model on the bundled digits and watches it to the end; returns
-    the page's success line (or its error) and the interactions."""
+async def train_meanwhile(url: str, name: str, epochs: int = 3, hidden: str = "32",
+                          together: asyncio.Barrier | None = None) -> tuple[str, list[Interaction]]:
+    """A person who trains an MNIST model on the bundled digits and watches it to the end (clicking
+    Train when everyone at the `together` barrier is ready); returns the page's final line (its
+    success, error or warning) and the interactions."""
     steps = []
     async with StreamSession(url, timeout=300) as session:
         await session.open("train")
@@ -124,6 +126,8 @@ async def train_meanwhile(url: str, name: str, epochs: int = 3, hidden: str = "3
         steps.append(await session.set("train_hidden_mnist", hidden))
         steps.append(await session.set("train_epochs_mnist", epochs))
         steps.append(await session.set("train_name", name))
+        if together is not None:
+            await together.wait()
         steps.append(await session.click("train_start"))
         await session.wait_until(lambda s: s.alerts("SUCCESS") or s.errors() or s.alerts("WARNING"),
                                  what=f"training {name} to end")
@@ -152,6 +156,43 @@ def children(pid: int) -> list[int]:
     return found
 
 
+def most_at_once(interactions: list[Interaction]) -> int:
+    """The largest number of these interactions that were in flight at the same moment."""
+    edges = sorted([(i.started, 1) for i in interactions] + [(i.started + i.seconds, -1) for i in interactions],
+                   key=lambda edge: (edge[0], edge[1]))
+    now = best = 0
+    for _, step in edges:
+        now += step
+        best = max(best, now)
+    return best
+
+
+def exited(pid: int, timeout: float) -> bool:
+    """True once process `pid` has exited within `timeout` seconds (a zombie counts: it runs no more code)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            return True
+        if state in ("Z", "X"):
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def trainings(pid: int) -> list[int]:
+    """The training processes (multiprocessing "spawn" children) of server process `pid`."""
+    found = []
+    for child in children(pid):
+        try:
+            if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
+                found.append(child)
+        except OSError:
+            continue
+    return found
+
+
 def percentiles(seconds: list[float]) -> dict[str, float | int]:
     """{"n", "p50_ms", "p90_ms", "max_ms"} of interaction latencies."""
     if not seconds:
@@ -161,11 +202,12 @@ def percentiles(seconds: list[float]) -> dict[str, float | int]:
             "p90_ms": round(float(np.percentile(ms, 90)), 1), "max_ms": round(float(ms.max()), 1)}
 
 
-async def crowd(url: str, work: Workload, sessions: int, stops: list[str], *, seconds: float = 0.0,
-                trainer: str | None = None, epochs: int = 3) -> dict:
+async def crowd(url: str, work: Workload, sessions: int, stops: list[str] | None, *, seconds: float = 0.0,
+                trainer: str | None = None, trainers: int = 1, epochs: int = 3) -> dict:
     """`sessions` people at once, each repeating passes until `seconds` have passed (at least one
-    pass), while `trainer` (a model name) trains. Returns {"passes": [[Pass, …] per session],
-    "failures": {index: repr}, "trained": the trainer's status line, "training": its interactions}."""
+    pass), while `trainers` more people train a model named `trainer` (all of them the same name,
+    started together). Returns {"passes": [[Pass, …] per session], "failures": {index: repr},
+    "trained": [each trainer's final line], "training": [their interactions]}."""
     passes: dict[int, list[Pass]] = {i: [] for i in range(sessions)}
     failures: dict[int, str] = {}
     deadline = time.monotonic() + seconds
@@ -179,19 +221,19 @@ async def crowd(url: str, work: Workload, sessions: int, stops: list[str], *, se
         except Exception as exc:  # noqa: BLE001 - reported per session
             failures[index] = repr(exc)
 
-    jobs = [person(i) for i in range(sessions)]
-    trained: tuple[str, list[Interaction]] = ("", [])
-    if trainer is not None:
-        async def train() -> None:
-            nonlocal trained
-            try:
-                trained = await train_meanwhile(url, trainer, epochs)
-            except Exception as exc:  # noqa: BLE001 - reported below
-                trained = (f"trainer failed: {exc!r}", [])
-        jobs.append(train())
-    await asyncio.gather(*jobs)
-    return {"passes": [passes[i] for i in range(sessions)], "failures": failures, "trained": trained[0],
-            "training": trained[1]}
+    together = asyncio.Barrier(trainers)
+
+    async def train() -> tuple[str, list[Interaction]]:
+        try:
+            return await train_meanwhile(url, trainer, epochs, together=together)
+        except Exception as exc:  # noqa: BLE001 - reported as the trainer's line
+            return f"trainer failed: {exc!r}", []
+
+    results = await asyncio.gather(*(person(i) for i in range(sessions)),
+                                   *(train() for _ in range(trainers if trainer else 0)))
+    trained = results[sessions:]
+    return {"passes": [passes[i] for i in range(sessions)], "failures": failures,
+            "trained": [line for line, _ in trained], "training": [steps for _, steps in trained]}
 
 
 async def churn(url: str, work: Workload, pid: int, interactions: int, concurrency: int,

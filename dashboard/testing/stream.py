@@ -35,7 +35,7 @@ from streamlit.proto.WidgetStates_pb2 import WidgetState
 XSRF_COOKIE = "_streamlit_xsrf"
 _FINISHED = ForwardMsg.ScriptFinishedStatus
 _WIDGETS = ("slider", "number_input", "text_input", "radio", "selectbox", "button", "button_group",
-            "file_uploader", "checkbox", "download_button", "multiselect", "text_area", "plotly_chart")
+            "file_uploader", "checkbox", "download_button", "multiselect", "text_area", "plotly_chart", "dataframe")
 
 
 def _user_key(element_id: str) -> str:
@@ -67,6 +67,7 @@ class Interaction:
     seconds: float
     images_fetched: int = 0
     errors: list[str] = field(default_factory=list)
+    started: float = 0.0  # time.perf_counter() when it was sent
 
 
 class StreamSession:
@@ -175,6 +176,14 @@ class StreamSession:
     def chart(self, key: str) -> dict:
         """The Plotly figure (as JSON) of the chart with `key=`."""
         return json.loads(self.widget(key).proto.spec)
+
+    def table(self, key: str) -> list[dict]:
+        """The rows of the st.dataframe with `key=`, as dicts."""
+        import pyarrow as pa
+
+        proto = self.widget(key).proto
+        raw = proto.arrow_data.data or proto.lazy_data.initial_chunk.data
+        return pa.ipc.open_stream(raw).read_all().to_pylist()
 
     def texts(self) -> list[str]:
         """Markdown, captions, headings and progress texts, in page order."""
@@ -326,7 +335,7 @@ class StreamSession:
         await self.wait_until(lambda s: s._settled(mark, fragment_id), what=what or "the rerun")
         fresh = [url for _, url in self.images() if url not in before and url not in self.media]
         await asyncio.gather(*(self._fetch(url) for url in fresh))
-        return Interaction(what, time.perf_counter() - start, len(fresh), self.errors())
+        return Interaction(what, time.perf_counter() - start, len(fresh), self.errors(), start)
 
     def _settled(self, mark: int, fragment_id: str) -> bool:
         """True once a run asked for after the `mark`-th run started (a full run, or one rerunning
