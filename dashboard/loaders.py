@@ -18,6 +18,7 @@ import numpy as np
 import streamlit as st
 
 from vae_core import registry, sources
+from vae_core.tf_import import import_tensorflow
 
 if TYPE_CHECKING:
     from vae_core.classifier import DigitClassifier
@@ -107,6 +108,7 @@ def _load_model(root: str, name: str, version: tuple[int, int]) -> LoadedModel:
     as the rest and many sessions can share it (calling a traced tf.function from threads is safe).
     A fraud model whose fraud.json cannot score fails here, once."""
     del version  # a replaced model has a new folder (mtime, inode), hence a new cache entry
+    import_tensorflow()  # the first model: TensorFlow's start-up lines stay off the terminal
     loaded = registry.load_model(name, root)
     if loaded.kind == "fraud":
         from vae_core.fraud import FraudModel

@@ -6,7 +6,7 @@ import sys
 
 from conftest import REPO_ROOT
 
-START_UP_LINES = ("oneDNN custom operations are on", "All log messages before absl::InitializeLog()")
+from vae_core.tf_import import START_UP_LINES
 
 
 def score(tmp_path, *extra: str) -> subprocess.CompletedProcess:

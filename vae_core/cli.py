@@ -8,45 +8,12 @@ import json
 import math
 import os
 import sys
-import tempfile
 import threading
 from typing import Any, Callable
 
 from vae_core.config import DATASETS
 from vae_core.errors import VAEError
-
-
-# What TensorFlow's C++ side prints while `import tensorflow` runs, whatever TF_CPP_MIN_LOG_LEVEL
-# says (absl logging writes to stderr before anyone initialises it): hidden unless --verbose.
-_TENSORFLOW_START_UP = ("All log messages before absl::InitializeLog()", "oneDNN custom operations are on",
-                        "cpu_feature_guard", "This TensorFlow binary is optimized",
-                        "To enable the following instructions")
-
-
-def _import_tensorflow(verbose: bool) -> None:
-    """Import TensorFlow now. Unless `verbose`: its start-up lines are dropped from stderr (any other
-    line it prints there is kept), and its later C++ and Python logging shows errors only."""
-    if verbose or "tensorflow" in sys.modules:
-        return
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as captured:
-        os.dup2(captured.fileno(), 2)
-        try:
-            import tensorflow as tf
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            captured.seek(0)
-            for line in captured.read().decode(errors="replace").splitlines(keepends=True):
-                if not any(marker in line for marker in _TENSORFLOW_START_UP):
-                    sys.stderr.write(line)
-    import absl.logging
-
-    absl.logging.set_verbosity(absl.logging.ERROR)
-    tf.get_logger().setLevel("ERROR")
+from vae_core.tf_import import import_tensorflow
 
 
 class _Parser(argparse.ArgumentParser):
@@ -221,7 +188,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         strategy=args.strategy)
     ensure_models_dir(args.models_dir)  # a bad folder or a taken name fails now, not after training
     check_new_name(args.name, args.models_dir)
-    _import_tensorflow(args.verbose)
+    import_tensorflow(args.verbose)
     cancel = threading.Event()
     update, close = _progress_bar(f"train {args.name}")
     try:
@@ -254,7 +221,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from vae_core import sources
     from vae_core.registry import load_model
 
-    _import_tensorflow(args.verbose)
+    import_tensorflow(args.verbose)
     loaded = load_model(args.name, args.models_dir)
     if loaded.kind == "mnist":
         from vae_core.mnist import evaluate_mnist
@@ -305,7 +272,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     check_score_paths(args.input, args.output)  # cheap: before TensorFlow loads the model
-    _import_tensorflow(args.verbose)
+    import_tensorflow(args.verbose)
     loaded = load_model(args.name, args.models_dir)
     with tqdm(total=100, desc=f"score {args.name}", unit="%", file=sys.stderr) as bar:
         def update(fraction: float) -> None:
@@ -346,7 +313,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     if os.path.getsize(path) > MAX_ZIP_BYTES:
         raise RegistryError(f"{path} is {os.path.getsize(path) / 2**20:,.0f} MiB; a model zip is at most "
                             f"{MAX_ZIP_BYTES // 2**20} MiB.")
-    _import_tensorflow(args.verbose)
+    import_tensorflow(args.verbose)
     with open(path, "rb") as handle:
         info = import_zip(handle.read(), args.name, args.models_dir)
     print(f"imported {info.name} into {info.path.parent}")
