@@ -2,6 +2,11 @@
 
 Scatter plots use WebGL (`Scattergl`) so tens of thousands of points stay responsive; histograms
 and density maps arrive pre-binned, so a figure's size does not grow with the data.
+
+The pages draw these with Streamlit's Plotly theme (st.plotly_chart's default), which sets the
+background, text and grid colours for the light or dark theme the browser shows; colours set here
+read on both (at least 3:1 against either background for guides such as the threshold line, 2:1
+for data), so no figure needs to know the theme.
 """
 
 from __future__ import annotations
@@ -19,7 +24,10 @@ if TYPE_CHECKING:
 CLASS_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
                  "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 FRAUD_COLOURS = {0: "#4c78a8", 1: "#e45756"}
-OUTCOME_COLOURS = {"TP": "#2ca02c", "FP": "#ff7f0e", "FN": "#d62728", "TN": "#c7c7c7"}
+OUTCOME_COLOURS = {"TP": "#2ca02c", "FP": "#ff7f0e", "FN": "#d62728", "TN": "#9e9e9e"}
+# Guides (threshold line, chance and prevalence lines, the prior's circle, rings and markers of the
+# current point): a mid grey, ≥ 3:1 against white and against the dark theme's background.
+GUIDE = "#808080"
 _MARGIN = {"l": 10, "r": 10, "t": 40, "b": 10}
 
 
@@ -52,7 +60,7 @@ def latent_scatter(xy: np.ndarray, labels: np.ndarray, label_names: dict[int, st
         at = int(np.flatnonzero(rows == selected)[0])
         fig.add_trace(go.Scattergl(
             x=[xy[at, 0]], y=[xy[at, 1]], mode="markers", name="selected", hoverinfo="skip",
-            marker={"size": 16, "color": "rgba(0,0,0,0)", "line": {"color": "black", "width": 2}}))
+            marker={"size": 16, "color": "rgba(0,0,0,0)", "line": {"color": GUIDE, "width": 2.5}}))
     fig.update_xaxes(title=axis_titles[0])
     fig.update_yaxes(title=axis_titles[1])
     hoverlabel = {"font": {"family": "DejaVu Sans Mono, Menlo, Consolas, monospace", "size": 11}} if monospace_hover else {}
@@ -129,7 +137,7 @@ def score_histogram(edges: np.ndarray, counts: np.ndarray, threshold: float, *, 
     # On a log axis Plotly places shapes in data units but annotations in log10 units, so the line
     # and its label are added separately.
     line_x = max(threshold, edges[0]) if log_x else threshold
-    fig.add_vline(x=line_x, line={"color": "black", "dash": "dash"})
+    fig.add_vline(x=line_x, line={"color": GUIDE, "dash": "dash"})
     fig.add_annotation(x=np.log10(line_x) if log_x else line_x, y=1, yref="y domain", xanchor="left",
                        yanchor="top", showarrow=False, text=f"threshold {threshold:.4g}")
     fig.update_xaxes(title="reconstruction error (anomaly score)", type="log" if log_x else "linear")
@@ -143,7 +151,7 @@ def roc_figure(fpr: np.ndarray, tpr: np.ndarray, point: tuple[float, float], aur
     fig = go.Figure(go.Scatter(x=fpr, y=tpr, mode="lines", name="ROC", line={"color": "#4c78a8"},
                                hovertemplate="FPR %{x:.4f}<br>recall %{y:.3f}<extra></extra>"))
     fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="chance", hoverinfo="skip",
-                             line={"color": "#bbbbbb", "dash": "dot"}))
+                             line={"color": GUIDE, "dash": "dot"}))
     fig.add_trace(go.Scatter(x=[point[0]], y=[point[1]], mode="markers", name="threshold",
                              marker={"size": 12, "color": "#e45756"},
                              hovertemplate="FPR %{x:.4f}<br>recall %{y:.3f}<extra>threshold</extra>"))
@@ -157,7 +165,7 @@ def pr_figure(recall: np.ndarray, precision: np.ndarray, point: tuple[float, flo
     """Precision-recall curve with the operating point and the prevalence (a random ranking's precision)."""
     fig = go.Figure(go.Scatter(x=recall, y=precision, mode="lines", name="PR", line={"color": "#4c78a8"},
                                hovertemplate="recall %{x:.3f}<br>precision %{y:.3f}<extra></extra>"))
-    fig.add_hline(y=prevalence, line={"color": "#bbbbbb", "dash": "dot"},
+    fig.add_hline(y=prevalence, line={"color": GUIDE, "dash": "dot"},
                   annotation_text=f"prevalence {prevalence:.2%}", annotation_position="bottom left")
     fig.add_trace(go.Scatter(x=[point[0]], y=[point[1]], mode="markers", name="threshold",
                              marker={"size": 12, "color": "#e45756"},
@@ -176,13 +184,13 @@ def cost_figure(thresholds: np.ndarray, cost: np.ndarray, *, current: tuple[floa
                                hovertemplate="threshold %{x:.4g}<br>€%{y:,.0f}<extra></extra>"))
     fig.add_hline(y=flag_nothing, line={"color": "#e45756", "dash": "dot"},
                   annotation_text=f"flag nothing €{flag_nothing:,.0f}", annotation_position="top left")
-    fig.add_hline(y=flag_everything, line={"color": "#f58518", "dash": "dot"},
+    fig.add_hline(y=flag_everything, line={"color": "#d9730d", "dash": "dot"},
                   annotation_text=f"flag everything €{flag_everything:,.0f}", annotation_position="bottom left")
     fig.add_trace(go.Scatter(x=[best[0]], y=[best[1]], mode="markers", name="minimum",
                              marker={"size": 12, "color": "#2ca02c", "symbol": "star"},
                              hovertemplate="minimum €%{y:,.0f} at %{x:.4g}<extra></extra>"))
     fig.add_trace(go.Scatter(x=[current[0]], y=[current[1]], mode="markers", name="current",
-                             marker={"size": 11, "color": "black"},
+                             marker={"size": 11, "color": GUIDE},
                              hovertemplate="current €%{y:,.0f} at %{x:.4g}<extra></extra>"))
     # Keep "flag nothing" (the cost without a model) in view; the low-threshold end, which tends to
     # "flag everything" and can be far larger on big data, may run off the top.
@@ -207,7 +215,7 @@ def confusion_figure(tp: int, fp: int, fn: int, tn: int) -> go.Figure:
 
 def _prior_circle(fig: go.Figure, radius: float) -> None:
     fig.add_shape(type="circle", x0=-radius, y0=-radius, x1=radius, y1=radius, layer="below",
-                  fillcolor="rgba(0,0,0,0.07)", line={"color": "rgba(0,0,0,0.6)", "dash": "dash", "width": 1.5})
+                  fillcolor="rgba(128,128,128,0.12)", line={"color": GUIDE, "dash": "dash", "width": 1.5})
 
 
 def code_scatter(mu: np.ndarray, labels: np.ndarray, title: str, *, rows: np.ndarray | None = None,
@@ -242,7 +250,7 @@ def terms_chart(curves: dict[str, list[float]], beta: float = 1.0) -> go.Figure:
     if "val_reconstruction" in curves and "val_kl" in curves:
         total = [r + k for r, k in zip(curves["val_reconstruction"], curves["val_kl"])]
         fig.add_trace(go.Scatter(x=epochs, y=total, name="−ELBO (validation)", mode="lines+markers",
-                                 line={"color": "black", "dash": "dash"}))
+                                 line={"color": GUIDE, "dash": "dash"}))
     title = "The two terms of −ELBO per epoch (nats per image; stacked)"
     if beta != 1.0:
         title += f" · trained with β = {beta:g}"
@@ -259,8 +267,8 @@ def posterior_chart(anatomy: Anatomy, max_dims: int = 32) -> go.Figure:
     names = [f"z{i}" for i in range(k)]
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=names, y=[0] * k, mode="markers", name="prior N(0, 1)",
-                             error_y={"type": "constant", "value": 1.0, "color": "#bbbbbb", "thickness": 6, "width": 0},
-                             marker={"color": "#bbbbbb", "size": 6}))
+                             error_y={"type": "constant", "value": 1.0, "color": "#9e9e9e", "thickness": 6, "width": 0},
+                             marker={"color": "#9e9e9e", "size": 6}))
     fig.add_trace(go.Scatter(x=names, y=anatomy.mu[:k], mode="markers", name="q(z|x): μ ± σ",
                              error_y={"type": "data", "array": anatomy.sigma[:k], "color": "#4c78a8", "thickness": 2},
                              marker={"color": "#4c78a8", "size": 10}))

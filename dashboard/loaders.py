@@ -9,9 +9,7 @@ replaced or deleted model is never served stale.
 
 from __future__ import annotations
 
-import gc
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +18,7 @@ import numpy as np
 import streamlit as st
 
 from vae_core import registry, sources
+from vae_core.tf_import import import_tensorflow
 
 if TYPE_CHECKING:
     from dashboard.components.latent_map import Blob
@@ -35,21 +34,26 @@ ModelKey = tuple[str, str, tuple[int, int]]
 # Which rows a fraud model scores: (choice, upload file id or None, label column, positive label).
 DataKey = tuple[str, "str | None", str, str]
 UPLOADS = "_fraud_uploads"  # session key: {file_id: (name, bytes)} of the CSV uploaded for scoring
-_FROZEN = False
 
 
-def freeze_long_lived() -> None:
-    """Once Keras is imported, move everything alive into gc's permanent generation.
+def _keep_keras_state_between_reruns() -> None:
+    """Stop Streamlit's reset of Keras after every rerun (`keras.backend.clear_session()` once Keras
+    is imported).
 
-    Streamlit calls keras.backend.clear_session() after every rerun once Keras is imported, and that
-    runs a full gc.collect(): ~250 ms over TensorFlow's heap on this machine, on every slider or
-    threshold move. Frozen objects (TensorFlow, Keras, loaded models) are skipped by later
-    collections, so the per-rerun collection only walks what the rerun allocated.
+    That reset swaps Keras's per-thread state for every thread at once, so a session loading a
+    model while another session's rerun ends builds layers with clashing names ("The name "dense"
+    is used 2 times in the model") and the load fails; it also runs a full gc.collect() over
+    TensorFlow's heap (~250 ms here) and empties TensorFlow's kernel cache on every slider move.
+    The dashboard needs none of it: models are loaded once and shared, and training runs in child
+    processes with their own Keras. (Streamlit's only other clean-up there closes matplotlib
+    figures, which the dashboard does not draw.)
     """
-    global _FROZEN
-    if not _FROZEN and "keras" in sys.modules:
-        gc.freeze()
-        _FROZEN = True
+    from streamlit.runtime.scriptrunner import script_runner
+
+    script_runner._clean_problem_modules = lambda: None
+
+
+_keep_keras_state_between_reruns()
 
 
 # --- the registry -------------------------------------------------------------------------------
@@ -106,6 +110,7 @@ def _load_model(root: str, name: str, version: tuple[int, int]) -> LoadedModel:
     as the rest and many sessions can share it (calling a traced tf.function from threads is safe).
     A fraud model whose fraud.json cannot score fails here, once."""
     del version  # a replaced model has a new folder (mtime, inode), hence a new cache entry
+    import_tensorflow()  # the first model: TensorFlow's start-up lines stay off the terminal
     loaded = registry.load_model(name, root)
     if loaded.kind == "fraud":
         from vae_core.fraud import FraudModel
@@ -114,7 +119,6 @@ def _load_model(root: str, name: str, version: tuple[int, int]) -> LoadedModel:
     config = loaded.vae.vae_config
     loaded.vae.decode(np.zeros((1, config.latent_dim), np.float32))
     loaded.vae.encode(np.zeros((1, *config.input_shape), np.float32))
-    gc.freeze()  # a model lives as long as the server: keep it out of per-rerun collections
     return loaded
 
 

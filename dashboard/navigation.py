@@ -39,6 +39,7 @@ def run() -> None:
         state.begin(key)
         current.run()
         state.end()
+    widgets.theme_switch(current.url_path, [""] + [key for entries in SECTIONS.values() for key, _, _ in entries])
     with links:
         for section, entries in SECTIONS.items():
             st.caption(section)

@@ -32,7 +32,6 @@ def guard(action: str = "") -> Iterator[None]:
     """Show a failure as one st.error line (what went wrong), never a traceback; the block stops."""
     try:
         yield
-        loaders.freeze_long_lived()
     except (VAEError, OSError, ValueError) as exc:  # bad input or files: the message says what to do
         st.error(f"{action}{': ' if action else ''}{exc}", icon=":material/error:")
     except Exception as exc:  # noqa: BLE001 - the last line of defence for people, logged for us
@@ -64,6 +63,68 @@ def session_alive_probe():
         return None
     server, session_id = runtime.get_instance(), ctx.session_id
     return lambda: bool(server.is_active_session(session_id))
+
+
+# --- theme --------------------------------------------------------------------------------------
+
+# Streamlit keeps a tab's theme choice in the browser's localStorage under this key, per page path
+# ("System" follows the operating system's light/dark preference), and reads it when the page loads.
+_THEME_KEY = "stActiveTheme-{path}-v2"
+_THEME_JS = """
+export default function (component) {
+  const { parentElement, data } = component;
+  const key = (path) => data.key.replace('{path}', path);
+  const base = window.location.pathname.slice(0, window.location.pathname.length - data.page.length);
+  let stored = 'System';
+  try { stored = JSON.parse(window.localStorage.getItem(key(window.location.pathname))) || 'System'; } catch (e) {}
+  const root = parentElement.querySelector('.theme-switch');
+  root.replaceChildren();
+  for (const choice of ['System', 'Light', 'Dark']) {
+    const button = document.createElement('button');
+    button.textContent = choice;
+    button.className = choice === stored ? 'on' : '';
+    button.disabled = data.busy;
+    button.title = data.busy ? 'Switching reloads the page: wait until your training has finished'
+                             : choice === 'System' ? "Follow the operating system's light or dark setting" : choice;
+    button.onclick = () => {
+      for (const page of data.pages) window.localStorage.setItem(key(base + page), JSON.stringify(choice));
+      window.location.reload();
+    };
+    root.appendChild(button);
+  }
+}
+"""
+_THEME_CSS = """
+.theme-switch { display: flex; gap: 0; font-family: var(--st-font, sans-serif); font-size: 0.85rem; }
+.theme-switch button { flex: 1; padding: 0.2rem 0.4rem; cursor: pointer; font: inherit;
+  color: var(--st-text-color); background: var(--st-secondary-background-color);
+  border: 1px solid var(--st-border-color, rgba(128, 128, 128, 0.4)); }
+.theme-switch button:first-child { border-radius: 0.5rem 0 0 0.5rem; }
+.theme-switch button:last-child { border-radius: 0 0.5rem 0.5rem 0; }
+.theme-switch button.on { color: #fff; background: var(--st-primary-color); border-color: var(--st-primary-color); }
+.theme-switch button:disabled { cursor: not-allowed; opacity: 0.6; }
+"""
+
+
+def _theme_component():
+    # Registered with the running app on every call (the same definition again is a no-op).
+    return st.components.v2.component("vae_theme_switch", html='<div class="theme-switch"></div>', css=_THEME_CSS,
+                                      js=_THEME_JS)
+
+
+def theme_switch(page: str, pages: list[str]) -> None:
+    """Sidebar: System (the operating system's light/dark preference, the default) / Light / Dark.
+
+    The choice is Streamlit's own (the browser's localStorage, as its Settings menu stores it), set
+    for every page in `pages` (url paths, "" for the default page) and applied by reloading the
+    page, which starts a new session: disabled while this session is training. `page` is the url
+    path of the page shown."""
+    from vae_core.jobs import TrainingJob
+
+    busy = any(isinstance(v, TrainingJob) and not v.snapshot().finished for v in st.session_state.values())
+    with st.sidebar:
+        st.caption("Theme")
+        _theme_component()(key="_theme_switch", data={"key": _THEME_KEY, "page": page, "pages": pages, "busy": busy})
 
 
 # --- models -------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 from vae_core.config import DATASETS
 from vae_core.errors import VAEError
+from vae_core.tf_import import import_tensorflow
 
 
 class _Parser(argparse.ArgumentParser):
@@ -72,14 +73,18 @@ def _defaults(setting: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="vae-explorer", description="Train, evaluate and use VAEs for MNIST and credit-card fraud.")
+    verbose = _Parser(add_help=False)
+    verbose.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS,
+                         help="also show TensorFlow's start-up and logging lines")
+    parser = _Parser(prog="vae-explorer", description="Train, evaluate and use VAEs for MNIST and credit-card fraud.",
+                     parents=[verbose])
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     def with_registry(sub: argparse.ArgumentParser) -> argparse.ArgumentParser:
         sub.add_argument("--models-dir", help="registry folder (default: $VAE_MODELS_DIR or ./models)")
         return sub
 
-    train = with_registry(commands.add_parser("train", help="train a VAE and save it in the registry"))
+    train = with_registry(commands.add_parser("train", parents=[verbose], help="train a VAE and save it in the registry"))
     train.add_argument("--dataset", required=True, choices=DATASETS)
     train.add_argument("--name", required=True, help="model name: letters, digits, '-' and '_'")
     train.add_argument("--data", help="MNIST folder or mnist.npz; fraud CSV (default: first available source)")
@@ -105,19 +110,19 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--positive", default="1", help="fraud: label value that marks fraud")
     train.add_argument("--json", action="store_true", help="print the result as JSON")
 
-    evaluate = with_registry(commands.add_parser("evaluate", help="evaluate a saved model on test data"))
+    evaluate = with_registry(commands.add_parser("evaluate", parents=[verbose], help="evaluate a saved model on test data"))
     evaluate.add_argument("--name", required=True)
     evaluate.add_argument("--data", help="MNIST folder or fraud CSV (default: the source it was trained on)")
     evaluate.add_argument("--threshold", type=_finite_float, help="fraud: evaluate at this threshold instead of the model's")
     evaluate.add_argument("--json", action="store_true")
 
-    listing = with_registry(commands.add_parser("list", help="list saved models"))
+    listing = with_registry(commands.add_parser("list", parents=[verbose], help="list saved models"))
     listing.add_argument("--json", action="store_true")
 
-    delete = with_registry(commands.add_parser("delete", help="delete a saved model"))
+    delete = with_registry(commands.add_parser("delete", parents=[verbose], help="delete a saved model"))
     delete.add_argument("--name", required=True)
 
-    score = with_registry(commands.add_parser("score", help="score a transactions CSV with a fraud model, in chunks"))
+    score = with_registry(commands.add_parser("score", parents=[verbose], help="score a transactions CSV with a fraud model, in chunks"))
     score.add_argument("--name", required=True)
     score.add_argument("--input", required=True, help="CSV with the model's feature columns (label optional)")
     score.add_argument("--output", required=True, help="CSV to write: the input's columns plus score and flag")
@@ -126,11 +131,11 @@ def build_parser() -> argparse.ArgumentParser:
     choice.add_argument("--strategy", help="use a threshold strategy stored with the model (e.g. max_f1)")
     score.add_argument("--chunk-size", type=_positive_int, default=20_000, help="rows per chunk (memory vs speed)")
 
-    export = with_registry(commands.add_parser("export", help="write a saved model as a zip"))
+    export = with_registry(commands.add_parser("export", parents=[verbose], help="write a saved model as a zip"))
     export.add_argument("--name", required=True)
     export.add_argument("--output", required=True, help="zip file to write (not overwritten)")
 
-    imported = with_registry(commands.add_parser("import", help="add a model zip to the registry (checked first)"))
+    imported = with_registry(commands.add_parser("import", parents=[verbose], help="add a model zip to the registry (checked first)"))
     imported.add_argument("--zip", required=True, help="a zip written by `export` or the Models page")
     imported.add_argument("--name", help="name for the model (default: the folder name inside the zip)")
     return parser
@@ -183,6 +188,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         strategy=args.strategy)
     ensure_models_dir(args.models_dir)  # a bad folder or a taken name fails now, not after training
     check_new_name(args.name, args.models_dir)
+    import_tensorflow(args.verbose)
     cancel = threading.Event()
     update, close = _progress_bar(f"train {args.name}")
     try:
@@ -215,6 +221,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from vae_core import sources
     from vae_core.registry import load_model
 
+    import_tensorflow(args.verbose)
     loaded = load_model(args.name, args.models_dir)
     if loaded.kind == "mnist":
         from vae_core.mnist import evaluate_mnist
@@ -265,6 +272,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     check_score_paths(args.input, args.output)  # cheap: before TensorFlow loads the model
+    import_tensorflow(args.verbose)
     loaded = load_model(args.name, args.models_dir)
     with tqdm(total=100, desc=f"score {args.name}", unit="%", file=sys.stderr) as bar:
         def update(fraction: float) -> None:
@@ -305,6 +313,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     if os.path.getsize(path) > MAX_ZIP_BYTES:
         raise RegistryError(f"{path} is {os.path.getsize(path) / 2**20:,.0f} MiB; a model zip is at most "
                             f"{MAX_ZIP_BYTES // 2**20} MiB.")
+    import_tensorflow(args.verbose)
     with open(path, "rb") as handle:
         info = import_zip(handle.read(), args.name, args.models_dir)
     print(f"imported {info.name} into {info.path.parent}")
@@ -323,6 +332,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.verbose = getattr(args, "verbose", False)
     try:
         return COMMANDS[args.command](args)
     except (VAEError, OSError, ValueError) as exc:  # bad input or files: the message says what to do

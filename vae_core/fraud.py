@@ -415,6 +415,48 @@ def check_score_paths(input_path: str | os.PathLike, output_path: str | os.PathL
     return source, target
 
 
+def scoring_threshold(model: FraudModel, threshold: float | None = None, strategy: str | None = None) -> float:
+    """The threshold `score` flags at: `threshold` when given, else the one `strategy` chose on
+    validation data at training time, else the model's own."""
+    if threshold is not None:
+        return float(threshold)
+    table = model.info.get("thresholds_by_strategy", {})
+    if strategy is not None and strategy not in table:
+        raise ConfigError(f"Strategy {strategy!r} was not computed for this model; choose from "
+                          f"{', '.join(table) or 'none'} or give --threshold.")
+    return float(table[strategy]["value"]) if strategy else model.threshold_
+
+
+def score_batch(model: FraudModel, batch, threshold: float, source_name: str = "the input", first_row: int = 0):
+    """One batch of a transactions file, every column as text (a pyarrow RecordBatch of strings) →
+    the same columns, unchanged, plus `score` (float32) and `flag` (int8: score ≥ threshold). Only
+    the model's features are parsed as numbers. `first_row` (rows before this batch) and
+    `source_name` make the error messages point at the right data row."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    features = list(model.feature_names)
+    missing = [name for name in features if name not in batch.schema.names]
+    if missing:
+        raise DataError(f"{source_name} lacks the model's feature column(s): {', '.join(missing)}.")
+    values = np.empty((batch.num_rows, len(features)), np.float64)
+    for index, name in enumerate(features):
+        try:
+            values[:, index] = pc.cast(batch.column(name), pa.float64()).to_numpy(zero_copy_only=False)
+        except pa.ArrowInvalid as exc:
+            raise DataError(f"{source_name} has a missing or non-numeric value in column {name!r} "
+                            f"(data rows {first_row + 1}–{first_row + batch.num_rows}): {exc}.") from exc
+    if not np.isfinite(values).all():
+        bad_row, bad_column = np.argwhere(~np.isfinite(values))[0]
+        raise DataError(f"{source_name} has a NaN or infinite value in column "
+                        f"{features[bad_column]!r} on data row {first_row + 1 + int(bad_row)}.")
+    scores = model.score(pd.DataFrame(values, columns=features))
+    flags = (scores >= threshold).astype(np.int8)
+    schema = batch.schema.append(pa.field("score", pa.float32())).append(pa.field("flag", pa.int8()))
+    return pa.RecordBatch.from_arrays([*batch.columns, pa.array(scores.astype(np.float32)), pa.array(flags)],
+                                      schema=schema)
+
+
 def score_csv(loaded: LoadedModel, input_path: str | os.PathLike, output_path: str | os.PathLike, *,
               threshold: float | None = None, strategy: str | None = None, chunk_size: int = 20_000,
               on_progress: Callable[[float], None] | None = None) -> dict[str, Any]:
@@ -431,13 +473,7 @@ def score_csv(loaded: LoadedModel, input_path: str | os.PathLike, output_path: s
 
     model = FraudModel.from_loaded(loaded)
     source, target = check_score_paths(input_path, output_path)
-    if threshold is None:
-        table = model.info.get("thresholds_by_strategy", {})
-        if strategy is not None and strategy not in table:
-            raise ConfigError(f"Strategy {strategy!r} was not computed for this model; choose from "
-                              f"{', '.join(table) or 'none'} or give --threshold.")
-        threshold = table[strategy]["value"] if strategy else model.threshold_
-    features = list(model.feature_names)
+    threshold = scoring_threshold(model, threshold, strategy)
     rows_per_byte = _rows_per_byte_estimate(source)
     block_size = int(min(max(chunk_size / rows_per_byte, 1 << 14), 1 << 30))
     expected_rows = max(source.stat().st_size * rows_per_byte, 1.0)
@@ -446,35 +482,23 @@ def score_csv(loaded: LoadedModel, input_path: str | os.PathLike, output_path: s
     temporary = target.with_name(f".{target.name}.{os.getpid()}.part")
     try:
         # Every column is read as text and written back unchanged (no float re-formatting, which
-        # would dominate the run time); only the model's features are parsed as numbers.
+        # would dominate the run time); score_batch parses only the model's features.
         names = csv_header(source)  # empty, binary, compressed, non-UTF-8 or duplicated names: DataError
-        missing = [name for name in features if name not in names]
-        if missing:
-            raise DataError(f"{source.name} lacks the model's feature column(s): {', '.join(missing)}.")
         reader = pacsv.open_csv(source, read_options=pacsv.ReadOptions(block_size=block_size, use_threads=False),
                                 convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names}))
-        schema = reader.schema.append(pa.field("score", pa.float32())).append(pa.field("flag", pa.int8()))
-        with pacsv.CSVWriter(temporary, schema) as writer:
+        writer = None
+        try:
             for batch in reader:
-                values = np.empty((batch.num_rows, len(features)), np.float64)
-                for index, name in enumerate(features):
-                    try:
-                        values[:, index] = pc.cast(batch.column(name), pa.float64()).to_numpy(zero_copy_only=False)
-                    except pa.ArrowInvalid as exc:
-                        raise DataError(f"{source.name} has a missing or non-numeric value in column {name!r} "
-                                        f"(data rows {rows + 1}–{rows + batch.num_rows}): {exc}.") from exc
-                if not np.isfinite(values).all():
-                    bad_row, bad_column = np.argwhere(~np.isfinite(values))[0]
-                    raise DataError(f"{source.name} has a NaN or infinite value in column "
-                                    f"{features[bad_column]!r} on data row {rows + 1 + int(bad_row)}.")
-                scores = model.score(pd.DataFrame(values, columns=features))
-                flags = (scores >= threshold).astype(np.int8)
-                writer.write_batch(pa.RecordBatch.from_arrays(
-                    [*batch.columns, pa.array(scores.astype(np.float32)), pa.array(flags)], schema=schema))
-                rows += len(scores)
-                flagged += int(flags.sum())
+                scored = score_batch(model, batch, threshold, source.name, rows)
+                writer = writer or pacsv.CSVWriter(temporary, scored.schema)
+                writer.write_batch(scored)
+                rows += scored.num_rows
+                flagged += int(pc.sum(scored.column("flag")).as_py() or 0)
                 if on_progress is not None:
                     on_progress(min(0.99, rows / expected_rows))
+        finally:
+            if writer is not None:
+                writer.close()
         if rows == 0:
             raise DataError(f"{source.name} has a header but no data rows.")
         os.replace(temporary, target)

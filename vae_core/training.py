@@ -56,14 +56,34 @@ class TrainResult:
 
 
 def make_strategy(name: str):
-    """The tf.distribute strategy for TrainConfig.strategy."""
+    """The tf.distribute strategy for TrainConfig.strategy.
+
+    "mirrored": one replica per local GPU, or per logical CPU device when there is no GPU (a plain
+    CPU is one device; tests split it in two with tf.config.set_logical_device_configuration).
+    "multi_worker": synchronous training over the cluster described by the TF_CONFIG environment
+    variable (each worker runs the same command). Either way the global batch is TrainConfig's
+    batch_size, split across replicas, so the optimisation matches the default strategy's.
+    """
     import tensorflow as tf
 
     if name == "mirrored":
-        return tf.distribute.MirroredStrategy()
+        devices = tf.config.list_logical_devices("GPU") or tf.config.list_logical_devices("CPU")
+        return tf.distribute.MirroredStrategy(devices=[device.name for device in devices])
     if name == "multi_worker":
         return tf.distribute.MultiWorkerMirroredStrategy()
     return tf.distribute.get_strategy()
+
+
+def _batch_axis_for_multi_worker(model) -> None:
+    """Under MultiWorkerMirroredStrategy, Keras 3's fit reduces each step's results across workers
+    along axis 0, which fails on the scalar metrics train_step returns ("Invalid reduction dimension
+    0 for input with 0 dimensions", tensorflow/tensorflow#72388): give them an axis of length one,
+    which that reduction averages away."""
+    from keras import ops
+
+    for name in ("train_step", "test_step"):
+        step = getattr(model, name)
+        setattr(model, name, lambda data, step=step: {k: ops.reshape(v, (1,)) for k, v in step(data).items()})
 
 
 def make_dataset(x: np.ndarray, batch_size: int, *, shuffle: bool, seed: int, y: np.ndarray | None = None):
@@ -170,6 +190,8 @@ def fit_vae(x_train: np.ndarray, vae_config: VAEConfig, train_config: TrainConfi
     with strategy.scope():
         model = VAE(vae_config)
         model.compile(optimizer=keras.optimizers.Adam(train_config.learning_rate))
+    if train_config.strategy == "multi_worker":
+        _batch_axis_for_multi_worker(model)
     train_data = make_dataset(x_train, train_config.batch_size, shuffle=True, seed=train_config.seed, y=y_train)
     val_data = None if x_val is None else make_dataset(x_val, 2048, shuffle=False, seed=0, y=y_val)
     steps = math.ceil(len(x_train) / train_config.batch_size)

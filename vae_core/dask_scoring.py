@@ -1,0 +1,118 @@
+"""Batch scoring on a Dask cluster: the scorer `vae-explorer score` uses (fraud.score_batch, around
+FraudModel.score) run over the partitions of one or many CSV files, writing the same output.
+
+    from dask.distributed import Client
+    from vae_core.dask_scoring import score_csv_dask
+
+    with Client("tcp://scheduler:8786") as client:      # or Client() for a local cluster
+        score_csv_dask("fraud", "transactions-*.csv", "scored.csv", models_dir="models")
+
+Needs the optional dependencies: pip install -e ".[dask]". Each partition (`blocksize` bytes of
+input) is read as text on a worker, scored by the model (loaded once per worker process from the
+model folder, which the workers must be able to read) and written back as CSV bytes; the client
+writes those in order into a temporary file beside `output_path` and renames it when complete, at
+most `2 × workers` partitions in flight, so files bigger than the cluster's memory stream through.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from vae_core.errors import DataError
+
+
+@functools.lru_cache(maxsize=4)
+def _model(models_dir: str, name: str, version: tuple[int, int]):
+    """The fraud model, loaded once per worker process (per saved version)."""
+    from vae_core import registry
+    from vae_core.fraud import FraudModel
+    from vae_core.tf_import import import_tensorflow
+
+    import_tensorflow()
+    return FraudModel.from_loaded(registry.load_model(name, models_dir))
+
+
+def _score_partition(frame, models_dir: str, name: str, version: tuple[int, int], threshold: float,
+                     header: bool) -> tuple[bytes, int, int]:
+    """One partition (every column as text) → (its rows plus score and flag as CSV bytes, rows, flagged)."""
+    import pyarrow as pa
+    import pyarrow.compute  # noqa: F401 (pa.compute)
+    from pyarrow import csv as pacsv
+
+    from vae_core.fraud import score_batch
+
+    batch = pa.RecordBatch.from_pandas(frame, preserve_index=False)
+    batch = batch.cast(pa.schema([pa.field(n, pa.string()) for n in batch.schema.names]))
+    scored = score_batch(_model(models_dir, name, version), batch, threshold)
+    out = io.BytesIO()
+    pacsv.write_csv(scored, out, write_options=pacsv.WriteOptions(include_header=header))
+    return out.getvalue(), scored.num_rows, int(pa.compute.sum(scored.column("flag")).as_py() or 0)
+
+
+def score_csv_dask(name: str, input_path: str | os.PathLike, output_path: str | os.PathLike, *,
+                   models_dir: str | os.PathLike | None = None, threshold: float | None = None,
+                   strategy: str | None = None, blocksize: str | int = "64MB", client=None) -> dict[str, Any]:
+    """Score `input_path` (a CSV path or glob, local or any filesystem Dask reads) with fraud model
+    `name` on the Dask cluster of `client` (default: the current one, else a local cluster), and
+    write the CLI's output (the input's columns as text, then `score` and `flag`) to `output_path`.
+    Returns {"rows", "flagged", "threshold", "output", "seconds", "rows_per_second", "partitions"}."""
+    import dask.dataframe as dd
+    from dask.distributed import Client, default_client
+
+    from vae_core import registry
+    from vae_core.fraud import FraudModel, scoring_threshold
+
+    root = registry.models_dir(models_dir)
+    folder = root / name
+    model = FraudModel.from_loaded(registry.load_model(name, root))  # fails here, not on every worker
+    threshold = scoring_threshold(model, threshold, strategy)
+    stat = folder.stat()
+    version = (stat.st_mtime_ns, stat.st_ino)
+    target = Path(output_path).expanduser()
+    if not target.parent.is_dir():
+        raise DataError(f"Output folder {target.parent} does not exist.")
+    own_client = None
+    if client is None:
+        try:
+            client = default_client()
+        except ValueError:
+            client = own_client = Client(processes=True, dashboard_address=None)
+    start = time.perf_counter()
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.part")
+    rows = flagged = 0
+    try:
+        frame = dd.read_csv(str(input_path), dtype=str, keep_default_na=False, na_filter=False, blocksize=blocksize)
+        parts = frame.to_delayed()
+        window = 2 * max(1, len(client.scheduler_info().get("workers", {})))
+        with open(temporary, "wb") as out:
+            pending: dict[int, Any] = {}
+            for index in range(len(parts)):
+                pending[index] = client.compute(_delayed_score(parts[index], str(root), name, version, threshold,
+                                                               index == 0))
+                if len(pending) >= window or index == len(parts) - 1:
+                    for done in sorted(pending):  # in input order
+                        chunk, n_rows, n_flagged = pending.pop(done).result()
+                        out.write(chunk)
+                        rows, flagged = rows + n_rows, flagged + n_flagged
+        if rows == 0:
+            raise DataError(f"{input_path} has a header but no data rows.")
+        os.replace(temporary, target)
+    finally:
+        temporary.unlink(missing_ok=True)
+        if own_client is not None:
+            own_client.close()
+    seconds = time.perf_counter() - start
+    return {"rows": rows, "flagged": flagged, "threshold": float(threshold), "output": str(target),
+            "seconds": round(seconds, 2), "rows_per_second": round(rows / seconds) if seconds else None,
+            "partitions": len(parts)}
+
+
+def _delayed_score(part, models_dir: str, name: str, version: tuple[int, int], threshold: float, header: bool):
+    import dask
+
+    return dask.delayed(_score_partition)(part, models_dir, name, version, threshold, header)
