@@ -21,7 +21,6 @@ import sys
 from pathlib import Path
 
 import pandas as pd
-import pytest
 
 from app_fixtures import FRAUD_MODEL, MNIST_MODEL, app_data_dir, trained_models_dir  # noqa: F401
 from dashboard.testing import load
