@@ -85,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="vae, or ae: a plain autoencoder with the same shapes (MNIST only)")
     train.add_argument("--conditional", action="store_true",
                        help="MNIST: condition encoder and decoder on the digit label (a conditional VAE)")
-    train.add_argument("--likelihood", choices=("bernoulli", "gaussian"), help="default: bernoulli for MNIST, gaussian for fraud")
+    train.add_argument("--likelihood", choices=("bernoulli", "gaussian"), help="default: bernoulli for MNIST; fraud models are always gaussian")
     train.add_argument("--patience", type=_non_negative_int,
                        help="early-stopping patience in epochs, 0 = off (default: 5 for MNIST, 30 for fraud)")
     train.add_argument("--seed", type=_non_negative_int, default=0)
@@ -99,6 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--name", required=True)
     evaluate.add_argument("--data", help="MNIST folder or fraud CSV (default: the source it was trained on)")
     evaluate.add_argument("--threshold", type=_finite_float, help="fraud: evaluate at this threshold instead of the model's")
+    evaluate.add_argument("--label-column", help="fraud: label column name (default: the model's training one)")
+    evaluate.add_argument("--positive", help="fraud: label value that marks fraud (default: the model's)")
     evaluate.add_argument("--json", action="store_true")
 
     listing = with_registry(commands.add_parser("list", help="list saved models"))
@@ -216,7 +218,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     else:
         from vae_core.fraud import evaluate_fraud_cli
 
-        result = evaluate_fraud_cli(loaded, args.data, threshold=args.threshold)
+        result = evaluate_fraud_cli(loaded, args.data, threshold=args.threshold,
+                                    label_column=args.label_column, positive=args.positive)
     _print({"name": args.name, **result}, args.json)
     return 0
 

@@ -25,8 +25,10 @@ from vae_core import thresholds
 from vae_core.config import TrainConfig, VAEConfig
 from vae_core.data import downloads_allowed
 from vae_core.errors import ConfigError, DataError, RegistryError, VAEError
-from vae_core.tabular import (AMOUNT_COLUMN, TabularDataset, csv_header, fetch_openml_creditcard,
-                              make_synthetic_creditcard, normal_rows, read_labelled_csv, stratified_split)
+from vae_core.baselines import Baseline, baseline_from_dict, fit_baselines
+from vae_core.tabular import (AMOUNT_COLUMN, CREDITCARD_LABEL, TabularDataset, _label_key, csv_header,
+                              fetch_openml_creditcard, make_synthetic_creditcard, normal_rows, read_labelled_csv,
+                              stratified_split)
 from vae_core.training import ProgressCallback, TrainResult, fit_vae
 
 if TYPE_CHECKING:
@@ -40,9 +42,11 @@ SUBSET_NOTE = ("The bundled development subset has 14.8% frauds; the full ULB da
 # Small data (a few thousand normal rows): a narrow network, long training with early stopping.
 DEFAULT_HIDDEN = (64, 32)
 DEFAULT_LATENT_DIM = 8
+DEFAULT_DECODER_VARIANCE = "unit"
 # Early stopping rarely triggers before ~150 epochs on the subset's ~1,600 training normals.
 DEFAULT_TRAIN_CONFIG = TrainConfig(epochs=300, batch_size=64, early_stopping_patience=30)
-ScoreMode = Literal["mean", "sampled"]
+ScoreMode = Literal["mean", "sampled", "nll", "neg_elbo", "iw_nll"]
+SCORE_MODES: tuple[str, ...] = ("mean", "sampled", "nll", "neg_elbo", "iw_nll")
 Scaling = Literal["robust", "standard"]
 # Each strategy's default parameters; every one is computed on validation data at training time.
 DEFAULT_STRATEGY_PARAMS: dict[str, dict[str, Any]] = {
@@ -172,32 +176,45 @@ class Preprocessor:
 
 @dataclass(frozen=True)
 class ScoringConfig:
-    """How a transaction's anomaly score is computed from the VAE.
+    """How a transaction's anomaly score is computed from the VAE (higher = more anomalous).
 
-    mean: squared error of the reconstruction decoded from μ (deterministic);
-    sampled: mean squared error over `n_samples` draws of z ~ q(z|x) (seeded, repeatable).
+    mean: squared error of the reconstruction decoded from μ, in standardised units (deterministic;
+    a learned decoder variance shapes what the model reconstructs but does not weigh the errors);
+    sampled: mean squared error over `n_samples` draws of z ~ q(z|x);
+    nll: −log p(x|z = μ) under the decoder's Gaussian, learned variance included (deterministic);
+    neg_elbo: the −ELBO, E_q[−log p(x|z)] over `n_samples` draws plus KL(q(z|x) ‖ p(z));
+    iw_nll: −log p(x) estimated with `n_samples` importance samples (the IWAE bound).
+    Sampling modes use a fixed seed, so scores are repeatable.
     """
 
     mode: ScoreMode = "mean"
     n_samples: int = 8
 
     def __post_init__(self) -> None:
-        if self.mode not in ("mean", "sampled"):
-            raise ConfigError(f"Score mode must be 'mean' or 'sampled', got {self.mode!r}.")
+        if self.mode not in SCORE_MODES:
+            raise ConfigError(f"Score mode must be one of {', '.join(SCORE_MODES)}, got {self.mode!r}.")
         if not 1 <= self.n_samples <= 256:
             raise ConfigError("Score samples must be from 1 to 256.")
 
 
+def default_vae_config(n_features: int) -> VAEConfig:
+    """The fraud VAE's defaults for rows of `n_features`: a dense Gaussian VAE."""
+    return VAEConfig(input_shape=(n_features,), latent_dim=DEFAULT_LATENT_DIM, hidden_units=DEFAULT_HIDDEN,
+                     likelihood="gaussian", decoder_variance=DEFAULT_DECODER_VARIANCE)
+
+
 class FraudModel:
-    """A trained tabular VAE with its preprocessing, scoring settings and default threshold."""
+    """A trained tabular VAE with its preprocessing, scoring settings, default threshold and the
+    baselines fitted beside it."""
 
     def __init__(self, vae: VAE, preprocessor: Preprocessor, scoring: ScoringConfig,
-                 threshold: float, info: dict[str, Any]):
+                 threshold: float, info: dict[str, Any], baselines: tuple[Baseline, ...] = ()):
         self.vae = vae
         self.preprocessor = preprocessor
         self.scoring = scoring
         self.threshold_ = float(threshold)
         self.info = info  # the saved fraud.json: split, data fingerprint, threshold strategy, …
+        self.baselines = baselines
 
     @classmethod
     def from_loaded(cls, loaded: LoadedModel) -> FraudModel:
@@ -206,7 +223,8 @@ class FraudModel:
         info = loaded.extras[FRAUD_FILE]
         try:
             model = cls(loaded.vae, Preprocessor.from_dict(info["preprocessor"]),
-                        ScoringConfig(**info["scoring"]), info["threshold"]["value"], info)
+                        ScoringConfig(**info["scoring"]), info["threshold"]["value"], info,
+                        tuple(baseline_from_dict(entry) for entry in info.get("baselines", [])))
             split, data = info["split"], info["data"]
             _ = (split["seed"], split["test_fraction"], split["val_fraction"], data["synthetic"],
                  info["threshold"]["strategy"])
@@ -232,6 +250,8 @@ class FraudModel:
             problem = "its threshold is not a finite number"
         elif any(column not in prep.feature_names for column in prep.log1p_columns):
             problem = "its preprocessing names columns that are not features"
+        elif any(baseline.n_features != n_inputs for baseline in self.baselines):
+            problem = f"a stored baseline does not read the model's {n_inputs} features"
         if problem:
             raise RegistryError(f"Model {name!r} has an inconsistent {FRAUD_FILE}: {problem}.")
 
@@ -239,11 +259,37 @@ class FraudModel:
     def feature_names(self) -> tuple[str, ...]:
         return self.preprocessor.feature_names
 
+    @property
+    def label_column(self) -> str:
+        """The label column of the training file ("Class" for models saved before it was recorded)."""
+        return self.info.get("data", {}).get("label_column", CREDITCARD_LABEL)
+
+    @property
+    def positive(self) -> str | int:
+        """The label value that marked positives (fraud) in the training file."""
+        return self.info.get("data", {}).get("positive", 1)
+
+    def training_file(self) -> Path | None:
+        """The CSV the model was trained on, when its recorded source is a file that still exists."""
+        source = str(self.info.get("data", {}).get("source", ""))
+        path = Path(source.removeprefix("file: ")).expanduser() if source.startswith("file: ") else None
+        return path if path is not None and path.is_file() else None
+
+    def baseline_scores(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
+        """Each stored baseline's anomaly score for these rows, on the model's preprocessed features
+        (higher = more anomalous): name ("PCA(10)", "IsolationForest") → (n,); {} when the model was
+        saved without baselines."""
+        if not self.baselines:
+            return {}
+        x = self.preprocessor.transform(frame)
+        return {baseline.name: baseline.score(x) for baseline in self.baselines}
+
     def feature_errors(self, frame: pd.DataFrame) -> np.ndarray:
-        """Per-feature squared reconstruction error in standardised units: (n, d)."""
+        """Per-feature squared reconstruction error in standardised units: (n, d). A learned decoder
+        variance shapes training only; errors are not divided by it."""
         x = self.preprocessor.transform(frame)
         mu, log_var = self.vae.encode(x)
-        if self.scoring.mode == "mean":
+        if self.scoring.mode != "sampled":
             return (x - self.vae.decode(mu)) ** 2
         rng = np.random.default_rng(0)
         errors = np.zeros_like(x)
@@ -253,8 +299,16 @@ class FraudModel:
         return errors / self.scoring.n_samples
 
     def score(self, frame: pd.DataFrame) -> np.ndarray:
-        """Anomaly score per transaction (sum of per-feature errors; higher = more anomalous): (n,)."""
-        return self.feature_errors(frame).sum(axis=1)
+        """Anomaly score per transaction (see ScoringConfig; higher = more anomalous): (n,)."""
+        mode, n_samples = self.scoring.mode, self.scoring.n_samples
+        if mode in ("mean", "sampled"):
+            return self.feature_errors(frame).sum(axis=1)
+        x = self.preprocessor.transform(frame)
+        if mode == "nll":
+            return self.vae.decoder_nll(x, self.vae.encode(x)[0])
+        if mode == "neg_elbo":
+            return self.vae.per_example_losses(x, n_samples=n_samples)["neg_elbo"]
+        return self.vae.importance_weighted_nll(x, n_samples=n_samples)
 
     def latent_mean(self, frame: pd.DataFrame) -> np.ndarray:
         """μ of q(z|x) per transaction: (n, latent_dim)."""
@@ -289,19 +343,30 @@ def _choose_threshold(strategy: str, params: dict[str, Any], scores: np.ndarray,
     return float(function(**arguments, **params))
 
 
+def default_threshold_strategy(amounts: np.ndarray | None) -> str:
+    """min_cost when the rows have amounts (money decides), else max_f1."""
+    return "max_f1" if amounts is None else "min_cost"
+
+
 def train_fraud(name: str | None, data: TabularDataset, vae_config: VAEConfig | None = None,
                 train_config: TrainConfig | None = None, *, models_dir: str | os.PathLike | None = None,
-                scoring: ScoringConfig = ScoringConfig(), threshold_strategy: str = "max_f1",
+                scoring: ScoringConfig = ScoringConfig(), threshold_strategy: str | None = None,
                 threshold_params: dict[str, Any] | None = None, test_fraction: float = 0.3,
                 val_fraction: float = 0.15, split_seed: int = 0, include_time: bool = False,
+                label_column: str = CREDITCARD_LABEL, positive: str | int = 1,
                 on_progress: ProgressCallback | None = None,
                 cancel: threading.Event | None = None) -> FraudTraining:
     """Steps 1, 4 and 5: split, train on train-split normals, pick the threshold on validation,
     report test metrics, and save as `name` (skipped when name is None or cancelled).
 
-    `vae_config` defaults to a dense Gaussian VAE sized for the data; its input shape is set here.
-    A `Time` column (seconds since the first transaction) is left out unless `include_time`: it
-    describes when the data was collected, not the transaction.
+    `vae_config` defaults to the fraud defaults (`default_vae_config`); its input shape is set here,
+    and its likelihood is Gaussian (standardised features are real numbers, not probabilities).
+    `threshold_strategy` None picks
+    `default_threshold_strategy`. A `Time` column (seconds since the first transaction) is left
+    out unless `include_time`: it describes when the data was collected, not the transaction.
+    `label_column` and `positive` say how `data` was labelled; they are saved so that evaluation
+    reads new files the same way. PCA(10) and IsolationForest are fitted on the same preprocessed
+    training normals, saved with the model and measured on the same test rows.
     """
     from vae_core import registry
 
@@ -314,16 +379,17 @@ def train_fraud(name: str | None, data: TabularDataset, vae_config: VAEConfig | 
                         "for validation and testing.")
     threshold_params = dict(threshold_params or {})
     train_config = train_config or DEFAULT_TRAIN_CONFIG
-    base = vae_config or VAEConfig(latent_dim=DEFAULT_LATENT_DIM, hidden_units=DEFAULT_HIDDEN)
+    base = vae_config or default_vae_config(len(data.feature_names))
     features = tuple(name for name in data.feature_names if include_time or name != "Time")
     vae_config = VAEConfig(**{**base.to_dict(), "input_shape": (len(features),), "architecture": "dense",
-                              "likelihood": base.likelihood if vae_config else "gaussian"})
+                              "likelihood": "gaussian"})
     split = stratified_split(data.labels, test_fraction=test_fraction, val_fraction=val_fraction, seed=split_seed)
     labels = data.labels.astype(np.int64)
     train_normals, val_normals = normal_rows(split.train_idx, labels), normal_rows(split.val_idx, labels)
     frame = data.features
     preprocessor = Preprocessor.fit(frame.iloc[train_normals], features)
-    result = fit_vae(preprocessor.transform(frame.iloc[train_normals]), vae_config, train_config,
+    x_train = preprocessor.transform(frame.iloc[train_normals])
+    result = fit_vae(x_train, vae_config, train_config,
                      x_val=preprocessor.transform(frame.iloc[val_normals]) if len(val_normals) else None,
                      on_progress=on_progress, cancel=cancel)
     if result.cancelled:
@@ -333,6 +399,7 @@ def train_fraud(name: str | None, data: TabularDataset, vae_config: VAEConfig | 
     amounts = data.amount
     val_scores = provisional.score(frame.iloc[split.val_idx])
     val_labels, val_amounts = labels[split.val_idx], None if amounts is None else amounts[split.val_idx]
+    threshold_strategy = threshold_strategy or default_threshold_strategy(amounts)
     threshold = _choose_threshold(threshold_strategy, threshold_params, val_scores, val_labels, val_amounts)
     by_strategy = {}
     for strategy, params in {**DEFAULT_STRATEGY_PARAMS, threshold_strategy: threshold_params}.items():
@@ -341,20 +408,34 @@ def train_fraud(name: str | None, data: TabularDataset, vae_config: VAEConfig | 
         except VAEError:
             continue  # e.g. min_cost without amounts
         by_strategy[strategy] = {"value": value, "params": params}
-    test_scores = provisional.score(frame.iloc[split.test_idx])
-    metrics = thresholds.evaluate_at_threshold(test_scores, labels[split.test_idx], threshold,
-                                               None if amounts is None else amounts[split.test_idx])
+    threshold_info = {"value": threshold, "strategy": threshold_strategy, "params": threshold_params,
+                      "chosen_on": "validation split"}
+    naive = thresholds.naive_costs(val_labels, val_amounts)
+    if naive is not None:
+        threshold_info["validation_cost"] = {
+            "at_threshold": thresholds.evaluate_at_threshold(val_scores, val_labels, threshold, val_amounts)["cost"],
+            **naive}
+    test_rows, test_labels = frame.iloc[split.test_idx], labels[split.test_idx]
+    test_amounts = None if amounts is None else amounts[split.test_idx]
+    test_scores = provisional.score(test_rows)
+    metrics = {**thresholds.evaluate_at_threshold(test_scores, test_labels, threshold, test_amounts),
+               **thresholds.ranking_metrics(test_scores, test_labels, test_amounts)}
+    baselines = fit_baselines(x_train, seed=train_config.seed)
+    x_test = preprocessor.transform(test_rows)
+    baseline_metrics = {baseline.name: thresholds.ranking_metrics(baseline.score(x_test), test_labels, test_amounts)
+                        for baseline in baselines}
     info = {
         "preprocessor": preprocessor.to_dict(),
         "scoring": {"mode": scoring.mode, "n_samples": scoring.n_samples},
-        "threshold": {"value": threshold, "strategy": threshold_strategy, "params": threshold_params,
-                      "chosen_on": "validation split"},
+        "threshold": threshold_info,
         "thresholds_by_strategy": by_strategy,
         "split": {"seed": split_seed, "test_fraction": test_fraction, "val_fraction": val_fraction,
                   "n_train": len(split.train_idx), "n_val": len(split.val_idx), "n_test": len(split.test_idx),
                   "n_train_normals_used": len(train_normals)},
         "data": {"source": data.source, "synthetic": data.synthetic, "n_rows": len(data),
-                 "fingerprint": data_fingerprint(data), "prevalence": data.prevalence},
+                 "fingerprint": data_fingerprint(data), "prevalence": data.prevalence,
+                 "label_column": label_column, "positive": positive},
+        "baselines": [baseline.to_dict() for baseline in baselines],
     }
     metadata = {
         "dataset": "fraud-synthetic" if data.synthetic else "fraud",
@@ -369,6 +450,7 @@ def train_fraud(name: str | None, data: TabularDataset, vae_config: VAEConfig | 
         "training_seconds": round(result.seconds, 2),
         "train_config": train_config.to_dict(),
         "metrics": {**metrics, "evaluated_on": "held-out test split",
+                    "baselines": {**baseline_metrics, "fitted_on": "the same preprocessed training normals"},
                     "val_neg_elbo": (result.history.get("val_neg_elbo") or [None])[-1],
                     "train_neg_elbo": result.history["neg_elbo"][-1]},
         "history": result.history,
@@ -415,11 +497,11 @@ def score_dataset(model: FraudModel, data: TabularDataset) -> ScoredData:
     """Scores, latent means and per-feature errors for the rows that evaluation should use."""
     rows, evaluated_on = evaluation_rows(model, data)
     frame = data.features.iloc[rows].reset_index(drop=True)
-    errors = model.feature_errors(frame)
-    return ScoredData(rows=rows, scores=errors.sum(axis=1),
+    return ScoredData(rows=rows, scores=model.score(frame),
                       labels=None if data.labels is None else data.labels[rows].astype(np.int64),
                       amounts=None if data.amount is None else data.amount[rows],
-                      latent=model.latent_mean(frame), feature_errors=errors, evaluated_on=evaluated_on,
+                      latent=model.latent_mean(frame), feature_errors=model.feature_errors(frame),
+                      evaluated_on=evaluated_on,
                       source=data.source, synthetic=data.synthetic, features=frame)
 
 
@@ -440,21 +522,31 @@ def train_fraud_cli(args, train_config: TrainConfig, *, on_progress: ProgressCal
     """`train --dataset fraud`: map CLI arguments onto train_fraud."""
     if args.arch != "dense":
         raise ConfigError("Fraud models are dense (tabular rows); drop --arch conv.")
+    if args.likelihood == "bernoulli":
+        raise ConfigError("Fraud models use the Gaussian likelihood (standardised features are real numbers, not "
+                          "probabilities); drop --likelihood bernoulli.")
     data = load_fraud_data(args.data, label_column=args.label_column, positive=args.positive)
-    vae_config = VAEConfig(input_shape=(len(data.feature_names),), latent_dim=args.latent_dim or DEFAULT_LATENT_DIM,
-                           hidden_units=args.hidden or DEFAULT_HIDDEN, likelihood=args.likelihood or "gaussian",
-                           beta=args.beta, kl_warmup_epochs=args.kl_warmup)
+    defaults = default_vae_config(len(data.feature_names))
+    given = {"latent_dim": args.latent_dim, "hidden_units": args.hidden, "beta": args.beta,
+             "kl_warmup_epochs": args.kl_warmup}
+    vae_config = VAEConfig(**{**defaults.to_dict(), **{k: v for k, v in given.items() if v is not None}})
     return train_fraud(args.name, data, vae_config, train_config, models_dir=args.models_dir,
+                       label_column=args.label_column, positive=args.positive,
                        on_progress=on_progress, cancel=cancel)
 
 
-def evaluate_fraud_cli(loaded: LoadedModel, data_path: str | None, threshold: float | None) -> dict[str, Any]:
-    """`evaluate` for a fraud model: the given CSV, else the source it was trained on."""
+def evaluate_fraud_cli(loaded: LoadedModel, data_path: str | None, threshold: float | None, *,
+                       label_column: str | None = None, positive: str | None = None) -> dict[str, Any]:
+    """`evaluate` for a fraud model: the given CSV, else the file it was trained on (else the best
+    available data). Labels are read with the model's saved label column and positive value unless
+    `label_column` / `positive` override them."""
     model = FraudModel.from_loaded(loaded)
+    label_column = label_column or model.label_column
+    positive = model.positive if positive is None else positive
     if data_path is None and model.info["data"].get("synthetic"):
         data = make_synthetic_creditcard()
     else:
-        data = load_fraud_data(data_path)
+        data = load_fraud_data(data_path or model.training_file(), label_column=label_column, positive=positive)
     return evaluate_fraud(model, data, threshold)
 
 
@@ -492,7 +584,8 @@ def score_csv(loaded: LoadedModel, input_path: str | os.PathLike, output_path: s
     Memory stays bounded by the chunk size (Arrow's streaming CSV reader and writer); the output
     appears only when complete (a temporary file in the same folder, then renamed). `strategy`
     picks one of the thresholds chosen on validation data at training time. `on_progress` gets
-    the fraction of input bytes read.
+    the fraction of input bytes read. When the file has the model's label column, the summary's
+    "labelled" entry counts flags against it (positive = the model's saved positive value).
     """
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -512,6 +605,8 @@ def score_csv(loaded: LoadedModel, input_path: str | os.PathLike, output_path: s
     expected_rows = max(source.stat().st_size * rows_per_byte, 1.0)
     start = time.perf_counter()
     rows = flagged = 0
+    counts = {"tp": 0, "fp": 0, "fn": 0, "tn": 0}
+    positive_key = _label_key(model.positive)
     temporary = target.with_name(f".{target.name}.{os.getpid()}.part")
     try:
         # Every column is read as text and written back unchanged (no float re-formatting, which
@@ -520,6 +615,7 @@ def score_csv(loaded: LoadedModel, input_path: str | os.PathLike, output_path: s
         missing = [name for name in features if name not in names]
         if missing:
             raise DataError(f"{source.name} lacks the model's feature column(s): {', '.join(missing)}.")
+        labelled = model.label_column in names
         reader = pacsv.open_csv(source, read_options=pacsv.ReadOptions(block_size=block_size, use_threads=False),
                                 convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names}))
         schema = reader.schema.append(pa.field("score", pa.float32())).append(pa.field("flag", pa.int8()))
@@ -537,11 +633,17 @@ def score_csv(loaded: LoadedModel, input_path: str | os.PathLike, output_path: s
                     raise DataError(f"{source.name} has a NaN or infinite value in column "
                                     f"{features[bad_column]!r} on data row {rows + 1 + int(bad_row)}.")
                 scores = model.score(pd.DataFrame(values, columns=features))
-                flags = (scores >= threshold).astype(np.int8)
+                flags = (scores.astype(np.float64) >= threshold).astype(np.int8)  # as the sweep compares
                 writer.write_batch(pa.RecordBatch.from_arrays(
                     [*batch.columns, pa.array(scores.astype(np.float32)), pa.array(flags)], schema=schema))
                 rows += len(scores)
                 flagged += int(flags.sum())
+                if labelled:
+                    values, inverse = np.unique(batch.column(model.label_column).to_numpy(zero_copy_only=False)
+                                                .astype(str), return_inverse=True)
+                    positives = np.array([_label_key(value) == positive_key for value in values])[inverse]
+                    for key, value in thresholds.confusion_counts(positives.astype(np.int64), flags).items():
+                        counts[key] += value
                 if on_progress is not None:
                     on_progress(min(0.99, rows / expected_rows))
         if rows == 0:
@@ -554,5 +656,11 @@ def score_csv(loaded: LoadedModel, input_path: str | os.PathLike, output_path: s
     finally:
         temporary.unlink(missing_ok=True)
     seconds = time.perf_counter() - start
-    return {"rows": rows, "flagged": flagged, "threshold": float(threshold), "output": str(target),
-            "seconds": round(seconds, 2), "rows_per_second": round(rows / seconds) if seconds else None}
+    summary = {"rows": rows, "flagged": flagged, "threshold": float(threshold), "output": str(target),
+               "seconds": round(seconds, 2), "rows_per_second": round(rows / seconds) if seconds else None}
+    if labelled:
+        tp, fp, fn = counts["tp"], counts["fp"], counts["fn"]
+        summary["labelled"] = {"label_column": model.label_column, "positive": model.positive, **counts,
+                               "precision": tp / (tp + fp) if tp + fp else 1.0,
+                               "recall": tp / (tp + fn) if tp + fn else 0.0}
+    return summary
