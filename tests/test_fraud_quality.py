@@ -11,12 +11,14 @@ import pytest
 from sklearn.decomposition import PCA
 from sklearn.ensemble import IsolationForest
 
+from conftest import REPO_ROOT, shared_path
 from vae_core import cli, registry, thresholds
 from vae_core.baselines import IsolationForestBaseline, PCABaseline, baseline_from_dict
 from vae_core.config import TrainConfig, VAEConfig
 from vae_core.errors import ConfigError, RegistryError
-from vae_core.fraud import FRAUD_FILE, FraudModel, ScoringConfig, default_vae_config, train_fraud
-from vae_core.tabular import make_synthetic_creditcard, normal_rows, stratified_split
+from vae_core.fraud import (FRAUD_FILE, FraudModel, ScoringConfig, default_vae_config, evaluation_rows,
+                            train_fraud)
+from vae_core.tabular import make_synthetic_creditcard, normal_rows, read_creditcard, stratified_split
 
 QUICK = TrainConfig(epochs=6, batch_size=64, early_stopping_patience=0)
 
@@ -87,7 +89,7 @@ def synthetic():
 
 @pytest.fixture(scope="module")
 def trained(synthetic, tmp_path_factory):
-    """The fraud defaults at 6 epochs and one hidden layer: the default score and min-cost threshold."""
+    """The shipped defaults at 6 epochs: learned variance, the default score, min-cost threshold."""
     folder = tmp_path_factory.mktemp("models")
     vae_config = VAEConfig(**{**default_vae_config(29).to_dict(), "hidden_units": (16,)})
     training = train_fraud("quality", synthetic, vae_config, QUICK, models_dir=folder)
@@ -283,3 +285,23 @@ def test_bad_generic_files_get_one_clear_error_and_save_nothing(tmp_path, capsys
     assert code == 1 and message in err and "Traceback" not in err
     assert len([line for line in err.splitlines() if line.startswith("error:")]) == 1
     assert not (tmp_path / "models").exists() or not any((tmp_path / "models").iterdir())
+
+
+# --- the real subset ----------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_shipped_model_is_the_default_and_reproduces_its_baselines_on_the_real_subset():
+    data = read_creditcard(shared_path("creditcard/creditcard_subset.csv"))
+    loaded = registry.load_model("fraud-subset", REPO_ROOT / "models")
+    model = FraudModel.from_loaded(loaded)
+    assert model.scoring == ScoringConfig()
+    assert model.vae.vae_config == VAEConfig(**{**default_vae_config(29).to_dict(), "input_shape": (29,)})
+    rows = evaluation_rows(model, data)[0]
+    labels, amounts = data.labels[rows], data.amount[rows]
+    assert labels.mean() == pytest.approx(148 / 1001, abs=0.01)  # the subset's 14.8%, not the full data's 0.172%
+    stored = loaded.metadata["metrics"]["baselines"]
+    for name, scores in model.baseline_scores(data.features.iloc[rows]).items():
+        assert thresholds.ranking_metrics(scores, labels, amounts) == pytest.approx(stored[name])
+    validation = model.info["threshold"]["validation_cost"]
+    assert model.info["threshold"]["strategy"] == "min_cost"
+    assert validation["at_threshold"] <= min(validation["flag_nothing"], validation["flag_everything"])
