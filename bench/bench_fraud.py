@@ -28,13 +28,21 @@ from sklearn.decomposition import PCA
 from sklearn.ensemble import IsolationForest
 
 from vae_core import thresholds
-from vae_core.config import TrainConfig, VAEConfig
-from vae_core.fraud import DEFAULT_HIDDEN, DEFAULT_LATENT_DIM, DEFAULT_TRAIN_CONFIG, Preprocessor, train_fraud
+from vae_core import sources
+from vae_core.config import MODEL_DEFAULTS, TRAIN_DEFAULTS, TrainConfig, VAEConfig
+from vae_core.fraud import Preprocessor, train_fraud
 from vae_core.tabular import make_synthetic_creditcard, normal_rows, read_creditcard, stratified_split
 from vae_core.training import fit_vae
 
-SUBSET = REPO_ROOT.parent / "shared" / "data" / "creditcard" / "creditcard_subset.csv"
 FULL_DATA_ROWS = 284_807
+
+
+def subset_file():
+    """The real credit-card subset under $VAE_DATA_DIR (run with VAE_DATA_DIR=../shared/data)."""
+    found = [path for path in sources.creditcard_csvs() if path.name == "creditcard_subset.csv"]
+    if not found:
+        raise SystemExit("set VAE_DATA_DIR to the folder holding creditcard/creditcard_subset.csv (../shared/data)")
+    return found[0]
 
 
 def scores_pca(x_train: np.ndarray, x_test: np.ndarray, components: int = 5) -> np.ndarray:
@@ -48,15 +56,16 @@ def scores_iforest(x_train: np.ndarray, x_test: np.ndarray) -> np.ndarray:
 
 def scores_plain_ae(x_train: np.ndarray, x_val: np.ndarray, x_test: np.ndarray, seed: int) -> np.ndarray:
     """A deterministic autoencoder with the VAE's layer sizes, trained the same way."""
-    config = VAEConfig(input_shape=(x_train.shape[1],), latent_dim=DEFAULT_LATENT_DIM, hidden_units=DEFAULT_HIDDEN,
-                       likelihood="gaussian", model_type="ae")
-    train_config = TrainConfig(**{**DEFAULT_TRAIN_CONFIG.to_dict(), "seed": seed})
+    defaults = MODEL_DEFAULTS["fraud"]
+    config = VAEConfig(input_shape=(x_train.shape[1],), latent_dim=defaults["latent_dim"],
+                       hidden_units=defaults["hidden_units"], likelihood="gaussian", model_type="ae")
+    train_config = TrainConfig(**{**TRAIN_DEFAULTS["fraud"].to_dict(), "seed": seed})
     model = fit_vae(x_train, config, train_config, x_val=x_val).model
     return ((x_test - model.decode(model.encode(x_test)[0])) ** 2).sum(axis=1)
 
 
 def compare_on_subset(seeds: int) -> dict:
-    data = read_creditcard(SUBSET)
+    data = read_creditcard(subset_file())
     labels = data.labels.astype(np.int64)
     per_seed = []
     for seed in range(seeds):
@@ -89,7 +98,7 @@ def compare_on_subset(seeds: int) -> dict:
     # and a plain autoencoder. PCA(10) is reported too, for honesty: it is the strongest PCA here.
     baselines = ["pca5", "isolation_forest", "plain_autoencoder"]
     return {
-        "data": f"{SUBSET.name}: 3,335 real rows, 14.8% fraud (full data: 0.172%); AP is at this prevalence",
+        "data": f"{subset_file().name}: 3,335 real rows, 14.8% fraud (full data: 0.172%); AP is at this prevalence",
         "protocol": "stratified 55/15/30 train/val/test per seed; every method fits the train split's normal "
                     "rows with the same preprocessing (log1p Amount, robust scaling by median and IQR, Time left "
                     "out); the VAE and "

@@ -206,7 +206,7 @@ def fraud_rows_picker() -> loaders.DataKey | None:
     choice = st.sidebar.radio("Score", list(sources.VIEW_CHOICES), format_func=presentation.VIEW_SOURCE_LABELS.get,
                               key="fraud_view_data")
     if choice != "upload":
-        return (choice, None, "Class", "1")
+        return (choice, None, "", "")  # read the labels as the model's training file was
     with st.sidebar:
         upload = st.file_uploader("Transactions CSV", type=["csv"], key="fraud_view_upload",
                                   max_upload_size=sources.MAX_UPLOAD_MB)

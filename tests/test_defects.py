@@ -58,7 +58,11 @@ def test_3_the_models_own_threshold_says_which_strategy_and_split_chose_it(app_e
     at = open_link("threshold")
     at.selectbox(key="thr_strategy").set_value("fpr_cap").run()  # picked, not applied
     at.button(key="thr_reset").click().run()
-    assert ("the model's own threshold: Maximum F1 on its validation split at training time" in captions(at))
+    import json
+
+    recorded = json.loads((trained_models_dir / FRAUD_MODEL / "fraud.json").read_text())["threshold"]["strategy"]
+    assert recorded == "min_cost"  # the rows have amounts, so money decides
+    assert "the model's own threshold: Minimum cost on its validation split at training time" in captions(at)
     assert "False-positive-rate cap" not in captions(at)
     assert at.query_params == {}  # the model's own threshold is the default view
 

@@ -100,7 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="vae, or ae: a plain autoencoder with the same shapes (MNIST only)")
     train.add_argument("--conditional", action="store_true",
                        help="MNIST: condition encoder and decoder on the digit label (a conditional VAE)")
-    train.add_argument("--likelihood", choices=("bernoulli", "gaussian"), help=_defaults("likelihood"))
+    train.add_argument("--likelihood", choices=("bernoulli", "gaussian"),
+                       help=f"{_defaults('likelihood')}; fraud models are always gaussian")
     train.add_argument("--patience", type=_non_negative_int,
                        help=f"early-stopping patience in epochs, 0 = off ({_defaults('early_stopping_patience')})")
     train.add_argument("--seed", type=_non_negative_int, default=0)
@@ -114,6 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--name", required=True)
     evaluate.add_argument("--data", help="MNIST folder or fraud CSV (default: the source it was trained on)")
     evaluate.add_argument("--threshold", type=_finite_float, help="fraud: evaluate at this threshold instead of the model's")
+    evaluate.add_argument("--label-column", help="fraud: label column name (default: the model's training one)")
+    evaluate.add_argument("--positive", help="fraud: label value that marks fraud (default: the model's)")
     evaluate.add_argument("--json", action="store_true")
 
     listing = with_registry(commands.add_parser("list", parents=[verbose], help="list saved models"))
@@ -232,8 +235,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         from vae_core.fraud import FraudModel, evaluate_fraud
 
         model = FraudModel.from_loaded(loaded)
-        data = (sources.transactions(args.data) if args.data
-                else sources.view_transactions(model.info.get("data", {})))
+        label_column, positive = args.label_column or model.label_column, args.positive or model.positive
+        data = (sources.transactions(args.data, label_column=label_column, positive=positive) if args.data
+                else sources.view_transactions(model.info.get("data", {}), label_column=label_column,
+                                               positive=positive))
         result = evaluate_fraud(model, data, args.threshold)
     _print({"name": args.name, **result}, args.json)
     return 0

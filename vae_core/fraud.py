@@ -24,7 +24,10 @@ import pandas as pd
 from vae_core import thresholds
 from vae_core.config import TrainConfig, VAEConfig, build_configs
 from vae_core.errors import ConfigError, DataError, RegistryError, VAEError
-from vae_core.tabular import AMOUNT_COLUMN, TabularDataset, csv_header, normal_rows, stratified_split
+from vae_core import sources
+from vae_core.baselines import Baseline, baseline_from_dict, fit_baselines
+from vae_core.tabular import (AMOUNT_COLUMN, CREDITCARD_LABEL, TabularDataset, csv_header, label_key, normal_rows,
+                              stratified_split)
 from vae_core.training import ProgressCallback, TrainResult, fit_vae
 
 if TYPE_CHECKING:
@@ -37,7 +40,8 @@ FRAUD_FILE = "fraud.json"
 SUBSET_PREVALENCE, FULL_PREVALENCE = 0.148, 0.00172
 PREVALENCE_NOTE = ("Precision, average precision and alert counts depend on fraud prevalence: 14.8% in the "
                    "real development subset, 0.172% in the full ULB data (284,807 rows). ROC AUC does not.")
-ScoreMode = Literal["mean", "sampled"]
+ScoreMode = Literal["mean", "sampled", "nll", "neg_elbo", "iw_nll"]
+SCORE_MODES: tuple[str, ...] = ("mean", "sampled", "nll", "neg_elbo", "iw_nll")
 Scaling = Literal["robust", "standard"]
 # Each strategy's default parameters; every one is computed on validation data at training time.
 DEFAULT_STRATEGY_PARAMS: dict[str, dict[str, Any]] = {
@@ -129,32 +133,39 @@ class Preprocessor:
 
 @dataclass(frozen=True)
 class ScoringConfig:
-    """How a transaction's anomaly score is computed from the VAE.
+    """How a transaction's anomaly score is computed from the VAE (higher = more anomalous).
 
-    mean: squared error of the reconstruction decoded from μ (deterministic);
-    sampled: mean squared error over `n_samples` draws of z ~ q(z|x) (seeded, repeatable).
+    mean: squared error of the reconstruction decoded from μ, in standardised units (deterministic;
+    a learned decoder variance shapes what the model reconstructs but does not weigh the errors);
+    sampled: mean squared error over `n_samples` draws of z ~ q(z|x);
+    nll: −log p(x|z = μ) under the decoder's Gaussian, learned variance included (deterministic);
+    neg_elbo: the −ELBO, E_q[−log p(x|z)] over `n_samples` draws plus KL(q(z|x) ‖ p(z));
+    iw_nll: −log p(x) estimated with `n_samples` importance samples (the IWAE bound).
+    Sampling modes use a fixed seed, so scores are repeatable.
     """
 
-    mode: ScoreMode = "mean"
+    mode: ScoreMode = "nll"
     n_samples: int = 8
 
     def __post_init__(self) -> None:
-        if self.mode not in ("mean", "sampled"):
-            raise ConfigError(f"Score mode must be 'mean' or 'sampled', got {self.mode!r}.")
+        if self.mode not in SCORE_MODES:
+            raise ConfigError(f"Score mode must be one of {', '.join(SCORE_MODES)}, got {self.mode!r}.")
         if not 1 <= self.n_samples <= 256:
             raise ConfigError("Score samples must be from 1 to 256.")
 
 
 class FraudModel:
-    """A trained tabular VAE with its preprocessing, scoring settings and default threshold."""
+    """A trained tabular VAE with its preprocessing, scoring settings, default threshold and the
+    baselines fitted beside it."""
 
     def __init__(self, vae: VAE, preprocessor: Preprocessor, scoring: ScoringConfig,
-                 threshold: float, info: dict[str, Any]):
+                 threshold: float, info: dict[str, Any], baselines: tuple[Baseline, ...] = ()):
         self.vae = vae
         self.preprocessor = preprocessor
         self.scoring = scoring
         self.threshold_ = float(threshold)
         self.info = info  # the saved fraud.json: split, data fingerprint, threshold strategy, …
+        self.baselines = baselines
 
     @classmethod
     def from_loaded(cls, loaded: LoadedModel) -> FraudModel:
@@ -163,7 +174,8 @@ class FraudModel:
         info = loaded.extras[FRAUD_FILE]
         try:
             model = cls(loaded.vae, Preprocessor.from_dict(info["preprocessor"]),
-                        ScoringConfig(**info["scoring"]), info["threshold"]["value"], info)
+                        ScoringConfig(**info["scoring"]), info["threshold"]["value"], info,
+                        tuple(baseline_from_dict(entry) for entry in info.get("baselines", [])))
             split, data = info["split"], info["data"]
             _ = (split["seed"], split["test_fraction"], split["val_fraction"], data["synthetic"],
                  info["threshold"]["strategy"])
@@ -189,6 +201,8 @@ class FraudModel:
             problem = "its threshold is not a finite number"
         elif any(column not in prep.feature_names for column in prep.log1p_columns):
             problem = "its preprocessing names columns that are not features"
+        elif any(baseline.n_features != n_inputs for baseline in self.baselines):
+            problem = f"a stored baseline does not read the model's {n_inputs} features"
         if problem:
             raise RegistryError(f"Model {name!r} has an inconsistent {FRAUD_FILE}: {problem}.")
 
@@ -196,11 +210,35 @@ class FraudModel:
     def feature_names(self) -> tuple[str, ...]:
         return self.preprocessor.feature_names
 
+    @property
+    def label_column(self) -> str:
+        """The label column of the training file ("Class" for models saved before it was recorded)."""
+        return self.info.get("data", {}).get("label_column", CREDITCARD_LABEL)
+
+    @property
+    def positive(self) -> str | int:
+        """The label value that marked positives (fraud) in the training file."""
+        return self.info.get("data", {}).get("positive", 1)
+
+    def training_file(self) -> Path | None:
+        """The CSV the model was trained on, when its recorded source is a file that still exists."""
+        return sources.recorded_file(str(self.info.get("data", {}).get("source", "")))
+
+    def baseline_scores(self, frame: pd.DataFrame) -> dict[str, np.ndarray]:
+        """Each stored baseline's anomaly score for these rows, on the model's preprocessed features
+        (higher = more anomalous): name ("PCA(10)", "IsolationForest") → (n,); {} when the model was
+        saved without baselines."""
+        if not self.baselines:
+            return {}
+        x = self.preprocessor.transform(frame)
+        return {baseline.name: baseline.score(x) for baseline in self.baselines}
+
     def feature_errors(self, frame: pd.DataFrame) -> np.ndarray:
-        """Per-feature squared reconstruction error in standardised units: (n, d)."""
+        """Per-feature squared reconstruction error in standardised units: (n, d). A learned decoder
+        variance shapes training only; errors are not divided by it."""
         x = self.preprocessor.transform(frame)
         mu, log_var = self.vae.encode(x)
-        if self.scoring.mode == "mean":
+        if self.scoring.mode != "sampled":
             return (x - self.vae.decode(mu)) ** 2
         rng = np.random.default_rng(0)
         errors = np.zeros_like(x)
@@ -210,8 +248,16 @@ class FraudModel:
         return errors / self.scoring.n_samples
 
     def score(self, frame: pd.DataFrame) -> np.ndarray:
-        """Anomaly score per transaction (sum of per-feature errors; higher = more anomalous): (n,)."""
-        return self.feature_errors(frame).sum(axis=1)
+        """Anomaly score per transaction (see ScoringConfig; higher = more anomalous): (n,)."""
+        mode, n_samples = self.scoring.mode, self.scoring.n_samples
+        if mode in ("mean", "sampled"):
+            return self.feature_errors(frame).sum(axis=1)
+        x = self.preprocessor.transform(frame)
+        if mode == "nll":
+            return self.vae.decoder_nll(x, self.vae.encode(x)[0])
+        if mode == "neg_elbo":
+            return self.vae.per_example_losses(x, n_samples=n_samples)["neg_elbo"]
+        return self.vae.importance_weighted_nll(x, n_samples=n_samples)
 
     def latent_mean(self, frame: pd.DataFrame) -> np.ndarray:
         """μ of q(z|x) per transaction: (n, latent_dim)."""
@@ -233,9 +279,14 @@ class FraudTraining:
     model: FraudModel | None = None
 
 
+def default_threshold_strategy(amounts: np.ndarray | None) -> str:
+    """min_cost when the rows have amounts (money decides), else max_f1."""
+    return "max_f1" if amounts is None else "min_cost"
+
+
 def train_fraud(name: str | None, data: TabularDataset, vae_config: VAEConfig | None = None,
                 train_config: TrainConfig | None = None, *, models_dir: str | os.PathLike | None = None,
-                scoring: ScoringConfig = ScoringConfig(), threshold_strategy: str = "max_f1",
+                scoring: ScoringConfig = ScoringConfig(), threshold_strategy: str | None = None,
                 threshold_params: dict[str, Any] | None = None, test_fraction: float = 0.3,
                 val_fraction: float = 0.15, split_seed: int = 0, include_time: bool = False,
                 on_progress: ProgressCallback | None = None,
@@ -243,9 +294,13 @@ def train_fraud(name: str | None, data: TabularDataset, vae_config: VAEConfig | 
     """Steps 1, 4 and 5: split, train on train-split normals, pick the threshold on validation,
     report test metrics, and save as `name` (skipped when name is None or cancelled).
 
-    `vae_config` defaults to a dense Gaussian VAE sized for the data; its input shape is set here.
-    A `Time` column (seconds since the first transaction) is left out unless `include_time`: it
-    describes when the data was collected, not the transaction.
+    `vae_config` defaults to the fraud defaults (config.build_configs("fraud")); its input shape is
+    set here. `threshold_strategy` None picks `default_threshold_strategy`. A `Time` column (seconds
+    since the first transaction) is left out unless `include_time`: it describes when the data was
+    collected, not the transaction. How `data` was labelled (its label column and positive value)
+    is saved, so that evaluation reads new files the same way. PCA(10) and IsolationForest are
+    fitted on the same preprocessed training normals, saved with the model and measured on the
+    same test rows.
     """
     from vae_core import registry
 
@@ -264,7 +319,8 @@ def train_fraud(name: str | None, data: TabularDataset, vae_config: VAEConfig | 
     train_normals, val_normals = normal_rows(split.train_idx, labels), normal_rows(split.val_idx, labels)
     frame = data.features
     preprocessor = Preprocessor.fit(frame.iloc[train_normals], features)
-    result = fit_vae(preprocessor.transform(frame.iloc[train_normals]), vae_config, train_config,
+    x_train = preprocessor.transform(frame.iloc[train_normals])
+    result = fit_vae(x_train, vae_config, train_config,
                      x_val=preprocessor.transform(frame.iloc[val_normals]) if len(val_normals) else None,
                      on_progress=on_progress, cancel=cancel)
     if result.cancelled:
@@ -274,6 +330,7 @@ def train_fraud(name: str | None, data: TabularDataset, vae_config: VAEConfig | 
     amounts = data.amount
     val_scores = provisional.score(frame.iloc[split.val_idx])
     val_labels, val_amounts = labels[split.val_idx], None if amounts is None else amounts[split.val_idx]
+    threshold_strategy = threshold_strategy or default_threshold_strategy(amounts)
     threshold = thresholds.run_strategy(threshold_strategy, threshold_params, val_scores, val_labels, val_amounts)
     by_strategy = {}
     for strategy, params in {**DEFAULT_STRATEGY_PARAMS, threshold_strategy: threshold_params}.items():
@@ -282,20 +339,34 @@ def train_fraud(name: str | None, data: TabularDataset, vae_config: VAEConfig | 
         except VAEError:
             continue  # e.g. min_cost without amounts
         by_strategy[strategy] = {"value": value, "params": params}
-    test_scores = provisional.score(frame.iloc[split.test_idx])
-    metrics = thresholds.evaluate_at_threshold(test_scores, labels[split.test_idx], threshold,
-                                               None if amounts is None else amounts[split.test_idx])
+    threshold_info = {"value": threshold, "strategy": threshold_strategy, "params": threshold_params,
+                      "chosen_on": "validation split"}
+    naive = thresholds.naive_costs(val_labels, val_amounts)
+    if naive is not None:
+        threshold_info["validation_cost"] = {
+            "at_threshold": thresholds.evaluate_at_threshold(val_scores, val_labels, threshold, val_amounts)["cost"],
+            **naive}
+    test_rows, test_labels = frame.iloc[split.test_idx], labels[split.test_idx]
+    test_amounts = None if amounts is None else amounts[split.test_idx]
+    test_scores = provisional.score(test_rows)
+    metrics = {**thresholds.evaluate_at_threshold(test_scores, test_labels, threshold, test_amounts),
+               **thresholds.ranking_metrics(test_scores, test_labels, test_amounts)}
+    baselines = fit_baselines(x_train, seed=train_config.seed)
+    x_test = preprocessor.transform(test_rows)
+    baseline_metrics = {baseline.name: thresholds.ranking_metrics(baseline.score(x_test), test_labels, test_amounts)
+                        for baseline in baselines}
     info = {
         "preprocessor": preprocessor.to_dict(),
         "scoring": {"mode": scoring.mode, "n_samples": scoring.n_samples},
-        "threshold": {"value": threshold, "strategy": threshold_strategy, "params": threshold_params,
-                      "chosen_on": "validation split"},
+        "threshold": threshold_info,
         "thresholds_by_strategy": by_strategy,
         "split": {"seed": split_seed, "test_fraction": test_fraction, "val_fraction": val_fraction,
                   "n_train": len(split.train_idx), "n_val": len(split.val_idx), "n_test": len(split.test_idx),
                   "n_train_normals_used": len(train_normals)},
         "data": {"source": data.source, "synthetic": data.synthetic, "n_rows": len(data),
-                 "fingerprint": data_fingerprint(data), "prevalence": data.prevalence},
+                 "fingerprint": data_fingerprint(data), "prevalence": data.prevalence,
+                 "label_column": data.label_column, "positive": data.positive},
+        "baselines": [baseline.to_dict() for baseline in baselines],
     }
     metadata = {
         "dataset": "fraud-synthetic" if data.synthetic else "fraud",
@@ -310,6 +381,7 @@ def train_fraud(name: str | None, data: TabularDataset, vae_config: VAEConfig | 
         "training_seconds": round(result.seconds, 2),
         "train_config": train_config.to_dict(),
         "metrics": {**metrics, "evaluated_on": "held-out test split",
+                    "baselines": {**baseline_metrics, "fitted_on": "the same preprocessed training normals"},
                     "val_neg_elbo": (result.history.get("val_neg_elbo") or [None])[-1],
                     "train_neg_elbo": result.history["neg_elbo"][-1]},
         "history": result.history,
@@ -357,12 +429,11 @@ def score_dataset(model: FraudModel, data: TabularDataset) -> ScoredData:
     arrays are read-only, so one copy can be shared (e.g. by every dashboard session)."""
     rows, evaluated_on = evaluation_rows(model, data)
     frame = data.features.iloc[rows].reset_index(drop=True)
-    errors = model.feature_errors(frame)
-    scored = ScoredData(rows=rows, scores=errors.sum(axis=1),
+    scored = ScoredData(rows=rows, scores=model.score(frame),
                         labels=None if data.labels is None else data.labels[rows].astype(np.int64),
                         amounts=None if data.amount is None else data.amount[rows],
-                        latent=model.latent_mean(frame), feature_errors=errors, evaluated_on=evaluated_on,
-                        source=data.source, synthetic=data.synthetic, features=frame)
+                        latent=model.latent_mean(frame), feature_errors=model.feature_errors(frame),
+                        evaluated_on=evaluated_on, source=data.source, synthetic=data.synthetic, features=frame)
     for array in (scored.rows, scored.scores, scored.labels, scored.amounts, scored.latent, scored.feature_errors):
         if array is not None:
             array.flags.writeable = False
@@ -451,7 +522,7 @@ def score_batch(model: FraudModel, batch, threshold: float, source_name: str = "
         raise DataError(f"{source_name} has a NaN or infinite value in column "
                         f"{features[bad_column]!r} on data row {first_row + 1 + int(bad_row)}.")
     scores = model.score(pd.DataFrame(values, columns=features))
-    flags = (scores >= threshold).astype(np.int8)
+    flags = (scores.astype(np.float64) >= threshold).astype(np.int8)  # as the sweep compares
     schema = batch.schema.append(pa.field("score", pa.float32())).append(pa.field("flag", pa.int8()))
     return pa.RecordBatch.from_arrays([*batch.columns, pa.array(scores.astype(np.float32)), pa.array(flags)],
                                       schema=schema)
@@ -465,10 +536,10 @@ def score_csv(loaded: LoadedModel, input_path: str | os.PathLike, output_path: s
     Memory stays bounded by the chunk size (Arrow's streaming CSV reader and writer); the output
     appears only when complete (a temporary file in the same folder, then renamed). `strategy`
     picks one of the thresholds chosen on validation data at training time. `on_progress` gets
-    the fraction of input bytes read.
+    the fraction of input bytes read. When the file has the model's label column, the summary's
+    "labelled" entry counts flags against it (positive = the model's saved positive value).
     """
     import pyarrow as pa
-    import pyarrow.compute as pc
     from pyarrow import csv as pacsv
 
     model = FraudModel.from_loaded(loaded)
@@ -479,11 +550,14 @@ def score_csv(loaded: LoadedModel, input_path: str | os.PathLike, output_path: s
     expected_rows = max(source.stat().st_size * rows_per_byte, 1.0)
     start = time.perf_counter()
     rows = flagged = 0
+    counts = {"tp": 0, "fp": 0, "fn": 0, "tn": 0}
+    positive_key = label_key(model.positive)
     temporary = target.with_name(f".{target.name}.{os.getpid()}.part")
     try:
         # Every column is read as text and written back unchanged (no float re-formatting, which
         # would dominate the run time); score_batch parses only the model's features.
         names = csv_header(source)  # empty, binary, compressed, non-UTF-8 or duplicated names: DataError
+        labelled = model.label_column in names
         reader = pacsv.open_csv(source, read_options=pacsv.ReadOptions(block_size=block_size, use_threads=False),
                                 convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names}))
         writer = None
@@ -493,7 +567,14 @@ def score_csv(loaded: LoadedModel, input_path: str | os.PathLike, output_path: s
                 writer = writer or pacsv.CSVWriter(temporary, scored.schema)
                 writer.write_batch(scored)
                 rows += scored.num_rows
-                flagged += int(pc.sum(scored.column("flag")).as_py() or 0)
+                flags = scored.column("flag").to_numpy(zero_copy_only=False)
+                flagged += int(flags.sum())
+                if labelled:
+                    values, inverse = np.unique(batch.column(model.label_column).to_numpy(zero_copy_only=False)
+                                                .astype(str), return_inverse=True)
+                    positives = np.array([label_key(value) == positive_key for value in values])[inverse]
+                    for key, value in thresholds.confusion_counts(positives.astype(np.int64), flags).items():
+                        counts[key] += value
                 if on_progress is not None:
                     on_progress(min(0.99, rows / expected_rows))
         finally:
@@ -509,5 +590,11 @@ def score_csv(loaded: LoadedModel, input_path: str | os.PathLike, output_path: s
     finally:
         temporary.unlink(missing_ok=True)
     seconds = time.perf_counter() - start
-    return {"rows": rows, "flagged": flagged, "threshold": float(threshold), "output": str(target),
-            "seconds": round(seconds, 2), "rows_per_second": round(rows / seconds) if seconds else None}
+    summary = {"rows": rows, "flagged": flagged, "threshold": float(threshold), "output": str(target),
+               "seconds": round(seconds, 2), "rows_per_second": round(rows / seconds) if seconds else None}
+    if labelled:
+        tp, fp, fn = counts["tp"], counts["fp"], counts["fn"]
+        summary["labelled"] = {"label_column": model.label_column, "positive": model.positive, **counts,
+                               "precision": tp / (tp + fp) if tp + fp else 1.0,
+                               "recall": tp / (tp + fn) if tp + fn else 0.0}
+    return summary

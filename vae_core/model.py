@@ -18,19 +18,32 @@ from vae_core.errors import ConfigError
 HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
 
 
-def reconstruction_nll(x, decoder_output, likelihood: str):
+def reconstruction_nll(x, decoder_output, likelihood: str, log_var=None):
     """−log p(x|z) in nats, summed over features: x, decoder_output (batch, ...) → (batch,).
 
     Bernoulli: `decoder_output` are logits and the loss is binary cross-entropy.
-    Gaussian: `decoder_output` is the mean, unit variance: ½(x − x̂)² + ½ log 2π per feature.
+    Gaussian: `decoder_output` is the mean; with `log_var` None the variance is 1, so each feature
+    costs ½(x − x̂)² + ½ log 2π, else ½(x − x̂)²/σ² + ½ log σ² + ½ log 2π with log σ² = `log_var`
+    (the shape of x).
     """
+    return ops.sum(feature_nll(x, decoder_output, likelihood, log_var), axis=1)
+
+
+def feature_nll(x, decoder_output, likelihood: str, log_var=None):
+    """−log p(x_j|z) per feature (see `reconstruction_nll`): (batch, ...) → (batch, n_features)."""
     x = ops.reshape(x, (ops.shape(x)[0], -1))
     out = ops.reshape(decoder_output, (ops.shape(decoder_output)[0], -1))
     if likelihood == "bernoulli":
-        per_feature = ops.binary_crossentropy(x, out, from_logits=True)
-    else:
-        per_feature = 0.5 * ops.square(x - out) + HALF_LOG_2PI
-    return ops.sum(per_feature, axis=1)
+        return ops.binary_crossentropy(x, out, from_logits=True)
+    if log_var is None:
+        return 0.5 * ops.square(x - out) + HALF_LOG_2PI
+    log_var = ops.reshape(log_var, ops.shape(out))
+    return 0.5 * (ops.square(x - out) * ops.exp(-log_var) + log_var) + HALF_LOG_2PI
+
+
+def bounded_log_var(raw, floor: float):
+    """log σ² = floor + softplus(raw − floor): ≈ raw well above the floor, never below it."""
+    return floor + ops.softplus(raw - floor)
 
 
 def kl_divergence(z_mean, z_log_var):
@@ -66,7 +79,8 @@ def build_encoder(config: VAEConfig) -> keras.Model:
 
     VAE: [z_mean, z_log_var, z], each (batch, latent_dim). AE (model_type "ae"): the same layers
     with the variational head swapped for one Dense layer, so the output is z (batch, latent_dim).
-    A conditional model concatenates the one-hot label to the flattened features.
+    A conditional model concatenates the one-hot label to the flattened features. With
+    `linear_skip`, μ also gets a linear map of the input (dense VAE only).
     """
     inputs = keras.Input(shape=config.input_shape, name="x")
     label = _label_input(config) if config.conditional else None
@@ -79,9 +93,9 @@ def build_encoder(config: VAEConfig) -> keras.Model:
             h = layers.Concatenate(name="features_and_label")([h, label])
         h = layers.Dense(config.conv_dense_units, activation="relu")(h)
     else:
-        h = layers.Flatten()(inputs)
+        h = flat = layers.Flatten()(inputs)
         if label is not None:
-            h = layers.Concatenate(name="features_and_label")([h, label])
+            h = flat = layers.Concatenate(name="features_and_label")([h, label])
         for units in config.hidden_units:
             h = layers.Dense(units, activation="relu")(h)
     model_inputs = [inputs, label] if label is not None else inputs
@@ -89,6 +103,9 @@ def build_encoder(config: VAEConfig) -> keras.Model:
         z = layers.Dense(config.latent_dim, name="z")(h)
         return keras.Model(model_inputs, z, name="encoder")
     z_mean = layers.Dense(config.latent_dim, name="z_mean")(h)
+    if config.linear_skip:
+        z_mean = layers.Add(name="z_mean_plus_linear")(
+            [z_mean, layers.Dense(config.latent_dim, use_bias=False, name="z_mean_linear")(flat)])
     z_log_var = layers.Dense(config.latent_dim, name="z_log_var")(h)
     z = Sampling(name="z")([z_mean, z_log_var])
     return keras.Model(model_inputs, [z_mean, z_log_var, z], name="encoder")
@@ -96,7 +113,8 @@ def build_encoder(config: VAEConfig) -> keras.Model:
 
 def build_decoder(config: VAEConfig) -> keras.Model:
     """z (batch, latent_dim) [, y one-hot (batch, num_classes)] → logits (Bernoulli) or mean
-    (Gaussian), (batch, *input_shape). A conditional decoder reads concat(z, y)."""
+    (Gaussian), (batch, *input_shape). A conditional decoder reads concat(z, y); with
+    `linear_skip` a linear map of that input is added to the output."""
     latent = keras.Input(shape=(config.latent_dim,), name="z")
     label = _label_input(config) if config.conditional else None
     h0 = layers.Concatenate(name="z_and_label")([latent, label]) if label is not None else latent
@@ -112,8 +130,25 @@ def build_decoder(config: VAEConfig) -> keras.Model:
         for units in reversed(config.hidden_units):
             h = layers.Dense(units, activation="relu")(h)
         out = layers.Dense(int(np.prod(config.input_shape)), name="x_params")(h)
+        if config.linear_skip:
+            out = layers.Add(name="x_params_plus_linear")(
+                [out, layers.Dense(int(np.prod(config.input_shape)), use_bias=False, name="x_linear")(h0)])
         out = layers.Reshape(config.input_shape)(out)
     return keras.Model([latent, label] if label is not None else latent, out, name="decoder")
+
+
+def build_variance_decoder(config: VAEConfig) -> keras.Model:
+    """Dense only: z (batch, latent_dim) [, y one-hot] → unbounded log σ² (batch, *input_shape) for
+    `decoder_variance="heteroscedastic"`; kept apart from the mean decoder, which stays a plain
+    Dense chain (the browser runs that one)."""
+    latent = keras.Input(shape=(config.latent_dim,), name="z")
+    label = _label_input(config) if config.conditional else None
+    h = layers.Concatenate(name="z_and_label")([latent, label]) if label is not None else latent
+    for units in reversed(config.hidden_units):
+        h = layers.Dense(units, activation="relu")(h)
+    out = layers.Dense(int(np.prod(config.input_shape)), kernel_initializer="zeros", name="x_log_var")(h)
+    out = layers.Reshape(config.input_shape)(out)
+    return keras.Model([latent, label] if label is not None else latent, out, name="variance_decoder")
 
 
 @keras.saving.register_keras_serializable(package="vae_core")
@@ -133,6 +168,12 @@ class VAE(keras.Model):
         self.vae_config = vae_config
         self.encoder = build_encoder(vae_config)
         self.decoder = build_decoder(vae_config)
+        # Gaussian decoder variance: none (unit), one log σ² per feature, or a network of z.
+        self.variance_decoder = (build_variance_decoder(vae_config)
+                                 if vae_config.decoder_variance == "heteroscedastic" else None)
+        self.feature_log_var = (self.add_weight(shape=tuple(vae_config.input_shape), initializer="zeros",
+                                                name="feature_log_var")
+                                if vae_config.decoder_variance == "per_feature" else None)
         # The KL weight β_t: a variable so a warm-up callback can ramp it without retracing.
         self.kl_weight = keras.Variable(float(vae_config.beta), trainable=False, name="kl_weight")
         self.loss_tracker = keras.metrics.Mean(name="loss")
@@ -178,6 +219,24 @@ class VAE(keras.Model):
     def _decoder_params(self, z, y, training: bool):
         return self.decoder([z, y] if self.conditional else z, training=training)
 
+    def _decoder_log_var(self, z, y, like, training: bool):
+        """log σ² of the Gaussian decoder, the shape of `like` (batch, *input_shape); None for unit variance."""
+        if self.variance_decoder is not None:
+            raw = self.variance_decoder([z, y] if self.conditional else z, training=training)
+            return bounded_log_var(raw, self.vae_config.decoder_log_var_floor)
+        if self.feature_log_var is not None:
+            return ops.zeros_like(like) + bounded_log_var(self.feature_log_var, self.vae_config.decoder_log_var_floor)
+        return None
+
+    def _feature_nll(self, x, z, y, training: bool):
+        """−log p(x_j|z) per feature: (batch, n_features)."""
+        params = self._decoder_params(z, y, training=training)
+        return feature_nll(x, params, self.vae_config.likelihood, self._decoder_log_var(z, y, params, training))
+
+    def _nll(self, x, z, y, training: bool):
+        """−log p(x|z): (batch,)."""
+        return ops.sum(self._feature_nll(x, z, y, training), axis=1)
+
     def _split(self, data):
         """A batch from fit/evaluate → (x, one-hot y or None)."""
         if isinstance(data, (tuple, list)):
@@ -206,8 +265,7 @@ class VAE(keras.Model):
 
     def _loss_terms(self, x, y=None, training: bool = False):
         z_mean, z_log_var, z = self._posterior(x, y, training=training)
-        reconstruction = ops.mean(reconstruction_nll(x, self._decoder_params(z, y, training=training),
-                                                     self.vae_config.likelihood))
+        reconstruction = ops.mean(self._nll(x, z, y, training=training))
         kl = ops.mean(kl_divergence(z_mean, z_log_var)) if self.variational else ops.zeros((), reconstruction.dtype)
         return reconstruction, kl
 
@@ -312,29 +370,95 @@ class VAE(keras.Model):
         fn = self._compiled("decode", decode_fn, 2)
         return np.concatenate([part.numpy() for part in self._batched(fn, [z, labels], batch_size)])
 
+    def decoder_log_var(self, z: np.ndarray, y: np.ndarray | None = None, batch_size: int = 4096) -> np.ndarray:
+        """log σ² of the Gaussian decoder: z (n, latent_dim) [, labels y] → (n, *input_shape) float32;
+        zeros for a unit-variance decoder."""
+        z = np.asarray(z, dtype=np.float32).reshape(-1, self.vae_config.latent_dim)
+        labels = self._labels(y, len(z)) if self.conditional else None
+
+        def log_var_fn(t, *label):
+            one_hot = self._one_hot(label[0]) if label else None
+            mean = self._decoder_params(t, one_hot, training=False)
+            log_var = self._decoder_log_var(t, one_hot, mean, training=False)
+            return ops.zeros_like(mean) if log_var is None else log_var
+
+        fn = self._compiled("decoder_log_var", log_var_fn, 2)
+        return np.concatenate([part.numpy() for part in self._batched(fn, [z, labels], batch_size)])
+
     def decoder_nll(self, x: np.ndarray, z: np.ndarray, y: np.ndarray | None = None,
                     batch_size: int = 2048) -> np.ndarray:
         """−log p(x|z) in nats for given latent points: x (n, *input_shape), z (n, latent_dim) → (n,).
 
         From the decoder's logits, like the training loss (no clipping of probabilities).
         """
+        return self._per_point("nll", self._nll, x, z, y, batch_size)
+
+    def decoder_feature_nll(self, x: np.ndarray, z: np.ndarray, y: np.ndarray | None = None,
+                            batch_size: int = 2048) -> np.ndarray:
+        """−log p(x_j|z) per feature: x (n, *input_shape), z (n, latent_dim) → (n, n_features); rows sum
+        to `decoder_nll`."""
+        return self._per_point("feature_nll", self._feature_nll, x, z, y, batch_size)
+
+    def _per_point(self, key: str, fn, x: np.ndarray, z: np.ndarray, y: np.ndarray | None,
+                   batch_size: int) -> np.ndarray:
+        """fn(x, z, one-hot y, training=False) over aligned batches of x and z, compiled once per key."""
         x = np.asarray(x, dtype=np.float32)
         z = np.asarray(z, dtype=np.float32).reshape(-1, self.vae_config.latent_dim)
         if len(x) != len(z):
             raise ConfigError(f"Got {len(x)} inputs but {len(z)} latent points.")
         labels = self._labels(y, len(x)) if self.conditional else np.zeros(len(x), np.int32)
-        if "nll" not in self._compiled_functions:
-            def nll(batch, points, label):
-                one_hot = self._one_hot(label) if self.conditional else None
-                return reconstruction_nll(batch, self._decoder_params(points, one_hot, False),
-                                          self.vae_config.likelihood)
+        if key not in self._compiled_functions:
+            def run(batch, points, label):
+                return fn(batch, points, self._one_hot(label) if self.conditional else None, False)
 
-            self._compiled_functions["nll"] = tf.function(nll, reduce_retracing=True)
-        fn = self._compiled_functions["nll"]
-        parts = [fn(tf.constant(x[s:s + batch_size]), tf.constant(z[s:s + batch_size]),
-                    tf.constant(labels[s:s + batch_size], tf.int32)).numpy()
+            self._compiled_functions[key] = tf.function(run, reduce_retracing=True)
+        compiled = self._compiled_functions[key]
+        parts = [compiled(tf.constant(x[s:s + batch_size]), tf.constant(z[s:s + batch_size]),
+                          tf.constant(labels[s:s + batch_size], tf.int32)).numpy()
                  for s in range(0, max(len(x), 1), batch_size)]
         return np.concatenate(parts)
+
+    def importance_weighted_nll(self, x: np.ndarray, y: np.ndarray | None = None, *, n_samples: int = 64,
+                                seed: int = 0, batch_size: int = 256) -> np.ndarray:
+        """−log p(x) in nats, estimated with `n_samples` draws z_k ~ q(z|x) (the IWAE bound):
+        −log (1/K) Σ_k p(x|z_k) p(z_k) / q(z_k|x); x (n, *input_shape) → (n,).
+
+        Never above the −ELBO on average, and tighter as K grows; seeded, so repeatable.
+        """
+        if not self.variational:
+            raise ConfigError("A plain autoencoder has no q(z|x) to sample; use decoder_nll at its code.")
+        generator = tf.random.Generator.from_seed(seed)
+        x = np.asarray(x, dtype=np.float32)
+        labels = self._labels(y, len(x)) if self.conditional else np.zeros(len(x), np.int32)
+        key = f"iw_nll_{n_samples}"
+        if key not in self._compiled_functions:
+            self._compiled_functions[key] = tf.function(self._iw_bound_fn(n_samples), reduce_retracing=True)
+        fn = self._compiled_functions[key]
+        parts = []
+        for start in range(0, max(len(x), 1), batch_size):
+            chunk = x[start:start + batch_size]
+            eps = generator.normal((n_samples, len(chunk), self.vae_config.latent_dim))
+            parts.append(fn(tf.constant(chunk), eps, tf.constant(labels[start:start + batch_size], tf.int32)).numpy())
+        return np.concatenate(parts)
+
+    def _iw_bound_fn(self, n_samples: int):
+        """(x (b, ...), ε (K, b, latent), labels (b,)) → −log p̂(x) (b,) for importance_weighted_nll."""
+
+        def bound(batch, epsilons, label):
+            one_hot = self._one_hot(label) if self.conditional else None
+            z_mean, z_log_var, _ = self._posterior(batch, one_hot, training=False)
+            z = z_mean[None] + tf.exp(0.5 * z_log_var)[None] * epsilons  # (K, b, latent)
+            # All K draws in one decoder call: (K·b, ...) rows, sample-major.
+            tiled = tf.reshape(tf.repeat(batch[None], n_samples, axis=0), (-1, *batch.shape[1:]))
+            tiled_label = None if one_hot is None else tf.reshape(tf.repeat(one_hot[None], n_samples, axis=0),
+                                                                  (-1, one_hot.shape[-1]))
+            nll = tf.reshape(self._nll(tiled, tf.reshape(z, (-1, z.shape[-1])), tiled_label, False),
+                             (n_samples, -1))
+            # log p(z) − log q(z|x); the ½ log 2π terms cancel.
+            log_prior_ratio = 0.5 * tf.reduce_sum(tf.square(epsilons) - tf.square(z) + z_log_var[None], axis=2)
+            return math.log(n_samples) - tf.reduce_logsumexp(log_prior_ratio - nll, axis=0)
+
+        return bound
 
     def per_example_losses(self, x: np.ndarray, y: np.ndarray | None = None, *, n_samples: int = 1,
                            seed: int = 0, batch_size: int = 2048) -> dict[str, np.ndarray]:
@@ -344,7 +468,6 @@ class VAE(keras.Model):
         of z ~ q(z|x) with a fixed seed (repeatable); the KL term is the closed form. For the AE
         the code is deterministic (reconstruction from z itself) and the KL is 0.
         """
-        likelihood = self.vae_config.likelihood
         generator = tf.random.Generator.from_seed(seed)
         x = np.asarray(x, dtype=np.float32)
         labels = self._labels(y, len(x)) if self.conditional else None
@@ -354,11 +477,11 @@ class VAE(keras.Model):
             z_mean, z_log_var, _ = self._posterior(batch, one_hot, training=False)
             reconstruction = tf.zeros(tf.shape(batch)[:1])
             if z_log_var is None:
-                reconstruction = reconstruction_nll(batch, self._decoder_params(z_mean, one_hot, False), likelihood)
+                reconstruction = self._nll(batch, z_mean, one_hot, False)
                 return reconstruction, tf.zeros_like(reconstruction)
             for eps in tf.unstack(epsilons):
                 z = z_mean + tf.exp(0.5 * z_log_var) * eps
-                reconstruction += reconstruction_nll(batch, self._decoder_params(z, one_hot, False), likelihood)
+                reconstruction += self._nll(batch, z, one_hot, False)
             return reconstruction / n_samples, kl_divergence(z_mean, z_log_var)
 
         fn = tf.function(terms, reduce_retracing=True)

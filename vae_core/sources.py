@@ -182,16 +182,20 @@ def recorded_file(source: str) -> Path | None:
 
 
 def view_transactions(trained_on: dict[str, Any], choice: str = "model", upload: bytes | None = None,
-                      upload_name: str | None = None, label_column: str = "Class",
-                      positive: str = "1") -> TabularDataset:
+                      upload_name: str | None = None, label_column: str | None = None,
+                      positive: str | None = None) -> TabularDataset:
     """Rows to score with a fraud model whose fraud.json "data" entry is `trained_on`.
 
     "model" reloads what the model trained on (its file, or the synthetic generator) when possible,
     else the best available data; scoring then picks the held-out test split when it is the same data.
-    Uploads need no label column (with one, precision and recall can be shown).
+    Labels are read as the model's training file was (its label column and positive value) unless
+    `label_column` / `positive` say otherwise. Uploads need no label column (with one, precision and
+    recall can be shown).
     """
     from vae_core.tabular import make_synthetic_creditcard
 
+    label_column = label_column or trained_on.get("label_column") or "Class"
+    positive = positive or trained_on.get("positive") or "1"
     if choice == "upload":
         if upload is None:
             raise DataError("Upload a CSV of transactions first.")
@@ -200,8 +204,6 @@ def view_transactions(trained_on: dict[str, Any], choice: str = "model", upload:
         return make_synthetic_creditcard()
     if choice != "model":
         raise ConfigError(f"Unknown data choice {choice!r}; choose one of {', '.join(VIEW_CHOICES)}.")
-    label_column = trained_on.get("label_column", label_column)
-    positive = trained_on.get("positive", positive)
     path = recorded_file(str(trained_on.get("source", "")))
     return transactions(path, label_column=label_column, positive=positive)
 

@@ -76,7 +76,8 @@ class TabularDataset:
 
     `source` tells people where the rows came from; `synthetic` is True for generated rows, which
     must never be presented as real transactions. `amount` is the raw Amount column (euros) when
-    the data has one, whether or not it is a feature.
+    the data has one, whether or not it is a feature. `label_column` and `positive` say how the
+    labels were read (which column, which value marks a positive), so a model can record them.
     """
 
     features: pd.DataFrame
@@ -85,6 +86,8 @@ class TabularDataset:
     source: str
     synthetic: bool = False
     amount: np.ndarray | None = None
+    label_column: str = CREDITCARD_LABEL
+    positive: str = "1"
 
     def __len__(self) -> int:
         return len(self.features)
@@ -274,7 +277,7 @@ def _finite_column(column: pd.Series, origin: _Origin, first_row: int) -> np.nda
     return values
 
 
-def _label_key(value: Any) -> str:
+def label_key(value: Any) -> str:
     """Canonical text of a label value, so that 1, 1.0, "1" and " 1 " all match."""
     text = str(value).strip()
     try:
@@ -291,9 +294,9 @@ def _binary_labels(column: pd.Series, positive_label: str | int, origin: _Origin
     if missing.any():
         raise DataError(f"{where} has {missing.sum()} empty value(s), the first on data row "
                         f"{int(missing.argmax()) + 1}. Every row needs a label: fill them in or remove those rows.")
-    keys = {value: _label_key(value) for value in column.unique()}
+    keys = {value: label_key(value) for value in column.unique()}
     found = sorted(set(keys.values()))
-    positive = _label_key(positive_label)
+    positive = label_key(positive_label)
     if len(found) > 2 or (len(found) == 2 and positive not in found):
         shown = ", ".join(map(repr, found[:10])) + (f" … ({len(found)} distinct)" if len(found) > 10 else "")
         raise DataError(f"{where} should hold two values, {positive!r} for positive (fraud) rows and "
@@ -350,7 +353,8 @@ def _dataset_from_frame(frame: pd.DataFrame, origin: _Origin, *, label_column: s
         if (amount < 0).any():
             raise DataError(f"Column {AMOUNT_COLUMN!r} in {origin.subject} has negative amounts, the "
                             f"first on data row {int((amount < 0).argmax()) + 1}. Amounts must be ≥ 0.")
-    return TabularDataset(features, labels, tuple(names), origin.source, synthetic=False, amount=amount)
+    return TabularDataset(features, labels, tuple(names), origin.source, synthetic=False, amount=amount,
+                          label_column=label_column or CREDITCARD_LABEL, positive=label_key(positive_label))
 
 
 def read_labelled_csv(source: str | os.PathLike | BinaryIO, *, label_column: str | None = CREDITCARD_LABEL,

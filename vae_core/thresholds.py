@@ -352,6 +352,46 @@ def pr_curve_points(scores: np.ndarray, labels: np.ndarray) -> dict[str, np.ndar
     return {"precision": precision, "recall": recall, "threshold": threshold}
 
 
+def recall_at_fpr(scores: np.ndarray, labels: np.ndarray, max_fpr: float = 0.01) -> float:
+    """The highest recall among thresholds whose false-positive rate is ≤ `max_fpr`, from
+    scikit-learn's ROC curve with every threshold kept; scores, labels (n,)."""
+    max_fpr = _fraction(max_fpr, "max_fpr", low_open=False)
+    values, y = _scored_labels(scores, labels, "Recall at a false-positive rate")
+    fpr, tpr, _ = roc_curve(y, values, drop_intermediate=False)
+    return float(tpr[fpr <= max_fpr].max())
+
+
+def naive_costs(labels: np.ndarray, amounts: np.ndarray | None = None, *, review_fee: float = DEFAULT_REVIEW_FEE,
+                fraud_cost: FraudCost = "amount") -> dict[str, float] | None:
+    """What the two thresholds that need no model cost on labels (n,): {"flag_nothing" (every fraud
+    missed), "flag_everything" (every row reviewed)}; None when the fraud cost is unknown."""
+    y = _as_labels(labels, np.asarray(labels).size)
+    missed = _missed_costs(y, amounts, fraud_cost)
+    if missed is None:
+        return None
+    return {"flag_nothing": float(missed.sum()), "flag_everything": _euros(review_fee, "review_fee") * y.size}
+
+
+def minimum_cost(scores: np.ndarray, labels: np.ndarray, amounts: np.ndarray | None = None, *,
+                 review_fee: float = DEFAULT_REVIEW_FEE, fraud_cost: FraudCost = "amount") -> float:
+    """The lowest total cost over every threshold on these rows (an oracle: the labels pick it).
+    Flagging nothing and flagging everything are among the thresholds, so it never exceeds either."""
+    cost = ThresholdSweep(scores, labels, amounts, review_fee=review_fee, fraud_cost=fraud_cost)
+    if not cost.has_cost:
+        raise DataError("The cost of a missed fraud is its Amount, but no amounts were given.")
+    return float(cost.curve(cost.grid())["cost"].min())
+
+
+def ranking_metrics(scores: np.ndarray, labels: np.ndarray, amounts: np.ndarray | None = None) -> dict[str, float]:
+    """Threshold-free quality of scores (n,) against labels (n,): roc_auc, average_precision,
+    recall_at_1pct_fpr, and min_cost (euros, see `minimum_cost`) when amounts are given."""
+    report = {"roc_auc": roc_auc(scores, labels), "average_precision": average_precision(scores, labels),
+              "recall_at_1pct_fpr": recall_at_fpr(scores, labels, 0.01)}
+    if amounts is not None:
+        report["min_cost"] = minimum_cost(scores, labels, amounts)
+    return report
+
+
 def confusion_counts(labels: np.ndarray, flags: np.ndarray) -> dict[str, int]:
     """{"tp", "fp", "fn", "tn"} from labels (n,) 0/1 and flags (n,) 0/1 or bool."""
     tn, fp, fn, tp = confusion_matrix(labels, np.asarray(flags, dtype=np.int64), labels=[0, 1]).ravel()

@@ -45,8 +45,8 @@ def settings_widgets(dataset: str, running: bool) -> dict:
         "hidden_units": c3.text_input("Hidden layers (dense)", ",".join(map(str, model["hidden_units"])),
                                       key=f"train_hidden_{dataset}", disabled=running or architecture == "conv",
                                       help="Sizes separated by commas, e.g. 512,256 (dense models only)"),
-        "likelihood": c4.selectbox("Likelihood", ["bernoulli", "gaussian"],
-                                   index=["bernoulli", "gaussian"].index(model["likelihood"]),
+        "likelihood": c4.selectbox("Likelihood", ["bernoulli", "gaussian"] if dataset == "mnist" else ["gaussian"],
+                                   index=0 if dataset == "fraud" else ["bernoulli", "gaussian"].index(model["likelihood"]),
                                    key=f"train_likelihood_{dataset}", disabled=running,
                                    help="Bernoulli for pixel intensities in [0, 1]; Gaussian for standardised features"),
     }
