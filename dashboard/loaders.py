@@ -22,10 +22,14 @@ import streamlit as st
 from vae_core import registry, sources
 
 if TYPE_CHECKING:
+    import pandas as pd
+
+    from vae_core.bootstrap import Intervals
     from vae_core.classifier import DigitClassifier
     from vae_core.data import ImageDataset
     from vae_core.fraud import FraudModel, ScoredData
-    from vae_core.fraud_analysis import ScoreSummary
+    from vae_core.explain import Counterfactual
+    from vae_core.fraud_analysis import ScoreSummary, StopTable
     from vae_core.registry import LoadedModel, ModelInfo
     from vae_core.thresholds import ThresholdSweep
 
@@ -185,6 +189,43 @@ def sweep(key: ModelKey, data_key: DataKey, review_fee: float, fraud_cost: float
     from vae_core.fraud_analysis import build_sweep
 
     return build_sweep(scored(key, data_key), review_fee, fraud_cost)
+
+
+@st.cache_resource(show_spinner=False, max_entries=24)
+def stop_table(key: ModelKey, data_key: DataKey, review_fee: float, fraud_cost: float | str) -> StopTable:
+    """Counts at the threshold stops the browser-side explorer can land on (a few thousand)."""
+    from vae_core import fraud_analysis
+
+    counts = sweep(key, data_key, review_fee, fraud_cost)
+    return fraud_analysis.stop_table(counts, fraud_analysis.explorer_stops(counts))
+
+
+@st.cache_resource(show_spinner="Bootstrapping the curves…", max_entries=12)
+def bands(key: ModelKey, data_key: DataKey, review_fee: float, fraud_cost: float | str) -> tuple[np.ndarray, Intervals]:
+    """(stop indices (j,), bootstrap intervals at those stops with ROC and PR bands): the explorer's bands."""
+    from vae_core.bootstrap import bootstrap
+    from vae_core.fraud_analysis import band_indices
+
+    table = stop_table(key, data_key, review_fee, fraud_cost)
+    at = band_indices(len(table.thresholds))
+    return at, bootstrap(sweep(key, data_key, review_fee, fraud_cost), table.thresholds[at], curves=True)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def intervals_at(key: ModelKey, data_key: DataKey, review_fee: float, fraud_cost: float | str, threshold: float,
+                 prevalence: float) -> dict[str, tuple[float, float] | None]:
+    """Bootstrap intervals {metric: (low, high) | None} at one threshold, with the precision at `prevalence`."""
+    from vae_core.bootstrap import bootstrap
+
+    return bootstrap(sweep(key, data_key, review_fee, fraud_cost), threshold, prevalence=prevalence).at(0)
+
+
+@st.cache_data(show_spinner="Looking for the nearest normal-looking point…", max_entries=64)
+def counterfactual(key: ModelKey, data_key: DataKey, position: int, threshold: float) -> Counterfactual:
+    """The counterfactual of the scored row at `position` (see vae_core.explain)."""
+    from vae_core.explain import counterfactual as explain
+
+    return explain(fraud_model(key[1]), scored(key, data_key).features.iloc[[position]], threshold)
 
 
 @st.cache_resource(show_spinner="Checking the upload…", max_entries=4)

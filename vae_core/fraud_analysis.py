@@ -168,23 +168,25 @@ def flagged_positions(scored: ScoredData, threshold: float) -> np.ndarray:
     return positions[np.argsort(-scored.scores[positions], kind="stable")]
 
 
-def flagged_frame(scored: ScoredData, threshold: float, limit: int | None = 200) -> pd.DataFrame:
-    """Flagged rows (highest score first, at most `limit`): row, score, label, amount, then features."""
+def flagged_frame(scored: ScoredData, threshold: float, limit: int | None = 200,
+                  names: tuple[str, str] = ("normal", "fraud")) -> pd.DataFrame:
+    """Flagged rows (highest score first, at most `limit`): row, score, label (named by `names`,
+    (normal, positive)), amount, then features."""
     positions = flagged_positions(scored, threshold)
     if limit is not None:
         positions = positions[:limit]
     frame = scored.features.iloc[positions].reset_index(drop=True)
     columns = {"row": scored.rows[positions], "score": scored.scores[positions]}
     if scored.labels is not None:
-        columns["label"] = np.where(scored.labels[positions] == 1, "fraud", "normal")
+        columns["label"] = np.where(scored.labels[positions] == 1, names[1], names[0])
     if scored.amounts is not None and AMOUNT_COLUMN not in frame.columns:
         columns[AMOUNT_COLUMN] = scored.amounts[positions]
     return pd.concat([pd.DataFrame(columns), frame], axis=1)
 
 
-def flagged_csv(scored: ScoredData, threshold: float) -> bytes:
+def flagged_csv(scored: ScoredData, threshold: float, names: tuple[str, str] = ("normal", "fraud")) -> bytes:
     """Every flagged row as CSV bytes (for the download button; generated on click)."""
-    return flagged_frame(scored, threshold, limit=None).to_csv(index=False).encode("utf-8")
+    return flagged_frame(scored, threshold, limit=None, names=names).to_csv(index=False).encode("utf-8")
 
 
 def settings_json(*, model: str, threshold: float, strategy: str | None, params: dict[str, Any],
