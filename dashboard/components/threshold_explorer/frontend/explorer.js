@@ -729,6 +729,11 @@
     return out;
   };
   window.__thresholdFormat = { fixed: fixed, general: general };
+  // The histogram's plotting area, in CSS pixels from the canvas's top-left corner.
+  window.__thresholdPlot = function () {
+    const c = state.charts && state.charts.hist;
+    return c ? { left: c.left, right: c.right, top: c.top, bottom: c.bottom } : null;
+  };
 
   Streamlit.ready();
 })();
