@@ -95,6 +95,38 @@ def bench_moves(explorer: Explorer, moves: int) -> dict:
     }
 
 
+# Armed before a release: stamps the release (a capturing pointerup listener in the explorer), the end of the script run
+# it causes (the app root's script state, watched by a MutationObserver), and the first animation frame
+# in which the server's "Alerts" metric shows `alerts` with nothing on the page stale.
+RELEASE_PROBE_JS = """(alerts) => {
+  const app = document.querySelector('[data-testid="stApp"]');
+  const r = window.__release = {at: null, done: null, metric: null};
+  let ran = false;
+  const observer = new MutationObserver(() => {
+    const state = app.getAttribute('data-test-script-state');
+    if (r.at === null) return;
+    if (state === 'running') ran = true;
+    else if (state === 'notRunning' && ran && r.done === null) { r.done = performance.now(); observer.disconnect(); }
+  });
+  observer.observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
+  // The release happens inside the explorer's iframe (same origin): listen there, time here.
+  document.querySelector("iframe[src*='threshold_explorer']").contentWindow
+    .addEventListener('pointerup', () => { r.at = performance.now(); }, {capture: true, once: true});
+  const metricText = () => {
+    const box = Array.from(document.querySelectorAll('[data-testid=stMetric]'))
+      .find((m) => m.querySelector('[data-testid=stMetricLabel]').innerText.trim() === 'Alerts');
+    return box && box.querySelector('[data-testid=stMetricValue]').innerText.trim();
+  };
+  const step = () => {
+    if (r.at !== null && r.metric === null && metricText() === alerts && !document.querySelector('[data-stale="true"]')) {
+      r.metric = performance.now();
+    }
+    if (r.metric === null) requestAnimationFrame(step);
+  };
+  requestAnimationFrame(step);
+}"""
+
+
 def bench_releases(explorer: Explorer, releases: int) -> dict:
     """Press and release at new spots: release → the script run done, and → the server's metrics row
     showing what the explorer showed at the release."""
@@ -106,25 +138,7 @@ def bench_releases(explorer: Explorer, releases: int) -> dict:
         explorer.press(fraction)
         explorer.next_frame()
         shown = explorer.shown()
-        app.page.evaluate("""(alerts) => {
-          const app = document.querySelector('[data-testid="stApp"]');
-          window.__release = {at: null, done: null, metric: null};
-          window.addEventListener('pointerup', () => { window.__release.at = performance.now(); }, {capture: true, once: true});
-          const metricText = () => { const box = Array.from(document.querySelectorAll('[data-testid=stMetric]'))
-              .find((m) => m.querySelector('[data-testid=stMetricLabel]').innerText.trim() === 'Alerts');
-            return box && box.querySelector('[data-testid=stMetricValue]').innerText.trim(); };
-          let ran = false;
-          const step = () => {
-            const r = window.__release, state = app.getAttribute('data-test-script-state');
-            if (r.at !== null) {
-              if (state === 'running') ran = true;
-              if (r.metric === null && metricText() === alerts && !document.querySelector('[data-stale="true"]')) r.metric = performance.now();
-              if (ran && state === 'notRunning' && r.done === null) r.done = performance.now();
-            }
-            if (r.done === null || r.metric === null) requestAnimationFrame(step);
-          };
-          requestAnimationFrame(step);
-        }""", shown["alerts"])
+        app.page.evaluate(RELEASE_PROBE_JS, shown["alerts"])
         explorer.release()
         app.page.wait_for_function("() => window.__release.done !== null && window.__release.metric !== null",
                                    timeout=600_000)

@@ -22,13 +22,11 @@ import streamlit as st
 from vae_core import registry, sources
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from vae_core.bootstrap import Intervals
     from vae_core.classifier import DigitClassifier
     from vae_core.data import ImageDataset
     from vae_core.fraud import FraudModel, ScoredData
-    from vae_core.explain import Counterfactual
+    from vae_core.explain import Walk
     from vae_core.fraud_analysis import ScoreSummary, StopTable
     from vae_core.registry import LoadedModel, ModelInfo
     from vae_core.thresholds import ThresholdSweep
@@ -220,12 +218,13 @@ def intervals_at(key: ModelKey, data_key: DataKey, review_fee: float, fraud_cost
     return bootstrap(sweep(key, data_key, review_fee, fraud_cost), threshold, prevalence=prevalence).at(0)
 
 
-@st.cache_data(show_spinner="Looking for the nearest normal-looking point…", max_entries=64)
-def counterfactual(key: ModelKey, data_key: DataKey, position: int, threshold: float) -> Counterfactual:
-    """The counterfactual of the scored row at `position` (see vae_core.explain)."""
-    from vae_core.explain import counterfactual as explain
+@st.cache_resource(show_spinner="Looking for the nearest normal-looking point…", max_entries=32)
+def walk(key: ModelKey, data_key: DataKey, position: int) -> Walk:
+    """The scored row at `position` walked toward the prior's centre, decoded and scored once
+    (vae_core.explain): its counterfactual at any threshold is then a lookup."""
+    from vae_core.explain import walk as decode_walk
 
-    return explain(fraud_model(key[1]), scored(key, data_key).features.iloc[[position]], threshold)
+    return decode_walk(fraud_model(key[1]), scored(key, data_key).features.iloc[[position]])
 
 
 @st.cache_resource(show_spinner="Checking the upload…", max_entries=4)

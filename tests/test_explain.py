@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from vae_core.errors import DataError
-from vae_core.explain import counterfactual, decoded_transactions
+from vae_core.explain import counterfactual, decoded_transactions, walk
 
 SUBSET = Path(__file__).resolve().parents[2] / "shared" / "data" / "creditcard" / "creditcard_subset.csv"
 
@@ -54,13 +54,13 @@ def test_the_counterfactual_scores_under_the_threshold_and_is_the_first_such_poi
     assert reconstruction.found and reconstruction.counterfactual_score < model.threshold_
     # A threshold under the reconstruction's score forces a walk toward the prior's mode.
     threshold = reconstruction.path_score[0] / 3
-    cf = counterfactual(model, row, threshold, steps=64, refine=64)
+    cf = counterfactual(model, row, threshold, steps=512)
     assert cf.found and 0 < cf.alpha <= 1 and cf.counterfactual_score < threshold
-    assert score_at(model, cf, cf.alpha) == pytest.approx(cf.counterfactual_score, rel=1e-5)
-    # Every point before it on the walk (the coarse grid, and the fine step just before) scores at or above.
+    assert score_at(model, cf, cf.alpha) == pytest.approx(cf.counterfactual_score, rel=1e-4)
+    # Every point before it on the walk scores at or above the threshold; the step just before, too.
     before = cf.path_alpha < cf.alpha
-    assert np.all(cf.path_score[before] >= threshold)
-    assert score_at(model, cf, cf.alpha - 1 / (64 * 64)) >= threshold
+    assert before.sum() == round(cf.alpha * 512) and np.all(cf.path_score[before] >= threshold)
+    assert score_at(model, cf, cf.alpha - 1 / 512) >= threshold
     np.testing.assert_allclose(cf.z, model.latent_mean(row)[0] * (1 - cf.alpha), rtol=1e-5, atol=1e-6)
 
 
@@ -88,3 +88,14 @@ def test_a_threshold_nothing_reaches_says_not_found_and_one_row_only(fraud):
     assert not cf.found and cf.alpha == 1.0
     with pytest.raises(DataError, match="one transaction"):
         counterfactual(model, scored.features.iloc[:2], model.threshold_)
+
+
+def test_one_walk_answers_every_threshold(fraud):
+    model, scored = fraud
+    row = scored.features.iloc[[flagged_frauds(model, scored)[0]]]
+    path = walk(model, row, steps=256)
+    for threshold in np.quantile(path.scores, [0.1, 0.5, 0.9]):
+        cf = path.at(threshold)
+        direct = counterfactual(model, row, threshold, steps=256)
+        assert (cf.alpha, cf.found) == (direct.alpha, direct.found)
+        np.testing.assert_allclose(cf.features, direct.features, rtol=1e-5, atol=1e-6)

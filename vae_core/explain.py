@@ -4,7 +4,7 @@ The counterfactual walks the row's latent mean μ in a straight line toward a po
 density (the prior's mode, the origin, unless another target is given): z(α) = μ + α·(target − μ),
 α from 0 to 1. Each z(α) is decoded to a transaction in original units and scored by the model as
 any transaction is. The counterfactual is the first point of that walk whose score falls under the
-threshold, found on a grid of α and refined on a finer grid inside the step where it first does.
+threshold, on a fine grid of α (1,024 steps by default).
 At α = 0 the decoded point is the model's reconstruction of the row, often already normal-looking:
 then the reconstruction is the answer, and the changes are what the model expected instead.
 """
@@ -27,7 +27,7 @@ class Counterfactual:
     original, features, change: (d,) in original units (features − original = change);
     standardised_change: (d,) the same change in the model's standardised units (comparable across
     features); z: (latent_dim,) the latent point; alpha: how far along the walk (0 = μ itself);
-    path_alpha, path_score: (s,) the walk's coarse grid and each point's score. `found` is False when
+    path_alpha, path_score: (s,) the walk's grid and each point's score. `found` is False when
     even the target decodes to a transaction scoring at or above the threshold (then the fields
     describe the target).
     """
@@ -63,44 +63,62 @@ def decoded_transactions(model: FraudModel, z: np.ndarray) -> pd.DataFrame:
     return frame
 
 
-def counterfactual(model: FraudModel, row: pd.DataFrame, threshold: float, *, target: np.ndarray | None = None,
-                   steps: int = 64, refine: int = 64) -> Counterfactual:
-    """The counterfactual of one transaction (a one-row frame with the model's feature columns) at
-    `threshold`: the first of `steps` evenly spaced points on the walk from μ to `target`
-    ((latent_dim,), default the origin) whose decoded transaction scores under the threshold, refined
-    over `refine` points within that step (a resolution of 1 / (steps · refine) of the walk)."""
+@dataclass(frozen=True)
+class Walk:
+    """The walk from a row's μ toward `target`, decoded and scored once, for any threshold.
+
+    original: (d,) the row in original units, scaled_original (d,) standardised; score: its own score;
+    alphas (s,); z (s, latent_dim); features (s, d) decoded transactions in original units, scaled
+    (s, d) standardised; scores (s,) each decoded transaction's score.
+    """
+
+    feature_names: tuple[str, ...]
+    score: float
+    original: np.ndarray
+    scaled_original: np.ndarray
+    alphas: np.ndarray
+    z: np.ndarray
+    features: np.ndarray
+    scaled: np.ndarray
+    scores: np.ndarray
+
+    def at(self, threshold: float) -> Counterfactual:
+        """The first point of the walk that scores under `threshold` (the last point when none does)."""
+        threshold = float(threshold)
+        under = np.flatnonzero(self.scores < threshold)
+        found = under.size > 0
+        j = int(under[0]) if found else len(self.alphas) - 1
+        return Counterfactual(
+            feature_names=self.feature_names, threshold=threshold, score=self.score,
+            counterfactual_score=float(self.scores[j]), alpha=float(self.alphas[j]), z=self.z[j],
+            original=self.original, features=self.features[j], change=self.features[j] - self.original,
+            standardised_change=self.scaled[j] - self.scaled_original, path_alpha=self.alphas, path_score=self.scores,
+            found=found)
+
+
+def walk(model: FraudModel, row: pd.DataFrame, *, target: np.ndarray | None = None, steps: int = 1024) -> Walk:
+    """Decode and score `steps` + 1 evenly spaced points on the walk from μ of `row` (a one-row frame
+    with the model's feature columns; α = 0) to `target` ((latent_dim,), default the origin; α = 1),
+    in one batch with the row itself: a few model calls."""
     if len(row) != 1:
         raise DataError(f"A counterfactual explains one transaction; got {len(row)} rows.")
+    names = list(model.feature_names)
     latent_dim = model.vae.vae_config.latent_dim
     mu = model.latent_mean(row)[0].astype(np.float64)
     goal = np.zeros(latent_dim) if target is None else np.asarray(target, np.float64).reshape(latent_dim)
-    threshold = float(threshold)
-
-    def walk(alphas: np.ndarray) -> tuple[np.ndarray, pd.DataFrame, np.ndarray]:
-        z = mu[None, :] + alphas[:, None] * (goal - mu)[None, :]
-        frame = decoded_transactions(model, z)
-        return z, frame, model.score(frame)
-
     alphas = np.linspace(0.0, 1.0, steps + 1)
-    z, frames, scores = walk(alphas)
-    under = np.flatnonzero(scores < threshold)
-    found = under.size > 0
-    if found and under[0] > 0:
-        k = int(under[0])
-        fine = np.linspace(alphas[k - 1], alphas[k], refine + 1)[1:]
-        z_fine, frames_fine, scores_fine = walk(fine)
-        j = int(np.flatnonzero(scores_fine < threshold)[0])  # the last fine point is alphas[k]: under
-        alpha, point, decoded, cf_score = float(fine[j]), z_fine[j], frames_fine.iloc[j], float(scores_fine[j])
-    else:
-        j = int(under[0]) if found else steps
-        alpha, point, decoded, cf_score = float(alphas[j]), z[j], frames.iloc[j], float(scores[j])
-    names = model.feature_names
-    original = row[list(names)].to_numpy(np.float64)[0]
-    features = decoded[list(names)].to_numpy(np.float64)
-    scaled = model.preprocessor.transform(pd.DataFrame([original, features], columns=list(names)))
-    return Counterfactual(
-        feature_names=tuple(names), threshold=threshold, score=float(model.score(row[list(names)])[0]),
-        counterfactual_score=cf_score, alpha=alpha, z=point.astype(np.float64), original=original,
-        features=features, change=features - original,
-        standardised_change=(scaled[1] - scaled[0]).astype(np.float64),
-        path_alpha=alphas, path_score=np.asarray(scores, np.float64), found=found)
+    z = mu[None, :] + alphas[:, None] * (goal - mu)[None, :]
+    frames = decoded_transactions(model, z)[names]
+    both = pd.concat([row[names].reset_index(drop=True), frames], ignore_index=True)
+    scores = np.asarray(model.score(both), np.float64)
+    scaled = model.preprocessor.transform(both).astype(np.float64)
+    return Walk(feature_names=tuple(names), score=float(scores[0]), original=both.iloc[0].to_numpy(np.float64),
+                scaled_original=scaled[0], alphas=alphas, z=z, features=frames.to_numpy(np.float64), scaled=scaled[1:],
+                scores=scores[1:])
+
+
+def counterfactual(model: FraudModel, row: pd.DataFrame, threshold: float, *, target: np.ndarray | None = None,
+                   steps: int = 1024) -> Counterfactual:
+    """The counterfactual of one transaction at `threshold`: the first of the `steps` + 1 points on
+    the walk (see `walk`) whose decoded transaction scores under the threshold."""
+    return walk(model, row, target=target, steps=steps).at(threshold)

@@ -179,24 +179,27 @@ def explain_section(key, data_key, model, scored, position: int, threshold: floa
     errors.plotly_chart(figures.feature_bars(model.feature_names, np.asarray(scored.feature_errors[position], float),
                                              title="Per-feature reconstruction error",
                                              value_title="squared error (standardised units)"), key="thr_errors")
-    cf = loaders.counterfactual(key, data_key, position, threshold)
-    explained.plotly_chart(figures.feature_bars(cf.feature_names, cf.standardised_change,
-                                                title=f"What would make it look {names[0]}",
-                                                value_title="change (standardised units)"), key="thr_counterfactual")
-    if not cf.found:
-        st.warning(f"Even the prior's centre decodes to a transaction scoring {cf.counterfactual_score:.4g}, at or "
-                   f"above this threshold ({threshold:.4g}): no point on the way looks {names[0]} to the model.")
-    elif cf.alpha == 0:
-        st.caption(f"The model's reconstruction of this row scores {cf.counterfactual_score:.4g} (under "
-                   f"{threshold:.4g}): it is the nearest transaction the model finds {names[0]}, and the changes are "
-                   "what the model expected instead of what it saw.")
-    else:
-        st.caption(f"The reconstruction still scored at or above the threshold, so μ was moved {cf.alpha:.1%} of the "
-                   f"way toward the prior's centre, where the decoded transaction first scores under it "
-                   f"({cf.counterfactual_score:.4g} < {threshold:.4g}).")
-    table = cf.table().head(8).rename(columns={"value": "this row", "counterfactual": f"looks {names[0]}"})
-    st.dataframe(table, hide_index=True, key="thr_counterfactual_table",
-                 column_config={c: st.column_config.NumberColumn(format="%.4g") for c in table.columns if c != "feature"})
+    cf = loaders.walk(key, data_key, position).at(threshold)
+    with explained:
+        st.markdown(f"**What would make it look {names[0]}** (the biggest changes, in the data's own units)")
+        table = cf.table().head(10).rename(columns={"value": "this row", "counterfactual": f"looks {names[0]}"})
+        spread = float(np.abs(table["standardised change"]).max()) or 1.0
+        st.dataframe(table, hide_index=True, key="thr_counterfactual", column_config={
+            **{c: st.column_config.NumberColumn(format="%.4g") for c in ("this row", f"looks {names[0]}", "change")},
+            "standardised change": st.column_config.ProgressColumn(
+                "change (standardised)", format="%.2f", min_value=-spread, max_value=spread,
+                help="The same change in the model's standardised units, comparable across features")})
+        if not cf.found:
+            st.warning(f"Even the prior's centre decodes to a transaction scoring {cf.counterfactual_score:.4g}, at or "
+                       f"above this threshold ({threshold:.4g}): no point on the way looks {names[0]} to the model.")
+        elif cf.alpha == 0:
+            st.caption(f"The model's reconstruction of this row scores {cf.counterfactual_score:.4g} (under "
+                       f"{threshold:.4g}): it is the nearest transaction the model finds {names[0]}, and the changes are "
+                       "what the model expected instead of what it saw.")
+        else:
+            st.caption(f"The reconstruction still scored at or above the threshold, so μ was moved {cf.alpha:.1%} of "
+                       f"the way toward the prior's centre, where the decoded transaction first scores under it "
+                       f"({cf.counterfactual_score:.4g} < {threshold:.4g}).")
 
 
 def flagged_section(key, data_key, model, scored, threshold: float, names: tuple[str, str]) -> None:
