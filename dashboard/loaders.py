@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from vae_core.data import ImageDataset
     from vae_core.fraud import FraudModel, ScoredData
     from vae_core.explain import Walk
-    from vae_core.fraud_analysis import ScoreSummary, StopTable
+    from vae_core.fraud_analysis import CostView, ScoreSummary, StopTable
     from vae_core.registry import LoadedModel, ModelInfo
     from vae_core.thresholds import ThresholdSweep
 
@@ -196,6 +196,15 @@ def stop_table(key: ModelKey, data_key: DataKey, review_fee: float, fraud_cost: 
 
     counts = sweep(key, data_key, review_fee, fraud_cost)
     return fraud_analysis.stop_table(counts, fraud_analysis.explorer_stops(counts))
+
+
+@st.cache_resource(show_spinner=False, max_entries=24)
+def costs(key: ModelKey, data_key: DataKey, review_fee: float, fraud_cost: float | str) -> CostView | None:
+    """The money panel's numbers (None when a miss's cost is unknown): the exact minimum over every score."""
+    from vae_core.fraud_analysis import cost_view
+
+    return cost_view(sweep(key, data_key, review_fee, fraud_cost),
+                     stop_table(key, data_key, review_fee, fraud_cost).thresholds)
 
 
 @st.cache_resource(show_spinner="Bootstrapping the curves…", max_entries=12)

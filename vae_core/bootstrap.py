@@ -48,23 +48,39 @@ class Layout:
 
 def layout(sweep: ThresholdSweep, thresholds: np.ndarray) -> tuple[Layout, np.ndarray]:
     """The categories for `sweep`'s rows at `thresholds` (K,) ascending, and each sorted row's
-    category (n,) (rows in the sweep's ascending score order)."""
+    category (n,) (rows in the sweep's ascending score order). Normal categories come first, one per
+    gap (empty ones dropped), then the positive ones in gap order."""
     scores, labels, missed = sweep.sorted_rows()
     if labels is None:
         raise DataError("Bootstrap intervals need labels (0 normal, 1 positive) for the scores.")
     t = np.asarray(thresholds, np.float64).reshape(-1)
     if t.size == 0 or np.isnan(t).any() or (np.diff(t) <= 0).any():
         raise ConfigError("Bootstrap thresholds must be one or more distinct numbers in ascending order.")
-    gap = np.searchsorted(t, scores, side="right")  # (n,) thresholds at or below each score
-    positive = labels == 1
-    costs = np.full(sweep.n, np.nan) if missed is None else missed
-    individual = missed is not None and np.unique(missed[positive]).size > 1
-    # One key per category: normals by gap; positives by gap, or one by one when their costs differ.
-    within = np.where(positive, 1 + (np.arange(sweep.n) if individual else sweep.n), 0)
-    _, first, category, counts = np.unique(gap.astype(np.int64) * (sweep.n + 2) + within, return_index=True,
-                                           return_inverse=True, return_counts=True)
-    result = Layout(thresholds=t, gap=gap[first], positive=positive[first], cost=np.where(positive[first], costs[first], 0.0),
-                    probability=counts / sweep.n, n=sweep.n, review_fee=sweep.review_fee, has_cost=missed is not None)
+    n, k = sweep.n, t.size
+    # Sorted rows [edges[g], edges[g + 1]) lie in gap g: at or above g thresholds, below the rest.
+    edges = np.concatenate([[0], np.searchsorted(scores, t, side="left"), [n]])
+    positives = np.flatnonzero(labels)  # sorted positions of the positive rows
+    positive_gap = np.searchsorted(edges, positives, side="right") - 1
+    normals = np.diff(edges) - np.bincount(positive_gap, minlength=k + 1)
+    normal_gaps = np.flatnonzero(normals)
+    individual = missed is not None and np.unique(missed[positives]).size > 1
+    if individual:  # costs differ (Amount): each positive row is a category of its own
+        positive_gaps, positive_counts = positive_gap, np.ones(positives.size, np.int64)
+        positive_category = np.arange(positives.size)
+        positive_cost = missed[positives]
+    else:
+        positive_gaps, positive_category, positive_counts = np.unique(positive_gap, return_inverse=True,
+                                                                      return_counts=True)
+        positive_cost = np.full(positive_gaps.size, np.nan if missed is None or not positives.size
+                                else float(missed[positives[0]]))
+    category = np.empty(n, np.int64)
+    category[:] = np.cumsum(np.isin(np.arange(k + 1), normal_gaps))[np.repeat(np.arange(k + 1), np.diff(edges))] - 1
+    category[positives] = normal_gaps.size + positive_category
+    result = Layout(thresholds=t, gap=np.concatenate([normal_gaps, positive_gaps]),
+                    positive=np.concatenate([np.zeros(normal_gaps.size, bool), np.ones(positive_gaps.size, bool)]),
+                    cost=np.concatenate([np.zeros(normal_gaps.size), positive_cost]),
+                    probability=np.concatenate([normals[normal_gaps], positive_counts]) / n, n=n,
+                    review_fee=sweep.review_fee, has_cost=missed is not None)
     return result, category
 
 

@@ -282,7 +282,7 @@ def main() -> None:
                                      disabled=not two_classes,
                                      help="The full ULB data has 0.172% frauds; the real development subset 14.8%.") / 100
     table = loaders.stop_table(key, data_key, fee, fraud_cost)
-    costs = fraud_analysis.cost_view(sweep, table.thresholds) if labelled else None
+    costs = loaders.costs(key, data_key, fee, fraud_cost) if labelled else None
     intervals = loaders.intervals_at(key, data_key, fee, fraud_cost, float(threshold), target) if two_classes else None
     explorer(info.name, model, summary, point, missed, table, costs, log_x=log_x, log_y=log_y, names=names, fee=fee,
              fraud_cost=fraud_cost, target=target if two_classes else None,
