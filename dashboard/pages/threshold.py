@@ -183,11 +183,10 @@ def explain_section(key, data_key, model, scored, position: int, threshold: floa
     with explained:
         st.markdown(f"**What would make it look {names[0]}** (the biggest changes, in the data's own units)")
         table = cf.table().head(10).rename(columns={"value": "this row", "counterfactual": f"looks {names[0]}"})
-        spread = float(np.abs(table["standardised change"]).max()) or 1.0
         st.dataframe(table, hide_index=True, key="thr_counterfactual", column_config={
             **{c: st.column_config.NumberColumn(format="%.4g") for c in ("this row", f"looks {names[0]}", "change")},
-            "standardised change": st.column_config.ProgressColumn(
-                "change (standardised)", format="%.2f", min_value=-spread, max_value=spread,
+            "standardised change": st.column_config.NumberColumn(
+                "change (standardised)", format="%+.2f",
                 help="The same change in the model's standardised units, comparable across features")})
         if not cf.found:
             st.warning(f"Even the prior's centre decodes to a transaction scoring {cf.counterfactual_score:.4g}, at or "
