@@ -54,7 +54,7 @@ def summary(times: list[float]) -> dict[str, float]:
 
 def prepare(root: Path) -> tuple[Path, Path]:
     """A registry with an MNIST model and a fraud model, and a data folder holding 284,807 transactions."""
-    from vae_core.config import TrainConfig, VAEConfig
+    from vae_core.config import TrainConfig, VAEConfig, build_configs
     from vae_core.data import load_bundled_digits
     from vae_core import sources
     from vae_core.fraud import train_fraud
@@ -70,8 +70,8 @@ def prepare(root: Path) -> tuple[Path, Path]:
     # 284,807 rows, which are not the training file, so it scores every one of them.
     train_file = root / "train.csv"
     make_synthetic_creditcard(n_rows=20_000, fraud_fraction=0.01, seed=1).to_frame().to_csv(train_file, index=False)
-    train_fraud(FRAUD_MODEL, sources.transactions(train_file), VAEConfig(input_shape=(29,), latent_dim=4,
-                                                                      hidden_units=(64, 32)),
+    train_fraud(FRAUD_MODEL, sources.transactions(train_file), build_configs("fraud", latent_dim=4,
+                                                                         hidden_units=(64, 32))[0],
                 TrainConfig(epochs=3, batch_size=256, seed=0), models_dir=str(models))
     train_file.unlink()
     big = make_synthetic_creditcard(n_rows=FULL_DATA_ROWS, fraud_fraction=FULL_DATA_PREVALENCE, seed=2)

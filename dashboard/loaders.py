@@ -22,10 +22,12 @@ from vae_core.tf_import import import_tensorflow
 
 if TYPE_CHECKING:
     from dashboard.components.latent_map import Blob
+    from vae_core.bootstrap import Intervals
     from vae_core.classifier import DigitClassifier
     from vae_core.data import ImageDataset
+    from vae_core.explain import Walk
     from vae_core.fraud import FraudModel, ScoredData
-    from vae_core.fraud_analysis import ScoreSummary
+    from vae_core.fraud_analysis import CostView, ScoreSummary, StopTable
     from vae_core.latent import Projection
     from vae_core.registry import LoadedModel, ModelInfo
     from vae_core.thresholds import ThresholdSweep
@@ -191,6 +193,70 @@ def sweep(key: ModelKey, data_key: DataKey, review_fee: float, fraud_cost: float
     from vae_core.fraud_analysis import build_sweep
 
     return build_sweep(scored(key, data_key), review_fee, fraud_cost)
+
+
+@st.cache_resource(show_spinner=False, max_entries=24)
+def stop_table(key: ModelKey, data_key: DataKey, review_fee: float, fraud_cost: float | str) -> StopTable:
+    """Counts at the threshold stops the browser-side explorer can land on (a few thousand)."""
+    from vae_core import fraud_analysis
+
+    counts = sweep(key, data_key, review_fee, fraud_cost)
+    return fraud_analysis.stop_table(counts, fraud_analysis.explorer_stops(counts))
+
+
+@st.cache_resource(show_spinner=False, max_entries=24)
+def costs(key: ModelKey, data_key: DataKey, review_fee: float, fraud_cost: float | str) -> CostView | None:
+    """The money panel's numbers (None when a miss's cost is unknown): the exact minimum over every score."""
+    from vae_core.fraud_analysis import cost_view
+
+    return cost_view(sweep(key, data_key, review_fee, fraud_cost),
+                     stop_table(key, data_key, review_fee, fraud_cost).thresholds)
+
+
+@st.cache_resource(show_spinner="Bootstrapping the curves…", max_entries=12)
+def bands(key: ModelKey, data_key: DataKey, review_fee: float, fraud_cost: float | str) -> tuple[np.ndarray, Intervals]:
+    """(stop indices (j,), bootstrap intervals at those stops with ROC and PR bands): the explorer's bands."""
+    from vae_core.bootstrap import bootstrap
+    from vae_core.fraud_analysis import band_indices
+
+    table = stop_table(key, data_key, review_fee, fraud_cost)
+    at = band_indices(len(table.thresholds))
+    return at, bootstrap(sweep(key, data_key, review_fee, fraud_cost), table.thresholds[at], curves=True)
+
+
+@st.cache_resource(show_spinner="Scoring the baselines…", max_entries=12)
+def baselines(key: ModelKey, data_key: DataKey, review_fee: float,
+              fraud_cost: float | str) -> tuple[list[dict], dict[str, dict[str, np.ndarray]]]:
+    """The VAE and the baselines stored with the model (PCA, IsolationForest), on the same rows:
+    (one metrics row per scorer, {baseline name: its thinned ROC and PR curves}); empty when the
+    model has no stored baselines or the rows are unlabelled."""
+    from vae_core import fraud_analysis
+
+    rows = scored(key, data_key)
+    others = fraud_model(key[1]).baseline_scores(rows.features) if rows.labels is not None else {}
+    if not others:
+        return [], {}
+    table = fraud_analysis.scorer_table({"VAE (this model)": rows.scores, **others}, rows.labels, rows.amounts,
+                                        review_fee=review_fee, fraud_cost=fraud_cost)
+    return table, {name: fraud_analysis.scorer_curves(values, rows.labels) for name, values in others.items()}
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def intervals_at(key: ModelKey, data_key: DataKey, review_fee: float, fraud_cost: float | str, threshold: float,
+                 prevalence: float) -> dict[str, tuple[float, float] | None]:
+    """Bootstrap intervals {metric: (low, high) | None} at one threshold, with the precision at `prevalence`."""
+    from vae_core.bootstrap import bootstrap
+
+    return bootstrap(sweep(key, data_key, review_fee, fraud_cost), threshold, prevalence=prevalence).at(0)
+
+
+@st.cache_resource(show_spinner="Looking for the nearest normal-looking point…", max_entries=32)
+def walk(key: ModelKey, data_key: DataKey, position: int) -> Walk:
+    """The scored row at `position` walked toward the prior's centre, decoded and scored once
+    (vae_core.explain): its counterfactual at any threshold is then a lookup."""
+    from vae_core.explain import walk as decode_walk
+
+    return decode_walk(fraud_model(key[1]), scored(key, data_key).features.iloc[[position]])
 
 
 @st.cache_resource(show_spinner="Checking the upload…", max_entries=4)

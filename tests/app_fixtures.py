@@ -48,7 +48,7 @@ def app_data_dir(tmp_path_factory, bundled_digits) -> Path:
 def trained_models_dir(tmp_path_factory, app_data_dir) -> Path:
     """A registry of tiny real models: an MNIST VAE (dense, latent 2, hidden (32,), 1 epoch), a
     conditional MNIST VAE, and a fraud VAE with a 3-D latent (so projections are exercised)."""
-    from vae_core.config import TrainConfig, VAEConfig
+    from vae_core.config import TrainConfig, VAEConfig, build_configs
     from vae_core import sources
     from vae_core.fraud import train_fraud
     from vae_core.mnist import train_mnist
@@ -60,7 +60,7 @@ def trained_models_dir(tmp_path_factory, app_data_dir) -> Path:
     train_mnist(CONDITIONAL_MODEL, VAEConfig(latent_dim=2, hidden_units=(32,), num_classes=10),
                 TrainConfig(epochs=1, batch_size=64, seed=0), data=digits, models_dir=str(root))
     transactions = sources.transactions(app_data_dir / "creditcard" / "creditcard.csv")
-    train_fraud(FRAUD_MODEL, transactions, VAEConfig(input_shape=(29,), latent_dim=3, hidden_units=(32,)),
+    train_fraud(FRAUD_MODEL, transactions, build_configs("fraud", latent_dim=3, hidden_units=(32,))[0],
                 TrainConfig(epochs=2, batch_size=64, seed=0), models_dir=str(root))
     return root
 

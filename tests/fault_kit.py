@@ -235,3 +235,19 @@ def run_parallel(jobs: dict, workers: int = 3) -> dict:
     with ThreadPoolExecutor(max_workers=workers) as pool:
         futures = {key: pool.submit(job) for key, job in jobs.items()}
         return {key: future.result() for key, future in futures.items()}
+
+
+def explorer(at) -> tuple[dict, dict]:
+    """The Fraud threshold explorer's JSON arguments and its unpacked arrays ("stops", "alerts", …)."""
+    from dashboard.components.threshold_explorer import unpack
+
+    element = next(e for e in at.get("component_instance") if "threshold_explorer" in e.proto.component_name)
+    args = json.loads(element.proto.json_args)
+    data = next(s.bytes for s in element.proto.special_args if s.key == "data")
+    return args, unpack(data, args["layout"])
+
+
+def explorer_stop(at, fraction: float) -> float:
+    """The explorer's threshold stop `fraction` (0..1) of the way along its stops."""
+    stops = explorer(at)[1]["stops"]
+    return float(stops[int(fraction * (len(stops) - 1))])

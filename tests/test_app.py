@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from fault_kit import follow, links
+from fault_kit import explorer_stop, follow, links
 from app_fixtures import (CONDITIONAL_MODEL, FRAUD_MODEL, MNIST_MODEL, app_data_dir, app_env,  # noqa: F401
                           models_copy, trained_models_dir)
 
@@ -166,18 +166,12 @@ def test_threshold_move_changes_the_counts(app_env, trained_models_dir):
     at = go(open_app(active=FRAUD_MODEL), "threshold")
     assert any("14.8%" in c.value and "0.172%" in c.value for c in at.caption)  # prevalence note
     alerts = metric(at, "Alerts")
-    slider = at.select_slider(key="thr_slider")
-    slider.set_value(_stop(slider, 0.25)).run()
+    at.number_input(key="thr_exact").set_value(explorer_stop(at, 0.25)).run()  # as a release there would
     assert_clean(at)
     assert metric(at, "Alerts") != alerts
     at.number_input(key="thr_exact").set_value(1e9).run()  # above every score: nothing flagged
     assert metric(at, "Alerts") == "0"
     assert metric(at, "Recall") == "0.000"
-
-
-def _stop(slider, fraction: float) -> float:
-    options = [float(o) for o in slider.options]
-    return options[int(fraction * (len(options) - 1))]
 
 
 def test_threshold_strategy_sets_the_threshold(app_env, trained_models_dir):

@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from app_fixtures import (CONDITIONAL_MODEL, FRAUD_MODEL, MNIST_MODEL, app_data_dir, app_env,  # noqa: F401
                           models_copy, trained_models_dir)
-from fault_kit import metric, open_link, shown_errors
+from fault_kit import explorer, metric, open_link, shown_errors
 
 
 
@@ -219,13 +219,14 @@ def test_costs_change_the_total(app_env, trained_models_dir):
 def test_scale_toggles_and_the_flagged_row_inspector(app_env, trained_models_dir):
     app_env(trained_models_dir)
     at = open_link("threshold")
-    assert figure(at, "Scores by class")["layout"]["xaxis"]["type"] == "log"
+    assert (explorer(at)[0]["log_x"], explorer(at)[0]["log_y"]) == (True, False)
     at.toggle(key="thr_log_x").set_value(False).run()
-    assert figure(at, "Scores by class")["layout"]["xaxis"]["type"] == "linear"
+    assert explorer(at)[0]["log_x"] is False
     at.toggle(key="thr_log_y").set_value(True).run()
-    assert figure(at, "Scores by class")["layout"]["yaxis"]["type"] == "log"
+    assert explorer(at)[0]["log_y"] is True
     options = at.selectbox(key="thr_inspect").options  # "row R · score S · fraud", highest score first
-    assert len(options) == min(200, len(at.dataframe[0].value))
+    flagged = next(d.value for d in at.dataframe if "label" in d.value.columns)
+    assert len(options) == min(200, len(flagged))
     bars = values(figure(at, "Per-feature reconstruction error")["data"][0]["y"])
     score = float(options[0].split("score ")[1].split(" ")[0])
     assert bars.sum() == pytest.approx(score, rel=1e-2)  # the bars add up to the row's score

@@ -13,7 +13,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from app_fixtures import FRAUD_MODEL, MNIST_MODEL, app_data_dir, app_env, models_copy, trained_models_dir  # noqa: F401
-from fault_kit import metric, open_link, shown_errors
+from fault_kit import explorer, metric, open_link, shown_errors
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
 
@@ -40,15 +40,15 @@ def test_1_interpolation_rows_keep_what_was_typed_or_stepped(app_env, trained_mo
     assert at.query_params == {"from": "6", "to": "2"}
 
 
-def test_2_the_slider_label_shows_the_threshold_in_force(app_env, trained_models_dir):
+def test_2_the_explorer_shows_the_threshold_in_force(app_env, trained_models_dir):
     app_env(trained_models_dir)
     at = open_link("threshold")
     at.selectbox(key="thr_strategy").set_value("max_f1").run()
     at.button(key="thr_apply").click().run()
     in_force = at.session_state["fraud_threshold"]["value"]
-    slider = at.select_slider(key="thr_slider")
-    assert slider.value == in_force  # the value the metrics use, not the nearest rounded stop
-    assert f"{in_force:.6g}" in slider.options
+    current = explorer(at)[0]["current"]
+    assert current["threshold"] == in_force  # the value the metrics use, not the nearest rounded stop
+    assert f"{current['alerts']:,}" == metric(at, "Alerts")
     assert f"Threshold in force: **{in_force:.6g}**" in captions(at)
     assert at.number_input(key="thr_exact").value == in_force
 
@@ -81,11 +81,9 @@ def test_4_unlabelled_uploads_say_costs_need_labels_and_show_one_class(app_env, 
     assert not shown_errors(at)
     infos = " ".join(i.value for i in at.info)
     assert "no label column" in infos and "no Amount column" not in infos
-    histogram = next(chart for chart in at.get("plotly_chart") if "Scores by class" in chart.proto.spec)
-    import json
-
-    names = [trace.get("name") for trace in json.loads(histogram.proto.spec)["data"]]
-    assert names == ["all rows (unlabelled)"]
+    args, data = explorer(at)
+    assert args["n"] == 300 and args["n_pos"] is None and "fn" not in data  # one class: all rows
+    assert data["hist_counts"].sum() == 300
     assert metric(at, "Alerts") and not [m for m in at.metric if m.label in ("Precision", "Recall", "Total cost")]
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from conftest import REPO_ROOT, shared_path
 from vae_core import registry
-from vae_core.config import TrainConfig, VAEConfig
+from vae_core.config import TrainConfig, build_configs
 from vae_core.errors import DataError
 from vae_core.fraud import (DEFAULT_STRATEGY_PARAMS, FraudModel, Preprocessor, evaluate_fraud, score_csv,
                             score_dataset, train_fraud)
@@ -28,7 +28,7 @@ def synthetic():
 @pytest.fixture(scope="module")
 def trained(synthetic, tmp_path_factory):
     folder = tmp_path_factory.mktemp("models")
-    training = train_fraud("fraud-tiny", synthetic, VAEConfig(latent_dim=2, hidden_units=(16,)), QUICK,
+    training = train_fraud("fraud-tiny", synthetic, build_configs("fraud", latent_dim=2, hidden_units=(16,))[0], QUICK,
                            models_dir=folder)
     return training, folder
 

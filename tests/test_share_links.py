@@ -6,7 +6,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from app_fixtures import CONDITIONAL_MODEL, FRAUD_MODEL, MNIST_MODEL, app_data_dir, app_env, trained_models_dir  # noqa: F401
-from fault_kit import follow, links, metric, open_link
+from fault_kit import explorer_stop, follow, links, metric, open_link
 
 
 
@@ -42,8 +42,7 @@ def test_a_threshold_link_restores_threshold_strategy_and_costs(app_env, trained
     missed fraud travel with it."""
     app_env(trained_models_dir)
     at = open_link("threshold")
-    slider = at.select_slider(key="thr_slider")
-    at = slider.set_value(float(slider.options[len(slider.options) // 2])).run()
+    at = at.number_input(key="thr_exact").set_value(explorer_stop(at, 0.5)).run()
     at.number_input(key="thr_fee").set_value(12.5).run()
     at.radio(key="thr_cost_mode").set_value("fixed").run()
     at.number_input(key="thr_fixed_cost").set_value(250.0).run()

@@ -203,16 +203,20 @@ def build_configs(dataset: str, *, n_features: int | None = None,
     given = {key: value for key, value in settings.items() if value is not None}
     model = {**MODEL_DEFAULTS[dataset], **{k: v for k, v in given.items() if k in _VAE_FIELDS}}
     model["hidden_units"] = parse_hidden_units(model["hidden_units"])
-    if dataset == "fraud":
-        if model["architecture"] != "dense":
-            raise ConfigError("Fraud models are dense (tabular rows): the conv architecture is for 28×28 images.")
-        if model.get("num_classes"):
-            raise ConfigError("Fraud models are not conditional: the label marks fraud, it is not an input.")
-        if model["likelihood"] != "gaussian":
-            raise ConfigError("Fraud models use the Gaussian likelihood (standardised features are real numbers, "
-                              "not probabilities); drop the Bernoulli likelihood.")
-        input_shape: tuple[int, ...] = (int(n_features or 30),)
-    else:
-        input_shape = (28, 28, 1)
+    input_shape: tuple[int, ...] = (int(n_features or 30),) if dataset == "fraud" else (28, 28, 1)
     train = {**TRAIN_DEFAULTS[dataset].to_dict(), **{k: v for k, v in given.items() if k in _TRAIN_FIELDS}}
-    return VAEConfig(input_shape=input_shape, **model), TrainConfig(**train)
+    vae_config = VAEConfig(input_shape=input_shape, **model)
+    if dataset == "fraud":
+        check_fraud_config(vae_config)
+    return vae_config, TrainConfig(**train)
+
+
+def check_fraud_config(config: VAEConfig) -> None:
+    """ConfigError unless `config` can model standardised tabular rows: dense, unconditional, Gaussian."""
+    if config.architecture != "dense":
+        raise ConfigError("Fraud models are dense (tabular rows): the conv architecture is for 28×28 images.")
+    if config.num_classes:
+        raise ConfigError("Fraud models are not conditional: the label marks fraud, it is not an input.")
+    if config.likelihood != "gaussian":
+        raise ConfigError("Fraud models use the Gaussian likelihood (standardised features are real numbers, "
+                          "not probabilities); drop the Bernoulli likelihood.")

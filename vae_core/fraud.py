@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from vae_core import thresholds
-from vae_core.config import TrainConfig, VAEConfig, build_configs
+from vae_core.config import TrainConfig, VAEConfig, build_configs, check_fraud_config
 from vae_core.errors import ConfigError, DataError, RegistryError, VAEError
 from vae_core import sources
 from vae_core.baselines import Baseline, baseline_from_dict, fit_baselines
@@ -233,11 +233,21 @@ class FraudModel:
         x = self.preprocessor.transform(frame)
         return {baseline.name: baseline.score(x) for baseline in self.baselines}
 
+    @property
+    def feature_error_unit(self) -> str:
+        """What `feature_errors` measures, for axis titles."""
+        if self.scoring.mode == "nll":
+            return "−log p(x_j | z = μ) (nats)"
+        return "squared error (standardised units)"
+
     def feature_errors(self, frame: pd.DataFrame) -> np.ndarray:
-        """Per-feature squared reconstruction error in standardised units: (n, d). A learned decoder
-        variance shapes training only; errors are not divided by it."""
+        """Each feature's part of the anomaly: (n, d). Score mode "nll": −log p(x_j | z = μ) in nats,
+        rows summing to the score; otherwise the squared reconstruction error in standardised units
+        (the mean over draws for "sampled"), rows summing to the score in the "mean" and "sampled" modes."""
         x = self.preprocessor.transform(frame)
         mu, log_var = self.vae.encode(x)
+        if self.scoring.mode == "nll":
+            return self.vae.decoder_feature_nll(x, mu)
         if self.scoring.mode != "sampled":
             return (x - self.vae.decode(mu)) ** 2
         rng = np.random.default_rng(0)
@@ -314,6 +324,7 @@ def train_fraud(name: str | None, data: TabularDataset, vae_config: VAEConfig | 
     train_config = train_config or default_training
     features = tuple(name for name in data.feature_names if include_time or name != "Time")
     vae_config = dataclasses.replace(vae_config or default_model, input_shape=(len(features),))
+    check_fraud_config(vae_config)
     split = stratified_split(data.labels, test_fraction=test_fraction, val_fraction=val_fraction, seed=split_seed)
     labels = data.labels.astype(np.int64)
     train_normals, val_normals = normal_rows(split.train_idx, labels), normal_rows(split.val_idx, labels)

@@ -2,19 +2,23 @@
 
 Per threshold move only an already-built `ThresholdSweep` is asked for one point (O(log n)); the
 histograms are pre-binned and the curves pre-thinned, so a move costs the same at 3,000 rows as at
-284,807. Arrays in, small dataclasses out.
+284,807. The browser-side explorer gets the counts at a few thousand threshold stops (`stop_table`),
+so it can redraw every number while a threshold is dragged, exactly as the sweep would give them.
+Arrays in, small dataclasses out.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import math
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from vae_core import thresholds
+from vae_core.errors import ConfigError
 from vae_core.fraud import PREVALENCE_NOTE, ScoredData
 from vae_core.latent import sample_rows
 from vae_core.tabular import AMOUNT_COLUMN
@@ -164,34 +168,181 @@ def flagged_positions(scored: ScoredData, threshold: float) -> np.ndarray:
     return positions[np.argsort(-scored.scores[positions], kind="stable")]
 
 
-def flagged_frame(scored: ScoredData, threshold: float, limit: int | None = 200) -> pd.DataFrame:
-    """Flagged rows (highest score first, at most `limit`): row, score, label, amount, then features."""
+def flagged_frame(scored: ScoredData, threshold: float, limit: int | None = 200,
+                  names: tuple[str, str] = ("normal", "fraud")) -> pd.DataFrame:
+    """Flagged rows (highest score first, at most `limit`): row, score, label (named by `names`,
+    (normal, positive)), amount, then features."""
     positions = flagged_positions(scored, threshold)
     if limit is not None:
         positions = positions[:limit]
     frame = scored.features.iloc[positions].reset_index(drop=True)
     columns = {"row": scored.rows[positions], "score": scored.scores[positions]}
     if scored.labels is not None:
-        columns["label"] = np.where(scored.labels[positions] == 1, "fraud", "normal")
+        columns["label"] = np.where(scored.labels[positions] == 1, names[1], names[0])
     if scored.amounts is not None and AMOUNT_COLUMN not in frame.columns:
         columns[AMOUNT_COLUMN] = scored.amounts[positions]
     return pd.concat([pd.DataFrame(columns), frame], axis=1)
 
 
-def flagged_csv(scored: ScoredData, threshold: float) -> bytes:
+def flagged_csv(scored: ScoredData, threshold: float, names: tuple[str, str] = ("normal", "fraud")) -> bytes:
     """Every flagged row as CSV bytes (for the download button; generated on click)."""
-    return flagged_frame(scored, threshold, limit=None).to_csv(index=False).encode("utf-8")
+    return flagged_frame(scored, threshold, limit=None, names=names).to_csv(index=False).encode("utf-8")
 
 
 def settings_json(*, model: str, threshold: float, strategy: str | None, params: dict[str, Any],
                   point: thresholds.SweepPoint, review_fee: float, fraud_cost: float | str,
-                  data_source: str, evaluated_on: str, prevalence: float | None) -> str:
-    """The chosen operating point as JSON, with what it was measured on."""
-    return json.dumps({
+                  data_source: str, evaluated_on: str, prevalence: float | None,
+                  intervals: dict[str, Any] | None = None, estimate: PrevalenceEstimate | None = None) -> str:
+    """The chosen operating point as JSON, with what it was measured on; optionally its bootstrap
+    intervals ({"level", "resamples", metric: [low, high] | None}) and a prevalence estimate."""
+    settings = {
         "model": model, "threshold": threshold, "strategy": strategy, "strategy_params": params,
         "cost_model": {"review_fee": review_fee, "fraud_cost": fraud_cost},
         "at_threshold": point.to_dict(), "data_source": data_source, "evaluated_on": evaluated_on,
         "prevalence": prevalence, "note": PREVALENCE_NOTE,
-    }, indent=2, default=float)
+    }
+    if intervals is not None:
+        settings["bootstrap_intervals"] = intervals
+    if estimate is not None:
+        settings["estimate_at_prevalence"] = {**asdict(estimate), "note": ESTIMATE_NOTE}
+    return json.dumps(settings, indent=2, default=float)
+
+
+# --- the browser-side explorer: counts at threshold stops ----------------------------------------
+
+STOP_DIGITS = 6  # stops have 6 significant digits, as a threshold in the URL does: a link restores one exactly
+
+
+def round_down(value: float) -> float:
+    """The largest number with STOP_DIGITS significant digits that is ≤ value."""
+    value = float(value)
+    if value == 0 or not math.isfinite(value):
+        return value
+    rounded = float(f"{value:.{STOP_DIGITS}g}")
+    if rounded <= value:
+        return rounded
+    step = 10.0 ** (math.floor(math.log10(abs(value))) - STOP_DIGITS + 1)
+    return float(f"{value - step:.{STOP_DIGITS}g}")
+
+
+def round_up_past(value: float) -> float:
+    """The smallest number with STOP_DIGITS significant digits that is > value."""
+    value = float(value)
+    rounded = float(f"{value:.{STOP_DIGITS}g}")
+    if rounded > value:
+        return rounded
+    step = 10.0 ** (math.floor(math.log10(abs(value))) - STOP_DIGITS + 1) if value else 10.0 ** -STOP_DIGITS
+    return float(f"{value + step:.{STOP_DIGITS}g}")
+
+
+def explorer_stops(sweep: thresholds.ThresholdSweep, per_kind: int = 1024) -> np.ndarray:
+    """(k,) ascending thresholds a drag can land on, each with STOP_DIGITS significant digits: evenly
+    spaced on a linear and on a log axis (so every pixel of either axis has one), at evenly spaced
+    ranks (so every alert count region has them), at the `per_kind` highest distinct scores (where
+    the frauds and the last alerts are), and one above the top score (nothing flagged)."""
+    scores = sweep.sorted_scores
+    low, high = float(scores[0]), float(scores[-1])
+    values = [np.linspace(low, high, per_kind), scores[np.linspace(0, scores.size - 1, per_kind).round().astype(int)],
+              sweep.candidates()[-per_kind:]]
+    positive = scores[scores > 0]
+    if positive.size and high > positive[0]:
+        values.append(np.geomspace(positive[0], high, per_kind))
+    stops = {round_down(v) for v in np.concatenate(values).tolist()}
+    stops.add(round_up_past(high))
+    return np.array(sorted(stops), np.float64)
+
+
+@dataclass(frozen=True)
+class StopTable:
+    """Counts at each threshold stop: thresholds (k,) ascending; alerts (k,); fn (k,) missed positives
+    (None without labels); missed (k,) what the missed positives cost (None when unknown). With the
+    totals, these give every number `ThresholdSweep.at` gives, by the same arithmetic."""
+
+    thresholds: np.ndarray
+    alerts: np.ndarray
+    fn: np.ndarray | None
+    missed: np.ndarray | None
+
+
+def stop_table(sweep: thresholds.ThresholdSweep, stops: np.ndarray) -> StopTable:
+    curve = sweep.curve(stops)
+    return StopTable(np.asarray(stops, np.float64), curve["alerts"].astype(np.int64),
+                     None if "fn" not in curve else curve["fn"].astype(np.int64), sweep.missed_cost(stops))
+
+
+def band_indices(k: int, n: int = 512) -> np.ndarray:
+    """(≤ n,) positions among k stops where bootstrap bands are computed, evenly spread, both ends kept."""
+    return np.unique(np.linspace(0, k - 1, min(n, k)).round().astype(np.int64))
+
+
+# --- another prevalence -------------------------------------------------------------------------------
+
+ESTIMATE_NOTE = ("An estimate: normal rows are reweighted so that frauds make up the chosen share, assuming "
+                 "scores within each class would look as they do here.")
+DEFAULT_VOLUME = 100_000  # estimates are per this many transactions
+
+
+@dataclass(frozen=True)
+class PrevalenceEstimate:
+    """A threshold's outcome at another fraud prevalence, per `per` transactions of which a share
+    `prevalence` are frauds: each fraud row stands for `per·prevalence/n_pos` frauds and each normal
+    row for `per·(1 − prevalence)/n_neg` normals (`normal_weight` normals per fraud row's weight).
+    precision is None with no alerts; cost None when the cost of a miss is unknown."""
+
+    prevalence: float
+    per: int
+    normal_weight: float
+    frauds: float
+    alerts: float
+    precision: float | None
+    cost: float | None
+
+
+def at_prevalence(tp: int, fp: int, n_pos: int, n_neg: int, prevalence: float, *, missed: float | None = None,
+                  review_fee: float = 0.0, per: int = DEFAULT_VOLUME) -> PrevalenceEstimate | None:
+    """Reweight normals to `prevalence` (0 < p < 1); None when a class is missing from the rows.
+    missed: what the positives left unflagged cost (ThresholdSweep.missed_cost), for the cost."""
+    if not 0 < prevalence < 1:
+        raise ConfigError(f"The prevalence must be a fraction between 0 and 1 (0.00172 for 0.172%), not {prevalence!r}.")
+    if n_pos <= 0 or n_neg <= 0:
+        return None
+    # The browser's explorer repeats this arithmetic operation for operation, so both show the same digits.
+    fraud_weight = per * prevalence / n_pos
+    normal_weight = per * (1 - prevalence) / n_neg
+    caught = fraud_weight * tp
+    raised = normal_weight * fp
+    alerts = caught + raised
+    return PrevalenceEstimate(prevalence=float(prevalence), per=int(per), normal_weight=normal_weight / fraud_weight,
+                              frauds=per * prevalence, alerts=alerts,
+                              precision=caught / alerts if alerts > 0 else None,
+                              cost=None if missed is None else review_fee * alerts + fraud_weight * missed)
+
+
+# --- other scorers beside the VAE -------------------------------------------------------------------
+
+def scorer_table(scores: dict[str, np.ndarray], labels: np.ndarray, amounts: np.ndarray | None, *,
+                 review_fee: float, fraud_cost: float | str, max_fpr: float = 0.01) -> list[dict[str, Any]]:
+    """One row per scorer (name → scores (n,) of the same rows): AUROC, AP, recall at a false-positive
+    rate ≤ `max_fpr`, and the minimum total cost over every threshold (None when a miss's cost is unknown)."""
+    rows = []
+    for name, values in scores.items():
+        values = np.asarray(values, np.float64)
+        sweep = thresholds.ThresholdSweep(values, labels, amounts if fraud_cost == "amount" else None,
+                                          review_fee=review_fee, fraud_cost=fraud_cost)
+        at_cap = sweep.at(thresholds.fpr_cap_threshold(values, labels, max_fpr))
+        cost = sweep.curve(sweep.grid()).get("cost")
+        rows.append({"scorer": name, "auroc": thresholds.roc_auc(values, labels),
+                     "average_precision": thresholds.average_precision(values, labels),
+                     "recall_at_fpr": at_cap.recall, "min_cost": None if cost is None else float(cost.min())})
+    return rows
+
+
+def scorer_curves(scores: np.ndarray, labels: np.ndarray, max_points: int = 600) -> dict[str, np.ndarray]:
+    """A scorer's thinned ROC ("fpr", "tpr") and PR ("recall", "precision") curves."""
+    roc = thresholds.roc_curve_points(scores, labels)
+    pr = thresholds.pr_curve_points(scores, labels)
+    fpr, tpr = _thin(roc["fpr"], roc["tpr"], max_points)
+    recall, precision = _thin(pr["recall"], pr["precision"], max_points)
+    return {"fpr": fpr, "tpr": tpr, "recall": recall, "precision": precision}
 
 

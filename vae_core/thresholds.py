@@ -136,12 +136,16 @@ class ThresholdSweep:
         # i.e. the rows left unflagged by a threshold that k scores fall below.
         self._positives_below: np.ndarray | None = None
         self._fraud_cost_below: np.ndarray | None = None
+        self._sorted_labels: np.ndarray | None = None
+        self._sorted_missed: np.ndarray | None = None
         if labels is not None:
             y = _as_labels(labels, self.n)
-            self._positives_below = np.concatenate(([0], np.cumsum(y[order])))
+            self._sorted_labels = y[order]
+            self._positives_below = np.concatenate(([0], np.cumsum(self._sorted_labels)))
             missed = _missed_costs(y, amounts, fraud_cost)
             if missed is not None:
-                self._fraud_cost_below = np.concatenate(([0.0], np.cumsum(missed[order])))
+                self._sorted_missed = missed[order]
+                self._fraud_cost_below = np.concatenate(([0.0], np.cumsum(self._sorted_missed)))
         self.n_pos = None if self._positives_below is None else int(self._positives_below[-1])
         self.has_cost = self._fraud_cost_below is not None
 
@@ -174,6 +178,24 @@ class ThresholdSweep:
         if row["alerts"] == 0:
             row["precision"] = None
         return SweepPoint(**{field.name: row.get(field.name) for field in fields(SweepPoint)})
+
+    def missed_cost(self, thresholds: np.ndarray) -> np.ndarray | None:
+        """(m,) what the positives scored below each of `thresholds` (m,) cost when missed, the
+        second term of `curve`'s cost; None when the cost is unknown."""
+        if self._fraud_cost_below is None:
+            return None
+        return self._fraud_cost_below[np.searchsorted(self.sorted_scores, _check_thresholds(thresholds), side="left")]
+
+    def sorted_rows(self) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """The rows in the sweep's ascending score order: scores (n,), labels (n,) 0/1 or None, and
+        what missing each row costs (n,) (0 for normals) or None when the cost is unknown. Read-only views."""
+        views = []
+        for array in (self.sorted_scores, self._sorted_labels, self._sorted_missed):
+            if array is not None:
+                array = array.view()
+                array.flags.writeable = False
+            views.append(array)
+        return views[0], views[1], views[2]
 
     def candidates(self) -> np.ndarray:
         """(k,) the distinct scores, ascending: every threshold at which the flagged set changes."""

@@ -1,13 +1,27 @@
-"""Fraud threshold: where to cut reconstruction error, and what each cut costs.
+"""Fraud threshold: where to cut reconstruction error, what each cut costs, and how sure those numbers are.
 
-A threshold move asks the cached sweep for one point (O(log n)) and redraws pre-binned figures.
+Dragging the threshold runs in the browser (the threshold explorer component): counts, metrics, the
+confusion matrix and the charts follow the pointer with no rerun. The release sets the threshold in
+force (state.set_threshold), and this script then adds what needs the server: bootstrap intervals at
+that exact threshold, the flagged rows and their explanations, the export and the link.
 """
 
 import numpy as np
+import pandas as pd
 import streamlit as st
 
 from dashboard import figures, loaders, presentation, state, widgets
-from vae_core import fraud_analysis, thresholds
+from dashboard.components.threshold_explorer import explorer_args, released_threshold, threshold_explorer
+from vae_core import bootstrap, fraud_analysis, thresholds
+
+EXPLORER = "thr_explorer"
+DEFAULT_PREVALENCE_PERCENT = 0.172  # the full ULB data's fraud prevalence
+INTERVAL_METRICS = ("precision", "recall", "f1", "fpr", "cost")
+
+
+def class_names(feature_names) -> tuple[str, str]:
+    """(normal, positive) as the legend names them: "fraud" for the credit-card schema (V1…V28)."""
+    return ("normal", "fraud") if {f"V{i}" for i in range(1, 29)} <= set(feature_names) else ("normal", "positive")
 
 
 def strategy_params(strategy: str) -> dict:
@@ -16,7 +30,7 @@ def strategy_params(strategy: str) -> dict:
         return {"contamination": st.number_input("Share of normal rows to flag", 0.0001, 0.5, 0.01, 0.005,
                                                  format="%.4f", key="thr_p_contamination")}
     if strategy == "precision_at_recall":
-        return {"min_recall": st.slider("Catch at least this share of frauds", 0.05, 1.0, 0.8, 0.05,
+        return {"min_recall": st.slider("Catch at least this share of positives", 0.05, 1.0, 0.8, 0.05,
                                         key="thr_p_recall")}
     if strategy == "fpr_cap":
         return {"max_fpr": st.number_input("Largest false-positive rate", 0.0, 0.5, 0.01, 0.001, format="%.4f",
@@ -43,14 +57,9 @@ def in_force(model, current: dict) -> tuple[float, str]:
     return float(current["value"]), f"{name}{f' ({params})' if params else ''} on the rows shown"
 
 
-def slider_stops(options: np.ndarray, value: float) -> list[float]:
-    """The slider's stops with the threshold in force among them, so its label shows that value."""
-    return sorted({*options.tolist(), float(value)})
-
-
-def controls(name: str, model, scored, summary, value: float, fee: float, fraud_cost) -> None:
-    """Strategy picker, slider and exact input; all three set the one threshold in session state."""
-    left, right = st.columns([1, 2])
+def controls(name: str, model, scored, value: float, fee: float, fraud_cost) -> None:
+    """Strategy picker and the exact threshold; the explorer below sets it by dragging."""
+    left, right = st.columns([1, 1])
     with left:
         strategy = st.selectbox("Strategy", list(presentation.STRATEGY_LABELS),
                                 format_func=presentation.STRATEGY_LABELS.get, key="thr_strategy")
@@ -65,29 +74,81 @@ def controls(name: str, model, scored, summary, value: float, fee: float, fraud_
         reset.button("Model's threshold", key="thr_reset", on_click=state.set_threshold,
                      args=(name, model.threshold_, state.MODEL_THRESHOLD),
                      help=f"{model.threshold_:.6g}, chosen on the validation split when the model was trained")
+    with right:
+        st.session_state["thr_exact"] = value
+        st.number_input("Exact threshold (flag rows scoring at or above it)", key="thr_exact", format="%.6g",
+                        step=max(float(np.max(scored.scores)) / 1000, 1e-6),
+                        on_change=lambda: state.set_threshold(name, st.session_state["thr_exact"], "manual"))
         st.caption("Strategies run on the rows shown; the model's own threshold was chosen on its "
                    "validation split, so test-split metrics stay honest with it.")
-    with right:
-        st.session_state["thr_slider"] = value
-        st.session_state["thr_exact"] = value
-        st.select_slider("Threshold (flag rows scoring at or above it)", slider_stops(summary.options, value),
-                         key="thr_slider", format_func="{:.6g}".format,
-                         on_change=lambda: state.set_threshold(name, st.session_state["thr_slider"], "manual"))
-        st.number_input("Exact threshold", key="thr_exact", format="%.6g", step=max(summary.score_max / 1000, 1e-6),
-                        on_change=lambda: state.set_threshold(name, st.session_state["thr_exact"], "manual"))
 
 
-def metrics_row(point, summary) -> None:
+def _released(name: str) -> None:
+    value = released_threshold(st.session_state.get(EXPLORER))
+    if value is not None:
+        state.set_threshold(name, value, "manual")
+
+
+def interval_text(metric: str, interval: tuple[float, float] | None) -> str:
+    if interval is None:
+        return ""
+    digits = {"fpr": "{:.4f}", "cost": "€{:,.0f}"}.get(metric, "{:.3f}")
+    return f"95% CI {digits.format(interval[0])}–{digits.format(interval[1])}"
+
+
+def metrics_row(point, summary, intervals: dict | None) -> None:
+    """The threshold in force, computed on the server, with bootstrap intervals under each metric."""
     cells = st.columns(6)
     cells[0].metric("Alerts", f"{point.alerts:,}", help=f"of {summary.n:,} rows")
+    shown = {}
     if point.tp is not None:
-        cells[1].metric("Precision", "undefined" if point.precision is None else f"{point.precision:.3f}",
-                        help="TP / alerts: undefined when nothing is flagged. Depends on prevalence.")
-        cells[2].metric("Recall", f"{point.recall:.3f}")
-        cells[3].metric("F1", f"{point.f1:.3f}")
-        cells[4].metric("False-positive rate", f"{point.fpr:.4f}")
+        shown = {"precision": (1, "Precision", "undefined" if point.precision is None else f"{point.precision:.3f}",
+                               "TP / alerts: undefined when nothing is flagged. Depends on prevalence."),
+                 "recall": (2, "Recall", f"{point.recall:.3f}", None),
+                 "f1": (3, "F1", f"{point.f1:.3f}", None),
+                 "fpr": (4, "False-positive rate", f"{point.fpr:.4f}", None)}
     if point.cost is not None:
-        cells[5].metric("Total cost", f"€{point.cost:,.0f}")
+        shown["cost"] = (5, "Total cost", f"€{point.cost:,.0f}", None)
+    for metric, (column, label, value, help_text) in shown.items():
+        cells[column].metric(label, value, help=help_text)
+        text = interval_text(metric, (intervals or {}).get(metric))
+        if text:
+            cells[column].caption(text)
+
+
+def baseline_table(rows: list[dict]) -> None:
+    """The VAE beside the baselines stored with it, on these rows (the dashed curves in the explorer)."""
+    if not rows:
+        return
+    st.markdown("**Beside simple baselines** fitted on the same training normals and stored with the model "
+                "(the dashed curves above), on these rows:")
+    st.dataframe(pd.DataFrame(rows), hide_index=True, key="thr_baselines", column_config={
+        "scorer": "scorer",
+        "auroc": st.column_config.NumberColumn("AUROC", format="%.3f"),
+        "average_precision": st.column_config.NumberColumn("AP", format="%.3f"),
+        "recall_at_fpr": st.column_config.NumberColumn("recall at 1% FPR", format="%.3f"),
+        "min_cost": st.column_config.NumberColumn("minimum cost", format="€%.0f")})
+
+
+def prevalence_row(point, missed: float | None, summary, fee: float, target: float,
+                   intervals: dict | None) -> fraud_analysis.PrevalenceEstimate | None:
+    """Precision, alerts and cost as they would be at `target` prevalence (normals reweighted)."""
+    estimate = fraud_analysis.at_prevalence(point.tp, point.fp, summary.n_fraud, summary.n - summary.n_fraud,
+                                            target, missed=missed, review_fee=fee)
+    st.markdown(f"**Estimated at {target:.3%} prevalence**, per {estimate.per:,} transactions (the numbers "
+                f"above are at this data's {summary.prevalence:.3%}):")
+    cells = st.columns(6)
+    cells[0].metric("Estimated alerts", f"{estimate.alerts:,.0f}",
+                    help=f"of {estimate.per:,} transactions, {estimate.frauds:,.1f} of them frauds")
+    cells[1].metric("Estimated precision", "undefined" if estimate.precision is None else f"{estimate.precision:.3f}")
+    text = interval_text("precision", (intervals or {}).get("precision_at_prevalence"))
+    if text:
+        cells[1].caption(text)
+    if estimate.cost is not None:
+        cells[5].metric("Estimated total cost", f"€{estimate.cost:,.0f}")
+    st.caption(f"{fraud_analysis.ESTIMATE_NOTE} Each normal row here stands for {estimate.normal_weight:.3g} times a "
+               "fraud row's weight.")
+    return estimate
 
 
 def cost_widgets(has_amounts: bool) -> tuple[float, float | str]:
@@ -104,10 +165,12 @@ def cost_widgets(has_amounts: bool) -> tuple[float, float | str]:
                      format_func={"amount": "its amount", "fixed": "a fixed sum"}.get)
     if st.session_state[state.COST_MODE] == "fixed":
         st.sidebar.number_input("Missed fraud (€)", 0.0, 1e6, step=10.0, key=state.FIXED_COST)
+    if not has_amounts:
+        st.sidebar.caption("This data has no Amount column, so a missed positive costs a fixed sum.")
     return state.costs()
 
 
-def money_panel(costs, point, threshold: float, log_x: bool, labelled: bool) -> None:
+def money_panel(name: str, costs, point, labelled: bool) -> None:
     st.subheader("Money")
     if not labelled:
         st.info("Costs need to know which rows are frauds, and this data has no label column. Upload a "
@@ -117,32 +180,87 @@ def money_panel(costs, point, threshold: float, log_x: bool, labelled: bool) -> 
         st.info("The cost of a missed fraud is its amount, but this data has no Amount column: choose a fixed "
                 "cost per missed fraud in the sidebar.")
         return
-    st.plotly_chart(figures.cost_figure(costs.thresholds, costs.cost, current=(threshold, point.cost),
-                                        best=(costs.best_threshold, costs.best_cost),
-                                        flag_nothing=costs.flag_nothing, flag_everything=costs.flag_everything,
-                                        log_x=log_x), key="thr_cost_chart")
     saving = costs.flag_nothing - point.cost
     st.markdown(f"Minimum **€{costs.best_cost:,.0f}** at threshold **{costs.best_threshold:.6g}**; here "
                 f"€{point.cost:,.0f}, which saves €{saving:,.0f} against flagging nothing "
                 f"(€{costs.flag_nothing:,.0f}); flagging everything costs €{costs.flag_everything:,.0f}.")
+    st.button("Use the minimum-cost threshold", key="thr_use_best", on_click=state.set_threshold,
+              args=(name, costs.best_threshold, "min_cost"))
 
 
-def flagged_section(model, scored, threshold: float) -> None:
-    st.subheader("Flagged transactions")
+def explain_section(key, data_key, model, scored, position: int, threshold: float, names: tuple[str, str]) -> None:
+    """Per-feature error of one flagged row, and the changes that would make it look normal."""
+    errors, explained = st.columns(2)
+    errors.plotly_chart(figures.feature_bars(model.feature_names, np.asarray(scored.feature_errors[position], float),
+                                             title="Per-feature reconstruction error",
+                                             value_title=model.feature_error_unit), key="thr_errors")
+    cf = loaders.walk(key, data_key, position).at(threshold)
+    with explained:
+        st.markdown(f"**What would make it look {names[0]}** (the biggest changes, in the data's own units)")
+        table = cf.table().head(10).rename(columns={"value": "this row", "counterfactual": f"looks {names[0]}"})
+        st.dataframe(table, hide_index=True, key="thr_counterfactual", column_config={
+            **{c: st.column_config.NumberColumn(format="%.4g") for c in ("this row", f"looks {names[0]}", "change")},
+            "standardised change": st.column_config.NumberColumn(
+                "change (standardised)", format="%+.2f",
+                help="The same change in the model's standardised units, comparable across features")})
+        if not cf.found:
+            st.warning(f"Even the prior's centre decodes to a transaction scoring {cf.counterfactual_score:.4g}, at or "
+                       f"above this threshold ({threshold:.4g}): no point on the way looks {names[0]} to the model.")
+        elif cf.alpha == 0:
+            st.caption(f"The model's reconstruction of this row scores {cf.counterfactual_score:.4g} (under "
+                       f"{threshold:.4g}): it is the nearest transaction the model finds {names[0]}, and the changes are "
+                       "what the model expected instead of what it saw.")
+        else:
+            st.caption(f"The reconstruction still scored at or above the threshold, so μ was moved {cf.alpha:.1%} of "
+                       f"the way toward the prior's centre, where the decoded transaction first scores under it "
+                       f"({cf.counterfactual_score:.4g} < {threshold:.4g}).")
+
+
+def flagged_section(key, data_key, model, scored, threshold: float, names: tuple[str, str]) -> None:
+    st.subheader("Flagged rows")
     positions = fraud_analysis.flagged_positions(scored, threshold)
     if len(positions) == 0:
         st.info("Nothing is flagged at this threshold.")
         return
     st.caption(f"{len(positions):,} flagged; the 200 highest scores are listed (the CSV export has all).")
-    st.dataframe(fraud_analysis.flagged_frame(scored, threshold, 200), hide_index=True, height=280, key="thr_table")
-    top = positions[:200].tolist()
+    st.dataframe(fraud_analysis.flagged_frame(scored, threshold, 200, names=names), hide_index=True, height=280,
+                 key="thr_table")
     labels = scored.labels
-    chosen = st.selectbox("Transaction to inspect", top, key="thr_inspect",
+    chosen = st.selectbox("Transaction to inspect", positions[:200].tolist(), key="thr_inspect",
                           format_func=lambda p: f"row {int(scored.rows[p])} · score {scored.scores[p]:.3g}"
-                          + ("" if labels is None else f" · {'fraud' if labels[p] else 'normal'}"))
-    st.plotly_chart(figures.feature_bars(model.feature_names, np.asarray(scored.feature_errors[int(chosen)], float),
-                                         title="Per-feature reconstruction error",
-                                         value_title="squared error (standardised units)"), key="thr_errors")
+                          + ("" if labels is None else f" · {names[int(labels[p])]}"))
+    explain_section(key, data_key, model, scored, int(chosen), threshold, names)
+
+
+def outcome_scatter(summary, scored, threshold: float, names: tuple[str, str]) -> None:
+    st.subheader("Latent space by outcome")
+    positions = summary.scatter_positions
+    codes = fraud_analysis.outcome_codes(scored.scores[positions], scored.labels[positions], threshold)
+    colours = {k: figures.OUTCOME_COLOURS[v] for k, v in fraud_analysis.OUTCOME_NAMES.items()}
+    hover = [f"row {r} · score {v:.3g}" for r, v in zip(scored.rows[positions].tolist(),
+                                                        scored.scores[positions].tolist())]
+    st.plotly_chart(figures.latent_scatter(summary.scatter_xy, codes, fraud_analysis.OUTCOME_NAMES, positions,
+                                           hover, ("z0", "z1"), colours=colours, monospace_hover=False,
+                                           title=f"μ of {len(positions):,} rows (every {names[1]} row, sampled "
+                                                 f"{names[0]} rows)"), key="thr_outcomes")
+
+
+def explorer(name: str, model, summary, point, missed: float | None, table, costs, *, log_x: bool, log_y: bool,
+             names, fee: float, fraud_cost, target: float | None, intervals: dict | None, bands,
+             baselines: tuple[list[dict], dict]) -> None:
+    """The browser-side explorer: drag on the histogram; the release sets the threshold in force."""
+    current = {"threshold": float(point.threshold), "alerts": point.alerts, "fn": point.fn, "missed": missed,
+               "intervals": intervals}
+    cost_note = None if point.cost is None else ("its amount" if fraud_cost == "amount" else f"€{fraud_cost:,.0f}")
+    band_at, band_intervals = bands if bands is not None else (None, None)
+    threshold_explorer(explorer_args(
+        table=table, summary=summary, current=current, log_x=log_x, log_y=log_y, names=names, review_fee=fee,
+        cost_note=cost_note, prevalence=target, per=fraud_analysis.DEFAULT_VOLUME, bands=band_intervals,
+        band_at=band_at, model_threshold=model.threshold_,
+        best=None if costs is None else (costs.best_threshold, costs.best_cost),
+        flag_nothing=None if costs is None else costs.flag_nothing, baselines=baselines[1],
+        baseline_metrics={row["scorer"]: {"auroc": row["auroc"], "average_precision": row["average_precision"]}
+                          for row in baselines[0]}), key=EXPLORER, on_change=lambda: _released(name))
 
 
 def main() -> None:
@@ -158,65 +276,62 @@ def main() -> None:
     scored = loaders.scored(key, data_key)
     summary = loaders.summary(key, data_key)
     labelled = scored.labels is not None
+    two_classes = labelled and 0 < summary.n_fraud < summary.n
+    names = class_names(model.feature_names)
     widgets.source_banner(presentation.describe(scored), scored.synthetic)
     st.caption(presentation.prevalence_text(summary.prevalence))
     fee, fraud_cost = cost_widgets(scored.amounts is not None)
+    fee = float(fee)
 
     threshold, source = in_force(model, state.threshold_state(info.name))
-    controls(info.name, model, scored, summary, threshold, fee, fraud_cost)
+    controls(info.name, model, scored, threshold, fee, fraud_cost)
     st.caption(f"Threshold in force: **{threshold:.6g}** — {source}.")
-    sweep = loaders.sweep(key, data_key, float(fee), fraud_cost)
+    sweep = loaders.sweep(key, data_key, fee, fraud_cost)
     point = sweep.at(threshold)
-    metrics_row(point, summary)
+    missed = sweep.missed_cost([threshold])
+    missed = None if missed is None else float(missed[0])  # the cost's second term, as the browser adds it
 
-    log_x = st.toggle("Log-scale scores", value=True, key="thr_log_x")
-    log_y = st.toggle("Log-scale counts", value=False, key="thr_log_y")
-    hist, confusion = st.columns([3, 1])
-    edges, counts = ((summary.hist_log_edges, summary.hist_log_counts) if log_x
-                     else (summary.hist_edges, summary.hist_counts))
-    names = ("normal", "fraud") if labelled else ("all rows (unlabelled)",)
-    hist.plotly_chart(figures.score_histogram(edges, counts[:len(names)], threshold, log_x=log_x, log_y=log_y,
-                                              names=names), key="thr_hist")
-    if point.tp is not None:
-        confusion.plotly_chart(figures.confusion_figure(point.tp, point.fp, point.fn, point.tn), key="thr_confusion",
-                               config={"displayModeBar": False})
-    if summary.auroc is not None:
-        roc, pr = st.columns(2)
-        roc.plotly_chart(figures.roc_figure(summary.roc_fpr, summary.roc_tpr, (point.fpr, point.recall),
-                                            summary.auroc), key="thr_roc")
-        pr.plotly_chart(figures.pr_figure(summary.pr_recall, summary.pr_precision,
-                                          (point.recall, 1.0 if point.precision is None else point.precision),
-                                          summary.average_precision, summary.prevalence), key="thr_pr")
+    options = st.columns([1, 1, 2])
+    log_x = options[0].toggle("Log-scale scores", value=True, key="thr_log_x")
+    log_y = options[1].toggle("Log-scale counts", value=False, key="thr_log_y")
+    target = options[2].number_input("Production prevalence for the estimate (%)", 0.001, 99.0,
+                                     DEFAULT_PREVALENCE_PERCENT, 0.01, format="%.3f", key="thr_prevalence",
+                                     disabled=not two_classes,
+                                     help="The full ULB data has 0.172% frauds; the real development subset 14.8%.") / 100
+    table = loaders.stop_table(key, data_key, fee, fraud_cost)
+    costs = loaders.costs(key, data_key, fee, fraud_cost) if labelled else None
+    others = loaders.baselines(key, data_key, fee, fraud_cost) if two_classes else ([], {})
+    intervals = loaders.intervals_at(key, data_key, fee, fraud_cost, float(threshold), target) if two_classes else None
+    explorer(info.name, model, summary, point, missed, table, costs, log_x=log_x, log_y=log_y, names=names, fee=fee,
+             fraud_cost=fraud_cost, target=target if two_classes else None,
+             intervals=None if intervals is None else {m: intervals.get(m) for m in INTERVAL_METRICS},
+             bands=loaders.bands(key, data_key, fee, fraud_cost) if two_classes else None, baselines=others)
 
-    costs = fraud_analysis.cost_view(sweep, summary.options) if labelled else None
-    money_panel(costs, point, threshold, log_x, labelled)
-    if costs is not None:
-        st.button("Use the minimum-cost threshold", key="thr_use_best", on_click=state.set_threshold,
-                  args=(info.name, costs.best_threshold, "min_cost"))
-    flagged_section(model, scored, threshold)
+    st.markdown("**At the threshold in force** (computed on the server; the intervals resample these rows "
+                f"{bootstrap.DEFAULT_RESAMPLES} times, the model is not refitted):" if two_classes else
+                "**At the threshold in force:**")
+    metrics_row(point, summary, intervals)
+    estimate = prevalence_row(point, missed, summary, fee, target, intervals) if two_classes else None
 
+    baseline_table(others[0])
+    money_panel(info.name, costs, point, labelled)
+    flagged_section(key, data_key, model, scored, threshold, names)
     if labelled:
-        st.subheader("Latent space by outcome")
-        positions = summary.scatter_positions
-        codes = fraud_analysis.outcome_codes(scored.scores[positions], scored.labels[positions], threshold)
-        colours = {k: figures.OUTCOME_COLOURS[v] for k, v in fraud_analysis.OUTCOME_NAMES.items()}
-        hover = [f"row {r} · score {v:.3g}" for r, v in zip(scored.rows[positions].tolist(),
-                                                            scored.scores[positions].tolist())]
-        st.plotly_chart(figures.latent_scatter(summary.scatter_xy, codes, fraud_analysis.OUTCOME_NAMES, positions,
-                                               hover, ("z0", "z1"), colours=colours, monospace_hover=False,
-                                               title=f"μ of {len(positions):,} rows (every fraud, sampled normals)"),
-                        key="thr_outcomes")
+        outcome_scatter(summary, scored, threshold, names)
 
     st.subheader("Export")
     left, right = st.columns(2)
-    left.download_button("Flagged rows (CSV)", data=lambda: fraud_analysis.flagged_csv(scored, threshold),
+    left.download_button("Flagged rows (CSV)", data=lambda: fraud_analysis.flagged_csv(scored, threshold, names=names),
                          file_name=f"{info.name}-flagged.csv", mime="text/csv", key="thr_export_csv",
                          on_click="ignore", icon=":material/download:")
     current = state.threshold_state(info.name)
     settings = fraud_analysis.settings_json(
         model=info.name, threshold=threshold, strategy=current["strategy"], params=current.get("params") or {},
-        point=point, review_fee=float(fee), fraud_cost=fraud_cost, data_source=scored.source,
-        evaluated_on=scored.evaluated_on, prevalence=summary.prevalence)
+        point=point, review_fee=fee, fraud_cost=fraud_cost, data_source=scored.source,
+        evaluated_on=scored.evaluated_on, prevalence=summary.prevalence,
+        intervals=None if intervals is None else {"level": 0.95, "resamples": bootstrap.DEFAULT_RESAMPLES,
+                                                  **{m: None if v is None else list(v) for m, v in intervals.items()}},
+        estimate=estimate)
     right.download_button("Threshold settings (JSON)", data=settings, file_name=f"{info.name}-threshold.json",
                           mime="application/json", key="thr_export_json", on_click="ignore",
                           icon=":material/download:")

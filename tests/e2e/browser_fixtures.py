@@ -31,8 +31,8 @@ def e2e_models(tmp_path_factory, app_data_dir, bundled_digits) -> Path:  # noqa:
     """A registry holding an MNIST VAE (dense 128, latent 2: trained enough that moving z visibly
     changes the decoded digit), a second MNIST VAE that sorts first, and a fraud VAE (dense 32,
     latent 2), each trained for seconds; defaults.json declares the first and the fraud model."""
-    from vae_core.config import TrainConfig, VAEConfig
     from vae_core import sources
+    from vae_core.config import TrainConfig, VAEConfig, build_configs
     from vae_core.fraud import train_fraud
     from vae_core.mnist import train_mnist
 
@@ -45,8 +45,7 @@ def e2e_models(tmp_path_factory, app_data_dir, bundled_digits) -> Path:  # noqa:
                 data=bundled_digits, models_dir=str(root))
     (root / "defaults.json").write_text(json.dumps({"mnist": DIGITS, "fraud": FRAUD}))
     transactions = sources.transactions(app_data_dir / "creditcard" / "creditcard.csv")
-    train_fraud(FRAUD, transactions, VAEConfig(input_shape=(len(transactions.feature_names),), latent_dim=2,
-                                               hidden_units=(32,), likelihood="gaussian"),
+    train_fraud(FRAUD, transactions, build_configs("fraud", latent_dim=2, hidden_units=(32,))[0],
                 TrainConfig(epochs=3, batch_size=64, seed=0), models_dir=str(root))
     return root
 
