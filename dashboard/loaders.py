@@ -12,6 +12,7 @@ from __future__ import annotations
 import gc
 import os
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,6 +35,7 @@ ModelKey = tuple[str, str, tuple[int, int]]
 DataKey = tuple[str, "str | None", str, str]
 UPLOADS = "_fraud_uploads"  # session key: {file_id: (name, bytes)} of the CSV uploaded for scoring
 _FROZEN = False
+_KERAS_BUILDING = threading.RLock()  # held while a model is built; Keras's resets wait for it
 
 
 def freeze_long_lived() -> None:
@@ -48,6 +50,28 @@ def freeze_long_lived() -> None:
     if not _FROZEN and "keras" in sys.modules:
         gc.freeze()
         _FROZEN = True
+
+
+def _serialise_keras_resets() -> None:
+    """Make Streamlit's per-rerun `keras.backend.clear_session()` wait while a model is being built.
+
+    clear_session replaces Keras's global state (the counters that name layers) for every thread, so
+    a model loading on one thread (the start-up warm-up, another session) while any session finishes
+    a rerun fails with 'The name "dense" is used 2 times in the model'. Streamlit looks the function
+    up on each call, so wrapping it once serialises the two.
+    """
+    import keras
+
+    reset = keras.backend.clear_session
+    if getattr(reset, "waits_for_builds", False):
+        return
+
+    def clear_session(*args, **kwargs):
+        with _KERAS_BUILDING:
+            return reset(*args, **kwargs)
+
+    clear_session.waits_for_builds = True
+    keras.backend.clear_session = clear_session
 
 
 # --- the registry -------------------------------------------------------------------------------
@@ -104,14 +128,16 @@ def _load_model(root: str, name: str, version: tuple[int, int]) -> LoadedModel:
     as the rest and many sessions can share it (calling a traced tf.function from threads is safe).
     A fraud model whose fraud.json cannot score fails here, once."""
     del version  # a replaced model has a new folder (mtime, inode), hence a new cache entry
-    loaded = registry.load_model(name, root)
-    if loaded.kind == "fraud":
-        from vae_core.fraud import FraudModel
+    _serialise_keras_resets()
+    with _KERAS_BUILDING:
+        loaded = registry.load_model(name, root)
+        if loaded.kind == "fraud":
+            from vae_core.fraud import FraudModel
 
-        FraudModel.from_loaded(loaded)
-    config = loaded.vae.vae_config
-    loaded.vae.decode(np.zeros((1, config.latent_dim), np.float32))
-    loaded.vae.encode(np.zeros((1, *config.input_shape), np.float32))
+            FraudModel.from_loaded(loaded)
+        config = loaded.vae.vae_config
+        loaded.vae.decode(np.zeros((1, config.latent_dim), np.float32))
+        loaded.vae.encode(np.zeros((1, *config.input_shape), np.float32))
     gc.freeze()  # a model lives as long as the server: keep it out of per-rerun collections
     return loaded
 

@@ -91,6 +91,30 @@ def start(dataset: str, name: str, settings: dict, data: dict) -> None:
         st.rerun()
 
 
+def clock(seconds: float) -> str:
+    """Seconds as m:ss (h:mm:ss from an hour)."""
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def progress_text(snap: jobs.JobSnapshot) -> str:
+    """The progress bar's line: share done, epoch or what is happening before the first batch, time
+    elapsed and, while it runs, the time left."""
+    parts = [f"{snap.fraction:.0%}"]
+    if snap.epochs:
+        parts.append(f"epoch {snap.epoch}/{snap.epochs}")
+    if snap.finished:
+        parts.append({"done": "done", "cancelled": "cancelled", "failed": "stopped"}[snap.status])
+    elif snap.fraction == 0:
+        parts.append(snap.phase)
+    parts.append(f"{clock(snap.elapsed_seconds)} elapsed")
+    if not snap.finished and snap.fraction > 0:
+        parts.append("estimating the time left" if math.isnan(snap.eta_seconds)
+                     else f"about {clock(snap.eta_seconds)} left")
+    return " · ".join(parts)
+
+
 def show_job() -> None:
     """Progress of this user's job; polled by a timer while it runs."""
     job = st.session_state.get(JOB)
@@ -100,10 +124,9 @@ def show_job() -> None:
     st.subheader(f"Training {snap.name}" if snap.name else "Training")
     if snap.data_source:
         widgets.source_banner(presentation.short_source(snap.data_source), snap.synthetic)
-    eta = "" if math.isnan(snap.eta_seconds) or snap.finished else f" · about {snap.eta_seconds:.0f} s left"
-    epoch_text = (f"epoch {snap.epoch}/{snap.epochs}" if snap.epochs
-                  else "starting: loading TensorFlow and the data" if not snap.finished else "stopped")
-    st.progress(snap.fraction, text=f"{snap.fraction:.0%} · {epoch_text} · {snap.elapsed_seconds:.0f} s{eta}")
+    st.progress(snap.fraction, text=progress_text(snap))
+    if not snap.finished and snap.eta_basis and not math.isnan(snap.eta_seconds):
+        st.caption(f"Time left, measured: {snap.eta_basis}.")
     if not snap.finished:
         if snap.cancel_requested:
             st.caption("Cancelling after the current batch…")

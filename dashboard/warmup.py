@@ -1,0 +1,124 @@
+"""Start-up work done before anyone asks: TensorFlow, the default models, a warm training process.
+
+Streamlit runs page scripts only when a browser connects. `streamlit run app.py` finds app.py's
+`app = st.App(..., lifespan=warmup.lifespan)` and enters the lifespan once as the server starts;
+`start` then begins the work on a background thread, so the server answers at once. A page that
+needs a model calls `wait_visibly()` first: while the start-up work runs, it shows what is loading
+(a person arriving early sees progress, not a blank page) and returns when it is done.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
+from typing import Any
+
+import streamlit as st
+
+log = logging.getLogger("vae_dashboard")
+THREAD = "warm-up"
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What the start-up work is doing: `phase` for people, `done` once it has finished (or failed:
+    a page that then needs the failed part shows that error itself)."""
+
+    phase: str = "starting"
+    started: float = 0.0
+    done: bool = False
+
+
+_lock = threading.Lock()
+_progress: Progress | None = None  # None: never started (AppTest, a bare script)
+
+
+def _set(**changes: Any) -> None:
+    global _progress
+    with _lock:
+        _progress = replace(_progress or Progress(), **changes)
+
+
+def progress() -> Progress | None:
+    """The start-up work's state (None when it was never started in this process)."""
+    with _lock:
+        return _progress
+
+
+class _OwnThreadOnly(logging.Filter):
+    """Drops Streamlit's "missing ScriptRunContext" warnings raised by the warm-up thread: it fills
+    the shared caches on purpose, outside any session."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.threadName != THREAD
+
+
+def start() -> bool:
+    """Begin the start-up work on a background thread (once per process); True when it began now."""
+    with _lock:
+        if _progress is not None:
+            return False
+    _set(phase="starting a training process", started=time.perf_counter())
+    logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context").addFilter(_OwnThreadOnly())
+    threading.Thread(target=_run, name=THREAD, daemon=True).start()
+    return True
+
+
+def _run() -> None:
+    """Warm the training worker, import TensorFlow, load each kind's default model (what a first
+    visit opens) and the MNIST test set and codes the Latent space page shows first."""
+    from dashboard import loaders
+    from vae_core import jobs, registry
+
+    started = time.perf_counter()
+    loaded = []
+    try:
+        jobs.warm_up()
+        _set(phase="loading TensorFlow")
+        import keras  # noqa: F401 (imports TensorFlow: ~5 s here, once per server)
+
+        defaults = registry.default_models(loaders.model_infos(), loaders.models_root())
+        for kind, name in defaults.items():
+            if name is None:
+                continue
+            _set(phase=f"loading the model {name}")
+            key = loaders.model_key(name)
+            loaders.get_model(name)
+            if kind == "mnist":
+                _set(phase=f"encoding the test digits with {name}")
+                loaders.digit_codes(key)
+            loaded.append(name)
+    except Exception as exc:  # noqa: BLE001 - pages report their own errors; the log says why this stopped
+        log.warning("start-up loading stopped: %s: %s", type(exc).__name__, exc)
+    finally:
+        _set(phase="ready", done=True)
+    log.info("TensorFlow and %d default model(s) loaded in %.1f s (%s)", len(loaded), time.perf_counter() - started,
+             ", ".join(loaded) or "none")
+
+
+def wait_visibly(poll_seconds: float = 0.25) -> None:
+    """In a page: while the start-up work runs, show what it is loading, then clear it and return."""
+    current = progress()
+    if current is None or current.done:
+        return
+    box = st.empty()
+    while current is not None and not current.done:
+        box.info(f"The server is starting up: {current.phase}… ({time.perf_counter() - current.started:.0f} s). "
+                 "This page opens when it is done.", icon=":material/hourglass_top:")
+        time.sleep(poll_seconds)
+        current = progress()
+    box.empty()
+
+
+@asynccontextmanager
+async def lifespan(app) -> AsyncIterator[None]:
+    """st.App's lifespan: start the warm-up as the server starts; stop the training worker at exit."""
+    from vae_core import jobs
+
+    start()
+    yield
+    jobs.shutdown()
