@@ -18,6 +18,6 @@ if __name__ == "__main__":
 elif __name__ == "app":
     import streamlit as st
 
-    from dashboard import navigation, warmup  # noqa: F401 (the first page's imports, paid at start-up)
+    from dashboard import warmup
 
     app = st.App(__file__, lifespan=warmup.lifespan)

@@ -1,15 +1,18 @@
-"""Start-up work done before anyone asks: TensorFlow, the default models, a warm training process.
+"""Start-up work done before anyone asks: TensorFlow, the default models, then a warm training process.
 
 Streamlit runs page scripts only when a browser connects. `streamlit run app.py` finds app.py's
-`app = st.App(..., lifespan=warmup.lifespan)` and enters the lifespan once as the server starts;
-`start` then begins the work on a background thread, so the server answers at once. A page that
-needs a model calls `wait_visibly()` first: while the start-up work runs, it shows what is loading
-(a person arriving early sees progress, not a blank page) and returns when it is done.
+`app = st.App(..., lifespan=warmup.lifespan)` and enters the lifespan once as the server starts:
+it imports the dashboard's modules (~2 s, so the first page does not) and `start`s the rest on a
+background thread, so the server answers at once. A page that needs a model calls `wait_visibly()`
+first: while the start-up work runs, it shows what is loading (a person arriving early sees
+progress, not a blank page) and returns when it is done. One line in the server's log says when
+the work has finished.
 """
 
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -18,9 +21,11 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import streamlit as st
+from streamlit.logger import get_logger
 
-log = logging.getLogger("vae_dashboard")
+log = get_logger(__name__)  # Streamlit's logger: its INFO lines reach the server's terminal
 THREAD = "warm-up"
+SWITCH_SECONDS = 0.0005  # the interpreter's thread switch interval while warming up (default 0.005)
 
 
 @dataclass(frozen=True)
@@ -59,25 +64,32 @@ class _OwnThreadOnly(logging.Filter):
 
 def start() -> bool:
     """Begin the start-up work on a background thread (once per process); True when it began now."""
+    global _progress
     with _lock:
         if _progress is not None:
             return False
-    _set(phase="starting a training process", started=time.perf_counter())
+        _progress = Progress(phase="starting", started=time.perf_counter())
     logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context").addFilter(_OwnThreadOnly())
     threading.Thread(target=_run, name=THREAD, daemon=True).start()
     return True
 
 
 def _run() -> None:
-    """Warm the training worker, import TensorFlow, load each kind's default model (what a first
-    visit opens) and the MNIST test set and codes the Latent space page shows first."""
+    """Import TensorFlow, load each kind's default model (what a first visit opens) and the MNIST
+    test set and codes the Latent space page shows first; then start the warm training worker (after
+    the models: on two cores, what pages need comes first).
+
+    Meanwhile the interpreter switches threads every 0.5 ms instead of 5: importing TensorFlow holds
+    the GIL for seconds, and every request of a person's first page (the page's script, dozens of
+    small static files) would otherwise wait up to 5 ms at each of its many hand-offs.
+    """
     from dashboard import loaders
     from vae_core import jobs, registry
 
-    started = time.perf_counter()
+    started, switch = time.perf_counter(), sys.getswitchinterval()
+    sys.setswitchinterval(SWITCH_SECONDS)
     loaded = []
     try:
-        jobs.warm_up()
         _set(phase="loading TensorFlow")
         import keras  # noqa: F401 (imports TensorFlow: ~5 s here, once per server)
 
@@ -95,9 +107,11 @@ def _run() -> None:
     except Exception as exc:  # noqa: BLE001 - pages report their own errors; the log says why this stopped
         log.warning("start-up loading stopped: %s: %s", type(exc).__name__, exc)
     finally:
+        sys.setswitchinterval(switch)
         _set(phase="ready", done=True)
     log.info("TensorFlow and %d default model(s) loaded in %.1f s (%s)", len(loaded), time.perf_counter() - started,
              ", ".join(loaded) or "none")
+    jobs.warm_up()
 
 
 def wait_visibly(poll_seconds: float = 0.25) -> None:
@@ -117,6 +131,7 @@ def wait_visibly(poll_seconds: float = 0.25) -> None:
 @asynccontextmanager
 async def lifespan(app) -> AsyncIterator[None]:
     """st.App's lifespan: start the warm-up as the server starts; stop the training worker at exit."""
+    from dashboard import navigation  # noqa: F401 (what every page imports; the runtime exists now)
     from vae_core import jobs
 
     start()

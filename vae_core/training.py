@@ -24,9 +24,9 @@ class ProgressEvent:
 
     kind "start": the step is about to be traced and compiled (no batch done yet); "batch": batches
     are running; "epoch": an epoch and its validation are done. `eta_seconds` is the fit's remaining
-    time as `EtaEstimator` measures it (nan until a batch after the first has been timed),
-    `eta_basis` what it rests on, `validation_seconds_per_row` the time one validation row took
-    (nan until a validation has run), for callers that estimate work after the fit.
+    time as `EtaEstimator` measures it (nan until a batch after the first has been timed), and
+    `eta_basis` what it rests on; `evaluation_seconds(rows)` estimates work after the fit from the
+    validation passes timed so far.
     """
 
     kind: Literal["start", "batch", "epoch"]
@@ -41,7 +41,17 @@ class ProgressEvent:
     # The model being trained, on epoch events (e.g. to decode a sample grid); None on batch events.
     model: VAE | None = field(default=None, repr=False, compare=False)
     eta_basis: str = ""
-    validation_seconds_per_row: float = math.nan
+    validation_rows: int = 0
+    first_validation_seconds: float = math.nan  # the first validation pass (it traced the step)
+    validation_seconds_per_row: float = math.nan  # in the latest validation pass
+
+    def evaluation_seconds(self, rows: int) -> float:
+        """Seconds to evaluate `rows` rows after the fit, judged from validation: as long as the first
+        validation pass (the evaluation traces its function too) plus the latest per-row speed for
+        the rows beyond it; 0 when no validation has run."""
+        if math.isnan(self.first_validation_seconds):
+            return 0.0
+        return self.first_validation_seconds + max(0, rows - self.validation_rows) * self.validation_seconds_per_row
 
     @property
     def fraction(self) -> float:
@@ -56,8 +66,9 @@ class EtaEstimator:
     Remaining = batches left × seconds per batch + epoch ends left × seconds per epoch end.
 
     Seconds per batch: the mean over the last `window` batches (one epoch's worth by default), leaving
-    out the run's first batch (it traces and compiles the training step) and any batch over OUTLIER ×
-    the median (a pause of the machine). Seconds per epoch end: the measured time from an epoch's last
+    out only the run's first batch (it traces and compiles the training step). Slow batches count: the
+    first of each epoch refills the shuffle buffer, and on a shared machine pauses recur, so leaving
+    them out would promise too little. Seconds per epoch end: the measured time from an epoch's last
     batch to the next epoch's first (validation and end-of-epoch callbacks). The first epoch end
     also traces the validation step: until a second one is measured, its first validation batch's
     excess over the slowest later one is taken out.
@@ -65,8 +76,6 @@ class EtaEstimator:
     It reads no clock: the caller passes times in seconds (ProgressReporter passes
     time.perf_counter()), so it is tested on synthetic timings.
     """
-
-    OUTLIER = 5.0
 
     def __init__(self, epochs: int, steps_per_epoch: int, *, window: int | None = None) -> None:
         self.epochs, self.steps_per_epoch = epochs, max(1, steps_per_epoch)
@@ -114,10 +123,7 @@ class EtaEstimator:
     # --- estimates --------------------------------------------------------------------------------
     def seconds_per_batch(self) -> float:
         """Mean seconds per batch after warm-up (nan until one has been timed)."""
-        if not self.batch_seconds:
-            return math.nan
-        values = np.asarray(self.batch_seconds)
-        return float(values[values <= self.OUTLIER * np.median(values)].mean())
+        return float(np.mean(self.batch_seconds)) if self.batch_seconds else math.nan
 
     def seconds_per_epoch_end(self) -> float:
         """Seconds from an epoch's last batch to the next epoch's first (0 until one was measured)."""
@@ -216,11 +222,12 @@ def _progress_callback_class():
             elapsed = time.perf_counter() - self.start
             done = self.epoch * self.steps_per_epoch + step
             eta = self.eta.remaining(done, self.epoch + (kind == "epoch"))
-            validation = self.eta.validation_seconds
-            per_row = validation[-1] / self.validation_rows if validation and self.validation_rows else math.nan
+            passes, rows = self.eta.validation_seconds, self.validation_rows
+            first = passes[0] if passes and rows else math.nan
+            per_row = passes[-1] / rows if passes and rows else math.nan
             losses = {k: float(v) for k, v in (logs or {}).items() if not k.startswith("val_")}
             return ProgressEvent(kind, self.epoch + 1, self.train_config.epochs, step, self.steps_per_epoch,
-                                 losses, val_logs or {}, elapsed, eta, model, self.eta.basis(), per_row)
+                                 losses, val_logs or {}, elapsed, eta, model, self.eta.basis(), rows, first, per_row)
 
         def on_train_begin(self, logs=None):
             if self.on_progress:

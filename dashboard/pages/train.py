@@ -13,6 +13,7 @@ from vae_core.errors import DataError
 JOB = "train_job"  # session key: this user's TrainingJob
 _REFRESHED = "_train_job_refreshed"  # id of the finished job the page has already refreshed for
 _CLEAR_NAME = "_train_clear_name"  # set after a save: empty the name box before it is drawn
+_CHART = "_train_loss_chart"  # ((job id, epochs shown), figure): rebuilt only when an epoch has ended
 
 
 def data_widgets(dataset: str, running: bool) -> dict:
@@ -145,7 +146,10 @@ def show_job() -> None:
     curves = presentation.loss_history(snap.epoch_losses, snap.epoch_val_losses)
     left, right = st.columns([3, 1]) if snap.dataset == "mnist" else (st.container(), None)
     if curves:
-        left.plotly_chart(figures.loss_chart(curves), key="train_loss_chart")
+        shown = (id(job), len(snap.epoch_losses))
+        if st.session_state.get(_CHART, (None,))[0] != shown:  # the poll runs twice a second; epochs end rarely
+            st.session_state[_CHART] = (shown, figures.loss_chart(curves))
+        left.plotly_chart(st.session_state[_CHART][1], key="train_loss_chart")
     elif snap.current:
         left.caption("This epoch so far: " + ", ".join(f"{k} {v:.2f}" for k, v in snap.current.items()))
     if right is not None and snap.samples is not None:
