@@ -26,6 +26,10 @@ from streamlit.logger import get_logger
 log = get_logger(__name__)  # Streamlit's logger: its INFO lines reach the server's terminal
 THREAD = "warm-up"
 SWITCH_SECONDS = 0.0005  # the interpreter's thread switch interval while warming up (default 0.005)
+LATENT_POINTS = 5000  # the Latent space page's default number of points
+# A warm training worker (TensorFlow's import and a first fit: ~10 s of a core) starts once the server
+# is quiet: under this share of a core for this long, or after QUIET_MAX_SECONDS anyway.
+QUIET_SHARE, QUIET_SECONDS, QUIET_MAX_SECONDS = 0.2, 2.0, 60.0
 
 
 @dataclass(frozen=True)
@@ -75,9 +79,9 @@ def start() -> bool:
 
 
 def _run() -> None:
-    """Import TensorFlow, load each kind's default model (what a first visit opens) and the MNIST
-    test set and codes the Latent space page shows first; then start the warm training worker (after
-    the models: on two cores, what pages need comes first).
+    """Import TensorFlow, load each kind's default model (what a first visit opens) and what the
+    Latent space page shows first for the MNIST one; then keep a warm training worker, each started
+    once the server is quiet (on two cores, what people's pages need comes first).
 
     Meanwhile the interpreter switches threads every 0.5 ms instead of 5: importing TensorFlow holds
     the GIL for seconds, and every request of a person's first page (the page's script, dozens of
@@ -102,7 +106,7 @@ def _run() -> None:
             loaders.get_model(name)
             if kind == "mnist":
                 _set(phase=f"encoding the test digits with {name}")
-                loaders.digit_codes(key)
+                loaders.latent_view(key, min(LATENT_POINTS, len(loaders.mnist_test().x_test)), None)
             loaded.append(name)
     except Exception as exc:  # noqa: BLE001 - pages report their own errors; the log says why this stopped
         log.warning("start-up loading stopped: %s: %s", type(exc).__name__, exc)
@@ -111,7 +115,18 @@ def _run() -> None:
         _set(phase="ready", done=True)
     log.info("TensorFlow and %d default model(s) loaded in %.1f s (%s)", len(loaded), time.perf_counter() - started,
              ", ".join(loaded) or "none")
-    jobs.warm_up()
+    jobs.warm_up(when=wait_until_quiet)
+
+
+def wait_until_quiet() -> None:
+    """Return once this server process has used under QUIET_SHARE of one core for QUIET_SECONDS in a
+    row (people's page runs first), or after QUIET_MAX_SECONDS."""
+    deadline = time.monotonic() + QUIET_MAX_SECONDS
+    while time.monotonic() < deadline:
+        used = time.process_time()
+        time.sleep(QUIET_SECONDS)
+        if time.process_time() - used < QUIET_SHARE * QUIET_SECONDS:
+            return
 
 
 def wait_visibly(poll_seconds: float = 0.25) -> None:

@@ -8,10 +8,12 @@ Real processes and tiny real trainings (hidden layer of 32, 600 digits, 2 epochs
 from __future__ import annotations
 
 import gzip
+import multiprocessing
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -133,6 +135,7 @@ def test_cancel_and_a_closed_tab_on_warm_workers_save_nothing_and_a_new_worker_f
     cancelled = jobs.start(_spec("cancelled", models, {"choice": "bundled"}, epochs=200))
     assert cancelled.pid == first_worker
     _wait_training(cancelled)
+    assert [p.pid for p in multiprocessing.active_children()] == [cancelled.pid]  # no new worker while it trains
     cancelled.cancel()
     assert _finish(cancelled).status == "cancelled"
 
@@ -142,6 +145,20 @@ def test_cancel_and_a_closed_tab_on_warm_workers_save_nothing_and_a_new_worker_f
     snap = _finish(abandoned)
     assert snap.status == "cancelled" and snap.owner_left and snap.warm_start, snap
     assert not models.exists() or list(models.iterdir()) == []
+
+
+def test_a_warm_worker_starts_only_when_the_caller_says_so(tmp_path):
+    """`warm_up(when=...)`: the dashboard waits until its server is quiet; nothing starts before."""
+    go = threading.Event()
+    jobs.warm_up(when=go.wait)
+    try:
+        time.sleep(1.0)
+        assert multiprocessing.active_children() == []
+        go.set()
+        assert _ready_worker() in [p.pid for p in multiprocessing.active_children()]
+    finally:
+        jobs.shutdown()
+    assert multiprocessing.active_children() == []
 
 
 _SERVER_STAND_IN = """

@@ -233,7 +233,7 @@ class TrainingJob:
         self._cancel = worker.cancel
         self._progress.update(warm_start=worker.ready.is_set())
         self._monitor = threading.Thread(target=_watch, name=f"watch-{spec.name or spec.task}", daemon=True,
-                                         args=(worker, self._progress, owner_alive, _POOL.replenish))
+                                         args=(worker, self._progress, owner_alive, _POOL.finished))
         # Dropped by its owner while running: stop after the current batch, save nothing. (At exit,
         # daemon children are terminated anyway.)
         weakref.finalize(self, self._cancel.set).atexit = False
@@ -311,40 +311,58 @@ class _Pool:
     """The warm worker waiting for the next job, and the training data kept in shared memory.
 
     Off until `enable`: a CLI run or a test starts a fresh process per job and leaves nothing behind.
+    A new warm worker is started on a background thread once `when()` returns, and only while none
+    of the pool's jobs runs (on two cores it would slow the training down; the job's end starts it).
     """
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.enabled = False
+        self.when: Callable[[], None] = lambda: None
         self.idle: _Worker | None = None
+        self.starting = False  # a thread is waiting to start the next warm worker
+        self.running = 0  # jobs taken and not finished
         self.shared: dict[str, str] = {}  # dataset → the shared-memory name of its latest data
         self.names: set[str] = set()  # every name handed out (a worker may create a block late)
         self.preload: TrainingSpec = TrainingSpec("train", "mnist", {}, {}, {"choice": "auto"})
 
-    def enable(self) -> None:
+    def enable(self, when: Callable[[], None] | None) -> None:
         with self.lock:
             first = not self.enabled
-            self.enabled = True
+            self.enabled, self.when = True, when or (lambda: None)
         if first:
             atexit.register(self.shutdown)
         self.replenish()
 
     def replenish(self) -> None:
-        """Start a warm worker when none is waiting (and the pool is on)."""
+        """Start a warm worker, after `when()`, unless one waits or is about to (or a job runs)."""
         with self.lock:
-            if not self.enabled or (self.idle is not None and self.idle.process.is_alive()):
+            if not self.enabled or self.starting or self.running or (self.idle and self.idle.process.is_alive()):
                 return
-            name = self.shared_name(self.preload)
-            if name is not None:
-                self.names.add(name)
-            self.idle = _Worker(None if name is None else (name, self.preload.dataset, self.preload.data))
+            self.starting = True
+        threading.Thread(target=self._start_worker, name="warm-worker-start", daemon=True).start()
+
+    def _start_worker(self) -> None:
+        try:
+            self.when()
+            with self.lock:
+                if self.enabled and not self.running and not (self.idle and self.idle.process.is_alive()):
+                    name = self.shared_name(self.preload)
+                    if name is not None:
+                        self.names.add(name)
+                    self.idle = _Worker(None if name is None else (name, self.preload.dataset, self.preload.data))
+        finally:
+            with self.lock:
+                self.starting = False
 
     def take(self, spec: TrainingSpec) -> _Worker:
         """The waiting worker (even one still warming up: never slower than a new one), or a new one."""
         with self.lock:
             worker, self.idle = self.idle, None
-            if self.enabled and spec.data.get("choice") != "upload":
-                self.preload = spec  # the next worker preloads what was trained on last
+            if self.enabled:
+                self.running += 1
+                if spec.data.get("choice") != "upload":
+                    self.preload = spec  # the next worker preloads what was trained on last
             name = self.shared_name(spec)
             if name is not None and self.shared.get(spec.dataset) not in (None, name):
                 _SharedData.remove(self.shared[spec.dataset])  # that data changed: its old copy goes
@@ -352,6 +370,12 @@ class _Pool:
                 self.shared[spec.dataset] = name
                 self.names.add(name)
         return worker if worker is not None and worker.process.is_alive() else _Worker()
+
+    def finished(self) -> None:
+        """A job taken while the pool was on has ended: warm the next worker."""
+        with self.lock:
+            self.running = max(0, self.running - 1)
+        self.replenish()
 
     def shared_name(self, spec: TrainingSpec) -> str | None:
         """The shared-memory name of `spec`'s data as its files are now (None when the pool is off,
@@ -373,7 +397,7 @@ class _Pool:
     def shutdown(self) -> None:
         """Stop the idle worker and free the shared data (at the server's exit)."""
         with self.lock:
-            worker, self.idle, self.enabled = self.idle, None, False
+            worker, self.idle, self.enabled, self.running = self.idle, None, False, 0
             names, self.shared, self.names = self.names, {}, set()
         if worker is not None:
             worker.give(None)  # a ready worker exits by itself; one still warming up is stopped
@@ -388,10 +412,11 @@ class _Pool:
 _POOL = _Pool()
 
 
-def warm_up() -> None:
+def warm_up(when: Callable[[], None] | None = None) -> None:
     """Keep a training worker warm from now on (TensorFlow imported, default data loaded), so that
-    `start` begins training at once; a new one is started after each job. Returns at once."""
-    _POOL.enable()
+    `start` begins training at once; a new one is started after each job, each once `when()` has
+    returned (e.g. "the server is quiet"; it runs on a background thread). Returns at once."""
+    _POOL.enable(when)
 
 
 def warm_worker() -> int | None:
