@@ -85,19 +85,6 @@ def loss_chart(curves: dict[str, list[float]], title: str = "Loss per epoch (nat
     return _layout(fig, title, height=340)
 
 
-def z_map(counts: np.ndarray, centres: np.ndarray, z_xy: tuple[float, float], axis_titles: tuple[str, str],
-          title: str = "Where z sits among the test set's μ") -> go.Figure:
-    """Density of encoded test points (pre-binned) with a marker at the decoder's z."""
-    fig = go.Figure(go.Heatmap(x=centres, y=centres, z=np.log1p(counts), colorscale="Blues",
-                               showscale=False, hoverinfo="skip"))
-    fig.add_trace(go.Scatter(x=[z_xy[0]], y=[z_xy[1]], mode="markers", name="z", hoverinfo="x+y",
-                             marker={"size": 14, "color": "#d62728", "symbol": "x",
-                                     "line": {"width": 1, "color": "white"}}))
-    fig.update_xaxes(title=axis_titles[0], range=[centres[0], centres[-1]])
-    fig.update_yaxes(title=axis_titles[1], range=[centres[0], centres[-1]], scaleanchor="x")
-    return _layout(fig, title, height=360, showlegend=False)
-
-
 def feature_bars(names: Sequence[str], values: np.ndarray, *, compare: np.ndarray | None = None,
                  labels: tuple[str, str] = ("decoded", "input"), title: str | None = None,
                  value_title: str = "standardised value") -> go.Figure:

@@ -58,6 +58,7 @@ def _keep_keras_state_between_reruns() -> None:
 _keep_keras_state_between_reruns()
 
 
+
 # --- the registry -------------------------------------------------------------------------------
 
 def models_root() -> Path:

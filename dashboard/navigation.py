@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import state, widgets
+from dashboard import state, warmup, widgets
 
 PAGE_DIR = "dashboard/pages"
 # section → (page key, title, icon); the first page is the default (Home).
@@ -21,6 +21,8 @@ SECTIONS: dict[str, list[tuple[str, str, str]]] = {
                 ("threshold", "Fraud threshold", ":material/policy:")],
     "Lessons": [("compare", "AE vs VAE", ":material/compare:"), ("elbo", "ELBO anatomy", ":material/functions:")],
 }
+# Pages that load a model (TensorFlow): while the server's start-up loading runs, they show it and wait.
+NEEDS_MODEL = {"latent", "decoder", "threshold", "compare", "elbo"}
 
 
 def page_path(key: str) -> str:
@@ -36,6 +38,8 @@ def run() -> None:
     key = current.url_path or "home"
     links = st.sidebar.container()  # filled after the page ran, so the links carry its latest view
     with widgets.guard():
+        if key in NEEDS_MODEL:
+            warmup.wait_visibly()
         state.begin(key)
         current.run()
         state.end()

@@ -9,18 +9,32 @@ A caller describes the work as a `TrainingSpec` (plain, picklable data), starts 
 keeps the `TrainingJob` and polls `snapshot()`; a small monitor thread moves the child's messages
 into the snapshot. Every training of the dashboard goes through here: the Train page, the AE twin
 of the comparison, the β sweep.
+
+Warm workers: importing TensorFlow takes ~5 s here, so after `warm_up()` (the dashboard calls it
+when its server starts) one worker process waits with TensorFlow imported, its one-time costs paid
+by a tiny fit, and the default training data loaded; `start` hands the spec to it and a new one is
+started when the job ends (each job gets a fresh process: Keras's global state and the job's memory
+go with it). Training data read from disk once is kept in shared memory (`_SharedData`) while the
+server runs, so a later job, in a later worker, maps it instead of reading the files again; the
+files' sizes and times are part of its name, so changed files are read afresh.
 """
 
 from __future__ import annotations
 
+import atexit
+import hashlib
+import json
 import math
 import multiprocessing as mp
 import os
+import pickle
 import queue as queue_module
 import threading
 import time
 import traceback
 import weakref
+from multiprocessing import shared_memory
+from pathlib import Path
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Literal
 
@@ -36,6 +50,10 @@ Task = Literal["train", "beta_sweep"]
 # whether the owner is there at that moment (see `_watch`).
 ABANDON_AFTER_SECONDS = 5.0
 SAMPLE_SIDE = 4  # the per-epoch sample grid is SAMPLE_SIDE × SAMPLE_SIDE decoded prior draws
+# After the fit, the ETA adds the evaluation (judged from the validation passes) and saving the
+# model: about 1 s for the default MNIST model here (0.9-1.7 s measured with the machine loaded).
+SAVE_SECONDS = 1.0
+WAITING = "waiting for a training process (it loads TensorFlow)"
 
 
 @dataclass(frozen=True)
@@ -70,7 +88,8 @@ class JobSnapshot:
 
     `epoch_losses` / `epoch_val_losses` hold one dict per finished epoch (keys loss, reconstruction,
     kl, neg_elbo); `samples` is the latest (28k, 28k) grid of decoded prior draws (MNIST), or None;
-    `result` what a task other than "train" produced (the β sweep's rows).
+    `result` what a task other than "train" produced (the β sweep's rows). `eta_seconds` counts down
+    between progress messages; it covers the rest of the fit, validation, evaluation and saving.
     """
 
     name: str | None
@@ -95,6 +114,9 @@ class JobSnapshot:
     result: Any = None
     cancel_requested: bool = False
     owner_left: bool = False
+    phase: str = WAITING  # what the job is doing before its first batch, for people
+    eta_basis: str = ""  # what `eta_seconds` rests on
+    warm_start: bool = False  # whether the job went to a worker that had finished warming up
 
     @property
     def finished(self) -> bool:
@@ -107,6 +129,7 @@ class _Progress:
     def __init__(self, spec: TrainingSpec) -> None:
         self.lock = threading.Lock()
         self.started = time.perf_counter()
+        self.eta_stamp = self.started  # when eta_seconds was measured
         self.state = JobSnapshot(spec.name, spec.dataset, spec.task)
 
     def update(self, **changes: Any) -> None:
@@ -116,12 +139,18 @@ class _Progress:
     def apply(self, message: dict[str, Any]) -> bool:
         """Fold one child message into the state; True when it was the last one."""
         kind = message["type"]
-        if kind == "source":
+        if kind == "phase":
+            self.update(phase=message["phase"])
+        elif kind == "source":
             self.update(data_source=message["source"], synthetic=message["synthetic"])
         elif kind == "progress":
             changes: dict[str, Any] = {"status": "running", "fraction": message["fraction"],
                                        "epoch": message["epoch"], "epochs": message["epochs"],
-                                       "eta_seconds": message["eta_seconds"], "current": message["losses"]}
+                                       "eta_seconds": message["eta_seconds"], "eta_basis": message["eta_basis"],
+                                       "current": message["losses"]}
+            if message["kind"] == "start":
+                changes["phase"] = "compiling the training step"
+            self.eta_stamp = time.perf_counter()
             if message["kind"] == "epoch":
                 with self.lock:
                     state = self.state
@@ -150,12 +179,15 @@ def _owner_present(owner_alive: Callable[[], bool] | None) -> bool:
         return True
 
 
-def _watch(process, messages, progress: _Progress, cancel, save_verdict, owner_alive: Callable[[], bool] | None) -> None:
-    """Monitor thread: move the child's messages into `progress` until its last one (or its death).
+def _watch(worker: _Worker, progress: _Progress, owner_alive: Callable[[], bool] | None,
+           on_finished: Callable[[], None]) -> None:
+    """Monitor thread: move the worker's messages into `progress` until its last one (or its death).
 
     Cancels the run once its owner has been gone for ABANDON_AFTER_SECONDS, and answers the child's
     "may I save?" with whether the owner is there right now, so a closed tab never gets a model.
+    `on_finished` runs at the end (a new warm worker is started then).
     """
+    process, messages, cancel = worker.process, worker.messages, worker.cancel
     last_seen = time.monotonic()
     while True:
         if _owner_present(owner_alive):
@@ -176,14 +208,15 @@ def _watch(process, messages, progress: _Progress, cancel, save_verdict, owner_a
             if not _owner_present(owner_alive):
                 progress.update(owner_left=True)
                 cancel.set()
-            save_verdict.put(not cancel.is_set())
+            worker.verdict.put(not cancel.is_set())
         elif progress.apply(message):
             break
     process.join(timeout=10)
+    on_finished()
 
 
 class TrainingJob:
-    """One `TrainingSpec` running in a spawned process. Use `start` rather than building one.
+    """One `TrainingSpec` running in its own process. Use `start` rather than building one.
 
     An abandoned job saves nothing: it is cancelled when `owner_alive()` (e.g. "is the browser
     session that started me still connected?") has been False for ABANDON_AFTER_SECONDS or is
@@ -192,32 +225,28 @@ class TrainingJob:
     process dies.
     """
 
-    def __init__(self, spec: TrainingSpec, *, owner_alive: Callable[[], bool] | None = None) -> None:
+    def __init__(self, spec: TrainingSpec, worker: _Worker, *, owner_alive: Callable[[], bool] | None = None) -> None:
         self.spec = spec
         self.name, self.dataset = spec.name, spec.dataset
         self._progress = _Progress(spec)
-        context = mp.get_context("spawn")  # fork is unsafe in a threaded server holding TensorFlow
-        self._queue = context.Queue()
-        self._verdict = context.Queue()
-        self._cancel = context.Event()
-        self._process = context.Process(target=_child_main, args=(spec, self._queue, self._cancel, self._verdict),
-                                        name=f"train-{spec.name or spec.task}", daemon=True)
+        self._worker = worker
+        self._cancel = worker.cancel
+        self._progress.update(warm_start=worker.ready.is_set())
         self._monitor = threading.Thread(target=_watch, name=f"watch-{spec.name or spec.task}", daemon=True,
-                                         args=(self._process, self._queue, self._progress, self._cancel,
-                                               self._verdict, owner_alive))
+                                         args=(worker, self._progress, owner_alive, _POOL.finished))
         # Dropped by its owner while running: stop after the current batch, save nothing. (At exit,
         # daemon children are terminated anyway.)
         weakref.finalize(self, self._cancel.set).atexit = False
 
     def _start(self) -> TrainingJob:
-        self._process.start()
+        self._worker.give(self.spec, _POOL.shared_name(self.spec))
         self._monitor.start()
         return self
 
     @property
     def pid(self) -> int | None:
-        """The training process's id (None before start)."""
-        return self._process.pid
+        """The training process's id."""
+        return self._worker.process.pid
 
     def cancel(self) -> None:
         """Ask training to stop after the current batch; nothing is saved."""
@@ -230,14 +259,19 @@ class TrainingJob:
 
     def snapshot(self) -> JobSnapshot:
         with self._progress.lock:
-            state = self._progress.state
-        elapsed = state.elapsed_seconds if state.finished else time.perf_counter() - self._progress.started
-        return replace(state, elapsed_seconds=elapsed, cancel_requested=self._cancel.is_set())
+            state, stamp = self._progress.state, self._progress.eta_stamp
+        now = time.perf_counter()
+        if state.finished:
+            return replace(state, cancel_requested=self._cancel.is_set())
+        eta = state.eta_seconds if math.isnan(state.eta_seconds) else max(0.0, state.eta_seconds - (now - stamp))
+        return replace(state, elapsed_seconds=now - self._progress.started, cancel_requested=self._cancel.is_set(),
+                       eta_seconds=eta)
 
 
 def start(spec: TrainingSpec, *, owner_alive: Callable[[], bool] | None = None) -> TrainingJob:
     """Check the spec now (bad settings or a taken name raise here, before any process starts), then
-    run it in a child process. `owner_alive`: see TrainingJob."""
+    run it in a child process: the warm worker when one is waiting (see `warm_up`), else a new one.
+    `owner_alive`: see TrainingJob."""
     from vae_core import registry
 
     if spec.dataset not in DATASETS:
@@ -250,29 +284,271 @@ def start(spec: TrainingSpec, *, owner_alive: Callable[[], bool] | None = None) 
             raise ConfigError("Give at least one β.")
     else:
         raise ConfigError(f"Unknown task {spec.task!r}.")
-    return TrainingJob(spec, owner_alive=owner_alive)._start()
+    return TrainingJob(spec, _POOL.take(spec), owner_alive=owner_alive)._start()
+
+
+# --- warm workers -------------------------------------------------------------------------------
+
+class _Worker:
+    """A spawned process that imports TensorFlow, pays its one-time costs, preloads `preload`'s data
+    and then runs the one job it is given (see `_worker_main`)."""
+
+    def __init__(self, preload: tuple[str, str, dict[str, Any]] | None = None) -> None:
+        context = mp.get_context("spawn")  # fork is unsafe in a threaded server holding TensorFlow
+        self.inbox, self.messages, self.verdict = context.Queue(), context.Queue(), context.Queue()
+        self.cancel, self.ready = context.Event(), context.Event()
+        self.process = context.Process(target=_worker_main, name="training-worker", daemon=True,
+                                       args=(self.inbox, self.messages, self.cancel, self.verdict, self.ready, preload))
+        self.process.start()
+
+    def give(self, spec: TrainingSpec | None, shared: str | None = None) -> None:
+        """Hand over the job (the environment goes along: the worker may be older than a change to
+        it); None asks an idle worker to exit."""
+        self.inbox.put(None if spec is None else (spec, dict(os.environ), shared))
+
+
+class _Pool:
+    """The warm worker waiting for the next job, and the training data kept in shared memory.
+
+    Off until `enable`: a CLI run or a test starts a fresh process per job and leaves nothing behind.
+    A new warm worker is started on a background thread once `when()` returns, and only while none
+    of the pool's jobs runs (on two cores it would slow the training down; the job's end starts it).
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.enabled = False
+        self.when: Callable[[], None] = lambda: None
+        self.idle: _Worker | None = None
+        self.starting = False  # a thread is waiting to start the next warm worker
+        self.running = 0  # jobs taken and not finished
+        self.shared: dict[str, str] = {}  # dataset → the shared-memory name of its latest data
+        self.names: set[str] = set()  # every name handed out (a worker may create a block late)
+        self.preload: TrainingSpec = TrainingSpec("train", "mnist", {}, {}, {"choice": "auto"})
+
+    def enable(self, when: Callable[[], None] | None) -> None:
+        with self.lock:
+            first = not self.enabled
+            self.enabled, self.when = True, when or (lambda: None)
+        if first:
+            atexit.register(self.shutdown)
+        self.replenish()
+
+    def replenish(self) -> None:
+        """Start a warm worker, after `when()`, unless one waits or is about to (or a job runs)."""
+        with self.lock:
+            if not self.enabled or self.starting or self.running or (self.idle and self.idle.process.is_alive()):
+                return
+            self.starting = True
+        threading.Thread(target=self._start_worker, name="warm-worker-start", daemon=True).start()
+
+    def _start_worker(self) -> None:
+        try:
+            self.when()
+            with self.lock:
+                if self.enabled and not self.running and not (self.idle and self.idle.process.is_alive()):
+                    name = self.shared_name(self.preload)
+                    if name is not None:
+                        self.names.add(name)
+                    self.idle = _Worker(None if name is None else (name, self.preload.dataset, self.preload.data))
+        finally:
+            with self.lock:
+                self.starting = False
+
+    def take(self, spec: TrainingSpec) -> _Worker:
+        """The waiting worker (even one still warming up: never slower than a new one), or a new one."""
+        with self.lock:
+            worker, self.idle = self.idle, None
+            if self.enabled:
+                self.running += 1
+                if spec.data.get("choice") != "upload":
+                    self.preload = spec  # the next worker preloads what was trained on last
+            name = self.shared_name(spec)
+            if name is not None and self.shared.get(spec.dataset) not in (None, name):
+                _SharedData.remove(self.shared[spec.dataset])  # that data changed: its old copy goes
+            if name is not None:
+                self.shared[spec.dataset] = name
+                self.names.add(name)
+        return worker if worker is not None and worker.process.is_alive() else _Worker()
+
+    def finished(self) -> None:
+        """A job taken while the pool was on has ended: warm the next worker."""
+        with self.lock:
+            self.running = max(0, self.running - 1)
+        self.replenish()
+
+    def shared_name(self, spec: TrainingSpec) -> str | None:
+        """The shared-memory name of `spec`'s data as its files are now (None when the pool is off,
+        or for an upload, which is in memory already)."""
+        if not self.enabled or spec.data.get("choice") == "upload":
+            return None
+        from vae_core import sources
+
+        files = [(str(path), *_stat(path)) for path in _candidate_files(spec.dataset, spec.data)]
+        key = json.dumps([spec.dataset, spec.data, sources.offline(), str(sources.data_dir()), files],
+                         sort_keys=True, default=str)
+        return f"vae-{os.getpid()}-{hashlib.sha1(key.encode()).hexdigest()[:16]}"
+
+    def ready_pid(self) -> int | None:
+        with self.lock:
+            worker = self.idle
+        return worker.process.pid if worker and worker.ready.is_set() and worker.process.is_alive() else None
+
+    def shutdown(self) -> None:
+        """Stop the idle worker and free the shared data (at the server's exit)."""
+        with self.lock:
+            worker, self.idle, self.enabled, self.running = self.idle, None, False, 0
+            names, self.shared, self.names = self.names, {}, set()
+        if worker is not None:
+            worker.give(None)  # a ready worker exits by itself; one still warming up is stopped
+            worker.process.join(timeout=5 if worker.ready.is_set() else 0)
+            if worker.process.is_alive():
+                worker.process.terminate()
+                worker.process.join(timeout=5)
+        for name in names:
+            _SharedData.remove(name)
+
+
+_POOL = _Pool()
+
+
+def warm_up(when: Callable[[], None] | None = None) -> None:
+    """Keep a training worker warm from now on (TensorFlow imported, default data loaded), so that
+    `start` begins training at once; a new one is started after each job, each once `when()` has
+    returned (e.g. "the server is quiet"; it runs on a background thread). Returns at once."""
+    _POOL.enable(when)
+
+
+def warm_worker() -> int | None:
+    """The process id of the warm worker waiting for a job once it has warmed up (None otherwise)."""
+    return _POOL.ready_pid()
+
+
+def shutdown() -> None:
+    """Stop the warm worker and free the shared training data; `warm_up` starts again."""
+    _POOL.shutdown()
+
+
+def _stat(path: Path) -> tuple[int, int]:
+    try:
+        stat = path.stat()
+    except OSError:
+        return -1, -1
+    return stat.st_size, stat.st_mtime_ns
+
+
+def _candidate_files(dataset: str, options: dict[str, Any]) -> list[Path]:
+    """Every file a load of `options` could read (cheap: no file is opened). A superset is fine: it
+    only decides when a kept copy of the data is stale."""
+    from vae_core import sources
+    from vae_core.data import MNIST_FILES, keras_cache_path
+
+    choice = options.get("choice", "auto")
+    if choice == "path":
+        path = Path(str(options.get("path") or "").strip()).expanduser()
+        return [path, *(path / name for name in MNIST_FILES.values())] if dataset == "mnist" else [path]
+    if dataset == "mnist":
+        root = sources.data_dir()
+        folders = [] if root is None else [root / "mnist", root]
+        return ([folder / name for folder in folders for name in MNIST_FILES.values()]
+                + ([] if root is None else [root / "mnist.npz"]) + ([keras_cache_path()] if choice == "auto" else []))
+    return sources.creditcard_csvs() if choice == "auto" else []
+
+
+class _SharedData:
+    """A loaded dataset in one POSIX shared-memory block, read back without a copy.
+
+    Layout: 8 bytes (length of the index), the index (a pickle of the dataset with its arrays taken
+    out, and each array's (offset, length)), then the arrays' bytes, each 64-byte aligned. Readers
+    get read-only arrays over the block; the block lives until `remove` (the server's pool removes
+    it when the data changes or the server exits).
+    """
+
+    _held: list[shared_memory.SharedMemory] = []  # blocks whose arrays this process uses
+
+    @staticmethod
+    def publish(name: str, data: Any) -> None:
+        """Copy `data` into a new block `name` (skipped when it exists or memory is short)."""
+        buffers: list[pickle.PickleBuffer] = []
+        meta = pickle.dumps(data, protocol=5, buffer_callback=buffers.append)
+        raws = [buffer.raw() for buffer in buffers]
+        spans, offset = [], 0
+        for raw in raws:
+            spans.append((offset, raw.nbytes))
+            offset += -(-raw.nbytes // 64) * 64
+        index = pickle.dumps((meta, spans))
+        start = -(-(8 + len(index)) // 64) * 64
+        size = start + offset
+        try:
+            free = os.statvfs("/dev/shm")
+            if free.f_bavail * free.f_frsize < 2 * size:
+                return
+        except OSError:
+            pass  # no /dev/shm to measure (not Linux): the block is created or fails below
+        try:
+            block = shared_memory.SharedMemory(name, create=True, size=max(size, 1))
+        except (FileExistsError, OSError):
+            return
+        block.buf[:8] = len(index).to_bytes(8, "little")
+        block.buf[8:8 + len(index)] = index
+        for raw, (at, length) in zip(raws, spans):
+            block.buf[start + at:start + at + length] = raw.cast("B")
+        _SharedData._held.append(block)
+
+    @staticmethod
+    def read(name: str) -> Any | None:
+        """The dataset in block `name`, or None when there is none."""
+        try:
+            block = shared_memory.SharedMemory(name)
+        except (FileNotFoundError, OSError):
+            return None
+        _SharedData._held.append(block)  # the arrays below point into it: keep it mapped
+        view = block.buf.toreadonly()
+        length = int.from_bytes(view[:8], "little")
+        meta, spans = pickle.loads(view[8:8 + length])
+        start = -(-(8 + length) // 64) * 64
+        return pickle.loads(meta, buffers=[view[start + at:start + at + size] for at, size in spans])
+
+    @staticmethod
+    def remove(name: str) -> None:
+        try:
+            block = shared_memory.SharedMemory(name)
+        except (FileNotFoundError, OSError):
+            return
+        block.unlink()
+        block.close()
 
 
 # --- the child process --------------------------------------------------------------------------
 
-def _progress_message(event, sample_z: np.ndarray | None) -> dict[str, Any]:
-    """A ProgressEvent as a plain message; on epoch events with `sample_z`, the decoded sample grid."""
+def _progress_message(event, sample_z: np.ndarray | None, after_fit_rows: int) -> dict[str, Any]:
+    """A ProgressEvent as a plain message; on epoch events with `sample_z`, the decoded sample grid.
+    The ETA gets the time after the fit: evaluating `after_fit_rows` rows, and saving."""
     from vae_core.latent import decode_images, mosaic
 
     samples = None
     if event.kind == "epoch" and sample_z is not None and event.model is not None:
         samples = mosaic(decode_images(event.model, sample_z), SAMPLE_SIDE)
+    after = event.evaluation_seconds(after_fit_rows) + (SAVE_SECONDS if after_fit_rows else 0.0)
+    basis = event.eta_basis + (f"; evaluating and saving ≈ {after:.1f} s" if not math.isnan(event.eta_seconds) else "")
     return {"type": "progress", "kind": event.kind, "fraction": event.fraction, "epoch": event.epoch,
-            "epochs": event.epochs, "eta_seconds": event.eta_seconds, "losses": dict(event.losses),
-            "val_losses": dict(event.val_losses), "samples": samples}
+            "epochs": event.epochs, "eta_seconds": event.eta_seconds + after, "eta_basis": basis,
+            "losses": dict(event.losses), "val_losses": dict(event.val_losses), "samples": samples}
 
 
-def _load_data(spec: TrainingSpec):
+def _load_data(dataset: str, options: dict[str, Any]):
     from vae_core import sources
 
-    if spec.dataset == "mnist":
-        return sources.mnist(**spec.data)
-    return sources.training_transactions(spec.data)
+    if dataset == "mnist":
+        return sources.mnist(**options)
+    return sources.training_transactions(options)
+
+
+def _after_fit_rows(spec: TrainingSpec, data) -> int:
+    """Rows scored after the fit: the MNIST test set; a fraud model's validation and test splits."""
+    if spec.task != "train":
+        return 0
+    return len(data.x_test) if spec.dataset == "mnist" else int(0.45 * len(data))
 
 
 def _train(spec: TrainingSpec, data, on_progress, cancel, may_save) -> dict[str, Any] | None:
@@ -323,10 +599,66 @@ def _cancel_when_orphaned(cancel) -> threading.Event:
     return orphaned
 
 
-def _child_main(spec: TrainingSpec, messages, cancel, verdict) -> None:
+def _warm(preload: tuple[str, str, dict[str, Any]] | None) -> dict[str, Any]:
+    """Import TensorFlow and the training code, pay the one-time costs of a first fit on a tiny
+    model (Keras's state is cleared afterwards, so the job trains exactly as in a fresh process),
+    then load `preload` = (shared name, dataset, options). Returns {shared name: data}."""
+    from vae_core.tf_import import import_tensorflow
+
+    import_tensorflow()  # the server's terminal stays free of TensorFlow's start-up lines
+    import keras
+
+    from vae_core.config import build_configs
+    from vae_core.training import fit_vae
+
+    vae_config, train_config = build_configs("mnist", hidden_units="8", epochs=1, batch_size=16)
+    fit_vae(np.zeros((32, 28, 28, 1), np.float32), vae_config, train_config,
+            x_val=np.zeros((16, 28, 28, 1), np.float32), on_progress=lambda event: None)
+    keras.backend.clear_session()
+    if preload is None:
+        return {}
+    name, dataset, options = preload
+    try:
+        return {name: _shared_data(name, dataset, options)}
+    except Exception:  # noqa: BLE001 - a job that needs this data reports the error itself
+        return {}
+
+
+def _shared_data(name: str | None, dataset: str, options: dict[str, Any]):
+    """The data from shared block `name` when it exists, else from disk (then shared as `name`)."""
+    data = _SharedData.read(name) if name else None
+    if data is None:
+        data = _load_data(dataset, options)
+        if name:
+            _SharedData.publish(name, data)
+    return data
+
+
+def _worker_main(inbox, messages, cancel, verdict, ready, preload) -> None:
+    """A worker process: warm up, then run the one job the parent sends (None: exit)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     orphaned = _cancel_when_orphaned(cancel)
+    try:
+        loaded = _warm(preload)
+    except Exception:  # noqa: BLE001 - the job meets (and reports) whatever failed here
+        loaded = {}
+    ready.set()
+    while True:
+        try:
+            job = inbox.get(timeout=1.0)
+            break
+        except queue_module.Empty:
+            if orphaned.is_set():
+                return
+    if job is not None:
+        spec, environ, shared = job
+        os.environ.clear()
+        os.environ.update(environ)
+        _run(spec, shared, loaded, messages, cancel, verdict, orphaned)
 
+
+def _run(spec: TrainingSpec, shared: str | None, loaded: dict[str, Any], messages, cancel, verdict, orphaned) -> None:
+    """Run one job in this process, reporting to `messages`."""
     def may_save() -> bool:
         """Ask the parent whether anyone is still there to see the model (see `_watch`)."""
         messages.put({"type": "may_save"})
@@ -338,14 +670,20 @@ def _child_main(spec: TrainingSpec, messages, cancel, verdict) -> None:
         return False
 
     try:
-        data = _load_data(spec)
+        messages.put({"type": "phase", "phase": "loading the data"})
+        if cancel.is_set():
+            messages.put({"type": "cancelled"})
+            return
+        data = loaded[shared] if shared in loaded else _shared_data(shared, spec.dataset, spec.data)
         messages.put({"type": "source", "source": data.source, "synthetic": bool(getattr(data, "synthetic", False))})
+        messages.put({"type": "phase", "phase": "preparing the data and the model"})
         sample_z = None
         if spec.dataset == "mnist" and spec.task == "train":
             from vae_core.latent import sample_prior
 
             sample_z = sample_prior(int(spec.vae_config["latent_dim"]), SAMPLE_SIDE * SAMPLE_SIDE, seed=0)
-        payload = TASKS[spec.task](spec, data, lambda event: messages.put(_progress_message(event, sample_z)),
+        rows = _after_fit_rows(spec, data)
+        payload = TASKS[spec.task](spec, data, lambda event: messages.put(_progress_message(event, sample_z, rows)),
                                    cancel, may_save)
         messages.put({"type": "cancelled"} if payload is None else {"type": "done", **payload})
     except Exception as exc:  # every failure reaches the page as one line
@@ -361,4 +699,3 @@ def _child_main(spec: TrainingSpec, messages, cancel, verdict) -> None:
             messages.cancel_join_thread()  # no one reads the queue any more: do not wait to flush it
         else:
             messages.join_thread()  # flush the last message before the process exits
-

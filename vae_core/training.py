@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Literal
 
@@ -19,9 +20,16 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class ProgressEvent:
     """One progress report. `losses` are running means of the current epoch (nats per example);
-    `val_losses` are set on epoch events when validation data was given."""
+    `val_losses` are set on epoch events when validation data was given.
 
-    kind: Literal["batch", "epoch"]
+    kind "start": the step is about to be traced and compiled (no batch done yet); "batch": batches
+    are running; "epoch": an epoch and its validation are done. `eta_seconds` is the fit's remaining
+    time as `EtaEstimator` measures it (nan until a batch after the first has been timed), and
+    `eta_basis` what it rests on; `evaluation_seconds(rows)` estimates work after the fit from the
+    validation passes timed so far.
+    """
+
+    kind: Literal["start", "batch", "epoch"]
     epoch: int  # 1-based
     epochs: int
     step: int  # batches done in this epoch
@@ -32,12 +40,121 @@ class ProgressEvent:
     eta_seconds: float
     # The model being trained, on epoch events (e.g. to decode a sample grid); None on batch events.
     model: VAE | None = field(default=None, repr=False, compare=False)
+    eta_basis: str = ""
+    validation_rows: int = 0
+    first_validation_seconds: float = math.nan  # the first validation pass (it traced the step)
+    validation_seconds_per_row: float = math.nan  # in the latest validation pass
+
+    def evaluation_seconds(self, rows: int) -> float:
+        """Seconds to evaluate `rows` rows after the fit, judged from validation: as long as the first
+        validation pass (the evaluation traces its function too) plus the latest per-row speed for
+        the rows beyond it; 0 when no validation has run."""
+        if math.isnan(self.first_validation_seconds):
+            return 0.0
+        return self.first_validation_seconds + max(0, rows - self.validation_rows) * self.validation_seconds_per_row
 
     @property
     def fraction(self) -> float:
         """Share of all planned batches done, in [0, 1]."""
         done = (self.epoch - 1) * self.steps_per_epoch + self.step
         return min(1.0, done / max(1, self.epochs * self.steps_per_epoch))
+
+
+class EtaEstimator:
+    """The time left in a fit, from what has been measured in it.
+
+    Remaining = batches left × seconds per batch + epoch ends left × seconds per epoch end.
+
+    Seconds per batch: the mean over the last `window` batches (one epoch's worth by default), leaving
+    out only the run's first batch (it traces and compiles the training step). Slow batches count: the
+    first of each epoch refills the shuffle buffer, and on a shared machine pauses recur, so leaving
+    them out would promise too little. Seconds per epoch end: the measured time from an epoch's last
+    batch to the next epoch's first (validation and end-of-epoch callbacks). The first epoch end
+    also traces the validation step: until a second one is measured, its first validation batch's
+    excess over the slowest later one is taken out.
+
+    It reads no clock: the caller passes times in seconds (ProgressReporter passes
+    time.perf_counter()), so it is tested on synthetic timings.
+    """
+
+    def __init__(self, epochs: int, steps_per_epoch: int, *, window: int | None = None) -> None:
+        self.epochs, self.steps_per_epoch = epochs, max(1, steps_per_epoch)
+        self.batch_seconds: deque[float] = deque(maxlen=max(20, window or self.steps_per_epoch))
+        self.end_seconds: list[float] = []  # measured epoch ends (last batch → next epoch's start)
+        self.validation_seconds: list[float] = []  # whole validation passes
+        self._first_validation_batches: list[float] = []  # batch times of the first validation pass
+        self._open_end = math.nan  # the current epoch end so far (last batch → its epoch event)
+        self._mark: float | None = None  # the end of the last batch or the start of the epoch
+        self._last_batch: float | None = None
+        self._validation_mark: float | None = None
+        self._validation_start: float | None = None
+        self._batches = 0
+
+    # --- what happened (times in seconds) --------------------------------------------------------
+    def epoch_begin(self, now: float) -> None:
+        if self._last_batch is not None:
+            self.end_seconds.append(now - self._last_batch)
+            self._open_end = math.nan
+        self._mark = now
+
+    def batch_end(self, now: float) -> None:
+        if self._mark is not None and self._batches > 0:
+            self.batch_seconds.append(now - self._mark)
+        self._batches += 1
+        self._mark = self._last_batch = now
+
+    def validation_begin(self, now: float) -> None:
+        self._validation_start = self._validation_mark = now
+
+    def validation_batch_end(self, now: float) -> None:
+        if self._validation_mark is not None and not self.validation_seconds:
+            self._first_validation_batches.append(now - self._validation_mark)
+        self._validation_mark = now
+
+    def validation_end(self, now: float) -> None:
+        if self._validation_start is not None:
+            self.validation_seconds.append(now - self._validation_start)
+        self._validation_start = self._validation_mark = None
+
+    def epoch_end(self, now: float) -> None:
+        if self._last_batch is not None:
+            self._open_end = now - self._last_batch
+
+    # --- estimates --------------------------------------------------------------------------------
+    def seconds_per_batch(self) -> float:
+        """Mean seconds per batch after warm-up (nan until one has been timed)."""
+        return float(np.mean(self.batch_seconds)) if self.batch_seconds else math.nan
+
+    def seconds_per_epoch_end(self) -> float:
+        """Seconds from an epoch's last batch to the next epoch's first (0 until one was measured)."""
+        if len(self.end_seconds) > 1:
+            return float(np.mean(self.end_seconds[1:]))
+        first = self.end_seconds[0] if self.end_seconds else self._open_end
+        if math.isnan(first):
+            return 0.0
+        batches = self._first_validation_batches
+        tracing = batches[0] - max(batches[1:]) if len(batches) > 1 else 0.0
+        return max(0.0, first - max(0.0, tracing))
+
+    def remaining(self, batches_done: int, epoch_ends_done: int) -> float:
+        """Seconds left after `batches_done` batches in all and `epoch_ends_done` finished epoch ends
+        (nan while no batch after the first has been timed)."""
+        per_batch = self.seconds_per_batch()
+        if math.isnan(per_batch):
+            return math.nan
+        batches_left = max(0, self.epochs * self.steps_per_epoch - batches_done)
+        ends_left = max(0, self.epochs - epoch_ends_done)
+        return batches_left * per_batch + ends_left * self.seconds_per_epoch_end()
+
+    def basis(self) -> str:
+        """What the estimate rests on, for people."""
+        per_batch = self.seconds_per_batch()
+        if math.isnan(per_batch):
+            return "no batch timed yet (the first one compiles the training step)"
+        text = f"{per_batch * 1000:.0f} ms per batch over the last {len(self.batch_seconds)} batches"
+        if self.end_seconds or not math.isnan(self._open_end):
+            text += f", {self.seconds_per_epoch_end():.1f} s per epoch end (validation)"
+        return text
 
 
 ProgressCallback = Callable[[ProgressEvent], None]
@@ -103,16 +220,19 @@ def _progress_callback_class():
     import keras
 
     class ProgressReporter(keras.callbacks.Callback):
-        """Turns Keras's hooks into ProgressEvents, ramps the KL weight, and honours cancel."""
+        """Turns Keras's hooks into ProgressEvents (timed by an EtaEstimator), ramps the KL weight,
+        and honours cancel. `validation_rows`: rows in the validation data (0 when none)."""
 
         def __init__(self, train_config: TrainConfig, vae_config: VAEConfig, steps_per_epoch: int,
                      on_progress: ProgressCallback | None, cancel: threading.Event | None,
-                     min_interval: float = 0.2):
+                     min_interval: float = 0.2, validation_rows: int = 0):
             super().__init__()
             self.train_config, self.vae_config = train_config, vae_config
             self.steps_per_epoch = steps_per_epoch
             self.on_progress, self.cancel = on_progress, cancel
             self.min_interval = min_interval
+            self.validation_rows = validation_rows
+            self.eta = EtaEstimator(train_config.epochs, steps_per_epoch)
             self.start = time.perf_counter()
             self.last_report = 0.0
             self.epoch = 0
@@ -120,30 +240,47 @@ def _progress_callback_class():
 
         def _event(self, kind, step, logs, val_logs=None, model=None) -> ProgressEvent:
             elapsed = time.perf_counter() - self.start
-            epochs = self.train_config.epochs
             done = self.epoch * self.steps_per_epoch + step
-            total = epochs * self.steps_per_epoch
-            eta = elapsed / done * (total - done) if done else math.nan
+            eta = self.eta.remaining(done, self.epoch + (kind == "epoch"))
+            passes, rows = self.eta.validation_seconds, self.validation_rows
+            first = passes[0] if passes and rows else math.nan
+            per_row = passes[-1] / rows if passes and rows else math.nan
             losses = {k: float(v) for k, v in (logs or {}).items() if not k.startswith("val_")}
-            return ProgressEvent(kind, self.epoch + 1, epochs, step, self.steps_per_epoch,
-                                 losses, val_logs or {}, elapsed, eta, model)
+            return ProgressEvent(kind, self.epoch + 1, self.train_config.epochs, step, self.steps_per_epoch,
+                                 losses, val_logs or {}, elapsed, eta, model, self.eta.basis(), rows, first, per_row)
+
+        def on_train_begin(self, logs=None):
+            if self.on_progress:
+                self.on_progress(self._event("start", 0, {}))
 
         def on_epoch_begin(self, epoch, logs=None):
+            self.eta.epoch_begin(time.perf_counter())
             self.epoch = epoch
             warmup = self.vae_config.kl_warmup_epochs
             ramp = min(1.0, (epoch + 1) / warmup) if warmup else 1.0
             self.model.kl_weight.assign(self.vae_config.beta * ramp)
 
         def on_train_batch_end(self, batch, logs=None):
+            now = time.perf_counter()
+            self.eta.batch_end(now)
             if self.cancel is not None and self.cancel.is_set():
                 self.cancelled = True
                 self.model.stop_training = True
-            now = time.perf_counter()
             if self.on_progress and now - self.last_report >= self.min_interval:
                 self.last_report = now
                 self.on_progress(self._event("batch", batch + 1, logs))
 
+        def on_test_begin(self, logs=None):
+            self.eta.validation_begin(time.perf_counter())
+
+        def on_test_batch_end(self, batch, logs=None):
+            self.eta.validation_batch_end(time.perf_counter())
+
+        def on_test_end(self, logs=None):
+            self.eta.validation_end(time.perf_counter())
+
         def on_epoch_end(self, epoch, logs=None):
+            self.eta.epoch_end(time.perf_counter())
             if self.on_progress and not self.cancelled:
                 val = {k[4:]: float(v) for k, v in (logs or {}).items() if k.startswith("val_")}
                 self.on_progress(self._event("epoch", self.steps_per_epoch, logs, val, self.model))
@@ -190,12 +327,16 @@ def fit_vae(x_train: np.ndarray, vae_config: VAEConfig, train_config: TrainConfi
     with strategy.scope():
         model = VAE(vae_config)
         model.compile(optimizer=keras.optimizers.Adam(train_config.learning_rate))
+        # Its slots now rather than inside the first step: a step that creates variables is traced
+        # twice, and tracing is most of the wait before the first batch (~3 s instead of ~7 here).
+        model.optimizer.build(model.trainable_variables)
     if train_config.strategy == "multi_worker":
         _batch_axis_for_multi_worker(model)
     train_data = make_dataset(x_train, train_config.batch_size, shuffle=True, seed=train_config.seed, y=y_train)
     val_data = None if x_val is None else make_dataset(x_val, 2048, shuffle=False, seed=0, y=y_val)
     steps = math.ceil(len(x_train) / train_config.batch_size)
-    reporter = _progress_callback_class()(train_config, vae_config, steps, on_progress, cancel)
+    reporter = _progress_callback_class()(train_config, vae_config, steps, on_progress, cancel,
+                                          validation_rows=0 if x_val is None else len(x_val))
     callbacks = [reporter]
     early_stopping = None
     if val_data is not None and train_config.early_stopping_patience > 0:

@@ -1,16 +1,27 @@
 """Decoder: move z with one slider per latent dim and watch the decoding update (inside a fragment,
-so only that part reruns); a browser-side scrub, the manifold grid, interpolation and prior samples."""
+so only that part reruns); a browser-side scrub, the manifold grid, interpolation and prior samples.
 
+A slider release reruns only `point_editor`, and that rerun is kept small: the decoded image and the
+z map are two small PNGs sent inside the page's message as data: URLs (no second request for the
+browser to make), the map drawn here rather than as a Plotly chart (which the browser would rebuild
+on every move), and nothing large is read from the caches.
+"""
+
+import base64
+import io
 import math
 
 import numpy as np
 import streamlit as st
+from PIL import Image
 
 from dashboard import figures, loaders, state, widgets
 from vae_core.latent import decode_images, interpolate, manifold_mosaic, mosaic, prior_mosaic, sample_prior
 
 MAX_SLIDERS = 32
 Z_LIMIT = 4.0  # the sliders span ±4 prior standard deviations, wider when z lies further out
+MAP_SCALE = 4  # screen pixels per density bin of the z map (60 bins: 240 pixels)
+BLUE, RED = np.array([8, 81, 156]), np.array([214, 39, 40])
 _SHOWN_REV = "_dec_sliders_rev"  # (model, z revision) the sliders were last set from
 
 
@@ -44,6 +55,43 @@ def _draw(name: str, latent_dim: int) -> None:
     draws = st.session_state.get("_dec_draws", 0) + 1
     st.session_state["_dec_draws"] = draws
     state.set_decoder_z(name, np.round(np.random.default_rng(draws).standard_normal(latent_dim), 3))
+
+
+def png_url(image: np.ndarray) -> str:
+    """A (h, w) or (h, w, 3) uint8 image as a data: URL of its PNG (st.image shows it as it is)."""
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def enlarged(image: np.ndarray, scale: int) -> np.ndarray:
+    """A (h, w) image in [0, 1] as (h·scale, w·scale) uint8 with crisp pixels."""
+    grey = np.round(np.clip(image, 0.0, 1.0) * 255).astype(np.uint8)
+    return np.repeat(np.repeat(grey, scale, axis=0), scale, axis=1)
+
+
+def z_map_image(counts: np.ndarray, extent: float, z_xy: tuple[float, float]) -> np.ndarray:
+    """Where z sits: the density `counts` (bins, bins) [y, x] of μ over ±extent shaded white → blue,
+    grey lines at whole numbers (darker at 0), z as a red cross (at the edge when outside).
+    Returns (bins·MAP_SCALE, bins·MAP_SCALE, 3) uint8 with z1 pointing up."""
+    shade = np.log1p(counts)
+    shade = shade / max(float(shade.max()), 1e-9)
+    image = 255 - shade[::-1, :, None] * (255 - BLUE)
+    image = np.repeat(np.repeat(image, MAP_SCALE, axis=0), MAP_SCALE, axis=1)
+    size = image.shape[0]
+    to_pixel = lambda v: int(np.clip(round((v + extent) / (2 * extent) * (size - 1)), 0, size - 1))  # noqa: E731
+    for value in range(-int(extent), int(extent) + 1):
+        grey = 150 if value == 0 else 215
+        column, row = to_pixel(value), size - 1 - to_pixel(value)
+        image[:, column] = np.minimum(image[:, column], grey)
+        image[row, :] = np.minimum(image[row, :], grey)
+    x, y = to_pixel(z_xy[0]), size - 1 - to_pixel(z_xy[1])
+    for d in range(-6, 7):
+        for thick in (0, 1):
+            for row, column in ((y + d, x + d + thick), (y + d, x - d + thick)):
+                if 0 <= row < size and 0 <= column < size:
+                    image[row, column] = RED
+    return image.astype(np.uint8)
 
 
 def decoded_transaction(loaded, z: list[float]) -> None:
@@ -97,7 +145,7 @@ def point_editor(loaded, key: tuple, data_key, label: int | None) -> None:
         if loaded.kind == "fraud":
             decoded_transaction(loaded, z)
         else:
-            widgets.show_image(decode_images(loaded.vae, [z], label)[0], caption="decoded p(x | z)", scale=8)
+            st.image(png_url(enlarged(decode_images(loaded.vae, [z], label)[0], 8)), caption="decoded p(x | z)")
             if label is not None:
                 from vae_core.conditional import digit_row
 
@@ -105,10 +153,11 @@ def point_editor(loaded, key: tuple, data_key, label: int | None) -> None:
                          clamp=True, width="stretch")
     with where:
         if latent_dim >= 2:
-            counts, centres = loaders.latent_density(key, (0, 1), Z_LIMIT, data_key)
-            st.plotly_chart(figures.z_map(counts, centres, (z[0], z[1]), ("z0", "z1")),
-                            key="dec_zmap", config={"displayModeBar": False})
-            source = loaders.latent_view(key, 10_000, data_key).source
+            counts, _ = loaders.latent_density(key, (0, 1), Z_LIMIT, data_key)
+            outside = " (z lies beyond the map: the cross is at its edge)" if max(abs(z[0]), abs(z[1])) > Z_LIMIT else ""
+            st.image(png_url(z_map_image(counts, Z_LIMIT, (z[0], z[1]))),
+                     caption=f"Where z sits among the test rows' μ: z0 →, z1 ↑, ±{Z_LIMIT:g}{outside}")
+            source = loaders.mnist_test().source if data_key is None else loaders.scored(key, data_key).source
             st.caption(f"Shading: μ of the test rows of {source}")
 
 

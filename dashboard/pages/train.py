@@ -13,6 +13,7 @@ from vae_core.errors import DataError
 JOB = "train_job"  # session key: this user's TrainingJob
 _REFRESHED = "_train_job_refreshed"  # id of the finished job the page has already refreshed for
 _CLEAR_NAME = "_train_clear_name"  # set after a save: empty the name box before it is drawn
+_CHART = "_train_loss_chart"  # ((job id, epochs shown), figure): rebuilt only when an epoch has ended
 
 
 def data_widgets(dataset: str, running: bool) -> dict:
@@ -92,6 +93,30 @@ def start(dataset: str, name: str, settings: dict, data: dict) -> None:
         st.rerun()
 
 
+def clock(seconds: float) -> str:
+    """Seconds as m:ss (h:mm:ss from an hour)."""
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def progress_text(snap: jobs.JobSnapshot) -> str:
+    """The progress bar's line: share done, epoch or what is happening before the first batch, time
+    elapsed and, while it runs, the time left."""
+    parts = [f"{snap.fraction:.0%}"]
+    if snap.epochs:
+        parts.append(f"epoch {snap.epoch}/{snap.epochs}")
+    if snap.finished:
+        parts.append({"done": "done", "cancelled": "cancelled", "failed": "stopped"}[snap.status])
+    elif snap.fraction == 0:
+        parts.append(snap.phase)
+    parts.append(f"{clock(snap.elapsed_seconds)} elapsed")
+    if not snap.finished and snap.fraction > 0:
+        parts.append("estimating the time left" if math.isnan(snap.eta_seconds)
+                     else f"about {clock(snap.eta_seconds)} left")
+    return " · ".join(parts)
+
+
 def show_job() -> None:
     """Progress of this user's job; polled by a timer while it runs."""
     job = st.session_state.get(JOB)
@@ -101,10 +126,9 @@ def show_job() -> None:
     st.subheader(f"Training {snap.name}" if snap.name else "Training")
     if snap.data_source:
         widgets.source_banner(presentation.short_source(snap.data_source), snap.synthetic)
-    eta = "" if math.isnan(snap.eta_seconds) or snap.finished else f" · about {snap.eta_seconds:.0f} s left"
-    epoch_text = (f"epoch {snap.epoch}/{snap.epochs}" if snap.epochs
-                  else "starting: loading TensorFlow and the data" if not snap.finished else "stopped")
-    st.progress(snap.fraction, text=f"{snap.fraction:.0%} · {epoch_text} · {snap.elapsed_seconds:.0f} s{eta}")
+    st.progress(snap.fraction, text=progress_text(snap))
+    if not snap.finished and snap.eta_basis and not math.isnan(snap.eta_seconds):
+        st.caption(f"Time left, measured: {snap.eta_basis}.")
     if not snap.finished:
         if snap.cancel_requested:
             st.caption("Cancelling after the current batch…")
@@ -123,7 +147,10 @@ def show_job() -> None:
     curves = presentation.loss_history(snap.epoch_losses, snap.epoch_val_losses)
     left, right = st.columns([3, 1]) if snap.dataset == "mnist" else (st.container(), None)
     if curves:
-        left.plotly_chart(figures.loss_chart(curves), key="train_loss_chart")
+        shown = (id(job), len(snap.epoch_losses))
+        if st.session_state.get(_CHART, (None,))[0] != shown:  # the poll runs twice a second; epochs end rarely
+            st.session_state[_CHART] = (shown, figures.loss_chart(curves))
+        left.plotly_chart(st.session_state[_CHART][1], key="train_loss_chart")
     elif snap.current:
         left.caption("This epoch so far: " + ", ".join(f"{k} {v:.2f}" for k, v in snap.current.items()))
     if right is not None and snap.samples is not None:

@@ -65,10 +65,6 @@ DRAWN_JS = """() => Array.from(document.querySelectorAll('[data-testid="stPlotly
   && !document.querySelector('[data-testid="stSpinner"], [data-testid="stSkeleton"], '
                              + '[data-testid="stSkeletonElement"], [data-testid="stAppSkeleton"]')"""
 
-# Texts of the confusion-matrix cells ("TP 32", ...) drawn by Plotly as SVG text.
-CONFUSION_JS = """() => Array.from(document.querySelectorAll('.st-key-thr_confusion text'))
-  .map((t) => t.textContent).filter((t) => /^(TP|FP|FN|TN) [0-9,]+$/.test(t))"""
-
 # The src of the <img> inside the st.image whose caption contains `caption` ('' when absent).
 IMAGE_SRC_JS = """(caption) => {
   const box = Array.from(document.querySelectorAll('[data-testid="stImage"]'))
@@ -85,7 +81,6 @@ _PROBE_JS = """(args) => {
   const [kind, arg] = args;
   const check = {
     image: () => { const src = (@IMAGE_SRC_JS)(arg.caption); return !!src && src !== arg.before; },  // new, loaded
-    confusion: () => { const now = (@CONFUSION_JS)(); return now.length === 4 && now.join('|') !== arg.before; },
   }[kind];
   const app = document.querySelector('[data-testid="stApp"]');
   let released = null, ran = false, done = null;
@@ -113,7 +108,7 @@ _PROBE_JS = """(args) => {
     };
     requestAnimationFrame(step);
   });
-}""".replace("@IMAGE_SRC_JS", IMAGE_SRC_JS).replace("@CONFUSION_JS", CONFUSION_JS)
+}""".replace("@IMAGE_SRC_JS", IMAGE_SRC_JS)
 
 
 def browser_available() -> str | None:
@@ -295,18 +290,6 @@ class AppPage:
         box = self.page.locator("[data-testid=stMetric]").filter(
             has=self.page.locator("[data-testid=stMetricLabel]", has_text=label)).first
         return box.locator("[data-testid=stMetricValue]").inner_text().strip()
-
-    def confusion(self) -> dict[str, int]:
-        """The Fraud threshold page's confusion counts: {"TP": n, "FN": n, "FP": n, "TN": n}."""
-        cells = self.page.evaluate(CONFUSION_JS)
-        return {cell.split()[0]: int(cell.split()[1].replace(",", "")) for cell in cells}
-
-    def wait_new_confusion(self, before: dict[str, int]) -> dict[str, int]:
-        """Until all four confusion counts are drawn and differ from `before`; returns them."""
-        old = "|".join(f"{k} {v:,}" for k, v in before.items())
-        self.wait_for(f"(old) => {{ const now = ({CONFUSION_JS})(); return now.length === 4 && now.join('|') !== old; }}",
-                      old)
-        return self.confusion()
 
     def image_src(self, caption: str) -> str:
         """The src of the loaded <img> of the st.image whose caption contains `caption` ('' if none)."""

@@ -2,7 +2,7 @@
 load benchmark (bench/bench_load.py) share.
 
 Each person is a `StreamSession` (dashboard/testing/stream.py) doing mixed work: decoder moves,
-clicks on the latent scatter, threshold moves, an upload, and page changes through the sidebar's
+clicks on the latent map, threshold releases on the explorer, an upload, and page changes through the sidebar's
 links; another person trains a model meanwhile. What each step showed is recorded so a run can be
 compared with what one session alone sees, and each step's latency is kept.
 """
@@ -28,7 +28,7 @@ UPLOAD_NAME = "transactions.csv"
 class Workload:
     """What every session does, and on which models.
 
-    Steps whose result depends only on the step (a z pair, a clicked row, a threshold stop, an
+    Steps whose result depends only on the step (a z pair, a clicked row, a released threshold, an
     upload) are recorded, so sessions that take them in different orders must see the same things.
     """
 
@@ -66,22 +66,25 @@ def _digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()[:16]
 
 
-def threshold_stops(session: StreamSession, fractions: tuple[float, ...]) -> list[str]:
-    """The threshold slider's option texts at `fractions` of its range."""
-    options = list(session.widget("thr_slider").proto.options)
-    return [options[int(f * (len(options) - 1))] for f in fractions]
+def threshold_stops(session: StreamSession, fractions: tuple[float, ...]) -> list[float]:
+    """The threshold explorer's stops at `fractions` of the way along them."""
+    from dashboard.components.threshold_explorer import unpack
+
+    args, blobs = session.component_args("thr_explorer")
+    stops = unpack(blobs["data"], args["layout"])["stops"]
+    return [float(stops[int(f * (len(stops) - 1))]) for f in fractions]
 
 
-def confusion(session: StreamSession) -> tuple[str, ...]:
-    """The confusion matrix's cell texts ("TP 12", …) as drawn."""
-    cells = session.chart("thr_confusion")["data"][0].get("text", [])
-    return tuple(text for row in cells for text in row)
+def explorer_counts(session: StreamSession) -> tuple[int, int | None]:
+    """(alerts, missed positives) at the threshold in force, as the explorer is given them."""
+    current = session.component_args("thr_explorer")[0]["current"]
+    return current["alerts"], current["fn"]
 
 
-async def explore(session: StreamSession, work: Workload, index: int, stops: list[str] | None = None) -> Pass:
+async def explore(session: StreamSession, work: Workload, index: int, stops: list[float] | None = None) -> Pass:
     """One pass of person `index` (steps in an order rotated by `index`) in `session`, opened here
-    if it is new; `stops` are the threshold slider's options to visit (default:
-    `work.threshold_fractions` of this session's slider)."""
+    if it is new; `stops` are the thresholds to release the explorer at (default:
+    `work.threshold_fractions` of this session's explorer)."""
     done = Pass()
     log = done.interactions.append
     if session.session_id:
@@ -96,14 +99,14 @@ async def explore(session: StreamSession, work: Workload, index: int, stops: lis
         done.seen[("z", z0, z1)] = _digest(session.image("decoded p(x | z)"))
     log(await session.follow("Latent space"))
     for row in _rotated(work.rows, index):
-        log(await session.select("latent_chart", [{"customdata": row, "curve_number": 0, "point_number": 0}]))
+        log(await session.send("latent_map", {"event": "click", "index": row}))
         shown = [caption for caption, _ in session.images()]
         done.seen[("row", row)] = (shown[0], _digest(session.image("reconstruction")))
     log(await session.follow("Fraud threshold"))
     stops = stops or threshold_stops(session, work.threshold_fractions)
     for stop in _rotated(tuple(stops), index):
-        log(await session.set("thr_slider", stop))
-        done.seen[("threshold", stop)] = (tuple(sorted(session.metrics().items())), confusion(session))
+        log(await session.send("thr_explorer", {"threshold": stop}))
+        done.seen[("threshold", stop)] = (tuple(sorted(session.metrics().items())), explorer_counts(session))
     if work.upload is not None and index % 2 == 0:  # scored at the model's own threshold
         log(await session.click("thr_reset"))
         log(await session.set("fraud_view_data", presentation.VIEW_SOURCE_LABELS["upload"]))

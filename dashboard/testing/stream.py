@@ -35,7 +35,8 @@ from streamlit.proto.WidgetStates_pb2 import WidgetState
 XSRF_COOKIE = "_streamlit_xsrf"
 _FINISHED = ForwardMsg.ScriptFinishedStatus
 _WIDGETS = ("slider", "number_input", "text_input", "radio", "selectbox", "button", "button_group",
-            "file_uploader", "checkbox", "download_button", "multiselect", "text_area", "plotly_chart", "dataframe")
+            "file_uploader", "checkbox", "download_button", "multiselect", "text_area", "plotly_chart", "dataframe",
+            "component_instance")
 
 
 def _user_key(element_id: str) -> str:
@@ -95,6 +96,7 @@ class StreamSession:
         self._cookies = http.cookiejar.CookieJar()
         self._http = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self._cookies))
         self._send_lock = asyncio.Lock()
+        self._sent: dict[str, int] = {}  # component key → values sent (the frame's sequence number)
 
     # --- connecting -------------------------------------------------------------------------------
 
@@ -238,6 +240,18 @@ class StreamSession:
         selection = {"selection": {"points": points, "point_indices": list(range(len(points))), "box": [], "lasso": []}}
         state = WidgetState(id=element.proto.id, string_value=json.dumps(selection))
         return await self._rerun(widget=state, fragment_id=element.fragment_id, what=f"select {key}")
+
+    def component_args(self, key: str) -> tuple[dict, dict[str, bytes]]:
+        """The custom component `key`'s JSON arguments and its binary ones (name → bytes)."""
+        proto = self.widget(key).proto
+        return json.loads(proto.json_args or "{}"), {a.key: a.bytes for a in proto.special_args if a.bytes}
+
+    async def send(self, key: str, value: dict) -> Interaction:
+        """What the custom component `key`'s frame sends on a person's action (Streamlit.setComponentValue)."""
+        element = self.widget(key)
+        self._sent[key] = self._sent.get(key, 0) + 1
+        state = WidgetState(id=element.proto.id, json_value=json.dumps({**value, "seq": self._sent[key]}))
+        return await self._rerun(widget=state, fragment_id=element.fragment_id, what=f"send {key} {value}")
 
     async def click(self, key: str) -> Interaction:
         element = self.widget(key)

@@ -1,0 +1,155 @@
+"""Start-up work done before anyone asks: TensorFlow, the default models, then a warm training process.
+
+Streamlit runs page scripts only when a browser connects. `streamlit run app.py` finds app.py's
+`app = st.App(..., lifespan=warmup.lifespan)` and enters the lifespan once as the server starts:
+it imports the dashboard's modules (~2 s, so the first page does not) and `start`s the rest on a
+background thread, so the server answers at once. A page that needs a model calls `wait_visibly()`
+first: while the start-up work runs, it shows what is loading (a person arriving early sees
+progress, not a blank page) and returns when it is done. One line in the server's log says when
+the work has finished.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
+from typing import Any
+
+import streamlit as st
+from streamlit.logger import get_logger
+
+log = get_logger(__name__)  # Streamlit's logger: its INFO lines reach the server's terminal
+THREAD = "warm-up"
+SWITCH_SECONDS = 0.0005  # the interpreter's thread switch interval while warming up (default 0.005)
+LATENT_POINTS = 5000  # the Latent space page's default number of points
+# A warm training worker (TensorFlow's import and a first fit: ~10 s of a core) starts once the server
+# is quiet: under this share of a core for this long, or after QUIET_MAX_SECONDS anyway.
+QUIET_SHARE, QUIET_SECONDS, QUIET_MAX_SECONDS = 0.2, 2.0, 60.0
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What the start-up work is doing: `phase` for people, `done` once it has finished (or failed:
+    a page that then needs the failed part shows that error itself)."""
+
+    phase: str = "starting"
+    started: float = 0.0
+    done: bool = False
+
+
+_lock = threading.Lock()
+_progress: Progress | None = None  # None: never started (AppTest, a bare script)
+
+
+def _set(**changes: Any) -> None:
+    global _progress
+    with _lock:
+        _progress = replace(_progress or Progress(), **changes)
+
+
+def progress() -> Progress | None:
+    """The start-up work's state (None when it was never started in this process)."""
+    with _lock:
+        return _progress
+
+
+class _OwnThreadOnly(logging.Filter):
+    """Drops Streamlit's "missing ScriptRunContext" warnings raised by the warm-up thread: it fills
+    the shared caches on purpose, outside any session."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.threadName != THREAD
+
+
+def start() -> bool:
+    """Begin the start-up work on a background thread (once per process); True when it began now."""
+    global _progress
+    with _lock:
+        if _progress is not None:
+            return False
+        _progress = Progress(phase="starting", started=time.perf_counter())
+    logging.getLogger("streamlit.runtime.scriptrunner_utils.script_run_context").addFilter(_OwnThreadOnly())
+    threading.Thread(target=_run, name=THREAD, daemon=True).start()
+    return True
+
+
+def _run() -> None:
+    """Import TensorFlow, load each kind's default model (what a first visit opens) and what the
+    Latent space page shows first for the MNIST one; then keep a warm training worker, each started
+    once the server is quiet (on two cores, what people's pages need comes first).
+
+    Meanwhile the interpreter switches threads every 0.5 ms instead of 5: importing TensorFlow holds
+    the GIL for seconds, and every request of a person's first page (the page's script, dozens of
+    small static files) would otherwise wait up to 5 ms at each of its many hand-offs.
+    """
+    from dashboard import loaders
+    from vae_core import jobs, registry
+    from vae_core.tf_import import import_tensorflow
+
+    started, switch = time.perf_counter(), sys.getswitchinterval()
+    sys.setswitchinterval(SWITCH_SECONDS)
+    loaded = []
+    try:
+        _set(phase="loading TensorFlow")
+        import_tensorflow()  # ~5 s here, once per server, without its start-up lines
+
+        defaults = registry.default_models(loaders.model_infos(), loaders.models_root())
+        for kind, name in defaults.items():
+            if name is None:
+                continue
+            _set(phase=f"loading the model {name}")
+            key = loaders.model_key(name)
+            loaders.get_model(name)
+            if kind == "mnist":
+                _set(phase=f"encoding the test digits with {name}")
+                loaders.latent_view(key, min(LATENT_POINTS, len(loaders.mnist_test().x_test)), None)
+            loaded.append(name)
+    except Exception as exc:  # noqa: BLE001 - pages report their own errors; the log says why this stopped
+        log.warning("start-up loading stopped: %s: %s", type(exc).__name__, exc)
+    finally:
+        sys.setswitchinterval(switch)
+        _set(phase="ready", done=True)
+    log.info("TensorFlow and %d default model(s) loaded in %.1f s (%s)", len(loaded), time.perf_counter() - started,
+             ", ".join(loaded) or "none")
+    jobs.warm_up(when=wait_until_quiet)
+
+
+def wait_until_quiet() -> None:
+    """Return once this server process has used under QUIET_SHARE of one core for QUIET_SECONDS in a
+    row (people's page runs first), or after QUIET_MAX_SECONDS."""
+    deadline = time.monotonic() + QUIET_MAX_SECONDS
+    while time.monotonic() < deadline:
+        used = time.process_time()
+        time.sleep(QUIET_SECONDS)
+        if time.process_time() - used < QUIET_SHARE * QUIET_SECONDS:
+            return
+
+
+def wait_visibly(poll_seconds: float = 0.25) -> None:
+    """In a page: while the start-up work runs, show what it is loading, then clear it and return."""
+    current = progress()
+    if current is None or current.done:
+        return
+    box = st.empty()
+    while current is not None and not current.done:
+        box.info(f"The server is starting up: {current.phase}… ({time.perf_counter() - current.started:.0f} s). "
+                 "This page opens when it is done.", icon=":material/hourglass_top:")
+        time.sleep(poll_seconds)
+        current = progress()
+    box.empty()
+
+
+@asynccontextmanager
+async def lifespan(app) -> AsyncIterator[None]:
+    """st.App's lifespan: start the warm-up as the server starts; stop the training worker at exit."""
+    from dashboard import navigation  # noqa: F401 (what every page imports; the runtime exists now)
+    from vae_core import jobs
+
+    start()
+    yield
+    jobs.shutdown()

@@ -1,0 +1,126 @@
+"""Start-up loading and warm training in a real `streamlit run app.py` and Chromium: a page opened
+while the server still loads TensorFlow says what it is loading and then opens; once loading is done,
+pages that need a model open without that wait, and a training starts on a warm worker (its progress
+line never says it is waiting for one).
+
+One fresh server for the module (the first test needs it fresh). Needs Playwright and Debian's
+Chromium; the warm-worker check reads /proc (Linux).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from dashboard.testing.browser import DESKTOP, AppPage, app_server, skip_reason
+from browser_fixtures import DIGITS, FRAUD, app_data_dir, browser, e2e_models  # noqa: F401
+
+missing = skip_reason()
+pytestmark = pytest.mark.skipif(missing is not None, reason=missing or "")
+
+LOADED = "default model(s) loaded in"  # the server log's line once start-up loading is done
+NOTICE = "The server is starting up"
+WAITING = "waiting for a training process"
+
+
+@pytest.fixture(scope="module")
+def fresh_server(e2e_models, app_data_dir, tmp_path_factory):  # noqa: F811
+    with app_server(e2e_models, data_dir=app_data_dir, log_dir=tmp_path_factory.mktemp("speed")) as running:
+        yield running
+
+
+def _main_text(app: AppPage) -> str:
+    return app.page.evaluate("() => (document.querySelector('[data-testid=stMain]') || {}).innerText || ''")
+
+
+def _wait_log(server, text: str, timeout: float = 600) -> None:
+    deadline = time.monotonic() + timeout
+    while text not in server.log_text():
+        assert time.monotonic() < deadline, f"the server never logged {text!r}:\n{server.log_text()[-2000:]}"
+        time.sleep(0.3)
+
+
+def _idle_worker(server_pid: int, timeout: float = 600) -> int:
+    """The server's training worker once it is idle (warm): ≤ 3 CPU ticks over 2 s."""
+    def ticks(pid: int) -> int | None:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return int(fields[11]) + int(fields[12])
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+                spawned = b"spawn_main" in (stat.parent / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if parent == server_pid and spawned:
+                pid = int(stat.parent.name)
+                before = ticks(pid)
+                time.sleep(2.0)
+                after = ticks(pid)
+                if before is not None and after is not None and after - before <= 3:
+                    return pid
+        time.sleep(0.5)
+    raise AssertionError("no idle training worker")
+
+
+def test_a_page_opened_during_start_up_says_what_is_loading_then_opens(fresh_server, browser):  # noqa: F811
+    already_loaded = LOADED in fresh_server.log_text()
+    context = browser.new_context(viewport=DESKTOP)
+    app = AppPage(context.new_page(), fresh_server.url, timeout_ms=600_000)
+    try:
+        app.page.goto(f"{fresh_server.url}/latent")
+        seen = set()
+        deadline = time.monotonic() + 600
+        while not app.heading("Latent space").count() or NOTICE in _main_text(app):
+            text = _main_text(app)
+            if NOTICE in text:
+                seen.add(text[text.index(NOTICE):].split("(")[0].strip())
+            assert time.monotonic() < deadline, "the page never opened"
+            app.page.wait_for_timeout(100)
+        app.wait_drawn(timeout_ms=600_000)
+        assert already_loaded or seen, "the page waited for start-up loading without saying so"
+        assert all(":" in line and "…" in line for line in seen), seen  # "…starting up: loading TensorFlow…"
+        assert NOTICE not in _main_text(app)
+        assert app.page.locator(".st-key-latent_chart .js-plotly-plot").count() == 1
+    finally:
+        context.close()
+    _wait_log(fresh_server, LOADED)
+    line = next(line for line in fresh_server.log_text().splitlines() if LOADED in line)
+    assert DIGITS in line and FRAUD in line, line
+
+
+def test_after_start_up_pages_need_no_wait_and_training_starts_on_a_warm_worker(fresh_server, browser):  # noqa: F811
+    _wait_log(fresh_server, LOADED)
+    context = browser.new_context(viewport=DESKTOP)
+    app = AppPage(context.new_page(), fresh_server.url, timeout_ms=600_000)
+    try:
+        app.page.goto(f"{fresh_server.url}/latent")
+        app.heading("Latent space").wait_for()
+        assert NOTICE not in _main_text(app)
+        app.wait_drawn()
+
+        _idle_worker(fresh_server.process.pid)
+        app.open("train", heading="Train a model")
+        app.fill("train_hidden_mnist", "16")
+        app.fill("train_epochs_mnist", 2)
+        app.fill("train_name", "warm-started")
+        app.wait_for("() => !document.querySelector('.st-key-train_start button').disabled")
+        app.click("train_start")
+        progress, lines = app.page.locator("[data-testid=stProgress]"), []
+        deadline = time.monotonic() + 600
+        while not app.page.get_by_text("Saved warm-started").count():
+            if progress.count():
+                lines.append(progress.first.inner_text())
+            assert time.monotonic() < deadline, lines[-3:]
+            app.page.wait_for_timeout(100)
+        assert lines and not any(WAITING in line for line in lines), lines[:5]
+        assert any("elapsed" in line for line in lines)
+    finally:
+        context.close()
