@@ -14,6 +14,8 @@ ModelType = Literal["vae", "ae"]
 ARCHITECTURES: tuple[str, ...] = ("dense", "conv")
 LIKELIHOODS: tuple[str, ...] = ("bernoulli", "gaussian")
 MODEL_TYPES: tuple[str, ...] = ("vae", "ae")
+LRSchedule = Literal["constant", "cosine"]
+LR_SCHEDULES: tuple[str, ...] = ("constant", "cosine")
 
 
 def _from_dict(cls: type, data: dict[str, Any]):
@@ -51,6 +53,12 @@ class VAEConfig:
     # > 0: a conditional model; the one-hot label joins the encoder's features and the decoder's z.
     # 0 keeps configs saved before conditioning existed loading unchanged.
     num_classes: int = 0
+    # Dense decoder layer sizes from z outwards; () mirrors the encoder (hidden_units reversed).
+    decoder_hidden_units: tuple[int, ...] = ()
+    # Free bits (nats per latent dim): training ignores a dim's batch-mean KL below this floor, so
+    # the optimiser cannot buy reconstruction by switching dims off. Changes the training objective
+    # only; reported losses stay the true ELBO terms. 0 = the plain ELBO.
+    free_bits: float = 0.0
 
     def __post_init__(self) -> None:
         if self.architecture not in ARCHITECTURES:
@@ -74,6 +82,10 @@ class VAEConfig:
         if (not isinstance(self.num_classes, int) or isinstance(self.num_classes, bool)
                 or self.num_classes < 0 or self.num_classes == 1 or self.num_classes > 1000):
             raise ConfigError(f"Number of classes must be 0 (unconditional) or from 2 to 1000, got {self.num_classes!r}.")
+        if any(not 1 <= int(u) <= 8192 for u in self.decoder_hidden_units):
+            raise ConfigError(f"Decoder hidden units must be integers from 1 to 8192, got {self.decoder_hidden_units!r}.")
+        if not 0.0 <= float(self.free_bits) <= 100.0:
+            raise ConfigError(f"Free bits must be between 0 and 100 nats per latent dim, got {self.free_bits!r}.")
 
     @property
     def conditional(self) -> bool:
@@ -84,6 +96,11 @@ class VAEConfig:
     def variational(self) -> bool:
         """True for a VAE (a distribution q(z|x)), False for a plain autoencoder (one point z)."""
         return self.model_type == "vae"
+
+    @property
+    def decoder_units(self) -> tuple[int, ...]:
+        """The decoder's dense layer sizes, from z outwards."""
+        return self.decoder_hidden_units or tuple(reversed(self.hidden_units))
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -105,6 +122,9 @@ class TrainConfig:
     early_stopping_patience: int = 5
     # "default" (one device), "mirrored" (all local GPUs) or "multi_worker" (TF_CONFIG cluster).
     strategy: Literal["default", "mirrored", "multi_worker"] = "default"
+    # "cosine": the learning rate falls from learning_rate to 0 along a half cosine over all
+    # planned steps, which settles the weights at the end; "constant" keeps it fixed.
+    lr_schedule: LRSchedule = "constant"
 
     def __post_init__(self) -> None:
         if not isinstance(self.epochs, int) or not 1 <= self.epochs <= 10_000:
@@ -117,6 +137,8 @@ class TrainConfig:
             raise ConfigError(f"Early-stopping patience must be a whole number ≥ 0, got {self.early_stopping_patience!r}.")
         if self.strategy not in ("default", "mirrored", "multi_worker"):
             raise ConfigError(f"Unknown distribution strategy {self.strategy!r}.")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ConfigError(f"Learning-rate schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}.")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -96,6 +96,7 @@ def train_mnist(name: str | None, vae_config: VAEConfig, train_config: TrainConf
         "epochs_run": result.epochs_run,
         "stopped_early": result.stopped_early,
         "training_seconds": round(result.seconds, 2),
+        "training_cpu_seconds": round(result.cpu_seconds, 2),
         "n_train": len(x_train),
         "n_validation": len(x_val),
         "train_config": train_config.to_dict(),

@@ -38,6 +38,15 @@ def kl_divergence(z_mean, z_log_var):
     return -0.5 * ops.sum(1.0 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var), axis=1)
 
 
+def free_bits_kl(z_mean, z_log_var, free_bits: float):
+    """The batch-mean KL with each latent dim's share floored at `free_bits` nats: (batch, latent) → ().
+
+    Below the floor a dim's KL has no gradient, so training cannot profit from closing it.
+    """
+    per_dim = ops.mean(-0.5 * (1.0 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var)), axis=0)
+    return ops.sum(ops.maximum(per_dim, free_bits))
+
+
 @keras.saving.register_keras_serializable(package="vae_core")
 class Sampling(layers.Layer):
     """Reparameterisation: z = μ + exp(½ log σ²)·ε, ε ~ N(0, I), so gradients flow to μ and σ."""
@@ -109,7 +118,7 @@ def build_decoder(config: VAEConfig) -> keras.Model:
         out = layers.Conv2DTranspose(config.input_shape[-1], 3, padding="same", name="x_params")(h)
     else:
         h = h0
-        for units in reversed(config.hidden_units):
+        for units in config.decoder_units:
             h = layers.Dense(units, activation="relu")(h)
         out = layers.Dense(int(np.prod(config.input_shape)), name="x_params")(h)
         out = layers.Reshape(config.input_shape)(out)
@@ -205,11 +214,17 @@ class VAE(keras.Model):
         return ops.sigmoid(decoder_output) if self.vae_config.likelihood == "bernoulli" else decoder_output
 
     def _loss_terms(self, x, y=None, training: bool = False):
+        """Batch means (reconstruction, KL, objective): the objective weighs the KL by β_t, after
+        free bits when set; reconstruction + KL stays the true −ELBO."""
         z_mean, z_log_var, z = self._posterior(x, y, training=training)
         reconstruction = ops.mean(reconstruction_nll(x, self._decoder_params(z, y, training=training),
                                                      self.vae_config.likelihood))
-        kl = ops.mean(kl_divergence(z_mean, z_log_var)) if self.variational else ops.zeros((), reconstruction.dtype)
-        return reconstruction, kl
+        if not self.variational:
+            return reconstruction, ops.zeros((), reconstruction.dtype), reconstruction
+        kl = ops.mean(kl_divergence(z_mean, z_log_var))
+        free_bits = self.vae_config.free_bits
+        kl_penalty = free_bits_kl(z_mean, z_log_var, free_bits) if free_bits else kl
+        return reconstruction, kl, reconstruction + self.kl_weight * kl_penalty
 
     def _update_metrics(self, loss, reconstruction, kl) -> dict:
         self.loss_tracker.update_state(loss)
@@ -221,8 +236,7 @@ class VAE(keras.Model):
     def train_step(self, data):
         x, y = self._split(data)
         with tf.GradientTape() as tape:
-            reconstruction, kl = self._loss_terms(x, y, training=True)
-            loss = reconstruction + self.kl_weight * kl if self.variational else reconstruction
+            reconstruction, kl, loss = self._loss_terms(x, y, training=True)
             # Under tf.distribute each replica's gradient is summed: scale the per-replica mean.
             scaled = loss / tf.distribute.get_strategy().num_replicas_in_sync
         gradients = tape.gradient(scaled, self.trainable_weights)
@@ -231,8 +245,7 @@ class VAE(keras.Model):
 
     def test_step(self, data):
         x, y = self._split(data)
-        reconstruction, kl = self._loss_terms(x, y, training=False)
-        loss = reconstruction + self.kl_weight * kl if self.variational else reconstruction
+        reconstruction, kl, loss = self._loss_terms(x, y, training=False)
         return self._update_metrics(loss, reconstruction, kl)
 
     def get_config(self) -> dict:

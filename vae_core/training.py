@@ -50,6 +50,8 @@ class TrainResult:
     model: VAE
     history: dict[str, list[float]] = field(default_factory=dict)
     seconds: float = 0.0
+    # Processor time of the whole process during fit (all threads): comparable across machine loads.
+    cpu_seconds: float = 0.0
     epochs_run: int = 0
     cancelled: bool = False
     stopped_early: bool = False
@@ -77,6 +79,16 @@ def make_dataset(x: np.ndarray, batch_size: int, *, shuffle: bool, seed: int, y:
     if shuffle:
         dataset = dataset.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def learning_rate_schedule(train_config: TrainConfig, steps_per_epoch: int):
+    """The optimizer's learning rate: a float, or a Keras schedule over all planned steps."""
+    import keras
+
+    if train_config.lr_schedule == "cosine":
+        return keras.optimizers.schedules.CosineDecay(train_config.learning_rate,
+                                                      decay_steps=train_config.epochs * steps_per_epoch)
+    return train_config.learning_rate
 
 
 def _progress_callback_class():
@@ -167,12 +179,12 @@ def fit_vae(x_train: np.ndarray, vae_config: VAEConfig, train_config: TrainConfi
     y_val = _check_labels(y_val, x_val, vae_config.num_classes, "validation")
     keras.utils.set_random_seed(train_config.seed)
     strategy = make_strategy(train_config.strategy)
+    steps = math.ceil(len(x_train) / train_config.batch_size)
     with strategy.scope():
         model = VAE(vae_config)
-        model.compile(optimizer=keras.optimizers.Adam(train_config.learning_rate))
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate_schedule(train_config, steps)))
     train_data = make_dataset(x_train, train_config.batch_size, shuffle=True, seed=train_config.seed, y=y_train)
     val_data = None if x_val is None else make_dataset(x_val, 2048, shuffle=False, seed=0, y=y_val)
-    steps = math.ceil(len(x_train) / train_config.batch_size)
     reporter = _progress_callback_class()(train_config, vae_config, steps, on_progress, cancel)
     callbacks = [reporter]
     early_stopping = None
@@ -181,15 +193,16 @@ def fit_vae(x_train: np.ndarray, vae_config: VAEConfig, train_config: TrainConfi
             monitor="val_loss", patience=train_config.early_stopping_patience,
             restore_best_weights=True, start_from_epoch=vae_config.kl_warmup_epochs)
         callbacks.append(early_stopping)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     history = model.fit(train_data, validation_data=val_data, epochs=train_config.epochs,
                         callbacks=callbacks, verbose=verbose, shuffle=False)
-    seconds = time.perf_counter() - start
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     epochs_run = len(history.history.get("loss", []))
     return TrainResult(
         model=model,
         history={k: [float(v) for v in values] for k, values in history.history.items()},
         seconds=seconds,
+        cpu_seconds=cpu_seconds,
         epochs_run=epochs_run,
         cancelled=reporter.cancelled,
         stopped_early=bool(early_stopping and early_stopping.stopped_epoch > 0),
