@@ -99,6 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--name", required=True)
     evaluate.add_argument("--data", help="MNIST folder or fraud CSV (default: the source it was trained on)")
     evaluate.add_argument("--threshold", type=_finite_float, help="fraud: evaluate at this threshold instead of the model's")
+    evaluate.add_argument("--iw-samples", type=_non_negative_int, metavar="K",
+                          help="MNIST: importance samples per test image for the likelihood bound (default 1000, 0 = skip)")
     evaluate.add_argument("--json", action="store_true")
 
     listing = with_registry(commands.add_parser("list", help="list saved models"))
@@ -212,7 +214,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         from vae_core.data import load_mnist
         from vae_core.mnist import evaluate_mnist
 
-        result = evaluate_mnist(loaded.vae, load_mnist(args.data))
+        iw = {} if args.iw_samples is None else {"iw_samples": args.iw_samples}
+        result = evaluate_mnist(loaded.vae, load_mnist(args.data), **iw)
     else:
         from vae_core.fraud import evaluate_fraud_cli
 
