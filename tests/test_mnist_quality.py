@@ -97,36 +97,46 @@ def test_free_bits_change_the_objective_but_not_the_reported_elbo(tiny_images):
     assert per_dim.max() < 2.0  # an untrained encoder sits below the floor, so the penalty differs
 
 
-def test_cosine_schedule_ends_at_zero_learning_rate(tiny_images):
+def test_cosine_schedule_ends_at_zero_learning_rate_and_weight_decay_uses_adamw(tiny_images):
+    import keras
+
     from vae_core.training import fit_vae
 
     x = tiny_images[0][:256]
-    result = fit_vae(x, VAEConfig(hidden_units=(16,)), TrainConfig(epochs=2, batch_size=64, lr_schedule="cosine"))
+    result = fit_vae(x, VAEConfig(hidden_units=(16,)),
+                     TrainConfig(epochs=2, batch_size=64, lr_schedule="cosine", weight_decay=0.01))
     assert float(result.model.optimizer.learning_rate) == pytest.approx(0.0, abs=1e-9)
+    assert isinstance(result.model.optimizer, keras.optimizers.AdamW)
     assert result.cpu_seconds > 0
     with pytest.raises(ConfigError, match="schedule"):
         TrainConfig(lr_schedule="step")
+    with pytest.raises(ConfigError, match="Weight decay"):
+        TrainConfig(weight_decay=-0.1)
 
 
 def test_decoder_sizes_of_their_own_export_to_the_browser_and_old_configs_still_load():
     from vae_core.export import dense_forward, export_dense_decoder
     from vae_core.model import VAE
 
-    config = VAEConfig(hidden_units=(32,), decoder_hidden_units=(16, 24), free_bits=0.5)
+    config = VAEConfig(hidden_units=(32,), decoder_hidden_units=(16, 24), free_bits=0.5, encoder_dropout=0.2)
     assert VAEConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
     vae = VAE.from_config(VAE(config).get_config())
     assert [layer.units for layer in vae.decoder.layers if type(layer).__name__ == "Dense"] == [16, 24, 784]
+    assert [type(layer).__name__ for layer in vae.encoder.layers].count("Dropout") == 1
     z = np.random.default_rng(0).normal(size=(5, 2)).astype(np.float32)
     np.testing.assert_allclose(dense_forward(export_dense_decoder(vae), z), vae.decode(z), atol=1e-5)
 
-    old = {k: v for k, v in VAEConfig().to_dict().items() if k not in ("decoder_hidden_units", "free_bits")}
-    assert VAEConfig.from_dict(old).decoder_units == (256, 512)
-    old_train = {k: v for k, v in TrainConfig().to_dict().items() if k != "lr_schedule"}
-    assert TrainConfig.from_dict(old_train).lr_schedule == "constant"
+    old = {k: v for k, v in VAEConfig().to_dict().items()
+           if k not in ("decoder_hidden_units", "free_bits", "encoder_dropout")}
+    assert VAEConfig.from_dict(old) == VAEConfig() and VAEConfig().decoder_units == (256, 512)
+    old_train = {k: v for k, v in TrainConfig().to_dict().items() if k not in ("lr_schedule", "weight_decay")}
+    assert TrainConfig.from_dict(old_train) == TrainConfig()
     with pytest.raises(ConfigError, match="Free bits"):
         VAEConfig(free_bits=-1.0)
     with pytest.raises(ConfigError, match="Decoder hidden units"):
         VAEConfig(decoder_hidden_units=(0,))
+    with pytest.raises(ConfigError, match="dropout"):
+        VAEConfig(encoder_dropout=1.0)
 
 
 def test_training_stores_the_iw_bound_and_evaluate_reports_it_with_the_protocol(bundled_digits, tmp_path):

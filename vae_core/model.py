@@ -93,6 +93,8 @@ def build_encoder(config: VAEConfig) -> keras.Model:
             h = layers.Concatenate(name="features_and_label")([h, label])
         for units in config.hidden_units:
             h = layers.Dense(units, activation="relu")(h)
+            if config.encoder_dropout:
+                h = layers.Dropout(config.encoder_dropout)(h)
     model_inputs = [inputs, label] if label is not None else inputs
     if not config.variational:
         z = layers.Dense(config.latent_dim, name="z")(h)

@@ -81,14 +81,17 @@ def make_dataset(x: np.ndarray, batch_size: int, *, shuffle: bool, seed: int, y:
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
-def learning_rate_schedule(train_config: TrainConfig, steps_per_epoch: int):
-    """The optimizer's learning rate: a float, or a Keras schedule over all planned steps."""
+def make_optimizer(train_config: TrainConfig, steps_per_epoch: int):
+    """Adam (AdamW with weight decay) at the configured rate or schedule over all planned steps."""
     import keras
 
+    learning_rate = train_config.learning_rate
     if train_config.lr_schedule == "cosine":
-        return keras.optimizers.schedules.CosineDecay(train_config.learning_rate,
-                                                      decay_steps=train_config.epochs * steps_per_epoch)
-    return train_config.learning_rate
+        learning_rate = keras.optimizers.schedules.CosineDecay(learning_rate,
+                                                               decay_steps=train_config.epochs * steps_per_epoch)
+    if train_config.weight_decay:
+        return keras.optimizers.AdamW(learning_rate, weight_decay=train_config.weight_decay)
+    return keras.optimizers.Adam(learning_rate)
 
 
 def _progress_callback_class():
@@ -182,7 +185,7 @@ def fit_vae(x_train: np.ndarray, vae_config: VAEConfig, train_config: TrainConfi
     steps = math.ceil(len(x_train) / train_config.batch_size)
     with strategy.scope():
         model = VAE(vae_config)
-        model.compile(optimizer=keras.optimizers.Adam(learning_rate_schedule(train_config, steps)))
+        model.compile(optimizer=make_optimizer(train_config, steps))
     train_data = make_dataset(x_train, train_config.batch_size, shuffle=True, seed=train_config.seed, y=y_train)
     val_data = None if x_val is None else make_dataset(x_val, 2048, shuffle=False, seed=0, y=y_val)
     reporter = _progress_callback_class()(train_config, vae_config, steps, on_progress, cancel)
