@@ -72,12 +72,20 @@ def test_iw_bound_is_seeded(tiny_vae, tiny_images):
     assert first.shape == (10,) and first.dtype == np.float64
 
 
-def test_iw_bound_refuses_an_autoencoder(tiny_images):
+def test_iw_bound_conditions_on_labels_and_refuses_an_autoencoder(bundled_digits):
+    from vae_core.mnist import evaluate_mnist
     from vae_core.model import VAE
+
+    x, y = bundled_digits.x_train[:6], bundled_digits.y_train[:6]
+    conditional = VAE(VAEConfig(hidden_units=(8,), num_classes=10))
+    given_labels = conditional.importance_weighted_nll(x, y, n_samples=20)
+    assert given_labels.shape == (6,)
+    assert not np.allclose(given_labels, conditional.importance_weighted_nll(x, (y + 1) % 10, n_samples=20))
 
     ae = VAE(VAEConfig(hidden_units=(8,), model_type="ae"))
     with pytest.raises(ConfigError, match="autoencoder"):
-        ae.importance_weighted_nll(tiny_images[0][:2])
+        ae.importance_weighted_nll(x)
+    assert "test_iw_nll" not in evaluate_mnist(ae, bundled_digits)  # an AE has no likelihood to bound
 
 
 def test_free_bits_change_the_objective_but_not_the_reported_elbo(tiny_images):
