@@ -94,6 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--epochs", type=_positive_int, help=_defaults("epochs"))
     train.add_argument("--batch-size", type=_positive_int, help=_defaults("batch_size"))
     train.add_argument("--learning-rate", type=_finite_float, help=_defaults("learning_rate"))
+    train.add_argument("--lr-schedule", choices=("constant", "cosine"), help=_defaults("lr_schedule"))
+    train.add_argument("--weight-decay", type=_finite_float, help="AdamW weight decay (default 0: plain Adam)")
+    train.add_argument("--decoder-hidden", type=_units, help="dense decoder layer sizes from z out (default: the encoder's reversed)")
+    train.add_argument("--free-bits", type=_finite_float, help="nats per latent dim under which KL is not penalised (default 0)")
+    train.add_argument("--encoder-dropout", type=_finite_float, help="dropout after each dense encoder layer while training (default 0)")
     train.add_argument("--beta", type=_finite_float, default=1.0, help="weight of the KL term")
     train.add_argument("--kl-warmup", type=_non_negative_int, default=0, metavar="EPOCHS", help="ramp β from 0 over this many epochs")
     train.add_argument("--model-type", choices=("vae", "ae"), default="vae",
@@ -117,6 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--threshold", type=_finite_float, help="fraud: evaluate at this threshold instead of the model's")
     evaluate.add_argument("--label-column", help="fraud: label column name (default: the model's training one)")
     evaluate.add_argument("--positive", help="fraud: label value that marks fraud (default: the model's)")
+    evaluate.add_argument("--iw-samples", type=_non_negative_int, metavar="K",
+                          help="MNIST: importance samples per test image for the likelihood bound (default 1000, 0 = skip)")
     evaluate.add_argument("--json", action="store_true")
 
     listing = with_registry(commands.add_parser("list", parents=[verbose], help="list saved models"))
@@ -188,7 +195,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         likelihood=args.likelihood, beta=args.beta, kl_warmup_epochs=args.kl_warmup, model_type=args.model_type,
         num_classes=10 if args.conditional else None, epochs=args.epochs, batch_size=args.batch_size,
         learning_rate=args.learning_rate, early_stopping_patience=args.patience, seed=args.seed,
-        strategy=args.strategy)
+        strategy=args.strategy, lr_schedule=args.lr_schedule, weight_decay=args.weight_decay,
+        decoder_hidden_units=args.decoder_hidden, free_bits=args.free_bits, encoder_dropout=args.encoder_dropout)
     ensure_models_dir(args.models_dir)  # a bad folder or a taken name fails now, not after training
     check_new_name(args.name, args.models_dir)
     import_tensorflow(args.verbose)
@@ -230,7 +238,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         from vae_core.mnist import evaluate_mnist
 
         options = {"choice": "path", "path": args.data} if args.data else loaded.metadata.get("data_options")
-        result = evaluate_mnist(loaded.vae, sources.mnist(**(options or {"choice": "auto"})))
+        iw = {} if args.iw_samples is None else {"iw_samples": args.iw_samples}
+        result = evaluate_mnist(loaded.vae, sources.mnist(**(options or {"choice": "auto"})), **iw)
     else:
         from vae_core.fraud import FraudModel, evaluate_fraud
 

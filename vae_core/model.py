@@ -51,6 +51,15 @@ def kl_divergence(z_mean, z_log_var):
     return -0.5 * ops.sum(1.0 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var), axis=1)
 
 
+def free_bits_kl(z_mean, z_log_var, free_bits: float):
+    """The batch-mean KL with each latent dim's share floored at `free_bits` nats: (batch, latent) → ().
+
+    Below the floor a dim's KL has no gradient, so training cannot profit from closing it.
+    """
+    per_dim = ops.mean(-0.5 * (1.0 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var)), axis=0)
+    return ops.sum(ops.maximum(per_dim, free_bits))
+
+
 @keras.saving.register_keras_serializable(package="vae_core")
 class Sampling(layers.Layer):
     """Reparameterisation: z = μ + exp(½ log σ²)·ε, ε ~ N(0, I), so gradients flow to μ and σ."""
@@ -98,6 +107,8 @@ def build_encoder(config: VAEConfig) -> keras.Model:
             h = flat = layers.Concatenate(name="features_and_label")([h, label])
         for units in config.hidden_units:
             h = layers.Dense(units, activation="relu")(h)
+            if config.encoder_dropout:
+                h = layers.Dropout(config.encoder_dropout)(h)
     model_inputs = [inputs, label] if label is not None else inputs
     if not config.variational:
         z = layers.Dense(config.latent_dim, name="z")(h)
@@ -127,7 +138,7 @@ def build_decoder(config: VAEConfig) -> keras.Model:
         out = layers.Conv2DTranspose(config.input_shape[-1], 3, padding="same", name="x_params")(h)
     else:
         h = h0
-        for units in reversed(config.hidden_units):
+        for units in config.decoder_units:
             h = layers.Dense(units, activation="relu")(h)
         out = layers.Dense(int(np.prod(config.input_shape)), name="x_params")(h)
         if config.linear_skip:
@@ -264,10 +275,16 @@ class VAE(keras.Model):
         return ops.sigmoid(decoder_output) if self.vae_config.likelihood == "bernoulli" else decoder_output
 
     def _loss_terms(self, x, y=None, training: bool = False):
+        """Batch means (reconstruction, KL, objective): the objective weighs the KL by β_t, after
+        free bits when set; reconstruction + KL stays the true −ELBO."""
         z_mean, z_log_var, z = self._posterior(x, y, training=training)
         reconstruction = ops.mean(self._nll(x, z, y, training=training))
-        kl = ops.mean(kl_divergence(z_mean, z_log_var)) if self.variational else ops.zeros((), reconstruction.dtype)
-        return reconstruction, kl
+        if not self.variational:
+            return reconstruction, ops.zeros((), reconstruction.dtype), reconstruction
+        kl = ops.mean(kl_divergence(z_mean, z_log_var))
+        free_bits = self.vae_config.free_bits
+        kl_penalty = free_bits_kl(z_mean, z_log_var, free_bits) if free_bits else kl
+        return reconstruction, kl, reconstruction + self.kl_weight * kl_penalty
 
     def _update_metrics(self, loss, reconstruction, kl) -> dict:
         self.loss_tracker.update_state(loss)
@@ -279,8 +296,7 @@ class VAE(keras.Model):
     def train_step(self, data):
         x, y = self._split(data)
         with tf.GradientTape() as tape:
-            reconstruction, kl = self._loss_terms(x, y, training=True)
-            loss = reconstruction + self.kl_weight * kl if self.variational else reconstruction
+            reconstruction, kl, loss = self._loss_terms(x, y, training=True)
             # Under tf.distribute each replica's gradient is summed: scale the per-replica mean.
             scaled = loss / tf.distribute.get_strategy().num_replicas_in_sync
         gradients = tape.gradient(scaled, self.trainable_weights)
@@ -289,8 +305,7 @@ class VAE(keras.Model):
 
     def test_step(self, data):
         x, y = self._split(data)
-        reconstruction, kl = self._loss_terms(x, y, training=False)
-        loss = reconstruction + self.kl_weight * kl if self.variational else reconstruction
+        reconstruction, kl, loss = self._loss_terms(x, y, training=False)
         return self._update_metrics(loss, reconstruction, kl)
 
     def get_config(self) -> dict:
@@ -418,47 +433,51 @@ class VAE(keras.Model):
                  for s in range(0, max(len(x), 1), batch_size)]
         return np.concatenate(parts)
 
-    def importance_weighted_nll(self, x: np.ndarray, y: np.ndarray | None = None, *, n_samples: int = 64,
-                                seed: int = 0, batch_size: int = 256) -> np.ndarray:
-        """−log p(x) in nats, estimated with `n_samples` draws z_k ~ q(z|x) (the IWAE bound):
-        −log (1/K) Σ_k p(x|z_k) p(z_k) / q(z_k|x); x (n, *input_shape) → (n,).
+    def importance_weighted_nll(self, x: np.ndarray, y: np.ndarray | None = None, *, n_samples: int = 1000,
+                                seed: int = 0, batch_size: int = 100, samples_per_call: int = 100) -> np.ndarray:
+        """−log p(x) in nats from the importance-weighted (IWAE) bound with K = `n_samples` draws
+        z_k ~ q(z|x): −log (1/K) Σ_k p(x|z_k) p(z_k) / q(z_k|x); x (n, *input_shape) → (n,) float64.
 
-        Never above the −ELBO on average, and tighter as K grows; seeded, so repeatable.
+        An upper bound on −log p(x) in expectation, never above the −ELBO from the same draws, and
+        tighter as K grows. Conditional models give −log p(x|y). Seeded, so repeatable for the same
+        batch sizes. Memory: one decoder call holds batch_size × samples_per_call rows.
         """
+        from scipy.special import logsumexp
+
         if not self.variational:
-            raise ConfigError("A plain autoencoder has no q(z|x) to sample; use decoder_nll at its code.")
-        generator = tf.random.Generator.from_seed(seed)
+            raise ConfigError("A plain autoencoder has no q(z|x) to sample, so it has no likelihood bound.")
+        if n_samples < 1 or batch_size < 1 or samples_per_call < 1:
+            raise ConfigError("Importance samples, batch size and samples per call must be at least 1.")
         x = np.asarray(x, dtype=np.float32)
         labels = self._labels(y, len(x)) if self.conditional else np.zeros(len(x), np.int32)
-        key = f"iw_nll_{n_samples}"
-        if key not in self._compiled_functions:
-            self._compiled_functions[key] = tf.function(self._iw_bound_fn(n_samples), reduce_retracing=True)
-        fn = self._compiled_functions[key]
-        parts = []
-        for start in range(0, max(len(x), 1), batch_size):
-            chunk = x[start:start + batch_size]
-            eps = generator.normal((n_samples, len(chunk), self.vae_config.latent_dim))
-            parts.append(fn(tf.constant(chunk), eps, tf.constant(labels[start:start + batch_size], tf.int32)).numpy())
-        return np.concatenate(parts)
+        fn = self._compiled_functions.get("log_weights")
+        if fn is None:
+            fn = self._compiled_functions["log_weights"] = tf.function(self._log_weights, reduce_retracing=True)
+        generator = tf.random.Generator.from_seed(seed)
+        chunks = []
+        for start in range(0, len(x), batch_size):
+            batch = tf.constant(x[start:start + batch_size])
+            label = tf.constant(labels[start:start + batch_size])
+            log_w = [fn(batch, generator.normal((min(samples_per_call, n_samples - done), len(batch),
+                                                 self.vae_config.latent_dim)), label).numpy()
+                     for done in range(0, n_samples, samples_per_call)]
+            chunks.append(math.log(n_samples) - logsumexp(np.concatenate(log_w).astype(np.float64), axis=0))
+        return np.concatenate(chunks) if chunks else np.zeros(0)
 
-    def _iw_bound_fn(self, n_samples: int):
-        """(x (b, ...), ε (K, b, latent), labels (b,)) → −log p̂(x) (b,) for importance_weighted_nll."""
-
-        def bound(batch, epsilons, label):
-            one_hot = self._one_hot(label) if self.conditional else None
-            z_mean, z_log_var, _ = self._posterior(batch, one_hot, training=False)
-            z = z_mean[None] + tf.exp(0.5 * z_log_var)[None] * epsilons  # (K, b, latent)
-            # All K draws in one decoder call: (K·b, ...) rows, sample-major.
-            tiled = tf.reshape(tf.repeat(batch[None], n_samples, axis=0), (-1, *batch.shape[1:]))
-            tiled_label = None if one_hot is None else tf.reshape(tf.repeat(one_hot[None], n_samples, axis=0),
-                                                                  (-1, one_hot.shape[-1]))
-            nll = tf.reshape(self._nll(tiled, tf.reshape(z, (-1, z.shape[-1])), tiled_label, False),
-                             (n_samples, -1))
-            # log p(z) − log q(z|x); the ½ log 2π terms cancel.
-            log_prior_ratio = 0.5 * tf.reduce_sum(tf.square(epsilons) - tf.square(z) + z_log_var[None], axis=2)
-            return math.log(n_samples) - tf.reduce_logsumexp(log_prior_ratio - nll, axis=0)
-
-        return bound
+    def _log_weights(self, batch, epsilons, label):
+        """log p(x, z) − log q(z|x) for z = μ + σ·ε: x (b, ...), ε (s, b, latent), labels (b,) → (s, b)."""
+        one_hot = self._one_hot(label) if self.conditional else None
+        z_mean, z_log_var, _ = self._posterior(batch, one_hot, training=False)
+        z = z_mean[None] + tf.exp(0.5 * z_log_var)[None] * epsilons
+        samples = tf.shape(epsilons)[0]
+        # All s draws in one decoder call: (s·b, ...) rows, sample-major.
+        tiled = tf.reshape(tf.repeat(batch[None], samples, axis=0), tf.concat([[-1], tf.shape(batch)[1:]], 0))
+        tiled_label = None if one_hot is None else tf.reshape(tf.repeat(one_hot[None], samples, axis=0),
+                                                              (-1, self.vae_config.num_classes))
+        log_likelihood = -tf.reshape(self._nll(tiled, tf.reshape(z, (-1, self.vae_config.latent_dim)), tiled_label, False),
+                                     (samples, -1))
+        # log p(z) − log q(z|x) = ½ Σ (ε² − z² + log σ²); the ½ log 2π terms cancel.
+        return log_likelihood + 0.5 * tf.reduce_sum(tf.square(epsilons) - tf.square(z) + z_log_var[None], axis=2)
 
     def per_example_losses(self, x: np.ndarray, y: np.ndarray | None = None, *, n_samples: int = 1,
                            seed: int = 0, batch_size: int = 2048) -> dict[str, np.ndarray]:
