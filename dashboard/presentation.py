@@ -54,7 +54,9 @@ def headline_metric(info: ModelInfo) -> str:
     """The metric people compare for this kind of model, as text ('' when none)."""
     metrics = info.metadata.get("metrics", {}) or {}
     if "test_neg_elbo" in metrics:
-        return f"test −ELBO {metrics['test_neg_elbo']:.1f} nats"
+        bound = (f", −log p(x) ≤ {metrics['test_iw_nll']:.1f} (IWAE, {metrics['iw_samples']:,} draws)"
+                 if isinstance(metrics.get("test_iw_nll"), (int, float)) and metrics.get("iw_samples") else "")
+        return f"test −ELBO {metrics['test_neg_elbo']:.1f} nats{bound}"
     parts = [f"{label} {metrics[key]:.3f}" for key, label in (("roc_auc", "AUROC"), ("average_precision", "AP"))
              if isinstance(metrics.get(key), (int, float))]
     if parts and isinstance(metrics.get("prevalence"), (int, float)):
@@ -63,7 +65,7 @@ def headline_metric(info: ModelInfo) -> str:
 
 
 _METRIC_LABELS = {"test_neg_elbo": "test −ELBO {:.1f} nats", "test_reconstruction": "reconstruction {:.1f}",
-                  "test_kl": "KL {:.2f}", "roc_auc": "AUROC {:.3f}", "average_precision": "AP {:.3f}",
+                  "test_kl": "KL {:.2f}", "test_iw_nll": "−log p(x) ≤ {:.1f} nats (IWAE)", "roc_auc": "AUROC {:.3f}", "average_precision": "AP {:.3f}",
                   "precision": "precision {:.3f}", "recall": "recall {:.3f}", "f1": "F1 {:.3f}",
                   "prevalence": "at {:.1%} fraud prevalence"}
 
@@ -118,6 +120,19 @@ def model_table(infos: list[ModelInfo], active: dict[str, str | None]) -> list[d
             "created": str(metadata.get("created") or "")[:16].replace("T", " "),
         })
     return rows
+
+
+def baseline_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
+    """A fraud model's test metrics beside the baselines stored with it: one row per scorer ([] when
+    the model was saved without baselines)."""
+    baselines = metrics.get("baselines")
+    if not isinstance(baselines, dict):
+        return []
+    keys = ("roc_auc", "average_precision", "recall_at_1pct_fpr", "min_cost")
+    scorers = {"VAE (this model)": metrics, **{name: row for name, row in baselines.items() if isinstance(row, dict)}}
+    return [{"scorer": name, "AUROC": row.get("roc_auc"), "AP": row.get("average_precision"),
+             "recall at 1% FPR": row.get("recall_at_1pct_fpr"), "minimum cost (€)": row.get("min_cost")}
+            for name, row in scorers.items() if any(isinstance(row.get(key), (int, float)) for key in keys)]
 
 
 def metrics_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:

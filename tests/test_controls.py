@@ -279,3 +279,33 @@ def test_elbo_controls(app_env, trained_models_dir):
     at.multiselect(key="elbo_beta_models").set_value([MNIST_MODEL, CONDITIONAL_MODEL]).run()
     assert sorted(at.dataframe[-1].value["model"]) == sorted([MNIST_MODEL, CONDITIONAL_MODEL])
     assert np.isfinite(at.dataframe[-1].value["KL (nats)"]).all()
+
+
+def test_elbo_page_shows_the_importance_weighted_likelihood(app_env, trained_models_dir):
+    from dashboard import loaders
+
+    app_env(trained_models_dir)
+    at = open_link("elbo")
+    row = at.number_input(key="elbo_row").value
+    x = loaders.mnist_test().x_test[row:row + 1]
+    vae = loaders.get_model(MNIST_MODEL).vae
+    expected = vae.importance_weighted_nll(x, n_samples=1000, seed=0)[0]
+    assert metric(at, "−log p(x) (IWAE)") == f"{expected:.1f}"
+    many_draws = vae.per_example_losses(x, n_samples=256)["neg_elbo"][0]
+    assert float(metric(at, "−log p(x) (IWAE)")) <= many_draws  # a tighter bound than the −ELBO
+
+
+def test_models_page_puts_a_fraud_model_beside_its_baselines(app_env, trained_models_dir):
+    from vae_core import registry
+
+    app_env(trained_models_dir)
+    at = open_link("models")
+    at.selectbox(key="models_inspect").set_value(FRAUD_MODEL).run()
+    table = next(d.value for d in at.dataframe if "scorer" in d.value.columns)
+    assert table["scorer"].tolist() == ["VAE (this model)", "IsolationForest", "PCA(10)"]
+    metrics = registry.load_model(FRAUD_MODEL, trained_models_dir).metadata["metrics"]
+    shown = table.set_index("scorer")
+    assert shown.loc["VAE (this model)", "AUROC"] == pytest.approx(metrics["roc_auc"])
+    assert shown.loc["PCA(10)", "AP"] == pytest.approx(metrics["baselines"]["PCA(10)"]["average_precision"])
+    assert shown.loc["IsolationForest", "recall at 1% FPR"] == pytest.approx(
+        metrics["baselines"]["IsolationForest"]["recall_at_1pct_fpr"])

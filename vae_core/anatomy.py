@@ -45,7 +45,8 @@ class Anatomy:
     reconstruction: E_q[−log p(x|z)] (Monte-Carlo mean over the samples, nats); kl: KL(q(z|x) ‖ p(z))
     (closed form, nats); kl_per_dim, mu, sigma: (latent_dim,); z_samples: (k, latent_dim) draws
     z = μ + σ·ε; sample_nll: (k,) −log p(x|z) of each draw; samples: (k, 28, 28) their decodings;
-    reconstruction_from_mu: (28, 28). For an AE σ is 0, every draw is μ and the KL is 0.
+    reconstruction_from_mu: (28, 28). For an AE σ is 0, every draw is μ and the KL is 0, and there is
+    no likelihood bound.
     """
 
     image: np.ndarray
@@ -63,6 +64,9 @@ class Anatomy:
     variational: bool = True
     beta: float = 1.0
     extra: dict[str, Any] = field(default_factory=dict)
+    # −log p(x) from the importance-weighted bound with `iw_samples` draws (None for an AE or 0 draws).
+    iw_nll: float | None = None
+    iw_samples: int = 0
 
     @property
     def neg_elbo(self) -> float:
@@ -70,8 +74,9 @@ class Anatomy:
 
 
 def elbo_anatomy(vae: VAE, image: np.ndarray, label: int | None = None, *, n_samples: int = 8,
-                 seed: int = 0) -> Anatomy:
-    """Take one image's −ELBO apart: its own terms, μ and σ per dim, and draws z ~ q(z|x) decoded.
+                 seed: int = 0, iw_samples: int = 1000) -> Anatomy:
+    """Take one image's −ELBO apart: its own terms, μ and σ per dim, and draws z ~ q(z|x) decoded;
+    with `iw_samples` > 0, also its importance-weighted −log p(x) (never above the −ELBO in expectation).
 
     image: (28, 28[, 1]); label: its digit (needed by conditional models).
     """
@@ -107,6 +112,9 @@ def elbo_anatomy(vae: VAE, image: np.ndarray, label: int | None = None, *, n_sam
         nll_at_mu=nll_at_mu,
         variational=variational,
         beta=float(vae.vae_config.beta),
+        iw_nll=(float(vae.importance_weighted_nll(x, y, n_samples=iw_samples, seed=seed)[0])
+                if variational and iw_samples else None),
+        iw_samples=iw_samples if variational else 0,
     )
 
 

@@ -47,6 +47,15 @@ def manage(info) -> None:
                 f"{presentation.short_source(info.metadata.get('data_source'))}")
     st.dataframe(presentation.metrics_rows(info.metadata.get("metrics", {})), hide_index=True,
                  key="models_metrics", height=min(420, 38 + 35 * len(info.metadata.get("metrics", {}))))
+    comparison = presentation.baseline_rows(info.metadata.get("metrics", {}))
+    if comparison:
+        st.markdown(f"**Beside simple baselines** on its {info.metadata['metrics'].get('evaluated_on', 'test rows')} "
+                    f"({info.metadata['metrics'].get('prevalence', 0):.1%} fraud), each fitted on the same training "
+                    "normals and stored with the model:")
+        st.dataframe(comparison, hide_index=True, key="models_baselines", column_config={
+            "AUROC": st.column_config.NumberColumn(format="%.3f"), "AP": st.column_config.NumberColumn(format="%.3f"),
+            "recall at 1% FPR": st.column_config.NumberColumn(format="%.3f"),
+            "minimum cost (€)": st.column_config.NumberColumn(format="€%.0f")})
     buttons = st.columns([1, 1, 1, 2])
     buttons[0].button("Make active", key="models_make_active", disabled=active, icon=":material/check:",
                       on_click=state.set_active, args=(info.name,))
