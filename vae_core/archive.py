@@ -105,19 +105,17 @@ def _unpack(archive: zipfile.ZipFile, plan: list[tuple[zipfile.ZipInfo, str]], f
                                 "model again from the Models page.") from exc
 
 
-def import_zip(data: bytes, name: str | None = None, directory: str | os.PathLike | None = None) -> registry.ModelInfo:
-    """Add the model in zip `data` to the registry as `name` (default: the zip's folder name).
-
-    Raises RegistryError saying what is wrong with the zip, or that the name is taken; the
-    registry is then unchanged.
-    """
+def _open(data: bytes, name: str | None,
+          directory: str | os.PathLike | None) -> tuple[zipfile.ZipFile, list[tuple[zipfile.ZipInfo, str]], str, Path]:
+    """(open archive, unpacking plan, model name, registry folder) once the zip's layout and the name
+    pass; RegistryError saying what is wrong otherwise."""
     if len(data) > MAX_ZIP_BYTES:
         raise RegistryError(f"The file is {len(data) / 2**20:,.0f} MiB; a model zip is at most {MAX_ZIP_MB} MiB.")
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except (zipfile.BadZipFile, zlib.error, EOFError, ValueError):
         raise RegistryError("That file is not a zip archive. Upload a .zip downloaded from the Models page.") from None
-    with archive:
+    try:
         top, plan = _plan(archive)
         name = (name or "").strip() or top
         if not name:
@@ -128,6 +126,26 @@ def import_zip(data: bytes, name: str | None = None, directory: str | os.PathLik
             raise RegistryError(f"The zip is not a model export: it lacks {', '.join(missing)}.")
         root = registry.ensure_models_dir(directory)
         registry.check_new_name(name, root)
+    except BaseException:
+        archive.close()
+        raise
+    return archive, plan, name, root
+
+
+def check_zip(data: bytes, name: str | None = None, directory: str | os.PathLike | None = None) -> None:
+    """RegistryError when zip `data` cannot be imported as `name` for a reason its layout or the name
+    shows (no Keras needed; `import_zip` then checks the model itself)."""
+    _open(data, name, directory)[0].close()
+
+
+def import_zip(data: bytes, name: str | None = None, directory: str | os.PathLike | None = None) -> registry.ModelInfo:
+    """Add the model in zip `data` to the registry as `name` (default: the zip's folder name).
+
+    Raises RegistryError saying what is wrong with the zip, or that the name is taken; the
+    registry is then unchanged.
+    """
+    archive, plan, name, root = _open(data, name, directory)
+    with archive:
         registry.remove_stale_work(root)
         staging = Path(tempfile.mkdtemp(prefix=f".importing-{name}-", dir=root))
         try:

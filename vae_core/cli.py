@@ -197,8 +197,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         learning_rate=args.learning_rate, early_stopping_patience=args.patience, seed=args.seed,
         strategy=args.strategy, lr_schedule=args.lr_schedule, weight_decay=args.weight_decay,
         decoder_hidden_units=args.decoder_hidden, free_bits=args.free_bits, encoder_dropout=args.encoder_dropout)
-    ensure_models_dir(args.models_dir)  # a bad folder or a taken name fails now, not after training
-    check_new_name(args.name, args.models_dir)
+    ensure_models_dir(args.models_dir)  # a bad folder, a taken name or bad data fails now, in a second,
+    check_new_name(args.name, args.models_dir)  # not after TensorFlow's start-up or the training
+    if args.dataset == "mnist":
+        data = sources.mnist("path" if args.data else "auto", args.data)
+    else:
+        data = sources.transactions(args.data, label_column=args.label_column, positive=args.positive)
     import_tensorflow(args.verbose)
     cancel = threading.Event()
     update, close = _progress_bar(f"train {args.name}")
@@ -206,13 +210,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         if args.dataset == "mnist":
             from vae_core.mnist import train_mnist
 
-            data = sources.mnist("path" if args.data else "auto", args.data)
             outcome = train_mnist(args.name, vae_config, train_config, data=data, models_dir=args.models_dir,
                                   on_progress=update, cancel=cancel)
         else:
             from vae_core.fraud import train_fraud
 
-            data = sources.transactions(args.data, label_column=args.label_column, positive=args.positive)
             outcome = train_fraud(args.name, data, vae_config, train_config, models_dir=args.models_dir,
                                   on_progress=update, cancel=cancel)
     except KeyboardInterrupt:
@@ -316,7 +318,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from vae_core.archive import MAX_ZIP_BYTES, import_zip
+    from vae_core.archive import MAX_ZIP_BYTES, check_zip, import_zip
     from vae_core.errors import RegistryError
 
     path = os.path.expanduser(args.zip)
@@ -327,9 +329,11 @@ def cmd_import(args: argparse.Namespace) -> int:
     if os.path.getsize(path) > MAX_ZIP_BYTES:
         raise RegistryError(f"{path} is {os.path.getsize(path) / 2**20:,.0f} MiB; a model zip is at most "
                             f"{MAX_ZIP_BYTES // 2**20} MiB.")
-    import_tensorflow(args.verbose)
     with open(path, "rb") as handle:
-        info = import_zip(handle.read(), args.name, args.models_dir)
+        data = handle.read()
+    check_zip(data, args.name, args.models_dir)  # what is wrong with the zip, before TensorFlow starts
+    import_tensorflow(args.verbose)
+    info = import_zip(data, args.name, args.models_dir)
     print(f"imported {info.name} into {info.path.parent}")
     return 0
 

@@ -239,18 +239,21 @@ def build_configs(dataset: str, *, n_features: int | None = None,
     model["hidden_units"] = parse_hidden_units(model["hidden_units"])
     input_shape: tuple[int, ...] = (int(n_features or 30),) if dataset == "fraud" else (28, 28, 1)
     train = {**TRAIN_DEFAULTS[dataset].to_dict(), **{k: v for k, v in given.items() if k in _TRAIN_FIELDS}}
-    vae_config = VAEConfig(input_shape=input_shape, **model)
-    if dataset == "fraud":
-        check_fraud_config(vae_config)
-    return vae_config, TrainConfig(**train)
+    if dataset == "fraud":  # before VAEConfig, whose own checks would name a less helpful problem
+        _check_fraud_settings(model["architecture"], model.get("num_classes"), model["likelihood"])
+    return VAEConfig(input_shape=input_shape, **model), TrainConfig(**train)
 
 
 def check_fraud_config(config: VAEConfig) -> None:
     """ConfigError unless `config` can model standardised tabular rows: dense, unconditional, Gaussian."""
-    if config.architecture != "dense":
+    _check_fraud_settings(config.architecture, config.num_classes, config.likelihood)
+
+
+def _check_fraud_settings(architecture: str, num_classes: int | None, likelihood: str) -> None:
+    if architecture != "dense":
         raise ConfigError("Fraud models are dense (tabular rows): the conv architecture is for 28×28 images.")
-    if config.num_classes:
+    if num_classes:
         raise ConfigError("Fraud models are not conditional: the label marks fraud, it is not an input.")
-    if config.likelihood != "gaussian":
+    if likelihood != "gaussian":
         raise ConfigError("Fraud models use the Gaussian likelihood (standardised features are real numbers, "
                           "not probabilities); drop the Bernoulli likelihood.")

@@ -27,7 +27,6 @@ import json
 import math
 import multiprocessing as mp
 import os
-import pickle
 import queue as queue_module
 import threading
 import time
@@ -456,28 +455,71 @@ def _candidate_files(dataset: str, options: dict[str, Any]) -> list[Path]:
 
 
 class _SharedData:
-    """A loaded dataset in one POSIX shared-memory block, read back without a copy.
+    """A loaded dataset (ImageDataset or TabularDataset) in one POSIX shared-memory block, read back
+    without a copy.
 
-    Layout: 8 bytes (length of the index), the index (a pickle of the dataset with its arrays taken
-    out, and each array's (offset, length)), then the arrays' bytes, each 64-byte aligned. Readers
-    get read-only arrays over the block; the block lives until `remove` (the server's pool removes
-    it when the data changes or the server exits).
+    Layout: 8 bytes (length of the index), the index (JSON: the dataset's class, each field as a
+    plain value, an array or a frame of column arrays, and each array's dtype, shape, offset and
+    length), then the arrays' bytes, each 64-byte aligned. Nothing is unpickled: a reader rebuilds
+    numeric arrays and the two known classes only. Readers get read-only arrays over the block; the
+    block lives until `remove` (the server's pool removes it when the data changes or the server exits).
     """
 
     _held: list[shared_memory.SharedMemory] = []  # blocks whose arrays this process uses
 
     @staticmethod
+    def _classes() -> dict[str, type]:
+        from vae_core.data import ImageDataset
+        from vae_core.tabular import TabularDataset
+
+        return {"ImageDataset": ImageDataset, "TabularDataset": TabularDataset}
+
+    @staticmethod
+    def _describe(data: Any) -> tuple[dict[str, Any], list[np.ndarray]]:
+        """(the JSON index without offsets, the arrays in order) of a dataset."""
+        import dataclasses
+
+        import pandas as pd
+
+        arrays: list[np.ndarray] = []
+
+        def array(values) -> int:
+            values = np.ascontiguousarray(values)
+            if values.dtype.kind not in "biuf":
+                raise TypeError(f"only numeric arrays are shared, not {values.dtype}")
+            arrays.append(values)
+            return len(arrays) - 1
+
+        fields: dict[str, Any] = {}
+        for item in dataclasses.fields(data):
+            value = getattr(data, item.name)
+            if isinstance(value, np.ndarray):
+                fields[item.name] = {"array": array(value)}
+            elif isinstance(value, pd.DataFrame):
+                fields[item.name] = {"frame": [[str(c), array(value[c].to_numpy())] for c in value.columns]}
+            elif isinstance(value, tuple):
+                fields[item.name] = {"tuple": list(value)}
+            else:
+                fields[item.name] = {"value": value}
+        return {"class": type(data).__name__, "fields": fields}, arrays
+
+    @staticmethod
     def publish(name: str, data: Any) -> None:
-        """Copy `data` into a new block `name` (skipped when it exists or memory is short)."""
-        buffers: list[pickle.PickleBuffer] = []
-        meta = pickle.dumps(data, protocol=5, buffer_callback=buffers.append)
-        raws = [buffer.raw() for buffer in buffers]
+        """Copy `data` into a new block `name` (skipped when it exists, memory is short or the data
+        is not a dataset this can share)."""
+        if type(data).__name__ not in _SharedData._classes():
+            return
+        try:
+            index, arrays = _SharedData._describe(data)
+        except TypeError:
+            return
         spans, offset = [], 0
-        for raw in raws:
-            spans.append((offset, raw.nbytes))
-            offset += -(-raw.nbytes // 64) * 64
-        index = pickle.dumps((meta, spans))
-        start = -(-(8 + len(index)) // 64) * 64
+        for values in arrays:
+            spans.append({"dtype": values.dtype.str, "shape": list(values.shape), "at": offset,
+                          "length": values.nbytes})
+            offset += -(-values.nbytes // 64) * 64
+        header = json.dumps({**index, "arrays": spans}).encode()
+        start = -(-(8 + len(header)) // 64) * 64
         size = start + offset
         try:
             free = os.statvfs("/dev/shm")
@@ -489,15 +531,17 @@ class _SharedData:
             block = shared_memory.SharedMemory(name, create=True, size=max(size, 1))
         except (FileExistsError, OSError):
             return
-        block.buf[:8] = len(index).to_bytes(8, "little")
-        block.buf[8:8 + len(index)] = index
-        for raw, (at, length) in zip(raws, spans):
-            block.buf[start + at:start + at + length] = raw.cast("B")
+        block.buf[:8] = len(header).to_bytes(8, "little")
+        block.buf[8:8 + len(header)] = header
+        for values, span in zip(arrays, spans):
+            block.buf[start + span["at"]:start + span["at"] + span["length"]] = values.reshape(-1).view(np.uint8)
         _SharedData._held.append(block)
 
     @staticmethod
     def read(name: str) -> Any | None:
-        """The dataset in block `name`, or None when there is none."""
+        """The dataset in block `name`, or None when there is none (or it is not one)."""
+        import pandas as pd
+
         try:
             block = shared_memory.SharedMemory(name)
         except (FileNotFoundError, OSError):
@@ -505,9 +549,30 @@ class _SharedData:
         _SharedData._held.append(block)  # the arrays below point into it: keep it mapped
         view = block.buf.toreadonly()
         length = int.from_bytes(view[:8], "little")
-        meta, spans = pickle.loads(view[8:8 + length])
-        start = -(-(8 + length) // 64) * 64
-        return pickle.loads(meta, buffers=[view[start + at:start + at + size] for at, size in spans])
+        try:
+            index = json.loads(bytes(view[8:8 + length]))
+            cls = _SharedData._classes()[index["class"]]
+            start = -(-(8 + length) // 64) * 64
+            arrays = []
+            for span in index["arrays"]:
+                dtype = np.dtype(span["dtype"])
+                if dtype.kind not in "biuf":
+                    return None
+                at = start + int(span["at"])
+                arrays.append(np.frombuffer(view[at:at + int(span["length"])], dtype).reshape(span["shape"]))
+            values: dict[str, Any] = {}
+            for field_name, entry in index["fields"].items():
+                if "array" in entry:
+                    values[field_name] = arrays[entry["array"]]
+                elif "frame" in entry:
+                    values[field_name] = pd.DataFrame({column: arrays[i] for column, i in entry["frame"]}, copy=False)
+                elif "tuple" in entry:
+                    values[field_name] = tuple(entry["tuple"])
+                else:
+                    values[field_name] = entry["value"]
+            return cls(**values)
+        except (ValueError, KeyError, TypeError, IndexError):
+            return None
 
     @staticmethod
     def remove(name: str) -> None:
