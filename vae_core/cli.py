@@ -232,8 +232,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from vae_core import sources
-    from vae_core.registry import load_model
+    from vae_core.registry import check_model, load_model
 
+    check_model(args.name, args.models_dir)  # a missing or broken model is named before TensorFlow starts
     import_tensorflow(args.verbose)
     loaded = load_model(args.name, args.models_dir)
     if loaded.kind == "mnist":
@@ -283,11 +284,12 @@ def cmd_delete(args: argparse.Namespace) -> int:
 
 def cmd_score(args: argparse.Namespace) -> int:
     from vae_core.fraud import check_score_paths, score_csv
-    from vae_core.registry import load_model
+    from vae_core.registry import check_model, load_model
 
     from tqdm import tqdm
 
     check_score_paths(args.input, args.output)  # cheap: before TensorFlow loads the model
+    check_model(args.name, args.models_dir)
     import_tensorflow(args.verbose)
     loaded = load_model(args.name, args.models_dir)
     with tqdm(total=100, desc=f"score {args.name}", unit="%", file=sys.stderr) as bar:

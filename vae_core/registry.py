@@ -371,8 +371,9 @@ class LoadedModel:
     extras: dict[str, dict[str, Any]]
 
 
-def load_model(name: str, directory: str | os.PathLike | None = None) -> LoadedModel:
-    """Load a registry entry with Keras safe_mode=True; broken folders raise RegistryError."""
+def check_model(name: str, directory: str | os.PathLike | None = None) -> ModelInfo:
+    """The registry entry `name` once its files and settings pass every check short of loading the
+    Keras file (no TensorFlow needed); RegistryError saying what is missing or broken otherwise."""
     validate_name(name)
     folder = models_dir(directory) / name
     if not folder.is_dir():
@@ -380,6 +381,13 @@ def load_model(name: str, directory: str | os.PathLike | None = None) -> LoadedM
     info = inspect_model(folder)
     if not info.valid:
         raise RegistryError(f"Model {name!r} is broken: {info.error}.")
+    return info
+
+
+def load_model(name: str, directory: str | os.PathLike | None = None) -> LoadedModel:
+    """Load a registry entry with Keras safe_mode=True; broken folders raise RegistryError."""
+    info = check_model(name, directory)
+    folder = info.path
     vae = load_keras_file(folder / MODEL_FILE, name)
     extras = {file_name: _read_json(folder / file_name) for file_name in info.config.get("extra_files", [])}
     return LoadedModel(name, folder, info.config["kind"], vae, info.config, info.metadata, extras)
