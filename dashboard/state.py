@@ -118,7 +118,11 @@ def _floats(text: str | None) -> list[float] | None:
 
 
 def _number(value: float) -> str:
-    return f"{value:.6g}"
+    """Six significant digits when they give `value` back exactly (what people type, the explorer's
+    stops), else the shortest text that does (a strategy's threshold is a score: a rounded one would
+    flag one row more or less when the link is opened)."""
+    short = f"{value:.6g}"
+    return short if float(short) == value else repr(float(value))
 
 
 def threshold_state(model: str) -> dict[str, Any]:

@@ -134,3 +134,17 @@ def test_sidebar_links_carry_each_pages_current_view(app_env, trained_models_dir
     assert sidebar_link(at, "Latent space") == "point=12"
     at = follow(at, "Decoder")
     assert at.slider(key=f"dec_z_{MNIST_MODEL}_0").value == pytest.approx(0.5)
+
+
+def test_a_strategy_threshold_travels_in_the_link_exactly(app_env, trained_models_dir):
+    """A strategy's threshold is one of the scores: the link carries it to the last digit, so the row
+    scoring exactly that is flagged in the reopened view too."""
+    app_env(trained_models_dir)
+    at = open_link("threshold")
+    at.selectbox(key="thr_strategy").select("alert_budget").run()
+    at.button(key="thr_apply").click().run()
+    in_force = at.session_state["fraud_threshold"]["value"]
+    shared = dict(at.query_params)
+    assert float(shared["threshold"]) == in_force
+    again = open_link("threshold", **shared)
+    assert metric(again, "Alerts") == metric(at, "Alerts") and metric(again, "Recall") == metric(at, "Recall")

@@ -79,8 +79,9 @@ def test_a_first_visit_opens_the_declared_defaults_whatever_else_is_there(app):
     app.open("", heading="VAE Latent Explorer")
     text = app.text()
     assert f"{OTHER_DIGITS} — MNIST VAE" in text
-    assert re.search(f"{DIGITS} — MNIST VAE, latent 2 · test −ELBO [0-9.]+ nats · opens first", text)
-    assert not re.search(f"{OTHER_DIGITS} — MNIST VAE, latent 2 · test −ELBO [0-9.]+ nats · opens first", text)
+    headline = r"test −ELBO [0-9.]+ nats, −log p\(x\) ≤ [0-9.]+ \(IWAE, 50 draws\) · opens first"
+    assert re.search(f"{DIGITS} — MNIST VAE, latent 2 · {headline}", text)
+    assert not re.search(f"{OTHER_DIGITS} — MNIST VAE, latent 2 · {headline}", text)
     app.nav("Latent space")
     assert app.picked(MNIST_PICKER).startswith(f"{DIGITS} ") and app.query() == {}
     app.nav("Fraud threshold")

@@ -51,8 +51,11 @@ def test_drag_redraws_in_the_browser_without_a_rerun(scrub):
     scrub.release()  # the release reports z: exactly one rerun
     scrub.page.get_by_text("script runs: 2").wait_for(timeout=30_000)
     assert len(scrub.sent) > sent_before
+    # The rerun's lines arrive in order: wait for the z line of this run, not the one before it.
+    scrub.page.wait_for_function("""() => Array.from(document.querySelectorAll('p'))
+        .some((p) => p.innerText.startsWith('released z:') && !p.innerText.includes('None'))""", timeout=30_000)
     released = scrub.page.get_by_text("released z:").inner_text()
-    assert "None" not in released
+    assert "None" not in released and len(released.split("[")[1].split(",")) == 2  # both coordinates
 
 
 def test_frames_per_second_while_dragging(scrub):

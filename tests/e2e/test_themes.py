@@ -17,7 +17,7 @@ from browser_fixtures import DIGITS, FRAUD, app_data_dir, browser, e2e_models, s
 missing = skip_reason()
 pytestmark = pytest.mark.skipif(missing is not None, reason=missing or "")
 
-PAGES = {"threshold": f"threshold?model={FRAUD}", "decoder": f"decoder?model={DIGITS}", "elbo": f"elbo?model={DIGITS}"}
+PAGES = {"threshold": f"threshold?model={FRAUD}", "decoder": f"decoder?model={FRAUD}", "elbo": f"elbo?model={DIGITS}"}
 BACKGROUND_JS = "() => getComputedStyle(document.querySelector('[data-testid=stApp]')).backgroundColor"
 
 # Every chart's colours as drawn: the background behind it (the paper colour, or the app's when the
