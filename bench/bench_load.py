@@ -6,7 +6,8 @@ browser tab sends, and the image fetches it makes). Writes bench/results/load.js
     .venv/bin/python bench/bench_load.py --minutes 1 --interactions 300
 
 1. Alone: one session makes the mixed pass of dashboard/testing/load.py (decoder moves, clicks on the
-   latent scatter, threshold moves, an upload, page changes) a few times: latency per kind of step.
+   latent map, threshold releases on the explorer, an upload, page changes) a few times: latency per
+   kind of step.
 2. Under load: `--sessions` sessions repeat that pass for `--minutes` while another session trains
    one model after another. Errors (goal 0), whether every step showed what it shows to a session
    alone, latency per kind of step (p50 / p90), server memory (RSS).
@@ -44,7 +45,7 @@ from dashboard.testing.browser import app_server
 from dashboard.testing.stream import Interaction, StreamSession
 
 MNIST_MODEL, FRAUD_MODEL = "mnist-dense-2d", "fraud-subset"
-KINDS = {"set dec_z": "decoder move", "select latent_chart": "latent click", "set thr_slider": "threshold move",
+KINDS = {"set dec_z": "decoder move", "send latent_map": "latent click", "send thr_explorer": "threshold release",
          "upload": "upload", "follow": "page change", "goto": "page change", "open": "page change"}
 
 

@@ -64,23 +64,45 @@ def pypi() -> None:
         pytest.skip(f"PyPI is unreachable here ({exc}); the platform check needs it")
 
 
-@pytest.mark.parametrize("python", PYTHONS)
-@pytest.mark.parametrize("platform", list(PLATFORMS))
-def test_the_install_resolves(pypi, platform, python, tmp_path):
-    if platform in UNSUPPORTED:
-        pytest.xfail(UNSUPPORTED[platform])
+def _resolve(platform: str, python: str, folder) -> subprocess.Popen:
+    """pip's resolver for `platform` and `python`, started (it writes folder/report.json)."""
     tags, markers = PLATFORMS[platform]
     environment = {**markers, "python_version": python, "python_full_version": f"{python}.0",
                    "implementation_name": "cpython", "platform_python_implementation": "CPython"}
-    report = tmp_path / "report.json"
-    result = subprocess.run(
+    return subprocess.Popen(
         [sys.executable, "-c", _RESOLVE, json.dumps(environment), "install", "--isolated", "--index-url", PYPI,
-         "--dry-run", "--ignore-installed", "--target", str(tmp_path / "target"), "--only-binary=:all:",
-         *[f"--platform={tag}" for tag in tags], "--python-version", python, "--implementation", "cp", "--abi", f"cp{python.replace('.', '')}",
-         "--quiet", "--report", str(report), *requirements()],
-        capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, f"{platform}, Python {python}:\n{result.stderr[-3000:]}"
+         "--dry-run", "--ignore-installed", "--target", str(folder / "target"), "--only-binary=:all:",
+         *[f"--platform={tag}" for tag in tags], "--python-version", python, "--implementation", "cp",
+         "--abi", f"cp{python.replace('.', '')}", "--quiet", "--report", str(folder / "report.json"),
+         *requirements()],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.fixture(scope="module")
+def resolutions(pypi, tmp_path_factory) -> dict[tuple[str, str], tuple[int, str, object]]:
+    """(platform, python) → (pip's exit status, its stderr, its report folder), every supported
+    platform resolved at once (the resolver mostly waits on the index)."""
+    started = {}
+    for platform in PLATFORMS:
+        for python in PYTHONS:
+            if platform not in UNSUPPORTED:
+                folder = tmp_path_factory.mktemp("resolve")
+                started[platform, python] = (_resolve(platform, python, folder), folder)
+    results = {}
+    for key, (process, folder) in started.items():
+        _, stderr = process.communicate(timeout=600)
+        results[key] = (process.returncode, stderr, folder)
+    return results
+
+
+@pytest.mark.parametrize("python", PYTHONS)
+@pytest.mark.parametrize("platform", list(PLATFORMS))
+def test_the_install_resolves(resolutions, platform, python):
+    if platform in UNSUPPORTED:
+        pytest.xfail(UNSUPPORTED[platform])
+    returncode, stderr, folder = resolutions[platform, python]
+    assert returncode == 0, f"{platform}, Python {python}:\n{stderr[-3000:]}"
     chosen = {item["metadata"]["name"].lower().replace("_", "-"): item["metadata"]["version"]
-              for item in json.loads(report.read_text())["install"]}
+              for item in json.loads((folder / "report.json").read_text())["install"]}
     tensorflow = chosen.get("tensorflow-cpu") or chosen.get("tensorflow")
     assert tensorflow and chosen["keras"] == "3.15.1" and chosen["streamlit"] == "1.67.0", chosen

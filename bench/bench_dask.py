@@ -1,0 +1,91 @@
+"""Batch scoring throughput: the CLI's scorer in one process against the same scorer on a local Dask
+cluster of 1 and 2 worker processes, on 284,807 synthetic transactions (the labelled generator at
+0.172% frauds: the real full file is not available offline). Writes bench/results/dask_scoring.json.
+
+    .venv/bin/python bench/bench_dask.py              # ~5 min on 2 CPU cores; needs pip install -e ".[dask]"
+    .venv/bin/python bench/bench_dask.py --rows 50000
+
+Each figure is rows per second from reading the CSV to the complete output file, model loading
+included (once per worker process); the best of `--repeats` runs, since other jobs share the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+REPO_ROOT = Path(__file__).resolve().parents[1]
+MODEL = "fraud-subset"
+
+
+def cli_scorer(rows: Path, output: Path) -> float:
+    """Seconds for the CLI's scorer (vae_core.fraud.score_csv) in this process, model load included."""
+    from vae_core import registry
+    from vae_core.fraud import score_csv
+
+    start = time.perf_counter()
+    score_csv(registry.load_model(MODEL, REPO_ROOT / "models"), rows, output, strategy="max_f1")
+    return time.perf_counter() - start
+
+
+def dask_scorer(rows: Path, output: Path, workers: int, blocksize: str) -> tuple[float, int]:
+    """(seconds, partitions) on a fresh local cluster of `workers` single-threaded processes."""
+    from dask.distributed import Client, LocalCluster
+
+    from vae_core.dask_scoring import score_csv_dask
+
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        start = time.perf_counter()
+        summary = score_csv_dask(MODEL, rows, output, models_dir=REPO_ROOT / "models", strategy="max_f1",
+                                 blocksize=blocksize, client=client)
+        return time.perf_counter() - start, int(summary["partitions"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=284_807)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--blocksize", default="8MB", help="bytes of CSV per Dask partition")
+    parser.add_argument("--output", default=str(REPO_ROOT / "bench" / "results" / "dask_scoring.json"))
+    args = parser.parse_args()
+    from vae_core.tabular import make_synthetic_creditcard
+
+    started, load_before = time.perf_counter(), os.getloadavg()[0]
+    with tempfile.TemporaryDirectory(prefix="bench-dask-") as tmp:
+        rows = Path(tmp) / "transactions.csv"
+        make_synthetic_creditcard(n_rows=args.rows, fraud_fraction=0.00172, seed=0).to_frame().to_csv(rows, index=False)
+        results = {"cli_one_process": {"seconds": min(cli_scorer(rows, Path(tmp) / "cli.csv")
+                                                      for _ in range(args.repeats))}}
+        reference = (Path(tmp) / "cli.csv").read_text().count("\n")
+        for workers in (1, 2):
+            runs = [dask_scorer(rows, Path(tmp) / f"dask{workers}.csv", workers, args.blocksize)
+                    for _ in range(args.repeats)]
+            assert (Path(tmp) / f"dask{workers}.csv").read_text().count("\n") == reference
+            results[f"dask_{workers}_worker{'s' if workers > 1 else ''}"] = {
+                "seconds": min(s for s, _ in runs), "partitions": runs[0][1]}
+        size_mb = rows.stat().st_size / 2**20
+    for entry in results.values():
+        entry["seconds"] = round(entry["seconds"], 2)
+        entry["rows_per_second"] = round(args.rows / entry["seconds"])
+    result = {
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version(),
+                    "load_average_1m_before_after": [round(load_before, 2), round(os.getloadavg()[0], 2)]},
+        "data": f"{args.rows:,} synthetic transactions at 0.172% frauds ({size_mb:.0f} MiB of CSV); model {MODEL}",
+        "blocksize": args.blocksize, "repeats": args.repeats, "results": results,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    output = Path(args.output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
