@@ -28,7 +28,6 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT))
 
 OUT = REPO_ROOT / "bench" / "results" / "mnist_quality.json"
 DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "mnist"

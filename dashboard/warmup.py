@@ -147,7 +147,7 @@ def wait_visibly(poll_seconds: float = 0.25) -> None:
 @asynccontextmanager
 async def lifespan(app) -> AsyncIterator[None]:
     """st.App's lifespan: start the warm-up as the server starts; stop the training worker at exit."""
-    from dashboard import navigation  # noqa: F401 (what every page imports; the runtime exists now)
+    from dashboard import loaders, state, widgets  # noqa: F401 (what every page imports; the runtime exists now)
     from vae_core import jobs
 
     start()

@@ -186,7 +186,11 @@ def test_learned_variance_scores_round_trip_and_bound_each_other(trained, synthe
     log_var = loaded.vae.decoder_log_var(mu)
     expected = 0.5 * ((x - loaded.vae.decode(mu)) ** 2 * np.exp(-log_var) + log_var + np.log(2 * np.pi))
     np.testing.assert_allclose(loaded.vae.decoder_feature_nll(x, mu), expected, rtol=1e-4, atol=1e-4)
-    np.testing.assert_allclose(loaded.feature_errors(rows), (x - loaded.vae.decode(mu)) ** 2, rtol=1e-5, atol=1e-6)
+    # The bars a flagged row shows are each feature's part of its score: they add up to it.
+    np.testing.assert_allclose(loaded.feature_errors(rows), expected, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(loaded.feature_errors(rows).sum(axis=1), loaded.score(rows), rtol=1e-4, atol=1e-3)
+    squared = FraudModel(loaded.vae, loaded.preprocessor, ScoringConfig("mean"), 0.0, {})
+    np.testing.assert_allclose(squared.feature_errors(rows), (x - loaded.vae.decode(mu)) ** 2, rtol=1e-5, atol=1e-6)
     by_mode = {mode: FraudModel(loaded.vae, loaded.preprocessor, ScoringConfig(mode, 32), 0.0, {}).score(rows)
                for mode in ("nll", "neg_elbo", "iw_nll")}
     assert all(np.isfinite(s).all() and s.shape == (300,) for s in by_mode.values())

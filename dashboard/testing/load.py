@@ -184,16 +184,30 @@ def exited(pid: int, timeout: float) -> bool:
     return False
 
 
-def trainings(pid: int) -> list[int]:
-    """The training processes (multiprocessing "spawn" children) of server process `pid`."""
-    found = []
+def _cpu_ticks(pid: int) -> int | None:
+    """User + system CPU time of process `pid` in clock ticks (None once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return int(fields[11]) + int(fields[12])
+
+
+def trainings(pid: int, window: float = 1.0) -> list[int]:
+    """The busy training processes of server process `pid`: its multiprocessing "spawn" children
+    that used CPU over `window` seconds (a warm worker waiting for the next job uses none)."""
+    spawned = []
     for child in children(pid):
         try:
             if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
-                found.append(child)
+                spawned.append(child)
         except OSError:
             continue
-    return found
+    before = {child: _cpu_ticks(child) for child in spawned}
+    time.sleep(window)
+    busy_ticks = max(2, int(0.05 * window * os.sysconf("SC_CLK_TCK")))  # over 5% of a core
+    return [child for child, ticks in before.items()
+            if ticks is not None and (now := _cpu_ticks(child)) is not None and now - ticks >= busy_ticks]
 
 
 def percentiles(seconds: list[float]) -> dict[str, float | int]:
