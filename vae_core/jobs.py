@@ -53,6 +53,7 @@ SAMPLE_SIDE = 4  # the per-epoch sample grid is SAMPLE_SIDE × SAMPLE_SIDE decod
 # model: about 1 s for the default MNIST model here (0.9-1.7 s measured with the machine loaded).
 SAVE_SECONDS = 1.0
 WAITING = "waiting for a training process (it loads TensorFlow)"
+STARTING = "starting on a warm training process"
 
 
 @dataclass(frozen=True)
@@ -230,7 +231,8 @@ class TrainingJob:
         self._progress = _Progress(spec)
         self._worker = worker
         self._cancel = worker.cancel
-        self._progress.update(warm_start=worker.ready.is_set())
+        warm = worker.ready.is_set()
+        self._progress.update(warm_start=warm, phase=STARTING if warm else WAITING)
         self._monitor = threading.Thread(target=_watch, name=f"watch-{spec.name or spec.task}", daemon=True,
                                          args=(worker, self._progress, owner_alive, _POOL.finished))
         # Dropped by its owner while running: stop after the current batch, save nothing. (At exit,
