@@ -45,6 +45,7 @@ SHARED_MNIST = REPO_ROOT.parent / "shared" / "data" / "mnist"
 
 import numpy as np
 
+from dashboard.testing import load
 from dashboard.testing.browser import (CHROMIUM_FLAGS, DESKTOP, DRAWN_JS, IDLE_JS, AppPage, app_server, chromium,
                                        skip_reason)
 from bench_dashboard import MNIST_MODEL, prepare, summary
@@ -141,39 +142,11 @@ def cold_start(browser, models: Path, data_dir: Path, log_dir: Path, stack: cont
 
 # --- training ----------------------------------------------------------------------------------------
 
-def _cpu_ticks(pid: int) -> int | None:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-    return int(fields[11]) + int(fields[12])  # utime + stime
-
-
-def _workers(server_pid: int) -> list[int]:
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            cmdline = (stat.parent / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if int(fields[1]) == server_pid and b"spawn_main" in cmdline:
-            found.append(int(stat.parent.name))
-    return found
-
-
 def wait_worker_idle(server_pid: int, timeout: float = 600) -> float:
     """Seconds until the server's warm training worker is idle (≤ 3 CPU ticks in 2 s): warmed up."""
     start = time.perf_counter()
-    while time.perf_counter() - start < timeout:
-        for pid in _workers(server_pid):
-            before = _cpu_ticks(pid)
-            time.sleep(2.0)
-            after = _cpu_ticks(pid)
-            if before is not None and after is not None and after - before <= 3:
-                return time.perf_counter() - start
-        time.sleep(0.5)
-    raise TimeoutError("no idle training worker")
+    load.idle_worker(server_pid, timeout)
+    return time.perf_counter() - start
 
 
 def _seconds(match: re.Match) -> int:

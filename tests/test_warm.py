@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO_ROOT, write_mnist_idx
+from dashboard.testing import load
 from vae_core import jobs, registry
 from vae_core.config import TrainConfig, VAEConfig
 from vae_core.data import MNIST_FILES
@@ -182,20 +183,6 @@ if __name__ == "__main__":
 """
 
 
-def _gone(pid: int, timeout: float) -> bool:
-    """True once process `pid` has exited (a zombie counts: it runs no more code)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except FileNotFoundError:
-            return True
-        if state in ("Z", "X"):
-            return True
-        time.sleep(0.2)
-    return False
-
-
 @pytest.mark.parametrize("when", ["idle", "train"])
 def test_the_server_dying_stops_its_warm_worker_and_saves_nothing(tmp_path, when):
     """SIGKILL the process that keeps a warm worker (as a crash would), while the worker waits or
@@ -215,7 +202,7 @@ def test_the_server_dying_stops_its_warm_worker_and_saves_nothing(tmp_path, when
     finally:
         server.send_signal(signal.SIGKILL)
         server.wait(timeout=30)
-    assert _gone(worker, 60), "the warm worker kept running"
+    assert load.exited(worker, 60), "the warm worker kept running"
     assert not models.exists() or [p.name for p in models.iterdir() if not p.name.startswith(".")] == []
     deadline = time.monotonic() + 30  # the resource tracker frees the data once every process is gone
     while _shared_blocks(server.pid) and time.monotonic() < deadline:

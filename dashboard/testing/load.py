@@ -184,7 +184,7 @@ def exited(pid: int, timeout: float) -> bool:
     return False
 
 
-def _cpu_ticks(pid: int) -> int | None:
+def cpu_ticks(pid: int) -> int | None:
     """User + system CPU time of process `pid` in clock ticks (None once it is gone)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -193,21 +193,45 @@ def _cpu_ticks(pid: int) -> int | None:
     return int(fields[11]) + int(fields[12])
 
 
-def trainings(pid: int, window: float = 1.0) -> list[int]:
-    """The busy training processes of server process `pid`: its multiprocessing "spawn" children
-    that used CPU over `window` seconds (a warm worker waiting for the next job uses none)."""
-    spawned = []
+def spawned_children(pid: int) -> list[int]:
+    """The multiprocessing "spawn" children of process `pid` (a server's training processes)."""
+    found = []
     for child in children(pid):
         try:
             if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
-                spawned.append(child)
+                found.append(child)
         except OSError:
             continue
-    before = {child: _cpu_ticks(child) for child in spawned}
+    return found
+
+
+def idle_worker(server_pid: int, timeout: float = 600, windows: int = 1) -> int:
+    """A training process of `server_pid` once it is idle (warm): ≤ 3 CPU ticks in each of
+    `windows` 2 s windows in a row (a worker still warming up can stall for a moment on a busy
+    machine); AssertionError after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for pid in spawned_children(server_pid):
+            samples = [cpu_ticks(pid)]
+            for _ in range(windows):
+                time.sleep(2.0)
+                samples.append(cpu_ticks(pid))
+                if samples[-1] is None or samples[-2] is None or samples[-1] - samples[-2] > 3:
+                    break
+            else:
+                return pid
+        time.sleep(0.5)
+    raise AssertionError("no idle training worker")
+
+
+def trainings(pid: int, window: float = 1.0) -> list[int]:
+    """The busy training processes of server process `pid`: its multiprocessing "spawn" children
+    that used CPU over `window` seconds (a warm worker waiting for the next job uses none)."""
+    before = {child: cpu_ticks(child) for child in spawned_children(pid)}
     time.sleep(window)
     busy_ticks = max(2, int(0.05 * window * os.sysconf("SC_CLK_TCK")))  # over 5% of a core
     return [child for child, ticks in before.items()
-            if ticks is not None and (now := _cpu_ticks(child)) is not None and now - ticks >= busy_ticks]
+            if ticks is not None and (now := cpu_ticks(child)) is not None and now - ticks >= busy_ticks]
 
 
 def percentiles(seconds: list[float]) -> dict[str, float | int]:

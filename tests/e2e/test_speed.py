@@ -10,11 +10,11 @@ Chromium; the warm-worker check reads /proc (Linux).
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
 
 from dashboard.testing.browser import DESKTOP, AppPage, app_server, skip_reason
+from dashboard.testing import load
 from dashboard.testing.latent_map import MapSession
 from browser_fixtures import DIGITS, FRAUD, app_data_dir, browser, e2e_models  # noqa: F401
 
@@ -41,38 +41,6 @@ def _wait_log(server, text: str, timeout: float = 600) -> None:
     while text not in server.log_text():
         assert time.monotonic() < deadline, f"the server never logged {text!r}:\n{server.log_text()[-2000:]}"
         time.sleep(0.3)
-
-
-def _idle_worker(server_pid: int, timeout: float = 600) -> int:
-    """The server's training worker once it is idle (warm): ≤ 3 CPU ticks in each of three 2 s
-    windows in a row (a worker still warming up can stall for a moment on a busy machine)."""
-    def ticks(pid: int) -> int | None:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return None
-        return int(fields[11]) + int(fields[12])
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-                spawned = b"spawn_main" in (stat.parent / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if parent == server_pid and spawned:
-                pid = int(stat.parent.name)
-                samples = [ticks(pid)]
-                for _ in range(3):
-                    time.sleep(2.0)
-                    samples.append(ticks(pid))
-                    if samples[-1] is None or samples[-2] is None or samples[-1] - samples[-2] > 3:
-                        break
-                else:
-                    return pid
-        time.sleep(0.5)
-    raise AssertionError("no idle training worker")
 
 
 def test_a_page_opened_during_start_up_says_what_is_loading_then_opens(fresh_server, browser):  # noqa: F811
@@ -111,7 +79,7 @@ def test_after_start_up_pages_need_no_wait_and_training_starts_on_a_warm_worker(
         assert NOTICE not in _main_text(app)
         app.wait_drawn()
 
-        _idle_worker(fresh_server.process.pid)
+        load.idle_worker(fresh_server.process.pid, windows=3)
         app.open("train", heading="Train a model")
         app.fill("train_hidden_mnist", "16")
         app.fill("train_epochs_mnist", 2)
