@@ -1,6 +1,8 @@
 """ELBO anatomy: the loss's two terms per epoch, one test image's own terms with its q(z|x) and a few
 decoded draws of z (the reparameterization made visible), and what β does to the trade-off."""
 
+import dataclasses
+
 import numpy as np
 import streamlit as st
 
@@ -12,6 +14,7 @@ from vae_core.config import TrainConfig, VAEConfig
 from vae_core.latent import mosaic
 
 ROW = state.ELBO_ROW
+IW_SAMPLES = 1000  # importance samples for one image's −log p(x)
 SWEEP_BETAS = (0.25, 1.0, 4.0)
 # Sized for a button on 2 CPU cores: one small dense VAE per β, 3 epochs on up to 10,000 digits.
 SWEEP_MODEL = VAEConfig(hidden_units=(256, 128), latent_dim=2)
@@ -46,6 +49,15 @@ def loss_section(loaded) -> None:
                f"minimised reconstruction + β·KL with β = {config.beta:g}.{warmup}")
 
 
+@st.cache_data(show_spinner=False, max_entries=256)
+def image_iw_nll(key: loaders.ModelKey, row: int, seed: int) -> float | None:
+    """Test image `row`'s importance-weighted −log p(x) under model `key` (None for an AE): the same
+    for any number of draws shown, so a draws-slider move does not recompute it."""
+    data = loaders.mnist_test()
+    return elbo_anatomy(loaders.get_model(key[1]).vae, data.x_test[row], int(data.y_test[row]), n_samples=1,
+                        seed=seed, iw_samples=IW_SAMPLES).iw_nll
+
+
 @widgets.fragment
 def image_section(loaded) -> None:
     """One test image: its terms, μ and σ per dim, and draws z ~ q(z|x) decoded."""
@@ -59,7 +71,10 @@ def image_section(loaded) -> None:
     k = c3.slider("Draws of z", 1, 16, 8, key="elbo_draws")
     seed = c4.number_input("Seed", 0, 10**6, 0, key="elbo_seed")
     label = int(data.y_test[row])
-    anatomy = elbo_anatomy(loaded.vae, data.x_test[row], label, n_samples=k, seed=int(seed))
+    iw_nll = image_iw_nll(loaders.model_key(loaded.name), row, int(seed))
+    anatomy = dataclasses.replace(elbo_anatomy(loaded.vae, data.x_test[row], label, n_samples=k, seed=int(seed),
+                                               iw_samples=0),
+                                  iw_nll=iw_nll, iw_samples=IW_SAMPLES if iw_nll is not None else 0)
 
     left, middle, right = st.columns([1, 1, 3])
     with left:
