@@ -18,11 +18,15 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
 
 from app_fixtures import FRAUD_MODEL, MNIST_MODEL, app_data_dir, trained_models_dir  # noqa: F401
+from dashboard.components import declared_once
 from dashboard.testing import load
 from dashboard.testing.browser import app_server
 from dashboard.testing.stream import StreamSession
@@ -54,7 +58,7 @@ def test_eight_sessions_at_once_see_what_one_session_sees_while_two_train_the_sa
         single = asyncio.run(_alone(server.url, work))
         log = server.log_text()
 
-    assert not crowd["failures"], crowd["failures"]
+    assert not crowd["failures"], "\n".join([*map(str, crowd["failures"].values()), log[-3000:]])
     passes = [p for session in crowd["passes"] for p in session]
     assert len(passes) == N_SESSIONS and all(len(p.interactions) == work.steps(i) for i, p in enumerate(passes))
     assert [p.errors for p in passes] == [[]] * N_SESSIONS and not single.errors
@@ -72,6 +76,33 @@ def test_eight_sessions_at_once_see_what_one_session_sees_while_two_train_the_sa
     assert registry.inspect_model(models / "trained-meanwhile").valid
     assert {k: v for k, v in snapshot(models).items() if not k.startswith("trained-meanwhile")} == intact
     assert not server_log_problems(log), log[-3000:]
+
+
+def test_sessions_drawing_components_at_once_declare_each_one_once_and_never_two_together():
+    # Streamlit's declare_component looks up its caller with inspect.getmodule, which is not
+    # thread-safe: under the crowd above, a page could fail with "module is None".
+    declarations: list[str] = []
+    inside, most = 0, 0
+    count = threading.Lock()
+
+    def declaring(name: str):
+        def declare() -> str:
+            nonlocal inside, most
+            with count:
+                inside += 1
+                most = max(most, inside)
+            time.sleep(0.05)
+            declarations.append(name)
+            with count:
+                inside -= 1
+            return f"component {name}"
+        return declare
+
+    components = {name: declared_once(declaring(name)) for name in ("map", "explorer")}
+    with ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(lambda i: (name := ("map", "explorer")[i % 2], components[name]()), range(16)))
+    assert sorted(declarations) == ["explorer", "map"] and most == 1
+    assert all(component == f"component {name}" for name, component in got)
 
 
 async def _alone(url: str, work: load.Workload) -> load.Pass:

@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from dashboard.components import declared_once
+
 FRONTEND = Path(__file__).resolve().parent / "frontend"
 # Viridis at five stops (the browser interpolates between them as Python does here).
 VIRIDIS = ("#440154", "#3b528b", "#21918c", "#5ec962", "#fde725")
@@ -141,9 +143,8 @@ def contour_runs(contours: list[tuple[float, np.ndarray]]) -> tuple[Blob, list[d
     return blob(np.concatenate(parts).astype(np.float32)), runs
 
 
+@declared_once
 def _component():
-    # Declared on each call: declaring registers the component with the running app, which only
-    # works inside a script run (re-declaring the same component is a no-op).
     from streamlit.components.v1 import declare_component
 
     return declare_component("latent_map", path=str(FRONTEND))

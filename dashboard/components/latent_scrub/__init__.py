@@ -18,15 +18,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from dashboard.components import declared_once
+
 if TYPE_CHECKING:
     from vae_core.model import VAE
 
 FRONTEND = Path(__file__).resolve().parent / "frontend"
 
 
+@declared_once
 def _component():
-    # Declared on each call: declaring registers the component with the running app, which only
-    # works inside a script run (re-declaring the same component is a no-op).
     from streamlit.components.v1 import declare_component
 
     return declare_component("latent_scrub", path=str(FRONTEND))

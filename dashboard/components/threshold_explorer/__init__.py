@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from dashboard.components import declared_once
+
 if TYPE_CHECKING:
     from vae_core.bootstrap import Intervals
     from vae_core.fraud_analysis import ScoreSummary, StopTable
@@ -117,9 +119,8 @@ def explorer_args(*, table: StopTable, summary: ScoreSummary, current: dict[str,
     }
 
 
+@declared_once
 def _component():
-    # Declared on each call: declaring registers the component with the running app, which only
-    # works inside a script run (re-declaring the same component is a no-op).
     from streamlit.components.v1 import declare_component
 
     return declare_component("threshold_explorer", path=str(FRONTEND))
