@@ -287,6 +287,9 @@ class LatentView:
     synthetic: bool = False
 
 
+VIEW_POINTS = 10_000  # rows of the Decoder's latent views (its density map, interpolation ends)
+
+
 @st.cache_data(show_spinner="Encoding…", max_entries=16)
 def latent_view(key: ModelKey, n: int, data_key: DataKey | None = None) -> LatentView:
     """Up to n rows of model `key`'s latent space: MNIST test digits, or scored transactions (every
@@ -315,7 +318,7 @@ def latent_density(key: ModelKey, dims: tuple[int, int], extent: float,
     """Pre-binned density of the rows' μ over two dims within ±extent, for the Decoder's z map."""
     from vae_core.latent import density
 
-    view = latent_view(key, 10_000, data_key)
+    view = latent_view(key, VIEW_POINTS, data_key)
     return density(view.mu[:, list(dims)], extent=extent)
 
 

@@ -143,6 +143,11 @@ def map_view(model: str) -> dict[str, Any]:
     return view
 
 
+def default_map_view() -> dict[str, Any]:
+    """The map view a first visit to the Latent space page shows: {"projection", "dims", "colour", …}."""
+    return _map_view_from(None, {})
+
+
 def _map_view_from(model: str | None, params: dict[str, str]) -> dict[str, Any]:
     """A map view from link parameters; each missing or unreadable one means its default."""
     from vae_core.errors import ConfigError

@@ -26,7 +26,6 @@ from streamlit.logger import get_logger
 log = get_logger(__name__)  # Streamlit's logger: its INFO lines reach the server's terminal
 THREAD = "warm-up"
 SWITCH_SECONDS = 0.0005  # the interpreter's thread switch interval while warming up (default 0.005)
-LATENT_POINTS = 5000  # the Latent space page's default number of points
 # A warm training worker (TensorFlow's import and a first fit: ~10 s of a core) starts once the server
 # is quiet: under this share of a core for this long, or after QUIET_MAX_SECONDS anyway.
 QUIET_SHARE, QUIET_SECONDS, QUIET_MAX_SECONDS = 0.2, 2.0, 60.0
@@ -79,9 +78,10 @@ def start() -> bool:
 
 
 def _run() -> None:
-    """Import TensorFlow, load each kind's default model (what a first visit opens) and what the
-    Latent space page shows first for the MNIST one; then keep a warm training worker, each started
-    once the server is quiet (on two cores, what people's pages need comes first).
+    """Import TensorFlow and load each kind's default model (what a first visit opens); then, with
+    pages no longer waiting, compute the default MNIST model's first views (`prepare_first_views`);
+    then keep a warm training worker, each started once the server is quiet (on two cores, what
+    people's pages need comes first).
 
     Meanwhile the interpreter switches threads every 0.5 ms instead of 5: importing TensorFlow holds
     the GIL for seconds, and every request of a person's first page (the page's script, dozens of
@@ -93,22 +93,17 @@ def _run() -> None:
 
     started, switch = time.perf_counter(), sys.getswitchinterval()
     sys.setswitchinterval(SWITCH_SECONDS)
-    loaded = []
+    loaded, defaults = [], {}
     try:
         _set(phase="loading TensorFlow")
         import_tensorflow()  # ~5 s here, once per server, without its start-up lines
 
         defaults = registry.default_models(loaders.model_infos(), loaders.models_root())
-        for kind, name in defaults.items():
-            if name is None:
-                continue
-            _set(phase=f"loading the model {name}")
-            key = loaders.model_key(name)
-            loaders.get_model(name)
-            if kind == "mnist":
-                _set(phase=f"encoding the test digits with {name}")
-                loaders.latent_view(key, min(LATENT_POINTS, len(loaders.mnist_test().x_test)), None)
-            loaded.append(name)
+        for name in defaults.values():
+            if name is not None:
+                _set(phase=f"loading the model {name}")
+                loaders.get_model(name)
+                loaded.append(name)
     except Exception as exc:  # noqa: BLE001 - pages report their own errors; the log says why this stopped
         log.warning("start-up loading stopped: %s: %s", type(exc).__name__, exc)
     finally:
@@ -116,7 +111,29 @@ def _run() -> None:
         _set(phase="ready", done=True)
     log.info("TensorFlow and %d default model(s) loaded in %.1f s (%s)", len(loaded), time.perf_counter() - started,
              ", ".join(loaded) or "none")
+    if defaults.get("mnist") in loaded:
+        try:
+            prepare_first_views(defaults["mnist"])
+            log.info("First views of %s ready %.1f s after start-up began", defaults["mnist"],
+                     time.perf_counter() - started)
+        except Exception as exc:  # noqa: BLE001 - the pages compute (and report) it themselves
+            log.warning("preparing the first views stopped: %s: %s", type(exc).__name__, exc)
     jobs.warm_up(when=wait_until_quiet)
+
+
+def prepare_first_views(name: str) -> None:
+    """Compute what a first visit to the Latent space page (its map in the default view) and the
+    Decoder computes for the MNIST model `name`, into the loaders' caches. A page that asks for the
+    same thing meanwhile waits for this computation instead of repeating it."""
+    from dashboard import loaders, state
+
+    key = loaders.model_key(name)
+    view = state.default_map_view()
+    loaders.map_geometry(key, None, view["projection"], tuple(view["dims"]))
+    loaders.map_colours(key, None, view["colour"], None)
+    loaders.map_hover(key, None)
+    loaders.map_images(key)
+    loaders.latent_view(key, loaders.VIEW_POINTS, None)
 
 
 def wait_until_quiet() -> None:

@@ -305,6 +305,32 @@ def table_rows(at: AppTest, index: int = 0) -> list[dict]:
     return at.table[index].value.to_dict("records")
 
 
+def test_a_first_latent_visit_after_start_up_computes_nothing(app_env, trained_models_dir, monkeypatch):
+    """What the server's start-up prepares (warmup.prepare_first_views) is what the Latent space page
+    draws first: encoding, projection, contours and the digit sprites all come from the caches."""
+    import streamlit as st
+
+    import dashboard.components.latent_map as latent_map_component
+    import vae_core.latent
+    from dashboard import warmup
+
+    app_env(trained_models_dir)
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    warmup.prepare_first_views(MNIST_MODEL)
+
+    def recomputed(*_args, **_kwargs):
+        raise AssertionError("the first visit computed what start-up should have prepared")
+
+    for module, name in ((vae_core.latent, "point_terms"), (vae_core.latent, "cached_projection"),
+                         (vae_core.latent, "density_contours"), (latent_map_component, "image_atlas")):
+        monkeypatch.setattr(module, name, recomputed)
+    at = open_link("latent", model=MNIST_MODEL)
+    assert_clean(at)
+    args = map_args(at)
+    assert args["n"] == 200 and args["atlas"]["count"] == 200
+
+
 def test_every_test_digit_is_on_the_map(app_env, trained_models_dir):
     app_env(trained_models_dir)
     at = open_link("latent", model=MNIST_MODEL)

@@ -206,7 +206,7 @@ def _ends_typed(name: str) -> None:
 def interpolation_section(loaded, key: tuple, data_key, label: int | None) -> None:
     """Straight line between the μ of two rows, decoded."""
     name = loaded.name
-    view = loaders.latent_view(key, 10_000, data_key)
+    view = loaders.latent_view(key, loaders.VIEW_POINTS, data_key)
     last = int(view.index.max())
     ends = st.session_state.get(state.INTERP)
     if not ends or ends.get("model") != name:
