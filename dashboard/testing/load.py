@@ -278,27 +278,43 @@ async def crowd(url: str, work: Workload, sessions: int, stops: list[str] | None
 
 
 async def churn(url: str, work: Workload, pid: int, interactions: int, concurrency: int,
-                sample_every: int = 100) -> list[tuple[int, float]]:
+                sample_every: int = 100, settle: float = 2.0) -> list[tuple[int, float]]:
     """Sessions that open, make one pass and close, `concurrency` at a time, until `interactions`
-    steps are done; returns [(steps so far, server RSS MiB)] every `sample_every` steps."""
-    done, samples, index = 0, [], 0
+    steps are done; returns [(steps so far, server RSS MiB)] every `sample_every` steps, each taken
+    once the passes in flight have ended (none starts meanwhile) and `settle` seconds have passed:
+    what the server keeps, not what the reruns in flight hold for a moment."""
+    done, samples, index, in_flight = 0, [], 0, 0
     lock = asyncio.Lock()
+    gate = asyncio.Event()
+    gate.set()
     next_sample = sample_every
 
     async def person() -> None:
-        nonlocal done, index, next_sample
-        while done < interactions:
+        nonlocal done, index, in_flight, next_sample
+        while True:
+            await gate.wait()
             async with lock:
-                me, index = index, index + 1
-            async with StreamSession(url, timeout=300) as session:
-                result = await explore(session, work, me)
+                if done >= interactions:
+                    return
+                me, index, in_flight = index, index + 1, in_flight + 1
+            try:
+                async with StreamSession(url, timeout=300) as session:
+                    result = await explore(session, work, me)
+            finally:
+                async with lock:
+                    in_flight -= 1
             if result.errors:
                 raise AssertionError(result.errors)
             async with lock:
                 done += len(result.interactions)
-                while done >= next_sample and next_sample <= interactions:
+                if done >= next_sample:
+                    gate.clear()
+                if not gate.is_set() and in_flight == 0:
+                    await asyncio.sleep(settle)
                     samples.append((done, round(rss_mb(pid), 1)))
-                    next_sample += sample_every
+                    while next_sample <= done:
+                        next_sample += sample_every
+                    gate.set()
 
     await asyncio.gather(*(person() for _ in range(concurrency)))
     return samples
