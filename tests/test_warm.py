@@ -92,8 +92,11 @@ def test_a_warm_worker_takes_the_job_and_trains_exactly_as_a_fresh_process(warm_
     cold = _finish(cold_job)
     assert cold.status == "done" and not cold.warm_start, cold
     assert warm.metrics["test_neg_elbo"] == pytest.approx(cold.metrics["test_neg_elbo"], rel=1e-6)
-    assert (registry.inspect_model(models / "warm").metadata["history"]
-            == pytest.approx(registry.inspect_model(models / "cold").metadata["history"], rel=1e-6))
+    warm_history = registry.inspect_model(models / "warm").metadata["history"]
+    cold_history = registry.inspect_model(models / "cold").metadata["history"]
+    assert warm_history.keys() == cold_history.keys()
+    for series, values in warm_history.items():  # float32 sums may differ in their last bits between processes
+        assert values == pytest.approx(cold_history[series], rel=1e-5), series
 
 
 def _swap_for_bad_idx(path: Path) -> None:
