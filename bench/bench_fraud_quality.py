@@ -64,6 +64,7 @@ class Candidate:
     train: dict = field(default_factory=dict)
     scoring: ScoringConfig = ScoringConfig("mean")
     members: int = 1
+    val_fraction: float = 0.15  # below 0.15, the train split grows into the validation split (test rows unchanged)
 
     def configs(self, n_features: int) -> tuple[VAEConfig, TrainConfig]:
         vae = VAEConfig(**{**BEFORE, "input_shape": (n_features,), **self.vae})
@@ -98,6 +99,18 @@ CANDIDATES: dict[str, Candidate] = {
     "nll_heteroscedastic_floor0": Candidate("log σ²(z) network with σ ≥ 1 (widens only), score = −log p(x|μ)",
                                             {"decoder_variance": "heteroscedastic", "decoder_log_var_floor": 0.0},
                                             scoring=NLL),
+    "latent10": Candidate("unit variance and squared error (first row), latent 10 (PCA(10)'s size)", {"latent_dim": 10}),
+    "latent4": Candidate("unit variance and squared error (first row), latent 4", {"latent_dim": 4}),
+    "dropout0.2": Candidate("unit variance and squared error (first row), dropout 0.2 after each encoder layer", {"encoder_dropout": 0.2}),
+    "small_decoder": Candidate("unit variance and squared error (first row), decoder 8-16-29 (a weaker decoder)", {"decoder_hidden_units": (16,)}),
+    "cosine_wd": Candidate("unit variance and squared error (first row), rate 0.001 → 0 on a cosine, weight decay 1e-4",
+                           train={"lr_schedule": "cosine", "weight_decay": 1e-4}),
+    "latent12": Candidate("unit variance and squared error (first row), latent 12", {"latent_dim": 12}),
+    "latent10_small_decoder": Candidate("unit variance and squared error (first row), latent 10, decoder 10-16-29",
+                                        {"latent_dim": 10, "decoder_hidden_units": (16,)}),
+    "latent10_train65": Candidate("unit variance and squared error (first row), latent 10, trained on 65% (validation 5%: early stopping and threshold)",
+                                  {"latent_dim": 10}, val_fraction=0.05),
+    "latent10_x3": Candidate("unit variance and squared error (first row), latent 10, mean score of 3 models (seeds 0-2)", {"latent_dim": 10}, members=3),
 }
 
 
@@ -127,7 +140,10 @@ def run_candidate(name: str, data, seeds: list[int]) -> dict:
                 vae_config, train_config = candidate.configs(n_features)
                 scoring = candidate.scoring
             train_config = TrainConfig(**{**train_config.to_dict(), "seed": member})
-            training = train_fraud(None, data, vae_config, train_config, scoring=scoring, split_seed=seed)
+            val_fraction = candidate.val_fraction if candidate else 0.15
+            split = stratified_split(labels, val_fraction=val_fraction, seed=seed)
+            training = train_fraud(None, data, vae_config, train_config, scoring=scoring, split_seed=seed,
+                                   val_fraction=val_fraction)
             val_scores.append(training.model.score(data.features.iloc[split.val_idx]))
             test_scores.append(training.model.score(data.features.iloc[split.test_idx]))
             own.append(training)
