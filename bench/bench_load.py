@@ -136,7 +136,7 @@ def main() -> None:
     mismatches = sum(1 for p in loaded_passes for k, v in p.seen.items() if reference.get(k) != v)
     errors = [e for p in loaded_passes for e in p.errors] + list(busy["failures"].values())
     errors += [line for line in busy["trained"] if "Saved" not in line]
-    after_100 = next(rss for steps, rss in memory if steps >= 100)
+    baseline_steps, after_100 = next((steps, rss) for steps, rss in memory if steps >= 100)
     after_all = memory[-1][1]
     payload = {
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version(),
@@ -156,8 +156,10 @@ def main() -> None:
             "server_rss_mb": {"start": round(rss_start, 1), "warm": round(rss_warm, 1),
                               "peak": round(max(busy["rss"], default=0.0), 1), "after": round(rss_after_load, 1)}},
         "memory": {"interactions": args.interactions, "sessions_at_once": args.sessions,
-                   "rss_mb_every_100_steps": memory, "rss_after_100_mb": after_100, "rss_after_all_mb": after_all,
+                   "rss_mb_every_100_steps": memory, "rss_after_100_mb": after_100, "baseline_at_steps": baseline_steps,
+                   "rss_after_all_mb": after_all,
                    "growth_mb": round(after_all - after_100, 1), "goal_growth_mb": 100,
+                   "sampling": "at quiet points: no pass in flight, 2 s after the last one ended",
                    "note": "closed sessions stay in Streamlit's reconnect store for server.disconnectedSessionTTL "
                            "(120 s, at most 128) before they are dropped"},
         "server_log_problems": [line for line in log.splitlines() if "Traceback" in line or "unexpected error" in line],

@@ -279,36 +279,40 @@ async def crowd(url: str, work: Workload, sessions: int, stops: list[str] | None
 
 async def churn(url: str, work: Workload, pid: int, interactions: int, concurrency: int,
                 sample_every: int = 100, settle: float = 2.0) -> list[tuple[int, float]]:
-    """Sessions that open, make one pass and close, `concurrency` at a time, until `interactions`
-    steps are done; returns [(steps so far, server RSS MiB)] every `sample_every` steps, each taken
-    once the passes in flight have ended (none starts meanwhile) and `settle` seconds have passed:
-    what the server keeps, not what the reruns in flight hold for a moment."""
-    done, samples, index, in_flight = 0, [], 0, 0
+    """Sessions that open, make one pass and close, up to `concurrency` at a time, until
+    `interactions` steps are done; returns [(steps so far, server RSS MiB)] at the first quiet point
+    at or after every `sample_every` steps and at the end. A quiet point: no pass starts once the
+    passes in flight will reach the mark, and the sample is taken `settle` seconds after the last
+    of them ends. So it measures what the server keeps, not what reruns in flight hold for a moment."""
+    done, samples, index, in_flight, pending = 0, [], 0, 0, 0
     lock = asyncio.Lock()
     gate = asyncio.Event()
     gate.set()
     next_sample = sample_every
 
     async def person() -> None:
-        nonlocal done, index, in_flight, next_sample
+        nonlocal done, index, in_flight, pending, next_sample
         while True:
             await gate.wait()
             async with lock:
                 if done >= interactions:
                     return
+                if done + pending >= min(next_sample, interactions):  # the passes in flight reach the mark
+                    gate.clear()
+                    continue
                 me, index, in_flight = index, index + 1, in_flight + 1
+                steps = work.steps(me)
+                pending += steps
             try:
                 async with StreamSession(url, timeout=300) as session:
                     result = await explore(session, work, me)
             finally:
                 async with lock:
-                    in_flight -= 1
+                    in_flight, pending = in_flight - 1, pending - steps
             if result.errors:
                 raise AssertionError(result.errors)
             async with lock:
                 done += len(result.interactions)
-                if done >= next_sample:
-                    gate.clear()
                 if not gate.is_set() and in_flight == 0:
                     await asyncio.sleep(settle)
                     samples.append((done, round(rss_mb(pid), 1)))
