@@ -24,7 +24,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 import numpy as np
 
 from vae_core.config import TrainConfig, VAEConfig
-from vae_core.data import load_mnist
+from vae_core.data import read_mnist
 
 KERAS_EXAMPLE_CONV = VAEConfig(architecture="conv", latent_dim=2, conv_filters=(32, 64), conv_dense_units=16)
 LONG_RUNS = {
@@ -123,7 +123,7 @@ def main() -> None:
         results["default_cli_run"] = default_cli_run(args.data, models_dir)
         print(json.dumps(results["default_cli_run"], indent=1), flush=True)
 
-        data = load_mnist(args.data)
+        data = read_mnist(args.data)
         x = data.x_train  # the full 60k, as the anchors time it
         print("seconds per epoch …", flush=True)
         timing = {

@@ -56,6 +56,10 @@ SETTINGS: dict[str, dict] = {
     "d2-b256-lr4e-3-cosine-e8": setting(batch=256, lr=4e-3, schedule="cosine", epochs=8),
     "d2-b512-lr4e-3-cosine-e12": setting(batch=512, lr=4e-3, schedule="cosine", epochs=12),
     "d2-b512-lr6e-3-cosine-e12": setting(batch=512, lr=6e-3, schedule="cosine", epochs=12),
+    "d2-b512-lr6e-3-cosine-e8": setting(batch=512, lr=6e-3, schedule="cosine", epochs=8),
+    "d2-b256-lr4e-3-cosine-e6": setting(batch=256, lr=4e-3, schedule="cosine", epochs=6),
+    "d2-b256-lr5e-3-cosine-e6": setting(batch=256, lr=5e-3, schedule="cosine", epochs=6),
+    "d2-b192-lr4e-3-cosine-e6": setting(batch=192, lr=4e-3, schedule="cosine", epochs=6),
     # Latent 2: longer runs for the shipped model.
     "d2-e40": setting(epochs=40),
     "d2-cosine-e40": setting(schedule="cosine", epochs=40),
@@ -94,11 +98,11 @@ SETTINGS: dict[str, dict] = {
 def run_setting(name: str, data_path: str) -> dict:
     """Train one setting in this process and score it (the child side of `measure`)."""
     from vae_core.config import TrainConfig, VAEConfig
-    from vae_core.data import load_mnist
+    from vae_core.data import read_mnist
     from vae_core.mnist import train_mnist
 
     spec = SETTINGS[name]
-    outcome = train_mnist(None, VAEConfig(**spec["vae"]), TrainConfig(**spec["train"]), data=load_mnist(data_path),
+    outcome = train_mnist(None, VAEConfig(**spec["vae"]), TrainConfig(**spec["train"]), data=read_mnist(data_path),
                           iw_samples=0)
     metrics, metadata = outcome.metrics, outcome.metadata
     return {"epochs": metadata["epochs_run"],
@@ -201,9 +205,9 @@ def main() -> None:
             results["default_cli_run"] = default_cli(args.data, models_dir)
         print(json.dumps(results["default_cli_run"]), flush=True)
     if args.shipped:
-        from vae_core.data import load_mnist
+        from vae_core.data import read_mnist
 
-        data = load_mnist(args.data)
+        data = read_mnist(args.data)
         results["shipped"] = {name: shipped_model(name, data) for name in SHIPPED
                               if (REPO_ROOT / "models" / name).is_dir()}
         print(json.dumps(results["shipped"], indent=1), flush=True)
