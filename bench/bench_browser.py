@@ -53,7 +53,7 @@ from bench_dashboard import MNIST_MODEL, prepare, summary
 
 DECODED = "decoded p(x | z)"
 WARM_UP = 3
-STARTUP_DONE = "First views of"  # the server log's line when start-up work (models, the first map) has finished
+STARTUP_DONE = "default model(s) loaded in"  # the server log's one line once start-up work (models, first views) is done
 GOALS_MS = {"home_cold_first_paint": 1500, "first_model_page": 3000, "train_click_to_first_progress_event": 2000,
             "decoder_release_to_image": 150, "eta_error_after_first_epoch": 0.25}
 

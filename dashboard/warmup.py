@@ -109,15 +109,15 @@ def _run() -> None:
     finally:
         sys.setswitchinterval(switch)
         _set(phase="ready", done=True)
-    log.info("TensorFlow and %d default model(s) loaded in %.1f s (%s)", len(loaded), time.perf_counter() - started,
-             ", ".join(loaded) or "none")
+    loaded_seconds, views = time.perf_counter() - started, ""
     if defaults.get("mnist") in loaded:
         try:
             prepare_first_views(defaults["mnist"])
-            log.info("First views of %s ready %.1f s after start-up began", defaults["mnist"],
-                     time.perf_counter() - started)
+            views = f"; first views of {defaults['mnist']} ready after {time.perf_counter() - started:.1f} s"
         except Exception as exc:  # noqa: BLE001 - the pages compute (and report) it themselves
             log.warning("preparing the first views stopped: %s: %s", type(exc).__name__, exc)
+    log.info("TensorFlow and %d default model(s) loaded in %.1f s (%s)%s", len(loaded), loaded_seconds,
+             ", ".join(loaded) or "none", views)
     jobs.warm_up(when=wait_until_quiet)
 
 
