@@ -128,9 +128,10 @@ def run_candidate(name: str, data, seeds: list[int]) -> dict:
     candidate = CANDIDATES[name] if name != "shipped" else None
     labels, amounts = data.labels.astype(np.int64), data.amount
     n_features = len(data.feature_names) - 1  # Time dropped
+    val_fraction = candidate.val_fraction if candidate else 0.15
     rows = []
     for seed in seeds:
-        split = stratified_split(labels, seed=seed)
+        split = stratified_split(labels, val_fraction=val_fraction, seed=seed)
         start = time.perf_counter()
         val_scores, test_scores, own = [], [], []
         for member in range(candidate.members if candidate else 1):
@@ -140,8 +141,6 @@ def run_candidate(name: str, data, seeds: list[int]) -> dict:
                 vae_config, train_config = candidate.configs(n_features)
                 scoring = candidate.scoring
             train_config = TrainConfig(**{**train_config.to_dict(), "seed": member})
-            val_fraction = candidate.val_fraction if candidate else 0.15
-            split = stratified_split(labels, val_fraction=val_fraction, seed=seed)
             training = train_fraud(None, data, vae_config, train_config, scoring=scoring, split_seed=seed,
                                    val_fraction=val_fraction)
             val_scores.append(training.model.score(data.features.iloc[split.val_idx]))
