@@ -278,6 +278,7 @@ def test_a_models_table_row_makes_that_model_active(app):
     box = grid.bounding_box()
     # The row markers are the first column of the data grid; row 0 is the first model by name.
     app.page.mouse.click(box["x"] + 15, box["y"] + 35 + 36 * 0 + 2)
+    app.wait_for("() => new URLSearchParams(location.search).has('mnist')")  # the click's rerun wrote the link
     app.wait_drawn()
     assert app.query() == {"mnist": OTHER_DIGITS}
     app.nav("Decoder")
