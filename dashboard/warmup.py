@@ -3,7 +3,9 @@
 Streamlit runs page scripts only when a browser connects. `streamlit run app.py` finds app.py's
 `app = st.App(..., lifespan=warmup.lifespan)` and enters the lifespan once as the server starts:
 it imports the dashboard's modules (~2 s, so the first page does not) and `start`s the rest on a
-background thread, so the server answers at once. A page that needs a model calls `wait_visibly()`
+background thread, so the server answers at once. That thread begins once a first page has been
+drawn (a first visit does not wait on TensorFlow's import), a page needs the models, or
+FIRST_PAGE_SECONDS have passed. A page that needs a model calls `wait_visibly()`
 first: while the start-up work runs, it shows what is loading (a person arriving early sees
 progress, not a blank page) and returns when it is done. One line in the server's log says when
 the work has finished.
@@ -29,6 +31,9 @@ SWITCH_SECONDS = 0.0005  # the interpreter's thread switch interval while warmin
 # A warm training worker (TensorFlow's import and a first fit: ~10 s of a core) starts once the server
 # is quiet: under this share of a core for this long, or after QUIET_MAX_SECONDS anyway.
 QUIET_SHARE, QUIET_SECONDS, QUIET_MAX_SECONDS = 0.2, 2.0, 60.0
+# The work begins once a first page has been drawn, or a page needs the models, or after this long
+# with no page: TensorFlow's import holds the GIL for seconds, and a first visit should not wait on it.
+FIRST_PAGE_SECONDS = 3.0
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,7 @@ class Progress:
 
 _lock = threading.Lock()
 _progress: Progress | None = None  # None: never started (AppTest, a bare script)
+_may_begin = threading.Event()
 
 
 def _set(**changes: Any) -> None:
@@ -77,8 +83,13 @@ def start() -> bool:
     return True
 
 
+def page_ran() -> None:
+    """A page has been drawn: the start-up work may begin (it waits for the first page, see `start`)."""
+    _may_begin.set()
+
+
 def _run() -> None:
-    """Import TensorFlow and load each kind's default model (what a first visit opens); then, with
+    """Once a first page has been drawn (`page_ran`) or FIRST_PAGE_SECONDS have passed, import TensorFlow and load each kind's default model (what a first visit opens); then, with
     pages no longer waiting, compute the default MNIST model's first views (`prepare_first_views`);
     then keep a warm training worker, each started once the server is quiet (on two cores, what
     people's pages need comes first).
@@ -91,6 +102,7 @@ def _run() -> None:
     from vae_core import jobs, registry
     from vae_core.tf_import import import_tensorflow
 
+    _may_begin.wait(FIRST_PAGE_SECONDS)
     started, switch = time.perf_counter(), sys.getswitchinterval()
     sys.setswitchinterval(SWITCH_SECONDS)
     loaded, defaults = [], {}
@@ -152,6 +164,7 @@ def wait_visibly(poll_seconds: float = 0.25) -> None:
     current = progress()
     if current is None or current.done:
         return
+    _may_begin.set()
     box = st.empty()
     while current is not None and not current.done:
         box.info(f"The server is starting up: {current.phase}… ({time.perf_counter() - current.started:.0f} s). "
