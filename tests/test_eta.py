@@ -132,6 +132,21 @@ def test_evaluation_after_the_fit_is_judged_from_the_validation_passes():
     assert no_validation.evaluation_seconds(10_000) == 0.0
 
 
+def test_after_the_first_epoch_the_per_row_validation_speed_leaves_out_tracing():
+    """After one epoch only the first validation pass exists, and it traced its step: spreading that
+    over the rows of an evaluation many times larger overstated the time after the fit (the Train page
+    said "about 1:17 left" with 0:42 to go)."""
+    eta, _, _ = simulate(epochs=5, steps=100, batch=0.02, validation_batches=(0.1, 0.1, 0.05),
+                         first_validation_trace=2.0)
+    assert eta.validation_seconds_per_row(5000) == pytest.approx(0.25 / 5000)  # the later passes' speed
+
+    after_one, _, _ = simulate(epochs=1, steps=100, batch=0.02, validation_batches=(0.1, 0.1, 0.05),
+                               first_validation_trace=2.0)
+    assert after_one.validation_tracing_seconds() == pytest.approx(2.0)
+    assert after_one.validation_seconds_per_row(5000) == pytest.approx(0.25 / 5000)
+    assert math.isnan(EtaEstimator(epochs=1, steps_per_epoch=10).validation_seconds_per_row(5000))  # no pass yet
+
+
 def test_the_time_after_an_mnist_fit_counts_the_importance_weighted_bound():
     """After an MNIST VAE's fit come its test −ELBO (one pass over the test images) and its
     TRAINING_IW_SAMPLES-draw bound (each draw decodes: about half a validation row); an autoencoder

@@ -43,7 +43,7 @@ class ProgressEvent:
     eta_basis: str = ""
     validation_rows: int = 0
     first_validation_seconds: float = math.nan  # the first validation pass (it traced the step)
-    validation_seconds_per_row: float = math.nan  # in the latest validation pass
+    validation_seconds_per_row: float = math.nan  # in the latest validation pass, without tracing
 
     def evaluation_seconds(self, rows: int) -> float:
         """Seconds to evaluate `rows` rows after the fit, judged from validation: as long as the first
@@ -132,9 +132,23 @@ class EtaEstimator:
         first = self.end_seconds[0] if self.end_seconds else self._open_end
         if math.isnan(first):
             return 0.0
+        return max(0.0, first - self.validation_tracing_seconds())
+
+    def validation_tracing_seconds(self) -> float:
+        """How much longer the first validation batch took than the slowest later one of its pass
+        (tracing the validation step); 0 until two batches of that pass were timed."""
         batches = self._first_validation_batches
-        tracing = batches[0] - max(batches[1:]) if len(batches) > 1 else 0.0
-        return max(0.0, first - max(0.0, tracing))
+        return max(0.0, batches[0] - max(batches[1:])) if len(batches) > 1 else 0.0
+
+    def validation_seconds_per_row(self, rows: int) -> float:
+        """Seconds per validation row in the latest pass of `rows` rows, its tracing left out when
+        that pass was the first (nan before any pass)."""
+        if not self.validation_seconds or rows <= 0:
+            return math.nan
+        latest = self.validation_seconds[-1]
+        if len(self.validation_seconds) == 1:
+            latest -= self.validation_tracing_seconds()
+        return max(0.0, latest) / rows
 
     def remaining(self, batches_done: int, epoch_ends_done: int) -> float:
         """Seconds left after `batches_done` batches in all and `epoch_ends_done` finished epoch ends
@@ -259,7 +273,7 @@ def _progress_callback_class():
             eta = self.eta.remaining(done, self.epoch + (kind == "epoch"))
             passes, rows = self.eta.validation_seconds, self.validation_rows
             first = passes[0] if passes and rows else math.nan
-            per_row = passes[-1] / rows if passes and rows else math.nan
+            per_row = self.eta.validation_seconds_per_row(rows)
             losses = {k: float(v) for k, v in (logs or {}).items() if not k.startswith("val_")}
             return ProgressEvent(kind, self.epoch + 1, self.train_config.epochs, step, self.steps_per_epoch,
                                  losses, val_logs or {}, elapsed, eta, model, self.eta.basis(), rows, first, per_row)
