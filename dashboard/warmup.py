@@ -164,12 +164,12 @@ def wait_visibly(poll_seconds: float = 0.25) -> None:
     current = progress()
     if current is None or current.done:
         return
-    _may_begin.set()
     box = st.empty()
     while current is not None and not current.done:
         box.info(f"The server is starting up: {current.phase}… ({time.perf_counter() - current.started:.0f} s). "
                  "This page opens when it is done.", icon=":material/hourglass_top:")
         time.sleep(poll_seconds)
+        _may_begin.set()  # once the notice is on its way: TensorFlow's import would hold it up
         current = progress()
     box.empty()
 
