@@ -34,6 +34,7 @@ QUIET_SHARE, QUIET_SECONDS, QUIET_MAX_SECONDS = 0.2, 2.0, 60.0
 # The work begins once a first page has been drawn, or a page needs the models, or after this long
 # with no page: TensorFlow's import holds the GIL for seconds, and a first visit should not wait on it.
 FIRST_PAGE_SECONDS = 3.0
+DELIVER_SECONDS = 0.4  # then this long for the page's last messages to reach the browser
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,8 @@ def _run() -> None:
     from vae_core import jobs, registry
     from vae_core.tf_import import import_tensorflow
 
-    _may_begin.wait(FIRST_PAGE_SECONDS)
+    if _may_begin.wait(FIRST_PAGE_SECONDS):
+        time.sleep(DELIVER_SECONDS)
     started, switch = time.perf_counter(), sys.getswitchinterval()
     sys.setswitchinterval(SWITCH_SECONDS)
     loaded, defaults = [], {}
