@@ -31,4 +31,7 @@ def test_score_prints_no_tensorflow_start_up_lines_unless_verbose(tmp_path):
     assert not [line for line in quiet.stderr.splitlines() if any(s in line for s in START_UP_LINES)], quiet.stderr
     verbose = score(tmp_path, "--verbose")
     assert verbose.returncode == 0, verbose.stderr
-    assert "oneDNN custom operations are on" in verbose.stderr  # the lines exist here, so the check above means something
+    # The lines exist here, so the check above means something. Which ones depends on the processor:
+    # oneDNN's notice is on by default on some x86 CPUs only; absl's and the CPU-feature notice show on all.
+    shown = [marker for marker in START_UP_LINES if marker in verbose.stderr]
+    assert shown, verbose.stderr
