@@ -272,13 +272,25 @@ def test_arrow_keys_on_a_decoder_slider_lose_no_step(app):
 
 
 def test_a_models_table_row_makes_that_model_active(app):
+    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
     app.open("models", heading="Models")
+    app.wait_drawn()
     grid = app.key("models_table")
-    grid.wait_for()
-    box = grid.bounding_box()
-    # The row markers are the first column of the data grid; row 0 is the first model by name.
-    app.page.mouse.click(box["x"] + 15, box["y"] + 35 + 36 * 0 + 2)
-    app.wait_for("() => new URLSearchParams(location.search).has('mnist')")  # the click's rerun wrote the link
+    grid.locator("canvas").first.wait_for()  # the data grid is loaded lazily: a click before it is lost
+    linked = "() => new URLSearchParams(location.search).has('mnist')"  # the click's rerun wrote the link
+
+    def click_first_row() -> None:  # on its row marker, the grid's first column; row 0 is the first model by name
+        box = grid.bounding_box()
+        app.page.mouse.click(box["x"] + 15, box["y"] + 35 + 36 * 0 + 2)
+
+    click_first_row()
+    try:
+        app.wait_for(linked, timeout_ms=30_000)
+    except PlaywrightTimeoutError:  # a grid still settling can drop a click; a second one on the row is harmless
+        app.wait_idle()
+        click_first_row()
+        app.wait_for(linked)
     app.wait_drawn()
     assert app.query() == {"mnist": OTHER_DIGITS}
     app.nav("Decoder")
