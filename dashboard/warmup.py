@@ -90,8 +90,9 @@ def page_ran() -> None:
 
 
 def _run() -> None:
-    """Once a first page has been drawn (`page_ran`) or FIRST_PAGE_SECONDS have passed, import TensorFlow and load each kind's default model (what a first visit opens); then, with
-    pages no longer waiting, compute the default MNIST model's first views (`prepare_first_views`);
+    """Once a first page has been drawn (`page_ran`) or FIRST_PAGE_SECONDS have passed, import
+    TensorFlow and load each kind's default model (what a first visit opens); then, with pages no
+    longer waiting, compute the default MNIST model's first views (`prepare_first_views`);
     then keep a warm training worker, each started once the server is quiet (on two cores, what
     people's pages need comes first).
 
