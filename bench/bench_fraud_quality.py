@@ -110,6 +110,11 @@ CANDIDATES: dict[str, Candidate] = {
                                         {"latent_dim": 10, "decoder_hidden_units": (16,)}),
     "latent10_train65": Candidate("unit variance and squared error (first row), latent 10, trained on 65% (validation 5%: early stopping and threshold)",
                                   {"latent_dim": 10}, val_fraction=0.05),
+    "latent10_beta0.5": Candidate("unit variance and squared error (first row), latent 10, β 0.5", {"latent_dim": 10, "beta": 0.5}),
+    "latent10_skip": Candidate("unit variance and squared error (first row), latent 10, plus a linear path beside the ReLU layers",
+                               {"latent_dim": 10, "linear_skip": True}),
+    "latent10_neg_elbo": Candidate("unit variance, latent 10, score = −ELBO (8 draws of z, plus the KL term)",
+                                   {"latent_dim": 10}, scoring=ScoringConfig("neg_elbo", 8)),
     "latent10_x3": Candidate("unit variance and squared error (first row), latent 10, mean score of 3 models (seeds 0-2)", {"latent_dim": 10}, members=3),
 }
 
