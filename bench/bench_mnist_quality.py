@@ -94,6 +94,8 @@ SETTINGS: dict[str, dict] = {
     "d20-b256-lr2e-3-cosine-e100": setting(latent=20, batch=256, lr=2e-3, schedule="cosine", epochs=100),
     "d20-dec256-512-1024-b256-lr2e-3-cosine-e40-warmup10": setting(latent=20, decoder=(256, 512, 1024), batch=256,
                                                                    lr=2e-3, schedule="cosine", epochs=40, warmup=10),
+    "d20-dec256-512-1024-b128-lr1e-3-cosine-e30-warmup10": setting(latent=20, decoder=(256, 512, 1024), batch=128,
+                                                                   lr=1e-3, schedule="cosine", epochs=30, warmup=10),
     "d20-b256-lr2e-3-cosine-e60-warmup10": setting(latent=20, batch=256, lr=2e-3, schedule="cosine", epochs=60,
                                                    warmup=10),
     "d16-b256-lr2e-3-cosine-e60-freebits0.5": setting(latent=16, batch=256, lr=2e-3, schedule="cosine", epochs=60,
