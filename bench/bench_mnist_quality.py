@@ -31,7 +31,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 OUT = REPO_ROOT / "bench" / "results" / "mnist_quality.json"
 DEFAULT_DATA = REPO_ROOT.parent / "shared" / "data" / "mnist"
-SHIPPED = ("mnist-dense-2d", "mnist-dense-2d-ae", "mnist-dense-16d")
+SHIPPED = ("mnist-dense-2d", "mnist-dense-2d-ae", "mnist-dense-20d")
 
 
 def setting(latent: int = 2, hidden: tuple[int, ...] = (512, 256), decoder: tuple[int, ...] = (),
@@ -96,6 +96,22 @@ SETTINGS: dict[str, dict] = {
                                                                    lr=2e-3, schedule="cosine", epochs=40, warmup=10),
     "d20-dec256-512-1024-b128-lr1e-3-cosine-e30-warmup10": setting(latent=20, decoder=(256, 512, 1024), batch=128,
                                                                    lr=1e-3, schedule="cosine", epochs=30, warmup=10),
+    "d20-dec256-512-1024-b256-lr2e-3-cosine-e80-warmup10": setting(latent=20, decoder=(256, 512, 1024), batch=256,
+                                                                   lr=2e-3, schedule="cosine", epochs=80, warmup=10),
+    "d20-dec256-512-1024-b512-lr3e-3-cosine-e90-warmup10": setting(latent=20, decoder=(256, 512, 1024), batch=512,
+                                                                   lr=3e-3, schedule="cosine", epochs=90, warmup=10),
+    "d20-dec256-512-1024-b256-lr2e-3-cosine-e65-warmup10-wd0.02": setting(
+        latent=20, decoder=(256, 512, 1024), batch=256, lr=2e-3, schedule="cosine", epochs=65, warmup=10,
+        weight_decay=0.02),
+    "d20-dec256-512-1024-b256-lr2e-3-cosine-e65-warmup10-wd0.05": setting(
+        latent=20, decoder=(256, 512, 1024), batch=256, lr=2e-3, schedule="cosine", epochs=65, warmup=10,
+        weight_decay=0.05),
+    "d20-dec256-512-1024-b256-lr2e-3-cosine-e65-warmup10-wd0.1": setting(
+        latent=20, decoder=(256, 512, 1024), batch=256, lr=2e-3, schedule="cosine", epochs=65, warmup=10,
+        weight_decay=0.1),
+    "d20-dec256-512-1024-b256-lr2e-3-cosine-e70-warmup10-wd0.05": setting(
+        latent=20, decoder=(256, 512, 1024), batch=256, lr=2e-3, schedule="cosine", epochs=70, warmup=10,
+        weight_decay=0.05),
     "d20-b256-lr2e-3-cosine-e60-warmup10": setting(latent=20, batch=256, lr=2e-3, schedule="cosine", epochs=60,
                                                    warmup=10),
     "d16-b256-lr2e-3-cosine-e60-freebits0.5": setting(latent=16, batch=256, lr=2e-3, schedule="cosine", epochs=60,
