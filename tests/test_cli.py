@@ -33,10 +33,12 @@ def small_mnist(tmp_path_factory, bundled_digits):
 
 def test_train_list_evaluate_delete(small_mnist, tmp_path):
     trained = run_cli("train", "--dataset", "mnist", "--data", small_mnist, "--epochs", 2, "--hidden", "32",
-                      "--name", "cli-model", "--models-dir", tmp_path, "--json")
+                      "--activation", "silu", "--name", "cli-model", "--models-dir", tmp_path, "--json")
     assert trained.returncode == 0, trained.stderr
     summary = json.loads(trained.stdout)
     assert summary["epochs_run"] == 2 and "IDX" in summary["data_source"]
+    saved = json.loads((tmp_path / "cli-model" / "config.json").read_text())["vae_config"]
+    assert (saved["hidden_units"], saved["activation"]) == ([32], "silu")
     assert "%" in trained.stderr  # a progress bar was drawn
 
     listed = json.loads(run_cli("list", "--models-dir", tmp_path, "--json").stdout)
@@ -63,6 +65,7 @@ def test_train_list_evaluate_delete(small_mnist, tmp_path):
     (["train", "--dataset", "mnist", "--name", "../evil"], "Invalid model name"),
     (["train", "--dataset", "mnist", "--name", "m", "--latent-dim", "zero"], "whole number"),
     (["train", "--dataset", "mnist", "--name", "m", "--hidden", "12,x"], "layer sizes"),
+    (["train", "--dataset", "mnist", "--name", "m", "--activation", "tanh"], "invalid choice: 'tanh'"),
     (["train", "--dataset", "cifar", "--name", "m"], "invalid choice"),
     (["evaluate", "--name", "ghost"], "No model named"),
     (["frobnicate"], "invalid choice"),

@@ -147,6 +147,32 @@ def test_decoder_sizes_of_their_own_export_to_the_browser_and_old_configs_still_
         VAEConfig(encoder_dropout=1.0)
 
 
+def test_silu_layers_train_save_and_decode_the_same_in_the_browser_forward_pass(tiny_images, tmp_path):
+    from vae_core import registry
+    from vae_core.export import dense_forward, export_dense_decoder
+    from vae_core.training import fit_vae
+
+    config = VAEConfig(hidden_units=(32,), decoder_hidden_units=(16, 24), activation="silu")
+    vae = fit_vae(tiny_images[0][:256], config, TrainConfig(epochs=1, batch_size=64)).model
+    registry.save_model(vae, "silu", kind="mnist", metadata={"dataset": "mnist"}, directory=tmp_path)
+    loaded = registry.load_model("silu", tmp_path).vae
+    assert loaded.vae_config.activation == "silu"
+    hidden = [layer for model in (loaded.encoder, loaded.decoder) for layer in model.layers
+              if type(layer).__name__ == "Dense" and layer.name not in ("z_mean", "z_log_var", "x_params")]
+    assert [layer.activation.__name__ for layer in hidden] == ["silu"] * 3
+    export = export_dense_decoder(loaded)
+    assert [layer["activation"] for layer in export["layers"]] == ["silu", "silu", "linear"]
+    z = np.random.default_rng(1).normal(scale=2.0, size=(6, 2)).astype(np.float32)
+    np.testing.assert_allclose(dense_forward(export, z), vae.decode(z), atol=1e-5)
+    # SiLU is not ReLU: negative pre-activations leak through, so the two forward passes differ.
+    relu = {**export, "layers": [{**layer, "activation": "relu" if layer["activation"] == "silu" else "linear"}
+                                 for layer in export["layers"]]}
+    assert np.abs(dense_forward(relu, z) - dense_forward(export, z)).max() > 1e-3
+    assert VAEConfig.from_dict({k: v for k, v in config.to_dict().items() if k != "activation"}).activation == "relu"
+    with pytest.raises(ConfigError, match="Activation must be one of"):
+        VAEConfig(activation="tanh")
+
+
 def test_training_stores_the_iw_bound_and_evaluate_reports_it_with_the_protocol(bundled_digits, tmp_path):
     from test_cli import run_cli
     from vae_core.mnist import train_mnist

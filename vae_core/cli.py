@@ -11,7 +11,7 @@ import sys
 import threading
 from typing import Any, Callable
 
-from vae_core.config import DATASETS
+from vae_core.config import ACTIVATIONS, DATASETS
 from vae_core.errors import VAEError
 from vae_core.tf_import import import_tensorflow
 
@@ -99,6 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--decoder-hidden", type=_units, help="dense decoder layer sizes from z out (default: the encoder's reversed)")
     train.add_argument("--free-bits", type=_finite_float, help="nats per latent dim under which KL is not penalised (default 0)")
     train.add_argument("--encoder-dropout", type=_finite_float, help="dropout after each dense encoder layer while training (default 0)")
+    train.add_argument("--activation", choices=ACTIVATIONS, help="hidden layers' nonlinearity (default relu; silu = x·sigmoid(x))")
     train.add_argument("--beta", type=_finite_float, default=1.0, help="weight of the KL term")
     train.add_argument("--kl-warmup", type=_non_negative_int, default=0, metavar="EPOCHS", help="ramp β from 0 over this many epochs")
     train.add_argument("--model-type", choices=("vae", "ae"), default="vae",
@@ -196,7 +197,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         num_classes=10 if args.conditional else None, epochs=args.epochs, batch_size=args.batch_size,
         learning_rate=args.learning_rate, early_stopping_patience=args.patience, seed=args.seed,
         strategy=args.strategy, lr_schedule=args.lr_schedule, weight_decay=args.weight_decay,
-        decoder_hidden_units=args.decoder_hidden, free_bits=args.free_bits, encoder_dropout=args.encoder_dropout)
+        decoder_hidden_units=args.decoder_hidden, free_bits=args.free_bits, encoder_dropout=args.encoder_dropout,
+        activation=args.activation)
     ensure_models_dir(args.models_dir)  # a bad folder, a taken name or bad data fails now, in a second,
     check_new_name(args.name, args.models_dir)  # not after TensorFlow's start-up or the training
     if args.dataset == "mnist":

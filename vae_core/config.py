@@ -12,10 +12,12 @@ Architecture = Literal["dense", "conv"]
 Likelihood = Literal["bernoulli", "gaussian"]
 ModelType = Literal["vae", "ae"]
 DecoderVariance = Literal["unit", "per_feature", "heteroscedastic"]
+Activation = Literal["relu", "silu"]
 ARCHITECTURES: tuple[str, ...] = ("dense", "conv")
 LIKELIHOODS: tuple[str, ...] = ("bernoulli", "gaussian")
 MODEL_TYPES: tuple[str, ...] = ("vae", "ae")
 DECODER_VARIANCES: tuple[str, ...] = ("unit", "per_feature", "heteroscedastic")
+ACTIVATIONS: tuple[str, ...] = ("relu", "silu")
 LRSchedule = Literal["constant", "cosine"]
 LR_SCHEDULES: tuple[str, ...] = ("constant", "cosine")
 
@@ -75,6 +77,9 @@ class VAEConfig:
     # Dropout rate after each dense encoder layer while training: the encoder, not the decoder,
     # is what overfits first on MNIST (q(z|x) fits training images better than test images).
     encoder_dropout: float = 0.0
+    # Hidden layers' nonlinearity. "silu" (x·sigmoid(x), also called swish) is smooth; on MNIST it
+    # reaches a lower −ELBO than ReLU in the same epochs (bench/results/mnist_quality.json).
+    activation: Activation = "relu"
 
     def __post_init__(self) -> None:
         if self.architecture not in ARCHITECTURES:
@@ -114,6 +119,8 @@ class VAEConfig:
             raise ConfigError(f"Decoder hidden units must be integers from 1 to 8192, got {self.decoder_hidden_units!r}.")
         if not 0.0 <= float(self.free_bits) <= 100.0:
             raise ConfigError(f"Free bits must be between 0 and 100 nats per latent dim, got {self.free_bits!r}.")
+        if self.activation not in ACTIVATIONS:
+            raise ConfigError(f"Activation must be one of {ACTIVATIONS}, got {self.activation!r}.")
         if not 0.0 <= float(self.encoder_dropout) < 1.0:
             raise ConfigError(f"Encoder dropout must be in [0, 1), got {self.encoder_dropout!r}.")
 

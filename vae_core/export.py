@@ -1,7 +1,7 @@
 """Decoders in a form a browser can run without a round trip to Python.
 
 Dense decoders export their weights (float32, base64) so the browser runs the forward pass itself:
-ReLU dense layers, then a linear output layer and the likelihood's mean (sigmoid for Bernoulli).
+ReLU or SiLU dense layers, then a linear output layer and the likelihood's mean (sigmoid for Bernoulli).
 `dense_forward` is the same computation in NumPy, written the way the JavaScript does it (float64
 accumulation over float32 weights), so the two can be checked against the Keras decoder. Other
 decoders (conv) export a precomputed grid of decoded images over two latent dims instead.
@@ -53,7 +53,7 @@ def is_dense_decoder(vae: VAE) -> bool:
 def export_dense_decoder(vae: VAE) -> dict[str, Any]:
     """The decoder's weights as a JSON-able dict for the browser's forward pass.
 
-    Layout: `layers` in order, each {"inputs", "units", "activation" ("relu" | "linear"),
+    Layout: `layers` in order, each {"inputs", "units", "activation" ("relu" | "silu" | "linear"),
     "kernel" (inputs×units row-major float32, base64), "bias" (units float32, base64)}; the
     input is concat(z (latent_dim,), one-hot label (num_classes,)); `output` "sigmoid" maps the
     last layer's logits to pixel probabilities (Bernoulli), "identity" leaves the mean as it is.
@@ -71,7 +71,7 @@ def export_dense_decoder(vae: VAE) -> dict[str, Any]:
         if kind != "Dense":
             raise ConfigError(f"The decoder has a {kind} layer; only Dense layers can run in the browser.")
         activation = getattr(layer.activation, "__name__", str(layer.activation))
-        if activation not in ("relu", "linear"):
+        if activation not in ("relu", "silu", "linear"):
             raise ConfigError(f"Decoder activation {activation!r} is not supported in the browser.")
         kernel, bias = (np.asarray(w, np.float32) for w in layer.get_weights())
         digest.update(kernel.tobytes())
@@ -110,7 +110,7 @@ def _input_vector(export: dict[str, Any], z: np.ndarray, labels) -> np.ndarray:
 def dense_forward(export: dict[str, Any], z: np.ndarray, labels=None) -> np.ndarray:
     """NumPy twin of the browser's forward pass: z (n, latent_dim) → outputs (n, *output_shape) float64.
 
-    Float32 weights, float64 arithmetic, ReLU hidden layers, then the output mapping — exactly the
+    Float32 weights, float64 arithmetic, ReLU or SiLU hidden layers, then the output mapping — exactly the
     operations of dashboard/components/latent_scrub/frontend/scrub.js.
     """
     h = _input_vector(export, z, labels)
@@ -119,6 +119,8 @@ def dense_forward(export: dict[str, Any], z: np.ndarray, labels=None) -> np.ndar
         h = h @ kernel + unpack(layer["bias"]).astype(np.float64)
         if layer["activation"] == "relu":
             h = np.maximum(h, 0.0)
+        elif layer["activation"] == "silu":
+            h = h / (1.0 + np.exp(-h))
     if export["output"] == "sigmoid":
         h = 1.0 / (1.0 + np.exp(-h))
     return h.reshape(len(h), *export["output_shape"])

@@ -96,17 +96,17 @@ def build_encoder(config: VAEConfig) -> keras.Model:
     if config.architecture == "conv":
         h = inputs
         for filters in config.conv_filters:
-            h = layers.Conv2D(filters, 3, strides=2, padding="same", activation="relu")(h)
+            h = layers.Conv2D(filters, 3, strides=2, padding="same", activation=config.activation)(h)
         h = layers.Flatten()(h)
         if label is not None:
             h = layers.Concatenate(name="features_and_label")([h, label])
-        h = layers.Dense(config.conv_dense_units, activation="relu")(h)
+        h = layers.Dense(config.conv_dense_units, activation=config.activation)(h)
     else:
         h = flat = layers.Flatten()(inputs)
         if label is not None:
             h = flat = layers.Concatenate(name="features_and_label")([h, label])
         for units in config.hidden_units:
-            h = layers.Dense(units, activation="relu")(h)
+            h = layers.Dense(units, activation=config.activation)(h)
             if config.encoder_dropout:
                 h = layers.Dropout(config.encoder_dropout)(h)
     model_inputs = [inputs, label] if label is not None else inputs
@@ -131,15 +131,15 @@ def build_decoder(config: VAEConfig) -> keras.Model:
     h0 = layers.Concatenate(name="z_and_label")([latent, label]) if label is not None else latent
     if config.architecture == "conv":
         side = config.input_shape[0] // 2 ** len(config.conv_filters)
-        h = layers.Dense(side * side * config.conv_filters[-1], activation="relu")(h0)
+        h = layers.Dense(side * side * config.conv_filters[-1], activation=config.activation)(h0)
         h = layers.Reshape((side, side, config.conv_filters[-1]))(h)
         for filters in reversed(config.conv_filters):
-            h = layers.Conv2DTranspose(filters, 3, strides=2, padding="same", activation="relu")(h)
+            h = layers.Conv2DTranspose(filters, 3, strides=2, padding="same", activation=config.activation)(h)
         out = layers.Conv2DTranspose(config.input_shape[-1], 3, padding="same", name="x_params")(h)
     else:
         h = h0
         for units in config.decoder_units:
-            h = layers.Dense(units, activation="relu")(h)
+            h = layers.Dense(units, activation=config.activation)(h)
         out = layers.Dense(int(np.prod(config.input_shape)), name="x_params")(h)
         if config.linear_skip:
             out = layers.Add(name="x_params_plus_linear")(
@@ -156,7 +156,7 @@ def build_variance_decoder(config: VAEConfig) -> keras.Model:
     label = _label_input(config) if config.conditional else None
     h = layers.Concatenate(name="z_and_label")([latent, label]) if label is not None else latent
     for units in reversed(config.hidden_units):
-        h = layers.Dense(units, activation="relu")(h)
+        h = layers.Dense(units, activation=config.activation)(h)
     out = layers.Dense(int(np.prod(config.input_shape)), kernel_initializer="zeros", name="x_log_var")(h)
     out = layers.Reshape(config.input_shape)(out)
     return keras.Model([latent, label] if label is not None else latent, out, name="variance_decoder")

@@ -16,11 +16,13 @@ missing = browser_available()
 pytestmark = pytest.mark.skipif(missing is not None, reason=missing or "")
 
 MODEL = "scrub-dense"
+SILU_MODEL = "scrub-silu"
 
 
 @pytest.fixture(scope="module")
 def scrub_models(tmp_path_factory, bundled_digits):
-    """A registry holding the default-shaped dense MNIST VAE (512-256, latent 2), briefly trained."""
+    """A registry holding the default-shaped dense MNIST VAE (512-256, latent 2), briefly trained,
+    and its twin with SiLU hidden layers (the shipped 2-D model's kind)."""
     from vae_core import registry
     from vae_core.config import TrainConfig, VAEConfig
     from vae_core.training import fit_vae
@@ -28,6 +30,8 @@ def scrub_models(tmp_path_factory, bundled_digits):
     root = tmp_path_factory.mktemp("scrub_models")
     vae = fit_vae(bundled_digits.x_train[:1024], VAEConfig(), TrainConfig(epochs=1, batch_size=128)).model
     registry.save_model(vae, MODEL, kind="mnist", metadata={"dataset": "mnist"}, directory=root)
+    silu = fit_vae(bundled_digits.x_train[:1024], VAEConfig(activation="silu"), TrainConfig(epochs=1, batch_size=128)).model
+    registry.save_model(silu, SILU_MODEL, kind="mnist", metadata={"dataset": "mnist"}, directory=root)
     return root
 
 
@@ -68,13 +72,33 @@ def test_frames_per_second_while_dragging(scrub):
     assert result["mean_frame_work_ms"] < 20
 
 
-def test_browser_decoder_agrees_with_python(scrub, scrub_models):
+def _worst_pixel_difference(session: ScrubSession, models_dir, model: str) -> float:
+    """Max abs pixel difference between the browser's and Keras's decodings of 25 points in [-4, 4]²."""
     from vae_core import registry
 
-    vae = registry.load_model(MODEL, scrub_models).vae
+    vae = registry.load_model(model, models_dir).vae
     z = np.random.default_rng(0).uniform(-4, 4, size=(25, 2)).astype(np.float32)
     python = vae.decode(z).reshape(len(z), -1)
-    browser = np.array([scrub.browser_decode(point) for point in z])
-    worst = float(np.abs(browser - python).max())
+    browser = np.array([session.browser_decode(point) for point in z])
+    return float(np.abs(browser - python).max())
+
+
+def test_browser_decoder_agrees_with_python(scrub, scrub_models):
+    worst = _worst_pixel_difference(scrub, scrub_models, MODEL)
     print(f"scrub: browser vs Python decoder max abs pixel difference {worst:.2e}")
     assert worst <= 1e-4
+
+
+def test_silu_decoder_runs_in_the_browser_as_in_python_and_keeps_the_frame_rate(scrub, scrub_models):
+    with streamlit_server(scrub_models, SILU_MODEL) as url:
+        page = scrub.page.context.browser.new_page(viewport=scrub.page.viewport_size)  # one Playwright at a time
+        try:
+            session = ScrubSession(page, url)
+            worst = _worst_pixel_difference(session, scrub_models, SILU_MODEL)
+            result = session.synthetic_drag(ms=1500)
+        finally:
+            page.close()
+    print(f"scrub (SiLU): max abs pixel difference {worst:.2e}, {result['fps']:.1f} frames per second, "
+          f"{result['mean_frame_work_ms']:.2f} ms per frame")
+    assert worst <= 1e-4
+    assert result["frames"] >= 10 and result["fps"] >= 20 and result["mean_frame_work_ms"] < 20

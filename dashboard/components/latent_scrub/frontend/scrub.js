@@ -50,7 +50,7 @@
 
   function prepareDense(spec) {
     const layers = spec.layers.map(function (l) {
-      return { inputs: l.inputs, units: l.units, relu: l.activation === "relu",
+      return { inputs: l.inputs, units: l.units, activation: l.activation,
                W: floats(l.kernel), b: floats(l.bias), out: new Float64Array(l.units) };
     });
     const size = spec.output_shape.reduce(function (a, b) { return a * b; }, 1);
@@ -59,7 +59,7 @@
              input: new Float64Array(spec.latent_dim + spec.num_classes), pixels: new Float64Array(size) };
   }
 
-  // concat(z, one-hot label) → ReLU dense layers → linear layer → sigmoid: (h·w) pixel probabilities.
+  // concat(z, one-hot label) → ReLU or SiLU dense layers → linear layer → sigmoid: (h·w) pixel probabilities.
   function forward(dec, z, label) {
     const x = dec.input;
     x.fill(0);
@@ -71,11 +71,12 @@
       for (let j = 0; j < n; j++) out[j] = L.b[j];
       for (let i = 0; i < L.inputs; i++) {
         const v = h[i];
-        if (v === 0) continue; // ReLU zeros contribute exactly nothing: skip their row
+        if (v === 0) continue; // zeros (ReLU's many) contribute exactly nothing: skip their row
         const row = i * n;
         for (let j = 0; j < n; j++) out[j] += v * W[row + j];
       }
-      if (L.relu) for (let j = 0; j < n; j++) if (out[j] < 0) out[j] = 0;
+      if (L.activation === "relu") for (let j = 0; j < n; j++) { if (out[j] < 0) out[j] = 0; }
+      else if (L.activation === "silu") for (let j = 0; j < n; j++) out[j] = out[j] / (1 + Math.exp(-out[j]));
       h = out;
     }
     if (!dec.sigmoid) return h;
