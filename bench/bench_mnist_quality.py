@@ -37,11 +37,11 @@ SHIPPED = ("mnist-dense-2d", "mnist-dense-2d-ae", "mnist-dense-20d")
 def setting(latent: int = 2, hidden: tuple[int, ...] = (512, 256), decoder: tuple[int, ...] = (),
             epochs: int = 10, batch: int = 128, lr: float = 1e-3, schedule: str = "constant",
             warmup: int = 0, free_bits: float = 0.0, dropout: float = 0.0, weight_decay: float = 0.0,
-            patience: int = 0, model_type: str = "vae") -> dict:
+            patience: int = 0, model_type: str = "vae", activation: str = "relu") -> dict:
     """One row of the table as VAEConfig / TrainConfig keyword arguments."""
     return {"vae": {"latent_dim": latent, "hidden_units": hidden, "decoder_hidden_units": decoder,
                     "kl_warmup_epochs": warmup, "free_bits": free_bits, "encoder_dropout": dropout,
-                    "model_type": model_type},
+                    "model_type": model_type, "activation": activation},
             "train": {"epochs": epochs, "batch_size": batch, "learning_rate": lr, "lr_schedule": schedule,
                       "weight_decay": weight_decay, "early_stopping_patience": patience}}
 
@@ -112,6 +112,17 @@ SETTINGS: dict[str, dict] = {
     "d20-dec256-512-1024-b256-lr2e-3-cosine-e70-warmup10-wd0.05": setting(
         latent=20, decoder=(256, 512, 1024), batch=256, lr=2e-3, schedule="cosine", epochs=70, warmup=10,
         weight_decay=0.05),
+    # SiLU against ReLU hidden layers (two runs at once, one thread each).
+    "d20-dec256-512-1024-b256-lr2e-3-cosine-e20-warmup10-wd0.05": setting(
+        latent=20, decoder=(256, 512, 1024), batch=256, lr=2e-3, schedule="cosine", epochs=20, warmup=10,
+        weight_decay=0.05),
+    "d20-dec256-512-1024-b256-lr2e-3-cosine-e20-warmup10-wd0.05-silu": setting(
+        latent=20, decoder=(256, 512, 1024), batch=256, lr=2e-3, schedule="cosine", epochs=20, warmup=10,
+        weight_decay=0.05, activation="silu"),
+    "d20-dec256-512-1024-b256-lr2e-3-cosine-e50-warmup10-wd0.05-silu": setting(
+        latent=20, decoder=(256, 512, 1024), batch=256, lr=2e-3, schedule="cosine", epochs=50, warmup=10,
+        weight_decay=0.05, activation="silu"),
+    "d2-b256-lr4e-3-cosine-e40-silu": setting(batch=256, lr=4e-3, schedule="cosine", epochs=40, activation="silu"),
     "d20-b256-lr2e-3-cosine-e60-warmup10": setting(latent=20, batch=256, lr=2e-3, schedule="cosine", epochs=60,
                                                    warmup=10),
     "d16-b256-lr2e-3-cosine-e60-freebits0.5": setting(latent=16, batch=256, lr=2e-3, schedule="cosine", epochs=60,
