@@ -44,13 +44,14 @@ def train_models(root: Path) -> tuple[str, str, str]:
 
 
 def measure(root: Path, name: str, *, agreement_points: int = 200, drag_ms: int = 3000) -> dict:
-    from components.latent_scrub import scrub_args
+    from dashboard.components.latent_scrub import by_reference, scrub_args
 
     vae = registry.load_model(name, root).vae
     start = time.perf_counter()
     args = scrub_args(vae, [0.0] * vae.vae_config.latent_dim)
     build_ms = (time.perf_counter() - start) * 1e3
-    payload_bytes = len(json.dumps(args))
+    inline_bytes = len(json.dumps(args))
+    payload_bytes = len(json.dumps({**args, "decoder": by_reference(args["decoder"])}))
     with streamlit_server(root, name) as url, chromium_page() as page:
         session = ScrubSession(page, url)
         sent_before = len(session.sent)
@@ -58,10 +59,18 @@ def measure(root: Path, name: str, *, agreement_points: int = 200, drag_ms: int 
         quiet = len(session.sent) == sent_before
         session.release()
         page.get_by_text("script runs: 2").wait_for(timeout=60_000)
+        received_before = len(session.received_bytes)
+        session.mouse_drag(steps=5)  # a rerun whose arguments changed (z): what every slider move costs
+        session.release()
+        page.get_by_text("script runs: 3").wait_for(timeout=60_000)
+        rerun_bytes = sum(session.received_bytes[received_before:])
         drags = [session.synthetic_drag(drag_ms) for _ in range(3)]
         result = {
             "mode": session.stats()["mode"],
             "args_bytes_per_render": payload_bytes,
+            "args_bytes_with_weights_inline": inline_bytes,
+            "websocket_bytes_for_a_rerun_with_new_z": rerun_bytes,
+            "decoder_weight_fetches": session.stats()["weightFetches"],
             "args_build_ms": round(build_ms, 2),
             "fps_while_dragging": [round(d["fps"], 1) for d in drags],
             "fps_median": round(statistics.median(d["fps"] for d in drags), 1),
@@ -116,7 +125,9 @@ def main() -> None:
         "trained_on": source,
         "notes": "fps: frames the component drew per second during a synthetic pointer drag that moves every "
                  "animation frame (rAF is 60 Hz here, so 60 is the ceiling); frame_work_ms: decoding plus "
-                 "drawing per frame; agreement: browser forward pass vs Keras decode on random z in [-4, 4]².",
+                 "drawing per frame; agreement: browser forward pass vs Keras decode on random z in [-4, 4]²; "
+                 "args_bytes_per_render: the component's arguments as sent (a dense decoder's weights by "
+                 "reference, fetched once per browser), against args_bytes_with_weights_inline.",
         "results": results,
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
     }

@@ -189,6 +189,31 @@ def test_conv_models_export_a_grid_the_browser_looks_up(bundled_digits):
         scrub_args(VAE(VAEConfig(input_shape=(6,), hidden_units=(8,))))
 
 
+def test_dense_weights_are_published_once_and_referenced_by_url(pair, tmp_path, monkeypatch):
+    from dashboard.components import latent_scrub
+    from dashboard.components.latent_scrub import by_reference, publish_weights, scrub_args
+    from vae_core.export import export_dense_decoder
+
+    export = export_dense_decoder(pair["vae"])
+    name = publish_weights(export, tmp_path)
+    assert name == f"{export['id']}.json" and json.loads((tmp_path / name).read_text()) == export
+    written = (tmp_path / name).stat().st_ino
+    assert publish_weights(export, tmp_path) == name and (tmp_path / name).stat().st_ino == written  # not rewritten
+    assert not list(tmp_path.glob("*.partial"))
+    for i in range(latent_scrub.KEEP_WEIGHT_FILES + 3):  # older files give way to the most recently used
+        publish_weights({**export, "id": f"other{i}"}, tmp_path)
+    assert len(list(tmp_path.glob("*.json"))) == latent_scrub.KEEP_WEIGHT_FILES
+
+    monkeypatch.setattr(latent_scrub, "WEIGHTS_DIR", tmp_path / "served")
+    args = scrub_args(pair["vae"], [0.5, -0.5])
+    referenced = by_reference(args["decoder"])
+    assert "layers" not in referenced and referenced["url"].endswith(f"/{export['id']}.json")
+    assert len(json.dumps({**args, "decoder": referenced})) < 2_000 < len(json.dumps(args))
+    assert json.loads((tmp_path / "served" / name).read_text())["layers"] == export["layers"]
+    grid = {"format": "grid-v1", "id": "g", "images": "..."}
+    assert by_reference(grid) is grid
+
+
 # --- the lessons ----------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")

@@ -74,13 +74,18 @@ class ScrubSession:
     def __init__(self, page, url: str, timeout_ms: int = 90_000):
         self.page = page
         self.sent: list[float] = []
-        page.on("websocket", lambda ws: ws.on("framesent", lambda _payload: self.sent.append(time.monotonic())))
+        self.received_bytes: list[int] = []  # the size of each websocket message from the server
+        page.on("websocket", self._watch)
         page.goto(url, timeout=timeout_ms)
         page.get_by_text("script runs: 1").wait_for(timeout=timeout_ms)
         self.locator = page.frame_locator("iframe[src*='latent_scrub']").first
         self.locator.locator("#plane").wait_for(timeout=timeout_ms)
         self.frame = next(f for f in page.frames if "latent_scrub" in f.url)
         self.frame.wait_for_function("() => window.__scrubStats && window.__scrubStats.frames > 0", timeout=timeout_ms)
+
+    def _watch(self, websocket) -> None:
+        websocket.on("framesent", lambda _payload: self.sent.append(time.monotonic()))
+        websocket.on("framereceived", lambda payload: self.received_bytes.append(len(payload)))
 
     def stats(self) -> dict:
         return self.frame.evaluate("() => ({...window.__scrubStats, dragFrameTimes: undefined})")

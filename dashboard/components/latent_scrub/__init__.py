@@ -2,7 +2,9 @@
 
 Dense decoders run in the browser from exported weights; conv decoders use a precomputed grid of
 decoded images over two latent dims (vae_core/export.py). Python hears about z only on release, so
-dragging costs no rerun.
+dragging costs no rerun. A dense decoder's weights (2.9 MB of JSON for the 2-D demo model, 7.8 MB
+for the 20-D one) are not sent with every rerun: they are written once to WEIGHTS_DIR/<id>.json,
+served by a second, never-rendered component, and the browser fetches each decoder once.
 
     from dashboard.components.latent_scrub import latent_scrub
 
@@ -13,6 +15,10 @@ dragging costs no rerun.
 
 from __future__ import annotations
 
+import getpass
+import json
+import os
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +30,9 @@ if TYPE_CHECKING:
     from vae_core.model import VAE
 
 FRONTEND = Path(__file__).resolve().parent / "frontend"
+# Content-addressed (file name = the export's id), so processes and sessions can share it.
+WEIGHTS_DIR = Path(tempfile.gettempdir()) / f"vae-explorer-decoders-{getpass.getuser()}"
+KEEP_WEIGHT_FILES = 16
 
 
 @declared_once
@@ -31,6 +40,46 @@ def _component():
     from streamlit.components.v1 import declare_component
 
     return declare_component("latent_scrub", path=str(FRONTEND))
+
+
+@declared_once
+def _weights_component():
+    """Never rendered: declaring it makes the server serve WEIGHTS_DIR's files at
+    /component/<its name>/<file>, with a Cache-Control the browser caches them under."""
+    from streamlit.components.v1 import declare_component
+
+    WEIGHTS_DIR.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return declare_component("latent_scrub_weights", path=str(WEIGHTS_DIR))
+
+
+def publish_weights(export: dict[str, Any], directory: Path) -> str:
+    """Write a dense export (vae_core.export.export_dense_decoder) to directory/<id>.json unless it is
+    there already (atomically: readers never see half a file); returns the file name. Keeps the
+    KEEP_WEIGHT_FILES most recently used files."""
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = directory / f"{export['id']}.json"
+    if path.is_file():
+        os.utime(path)  # recently used
+        return path.name
+    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
+    partial.write_text(json.dumps(export))
+    os.replace(partial, path)
+    stale = sorted(directory.glob("*.json"), key=lambda f: f.stat().st_mtime, reverse=True)[KEEP_WEIGHT_FILES:]
+    for old in stale:
+        old.unlink(missing_ok=True)
+    return path.name
+
+
+def by_reference(decoder: dict[str, Any]) -> dict[str, Any]:
+    """A dense decoder argument without its weights: `url` (relative to the scrub's frame) names the
+    published file instead. Grids (rebuilt whenever z changes) stay inline."""
+    if "layers" not in decoder:
+        return decoder
+    try:
+        name = publish_weights(decoder, WEIGHTS_DIR)
+    except OSError:  # e.g. a read-only or foreign temporary folder: send the weights inline as before
+        return decoder
+    return {**{k: v for k, v in decoder.items() if k != "layers"}, "url": f"../{_weights_component().name}/{name}"}
 
 
 def scrub_args(vae: VAE, z=None, *, label: int | None = None, dims: tuple[int, int] = (0, 1),
@@ -94,7 +143,7 @@ def latent_scrub(vae: VAE, z=None, *, label: int | None = None, dims: tuple[int,
     args = scrub_args(vae, z, label=label, dims=dims, extent=extent, grid_size=grid_size,
                       density=None if density is None else density_arg(density), size=size,
                       plane_caption=plane_caption, image_caption=image_caption, label_picker=label_picker)
-    value = _component()(**args, key=key, default=None)
+    value = _component()(**{**args, "decoder": by_reference(args["decoder"])}, key=key, default=None)
     if not isinstance(value, dict) or "z" not in value:
         return None
     stamp, seen = [value.get("instance"), value.get("seq")], f"_{key}_release_seen"

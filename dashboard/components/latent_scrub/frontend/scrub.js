@@ -23,7 +23,7 @@
   const small = document.createElement("canvas"); // the image at its own resolution (28×28)
 
   const state = {
-    decoder: null, decoderId: null,
+    decoder: null, decoderId: null, fetched: null, fetchingId: null, pendingRender: null,
     z: new Float64Array(2), label: null,
     dims: [0, 1], extent: 4,
     argsZ: null, argsLabel: undefined, densityId: null, densityCanvas: null,
@@ -32,7 +32,7 @@
   // Identifies this iframe's releases: with `seq`, Python can tell a new release from a stale value.
   const instance = Math.random().toString(36).slice(2, 10);
   // Read by the browser test and the benchmark; costs nothing.
-  const stats = { renders: 0, frames: 0, sent: 0, lastDecodeMs: 0, decodeMsTotal: 0, dragFrameTimes: [], mode: null };
+  const stats = { renders: 0, frames: 0, sent: 0, weightFetches: 0, lastDecodeMs: 0, decodeMsTotal: 0, dragFrameTimes: [], mode: null };
   window.__scrubStats = stats;
 
   // --- decoders ---------------------------------------------------------------------------------
@@ -318,11 +318,40 @@
     if (theme.textColor) root.setProperty("--fg", theme.textColor);
   }
 
+  // A dense decoder given by `url` (its weights published once by Python) is fetched once per id;
+  // the render waits for it, and the latest args are drawn when it arrives.
+  function fetchDecoder(spec, pending) {
+    state.pendingRender = pending;
+    if (state.fetchingId === spec.id) return;
+    state.fetchingId = spec.id;
+    stats.weightFetches++;
+    fetch(spec.url)
+      .then(function (response) {
+        if (!response.ok) throw new Error("the decoder's weights did not load (HTTP " + response.status + ")");
+        return response.json();
+      })
+      .then(function (full) {
+        if (full.id !== spec.id) throw new Error("the decoder's weights do not match the model");
+        state.fetched = full;
+        if (state.fetchingId === spec.id) state.fetchingId = null;
+        const latest = state.pendingRender;
+        if (latest && latest[0].decoder && latest[0].decoder.id === full.id) onRender.apply(null, latest);
+      })
+      .catch(function (err) {
+        if (state.fetchingId === spec.id) state.fetchingId = null;
+        showError(err);
+      });
+  }
+
   function onRender(args, disabled, theme) {
     applyTheme(theme);
     state.disabled = disabled;
-    const spec = args.decoder;
+    let spec = args.decoder;
     if (!spec) throw new Error("no decoder was given");
+    if (spec.id !== state.decoderId && spec.url && !spec.layers) {
+      if (!state.fetched || state.fetched.id !== spec.id) { fetchDecoder(spec, [args, disabled, theme]); return; }
+      spec = state.fetched;
+    }
     if (spec.id !== state.decoderId) {
       const before = state.decoder;
       state.decoder = spec.format === "dense-v1" ? prepareDense(spec) : prepareGrid(spec);
