@@ -115,6 +115,17 @@ CANDIDATES: dict[str, Candidate] = {
                                {"latent_dim": 10, "linear_skip": True}),
     "latent10_neg_elbo": Candidate("unit variance, latent 10, score = −ELBO (8 draws of z, plus the KL term)",
                                    {"latent_dim": 10}, scoring=ScoringConfig("neg_elbo", 8)),
+    "latent10_wd0.05": Candidate("unit variance and squared error (first row), latent 10, AdamW weight decay 0.05",
+                                 {"latent_dim": 10}, train={"weight_decay": 0.05}),
+    "latent10_small_decoder_wd0.05": Candidate("unit variance and squared error (first row), latent 10, decoder 10-16-29, "
+                                               "AdamW weight decay 0.05",
+                                               {"latent_dim": 10, "decoder_hidden_units": (16,)}, train={"weight_decay": 0.05}),
+    "latent10_lr3e-4": Candidate("unit variance and squared error (first row), latent 10, rate 0.0003",
+                                 {"latent_dim": 10}, train={"learning_rate": 3e-4}),
+    "latent10_b256": Candidate("unit variance and squared error (first row), latent 10, batch 256",
+                               {"latent_dim": 10}, train={"batch_size": 256}),
+    "latent10_silu": Candidate("unit variance and squared error (first row), latent 10, SiLU hidden layers",
+                               {"latent_dim": 10, "activation": "silu"}),
     "latent10_x3": Candidate("unit variance and squared error (first row), latent 10, mean score of 3 models (seeds 0-2)", {"latent_dim": 10}, members=3),
 }
 
