@@ -123,6 +123,13 @@ SETTINGS: dict[str, dict] = {
         latent=20, decoder=(256, 512, 1024), batch=256, lr=2e-3, schedule="cosine", epochs=50, warmup=10,
         weight_decay=0.05, activation="silu"),
     "d2-b256-lr4e-3-cosine-e40-silu": setting(batch=256, lr=4e-3, schedule="cosine", epochs=40, activation="silu"),
+    # Latent 2, the wider decoder, with β warm-up (two runs at once, one thread each).
+    "d2-dec256-512-1024-b256-lr3e-3-cosine-e40-wd0.05": setting(decoder=(256, 512, 1024), batch=256, lr=3e-3,
+                                                                schedule="cosine", epochs=40, weight_decay=0.05),
+    "d2-dec256-512-1024-b256-lr3e-3-cosine-e40-warmup10": setting(decoder=(256, 512, 1024), batch=256, lr=3e-3,
+                                                                  schedule="cosine", epochs=40, warmup=10),
+    "d2-dec256-512-1024-b256-lr3e-3-cosine-e40-warmup10-silu": setting(
+        decoder=(256, 512, 1024), batch=256, lr=3e-3, schedule="cosine", epochs=40, warmup=10, activation="silu"),
     "d20-b256-lr2e-3-cosine-e60-warmup10": setting(latent=20, batch=256, lr=2e-3, schedule="cosine", epochs=60,
                                                    warmup=10),
     "d16-b256-lr2e-3-cosine-e60-freebits0.5": setting(latent=16, batch=256, lr=2e-3, schedule="cosine", epochs=60,

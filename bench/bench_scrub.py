@@ -3,7 +3,7 @@ Python, what one render ships to the browser, and Python's own decode latency fo
 Writes bench/results/scrub.json.
 
     .venv/bin/python bench/bench_scrub.py            # ~1–2 min: trains the default dense model (2 epochs) and a conv one
-    .venv/bin/python bench/bench_scrub.py --models-dir models --dense my-model   # measure saved models instead
+    .venv/bin/python bench/bench_scrub.py --models-dir models --dense mnist-dense-2d mnist-dense-20d   # saved models
 
 Needs Playwright and Debian's Chromium (/usr/bin/chromium), like tests/e2e/test_scrub.py.
 """
@@ -99,7 +99,7 @@ def measure(root: Path, name: str, *, agreement_points: int = 200, drag_ms: int 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models-dir", help="registry holding the models to measure (default: train fresh ones)")
-    parser.add_argument("--dense", help="a dense MNIST model in --models-dir")
+    parser.add_argument("--dense", nargs="+", default=[], help="dense MNIST models in --models-dir")
     parser.add_argument("--conv", help="a conv MNIST model in --models-dir")
     parser.add_argument("--output", default=str(REPO_ROOT / "bench" / "results" / "scrub.json"))
     args = parser.parse_args()
@@ -110,16 +110,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="scrub-bench-") as tmp:
         if args.models_dir:
             root, source = Path(args.models_dir), "saved models"
-            names = {"dense": args.dense, "conv": args.conv}
+            names = [("dense", name) for name in args.dense] + [("conv", args.conv)]
         else:
             root = Path(tmp)
             dense, conv, source = train_models(root)
-            names = {"dense": dense, "conv": conv}
+            names = [("dense", dense), ("conv", conv)]
         results = {}
-        for kind, name in names.items():
+        for kind, name in names:
             if name:
-                results[kind] = {"model": name, **measure(root, name)}
-                print(kind, json.dumps(results[kind]), flush=True)
+                key = kind if len(args.dense) < 2 or kind != "dense" else f"dense ({name})"
+                results[key] = {"model": name, **measure(root, name)}
+                print(key, json.dumps(results[key]), flush=True)
     payload = {
         "browser": "Debian Chromium, headless, --disable-gpu (software rendering)",
         "trained_on": source,
