@@ -90,14 +90,19 @@ def short_source(text: str | None) -> str:
 
 
 def architecture_text(info: ModelInfo) -> str:
-    """'dense 512-256, latent 2, Bernoulli' (or 'conv 32-64 → 16, …')."""
+    """'dense 512-256, latent 2, Bernoulli' (or 'conv 32-64 → 16, …'); a decoder of its own sizes
+    and SiLU layers are named: 'dense 512-256, decoder 256-512-1024, SiLU, latent 20, Bernoulli'."""
     config = info.vae_config
     if config.architecture == "conv":
-        body = f"conv {'-'.join(map(str, config.conv_filters))} → {config.conv_dense_units}"
+        parts = [f"conv {'-'.join(map(str, config.conv_filters))} → {config.conv_dense_units}"]
     else:
-        body = f"dense {'-'.join(map(str, config.hidden_units))}"
+        parts = [f"dense {'-'.join(map(str, config.hidden_units))}"]
+        if config.decoder_hidden_units:
+            parts.append(f"decoder {'-'.join(map(str, config.decoder_hidden_units))}")
+    if config.activation != "relu":
+        parts.append({"silu": "SiLU"}.get(config.activation, config.activation))
     extras = [f"β {config.beta:g}"] if config.beta != 1.0 else []
-    return ", ".join([body, f"latent {config.latent_dim}", config.likelihood.capitalize(), *extras])
+    return ", ".join([*parts, f"latent {config.latent_dim}", config.likelihood.capitalize(), *extras])
 
 
 def model_table(infos: list[ModelInfo], active: dict[str, str | None]) -> list[dict[str, Any]]:

@@ -28,6 +28,17 @@ def test_demo_models_are_intact_small_and_documented():
     metrics = infos["mnist-dense-2d"].metadata["metrics"]
     assert metrics["test_neg_elbo"] <= 140
     assert metrics["test_iw_nll"] < metrics["test_neg_elbo"] and metrics["iw_samples"] >= 50
+    metrics_20d = infos["mnist-dense-20d"].metadata["metrics"]
+    assert metrics_20d["test_iw_nll"] < metrics_20d["test_neg_elbo"] <= 95  # issue 15's latent-20 goal
+    assert infos["mnist-dense-20d"].metadata["training_seconds"] <= 600
+
+
+def test_the_models_table_names_each_demo_models_layers():
+    from dashboard.presentation import architecture_text
+
+    infos = {info.name: info for info in registry.list_models(REPO_ROOT / "models")}
+    assert architecture_text(infos["mnist-dense-2d"]) == "dense 512-256, latent 2, Bernoulli"
+    assert architecture_text(infos["mnist-dense-20d"]) == "dense 512-256, decoder 256-512-1024, SiLU, latent 20, Bernoulli"
 
 
 def test_the_2d_model_ships_with_its_autoencoder_twin_and_a_browser_side_decoder():
