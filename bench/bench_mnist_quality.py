@@ -130,6 +130,10 @@ SETTINGS: dict[str, dict] = {
                                                                   schedule="cosine", epochs=40, warmup=10),
     "d2-dec256-512-1024-b256-lr3e-3-cosine-e40-warmup10-silu": setting(
         decoder=(256, 512, 1024), batch=256, lr=3e-3, schedule="cosine", epochs=40, warmup=10, activation="silu"),
+    "d2-dec256-512-1024-b256-lr3e-3-cosine-e60-warmup10": setting(decoder=(256, 512, 1024), batch=256, lr=3e-3,
+                                                                  schedule="cosine", epochs=60, warmup=10),
+    "d2-enc1024-512-dec256-512-1024-b256-lr3e-3-cosine-e40-warmup10": setting(
+        hidden=(1024, 512), decoder=(256, 512, 1024), batch=256, lr=3e-3, schedule="cosine", epochs=40, warmup=10),
     "d20-b256-lr2e-3-cosine-e60-warmup10": setting(latent=20, batch=256, lr=2e-3, schedule="cosine", epochs=60,
                                                    warmup=10),
     "d16-b256-lr2e-3-cosine-e60-freebits0.5": setting(latent=16, batch=256, lr=2e-3, schedule="cosine", epochs=60,
