@@ -251,7 +251,9 @@ def test_the_digit_score_tells_varied_clear_digits_from_one_digit_and_from_noise
 
 
 def test_compare_measures_both_models_on_the_same_points(pair, bundled_digits, classifier):
-    from vae_core.compare import compare_models, latent_spread, pick_pair, reconstruction_errors
+    import dataclasses
+
+    from vae_core.compare import compare_models, latent_spread, pick_pair, reconstruction_errors, shapes_key
 
     result = compare_models({"a": pair["ae"], "v": pair["vae"]}, bundled_digits, n_points=300, n_prior=16,
                             n_error_rows=400, classifier=classifier)
@@ -271,6 +273,11 @@ def test_compare_measures_both_models_on_the_same_points(pair, bundled_digits, c
     spread = latent_spread(np.array([[0.0, 0.0], [3.0, 0.0], [0.0, 0.5]]))
     assert spread["inside_prior"] == pytest.approx(2 / 3) and spread["mean_norm"] == pytest.approx(3.5 / 3)
     assert pick_pair([]) == (None, None)
+    base = VAEConfig(hidden_units=(8,))
+    assert shapes_key(base) == shapes_key(dataclasses.replace(base, model_type="ae", beta=2.0, kl_warmup_epochs=3))
+    assert shapes_key(base) == shapes_key(dataclasses.replace(base, decoder_hidden_units=(8,)))  # the mirror, spelt out
+    assert shapes_key(base) != shapes_key(dataclasses.replace(base, decoder_hidden_units=(16, 8)))
+    assert shapes_key(base) != shapes_key(dataclasses.replace(base, activation="silu"))
 
 
 def test_page_commentary_follows_the_measured_values(pair, bundled_digits, classifier):

@@ -35,7 +35,8 @@ def kind_label(config: VAEConfig) -> str:
 def shapes_key(config: VAEConfig) -> tuple:
     """What must match for two models to have "the same shapes" (everything but type, β and warm-up)."""
     return (tuple(config.input_shape), config.architecture, config.latent_dim, tuple(config.hidden_units),
-            tuple(config.conv_filters), config.conv_dense_units, config.likelihood, config.num_classes)
+            tuple(config.decoder_units), config.activation, tuple(config.conv_filters), config.conv_dense_units,
+            config.likelihood, config.num_classes)
 
 
 def matched_config(config: VAEConfig, kind: str) -> VAEConfig:
