@@ -62,7 +62,7 @@ def test_drag_redraws_in_the_browser_without_a_rerun(scrub):
     assert "None" not in released and len(released.split("[")[1].split(",")) == 2  # both coordinates
 
     # A second release: this rerun draws the component with the z released before, so its arguments
-    # changed (Streamlit's message cache cannot stand in), yet the decoder's 2.9 MB of weights were
+    # changed (Streamlit's message cache cannot stand in), yet the default decoder's 2.9 MB of weights were
     # not re-sent: the browser fetched them once, from the published file, and kept them.
     received_before = len(scrub.received_bytes)
     scrub.mouse_drag(steps=5)

@@ -2,9 +2,10 @@
 
 Dense decoders run in the browser from exported weights; conv decoders use a precomputed grid of
 decoded images over two latent dims (vae_core/export.py). Python hears about z only on release, so
-dragging costs no rerun. A dense decoder's weights (2.9 MB of JSON for the 2-D demo model, 7.8 MB
-for the 20-D one) are not sent with every rerun: they are written once to WEIGHTS_DIR/<id>.json,
-served by a second, never-rendered component, and the browser fetches each decoder once.
+dragging costs no rerun. A dense decoder's weights (7.8 MB of JSON for the demo models'
+256-512-1024 decoder, 2.9 MB for the default 256-512 one) are not sent with every rerun: they are
+written once to WEIGHTS_DIR/<id>.json, served by a second, never-rendered component, and the browser
+fetches each decoder once.
 
     from dashboard.components.latent_scrub import latent_scrub
 
