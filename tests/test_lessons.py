@@ -200,6 +200,12 @@ def test_dense_weights_are_published_once_and_referenced_by_url(pair, tmp_path, 
     written = (tmp_path / name).stat().st_ino
     assert publish_weights(export, tmp_path) == name and (tmp_path / name).stat().st_ino == written  # not rewritten
     assert not list(tmp_path.glob("*.partial"))
+    from concurrent.futures import ThreadPoolExecutor
+
+    fresh = {**export, "id": "shared"}  # Streamlit sessions are threads of one process
+    with ThreadPoolExecutor(4) as pool:
+        assert set(pool.map(lambda _: publish_weights(fresh, tmp_path), range(8))) == {"shared.json"}
+    assert json.loads((tmp_path / "shared.json").read_text()) == fresh and not list(tmp_path.glob("*.partial"))
     for i in range(latent_scrub.KEEP_WEIGHT_FILES + 3):  # older files give way to the most recently used
         publish_weights({**export, "id": f"other{i}"}, tmp_path)
     assert len(list(tmp_path.glob("*.json"))) == latent_scrub.KEEP_WEIGHT_FILES

@@ -62,13 +62,22 @@ def publish_weights(export: dict[str, Any], directory: Path) -> str:
     if path.is_file():
         os.utime(path)  # recently used
         return path.name
-    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
-    partial.write_text(json.dumps(export))
+    handle, partial = tempfile.mkstemp(dir=directory, prefix=f"{path.name}.", suffix=".partial")  # one per writer
+    with os.fdopen(handle, "w") as file:
+        file.write(json.dumps(export))
     os.replace(partial, path)
-    stale = sorted(directory.glob("*.json"), key=lambda f: f.stat().st_mtime, reverse=True)[KEEP_WEIGHT_FILES:]
+    stale = sorted(directory.glob("*.json"), key=_modified, reverse=True)[KEEP_WEIGHT_FILES:]
     for old in stale:
         old.unlink(missing_ok=True)
     return path.name
+
+
+def _modified(file: Path) -> float:
+    """Its modification time; +inf (newest) when another writer removed it meanwhile."""
+    try:
+        return file.stat().st_mtime
+    except FileNotFoundError:
+        return float("inf")
 
 
 def by_reference(decoder: dict[str, Any]) -> dict[str, Any]:
