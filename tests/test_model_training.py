@@ -31,6 +31,37 @@ def test_tabular_gaussian_vae_decodes_unbounded_means():
     assert out.shape == (4, 7)
 
 
+@pytest.mark.parametrize("config", [
+    VAEConfig(latent_dim=2, hidden_units=(16, 8), activation="silu"),
+    VAEConfig(latent_dim=3, hidden_units=(8,), num_classes=10),
+    VAEConfig(input_shape=(7,), latent_dim=2, hidden_units=(8,), likelihood="gaussian"),
+], ids=["bernoulli-silu", "conditional", "gaussian"])
+def test_a_few_points_decode_in_numpy_exactly_as_one_tensorflow_batch(config):
+    from vae_core.model import NUMPY_DECODE_MAX_POINTS, VAE
+
+    vae = VAE(config)
+    rng = np.random.default_rng(0)
+    z = rng.normal(scale=3.0, size=(NUMPY_DECODE_MAX_POINTS + 1, config.latent_dim)).astype(np.float32)
+    labels = np.arange(len(z)) % 10 if config.conditional else None
+    batched = vae.decode(z, labels)  # one more point than the NumPy path takes: TensorFlow
+    few = vae.decode(z[:3], None if labels is None else labels[:3])
+    assert few.dtype == np.float32 and few.shape == (3, *config.input_shape)
+    np.testing.assert_allclose(few, batched[:3], atol=2e-6)
+
+
+def test_decoding_after_more_training_uses_the_new_weights(tiny_images):
+    from vae_core.training import fit_vae
+
+    x, _ = tiny_images
+    model = fit_vae(x[:256], VAEConfig(hidden_units=(16,), latent_dim=2), TrainConfig(epochs=1, batch_size=64)).model
+    z = np.array([[0.5, -1.0]], np.float32)
+    before = model.decode(z)
+    model.fit(x[:256], epochs=1, batch_size=64, verbose=0)
+    after = model.decode(z)
+    assert np.abs(after - before).max() > 1e-4  # the weights moved
+    np.testing.assert_allclose(after, model.decode(np.repeat(z, 40, axis=0))[:1], atol=2e-6)
+
+
 def test_config_rejects_bad_values_with_clear_errors():
     with pytest.raises(ConfigError, match="Latent dim"):
         VAEConfig(latent_dim=0)

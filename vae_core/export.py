@@ -47,7 +47,32 @@ def unpack(text: str, dtype: str = "float32") -> np.ndarray:
 
 def is_dense_decoder(vae: VAE) -> bool:
     """True when the decoder is only Dense layers (plus input, concatenation and reshape)."""
-    return vae.vae_config.architecture == "dense"
+    return vae.vae_config.architecture == "dense" and not vae.vae_config.linear_skip
+
+
+DenseLayer = tuple[np.ndarray, np.ndarray, str]  # kernel (inputs, units) float32, bias (units,) float32, activation
+
+
+def dense_layers(vae: VAE) -> list[DenseLayer]:
+    """The decoder's Dense layers in order, as (kernel, bias, "relu" | "silu" | "linear") copies."""
+    if not is_dense_decoder(vae):
+        raise ConfigError("Only dense decoders can run outside TensorFlow; use export_decoded_grid for conv models.")
+    result = []
+    for layer in vae.decoder.layers:
+        kind = type(layer).__name__
+        if kind in ("InputLayer", "Concatenate", "Reshape"):
+            continue
+        if kind != "Dense":
+            raise ConfigError(f"The decoder has a {kind} layer; only Dense layers can run outside TensorFlow.")
+        activation = getattr(layer.activation, "__name__", str(layer.activation))
+        if activation not in ("relu", "silu", "linear"):
+            raise ConfigError(f"Decoder activation {activation!r} cannot run outside TensorFlow.")
+        kernel, bias = (np.asarray(w, np.float32) for w in layer.get_weights())
+        result.append((kernel, bias, activation))
+    config = vae.vae_config
+    if not result or result[0][0].shape[0] != config.latent_dim + config.num_classes:
+        raise ConfigError("The decoder's first layer does not read concat(z, label); cannot export it.")
+    return result
 
 
 def export_dense_decoder(vae: VAE) -> dict[str, Any]:
@@ -60,51 +85,56 @@ def export_dense_decoder(vae: VAE) -> dict[str, Any]:
     `id` changes whenever any weight does, so a browser can keep its decoded copy. Not cached:
     reading and encoding the default 512-256 decoder's weights takes ~5 ms.
     """
-    if not is_dense_decoder(vae):
-        raise ConfigError("Only dense decoders can run in the browser; use export_decoded_grid for conv models.")
     config = vae.vae_config
     layers, digest = [], hashlib.sha1()
-    for layer in vae.decoder.layers:
-        kind = type(layer).__name__
-        if kind in ("InputLayer", "Concatenate", "Reshape"):
-            continue
-        if kind != "Dense":
-            raise ConfigError(f"The decoder has a {kind} layer; only Dense layers can run in the browser.")
-        activation = getattr(layer.activation, "__name__", str(layer.activation))
-        if activation not in ("relu", "silu", "linear"):
-            raise ConfigError(f"Decoder activation {activation!r} is not supported in the browser.")
-        kernel, bias = (np.asarray(w, np.float32) for w in layer.get_weights())
+    for kernel, bias, activation in dense_layers(vae):
         digest.update(kernel.tobytes())
         digest.update(bias.tobytes())
         layers.append({"inputs": int(kernel.shape[0]), "units": int(kernel.shape[1]), "activation": activation,
                        "kernel": _b64(kernel, "float32"), "bias": _b64(bias, "float32")})
-    input_dim = config.latent_dim + config.num_classes
-    if not layers or layers[0]["inputs"] != input_dim:
-        raise ConfigError("The decoder's first layer does not read concat(z, label); cannot export it.")
-    export = {
+    return {
         "format": DENSE_FORMAT,
         "id": digest.hexdigest()[:16],
         "latent_dim": config.latent_dim,
         "num_classes": config.num_classes,
-        "output": "sigmoid" if config.likelihood == "bernoulli" else "identity",
+        "output": output_mapping(config.likelihood),
         "output_shape": [int(d) for d in config.input_shape],
         "layers": layers,
     }
-    return export
 
 
-def _input_vector(export: dict[str, Any], z: np.ndarray, labels) -> np.ndarray:
+def output_mapping(likelihood: str) -> str:
+    """How the last layer's values become the expected x: "sigmoid" (Bernoulli logits) or "identity"."""
+    return "sigmoid" if likelihood == "bernoulli" else "identity"
+
+
+def decoder_inputs(z: np.ndarray, labels, latent_dim: int, num_classes: int, dtype=np.float64) -> np.ndarray:
     """(n, latent_dim) z and labels → (n, latent_dim + num_classes) decoder inputs; label −1/None → zeros."""
-    z = np.asarray(z, np.float64).reshape(-1, export["latent_dim"])
-    classes = export["num_classes"]
-    if not classes:
+    z = np.asarray(z, dtype).reshape(-1, latent_dim)
+    if not num_classes:
         return z
-    one_hot = np.zeros((len(z), classes))
+    one_hot = np.zeros((len(z), num_classes), dtype)
     if labels is not None:
         labels = np.broadcast_to(np.asarray(labels, np.int64).reshape(-1), (len(z),))
-        rows = np.flatnonzero((labels >= 0) & (labels < classes))
+        rows = np.flatnonzero((labels >= 0) & (labels < num_classes))
         one_hot[rows, labels[rows]] = 1.0
     return np.concatenate([z, one_hot], axis=1)
+
+
+def run_dense(layers: list[DenseLayer], h: np.ndarray, output: str) -> np.ndarray:
+    """The forward pass in h's dtype: (n, inputs) → (n, outputs) after the output mapping."""
+    for kernel, bias, activation in layers:
+        h = h @ kernel.astype(h.dtype, copy=False) + bias.astype(h.dtype, copy=False)
+        if activation == "relu":
+            h = np.maximum(h, 0.0)
+        elif activation == "silu":
+            h = h * _sigmoid(h)
+    return _sigmoid(h) if output == "sigmoid" else h
+
+
+def _sigmoid(h: np.ndarray) -> np.ndarray:
+    """1 / (1 + e^−h) without overflow for large |h|."""
+    return np.exp(-np.logaddexp(0.0, -h))
 
 
 def dense_forward(export: dict[str, Any], z: np.ndarray, labels=None) -> np.ndarray:
@@ -113,17 +143,10 @@ def dense_forward(export: dict[str, Any], z: np.ndarray, labels=None) -> np.ndar
     Float32 weights, float64 arithmetic, ReLU or SiLU hidden layers, then the output mapping — exactly the
     operations of dashboard/components/latent_scrub/frontend/scrub.js.
     """
-    h = _input_vector(export, z, labels)
-    for layer in export["layers"]:
-        kernel = unpack(layer["kernel"]).astype(np.float64).reshape(layer["inputs"], layer["units"])
-        h = h @ kernel + unpack(layer["bias"]).astype(np.float64)
-        if layer["activation"] == "relu":
-            h = np.maximum(h, 0.0)
-        elif layer["activation"] == "silu":
-            h = h / (1.0 + np.exp(-h))
-    if export["output"] == "sigmoid":
-        h = 1.0 / (1.0 + np.exp(-h))
-    return h.reshape(len(h), *export["output_shape"])
+    layers = [(unpack(layer["kernel"]).reshape(layer["inputs"], layer["units"]), unpack(layer["bias"]),
+               layer["activation"]) for layer in export["layers"]]
+    h = decoder_inputs(z, labels, export["latent_dim"], export["num_classes"])
+    return run_dense(layers, h, export["output"]).reshape(len(h), *export["output_shape"])
 
 
 def export_decoded_grid(vae: VAE, *, n: int = DEFAULT_GRID_SIZE, extent: float = DEFAULT_EXTENT,

@@ -12,10 +12,13 @@ import numpy as np
 import tensorflow as tf
 from keras import layers, ops
 
+from vae_core import export
 from vae_core.config import VAEConfig
 from vae_core.errors import ConfigError
 
 HALF_LOG_2PI = 0.5 * math.log(2.0 * math.pi)
+# Up to this many points a dense decoder runs in NumPy (no per-call TensorFlow overhead); above, one batched call.
+NUMPY_DECODE_MAX_POINTS = 32
 
 
 def reconstruction_nll(x, decoder_output, likelihood: str, log_var=None):
@@ -192,6 +195,8 @@ class VAE(keras.Model):
         self.kl_tracker = keras.metrics.Mean(name="kl")
         self.neg_elbo_tracker = keras.metrics.Mean(name="neg_elbo")
         self._compiled_functions: dict[str, object] = {}
+        self._numpy_decoder: list[export.DenseLayer] | None = None
+        self._fitting = False
         self.built = True  # encoder and decoder are built functional models
 
     @property
@@ -203,6 +208,22 @@ class VAE(keras.Model):
     def variational(self) -> bool:
         """False for the plain autoencoder."""
         return self.vae_config.variational
+
+    def fit(self, *args, **kwargs):
+        """keras.Model.fit; while it runs, decode always calls the TensorFlow decoder (weights change)."""
+        self._fitting, self._numpy_decoder = True, None
+        try:
+            return super().fit(*args, **kwargs)
+        finally:
+            self._numpy_decoder, self._fitting = None, False
+
+    def set_weights(self, weights) -> None:
+        self._numpy_decoder = None
+        super().set_weights(weights)
+
+    def load_weights(self, *args, **kwargs) -> None:
+        self._numpy_decoder = None
+        super().load_weights(*args, **kwargs)
 
     def inference_copy(self) -> VAE:
         """A fresh, uncompiled VAE with these weights: saves without optimizer state (≈⅓ the size)."""
@@ -377,6 +398,8 @@ class VAE(keras.Model):
         (pixel probabilities for Bernoulli)."""
         z = np.asarray(z, dtype=np.float32).reshape(-1, self.vae_config.latent_dim)
         labels = self._labels(y, len(z)) if self.conditional else None
+        if len(z) <= NUMPY_DECODE_MAX_POINTS and export.is_dense_decoder(self) and not self._fitting:
+            return self._decode_in_numpy(z, labels)
 
         def decode_fn(t, *label):
             one_hot = self._one_hot(label[0]) if label else None
@@ -384,6 +407,17 @@ class VAE(keras.Model):
 
         fn = self._compiled("decode", decode_fn, 2)
         return np.concatenate([part.numpy() for part in self._batched(fn, [z, labels], batch_size)])
+
+    def _decode_in_numpy(self, z: np.ndarray, labels: np.ndarray | None) -> np.ndarray:
+        """The dense decoder in float32 NumPy: ~0.1 ms for one point where a TensorFlow call costs ~0.8 ms.
+        The weights are copied on first use and again after fit, set_weights or load_weights."""
+        layers = self._numpy_decoder
+        if layers is None:
+            layers = self._numpy_decoder = export.dense_layers(self)
+        config = self.vae_config
+        h = export.decoder_inputs(z, labels, config.latent_dim, config.num_classes, np.float32)
+        mean = export.run_dense(layers, h, export.output_mapping(config.likelihood))
+        return mean.astype(np.float32, copy=False).reshape(len(z), *config.input_shape)
 
     def decoder_log_var(self, z: np.ndarray, y: np.ndarray | None = None, batch_size: int = 4096) -> np.ndarray:
         """log σ² of the Gaussian decoder: z (n, latent_dim) [, labels y] → (n, *input_shape) float32;
