@@ -219,6 +219,22 @@ def shipped_model(name: str, data) -> dict:
             "load_average_1min": round(os.getloadavg()[0], 2)}
 
 
+def decode_latency(name: str) -> dict:
+    """One decode of a shipped model on the server: the NumPy path every page uses for a few points,
+    and for comparison one TensorFlow call (a batch just above the NumPy path's limit)."""
+    import numpy as np
+
+    from vae_core.model import NUMPY_DECODE_MAX_POINTS
+    from vae_core.registry import load_model
+
+    vae = load_model(name, REPO_ROOT / "models").vae
+    one = np.zeros((1, vae.vae_config.latent_dim), np.float32)
+    batch = np.zeros((NUMPY_DECODE_MAX_POINTS + 1, vae.vae_config.latent_dim), np.float32)
+    return {"decode_one_point_ms_median": round(median_ms(lambda: vae.decode(one), 2000), 3),
+            f"decode_{len(batch)}_points_ms_median": round(median_ms(lambda: vae.decode(batch), 500), 3),
+            "load_average_1min": round(os.getloadavg()[0], 2)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(DEFAULT_DATA))
@@ -226,6 +242,7 @@ def main() -> None:
     parser.add_argument("--all", action="store_true", help="run every setting (hours on 2 cores)")
     parser.add_argument("--default-cli", action="store_true", help="time the default train command")
     parser.add_argument("--shipped", action="store_true", help="evaluate the shipped MNIST models")
+    parser.add_argument("--latency", action="store_true", help="time one decode of each shipped model")
     parser.add_argument("--list", action="store_true", help="print the settings and exit")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -257,6 +274,10 @@ def main() -> None:
         results["shipped"] = {name: shipped_model(name, data) for name in SHIPPED
                               if (REPO_ROOT / "models" / name).is_dir()}
         print(json.dumps(results["shipped"], indent=1), flush=True)
+    if args.latency:
+        results["decode_latency"] = {name: decode_latency(name) for name in SHIPPED
+                                     if (REPO_ROOT / "models" / name).is_dir()}
+        print(json.dumps(results["decode_latency"], indent=1), flush=True)
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(results, indent=2) + "\n")
     print(f"wrote {OUT}")
