@@ -12,7 +12,7 @@ import numpy as np
 import tensorflow as tf
 from keras import layers, ops
 
-from vae_core import export
+from vae_core import dense
 from vae_core.config import VAEConfig
 from vae_core.errors import ConfigError
 
@@ -195,7 +195,7 @@ class VAE(keras.Model):
         self.kl_tracker = keras.metrics.Mean(name="kl")
         self.neg_elbo_tracker = keras.metrics.Mean(name="neg_elbo")
         self._compiled_functions: dict[str, object] = {}
-        self._numpy_decoder: list[export.DenseLayer] | None = None
+        self._numpy_decoder: list[dense.DenseLayer] | None = None
         self._fitting = False
         self.built = True  # encoder and decoder are built functional models
 
@@ -398,7 +398,7 @@ class VAE(keras.Model):
         (pixel probabilities for Bernoulli)."""
         z = np.asarray(z, dtype=np.float32).reshape(-1, self.vae_config.latent_dim)
         labels = self._labels(y, len(z)) if self.conditional else None
-        if len(z) <= NUMPY_DECODE_MAX_POINTS and export.is_dense_decoder(self) and not self._fitting:
+        if len(z) <= NUMPY_DECODE_MAX_POINTS and dense.is_dense_decoder(self) and not self._fitting:
             return self._decode_in_numpy(z, labels)
 
         def decode_fn(t, *label):
@@ -413,10 +413,10 @@ class VAE(keras.Model):
         The weights are copied on first use and again after fit, set_weights or load_weights."""
         layers = self._numpy_decoder
         if layers is None:
-            layers = self._numpy_decoder = export.dense_layers(self)
+            layers = self._numpy_decoder = dense.dense_layers(self)
         config = self.vae_config
-        h = export.decoder_inputs(z, labels, config.latent_dim, config.num_classes, np.float32)
-        mean = export.run_dense(layers, h, export.output_mapping(config.likelihood))
+        h = dense.decoder_inputs(z, labels, config.latent_dim, config.num_classes, np.float32)
+        mean = dense.run_dense(layers, h, dense.output_mapping(config.likelihood))
         return mean.astype(np.float32, copy=False).reshape(len(z), *config.input_shape)
 
     def decoder_log_var(self, z: np.ndarray, y: np.ndarray | None = None, batch_size: int = 4096) -> np.ndarray:
