@@ -443,7 +443,7 @@ def map_colours(key: ModelKey, data_key: DataKey | None, mode: str,
         return categorical_colours(codes, list(OUTCOMES), [figures.OUTCOME_COLOURS[o] for o in OUTCOMES],
                                    f"outcome at threshold {threshold:.4g}")
     if mode == "error":
-        title = "anomaly score (squared error)" if fraud else "−log p(x|μ), nats"
+        title = "anomaly score" if fraud else "−log p(x|μ), nats"
         return continuous_colours(points.error, title, log=fraud)
     return continuous_colours(points.kl, "KL term, nats", log=fraud)
 

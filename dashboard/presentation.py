@@ -15,7 +15,7 @@ from vae_core.fraud import PREVALENCE_NOTE
 if TYPE_CHECKING:
     from vae_core.anatomy import Anatomy, BetaRow
     from vae_core.compare import Comparison
-    from vae_core.fraud import ScoredData
+    from vae_core.fraud import FraudModel, ScoredData
     from vae_core.registry import ModelInfo
 
 DIGIT_NAMES = {i: str(i) for i in range(10)}
@@ -185,6 +185,16 @@ def describe(scored: ScoredData) -> str:
     else:
         text += " (no label column: which rows are frauds is unknown)"
     return text
+
+
+def constraint_caption(model: FraudModel) -> str | None:
+    """What a constrained score weighs beyond the squared error, in words; None for other scores."""
+    if model.constraints is None:
+        return None
+    relations = "; ".join(model.constraints.describe(model.feature_names))
+    return ("Beyond the squared error, the score weighs how far a row breaks the linear relation that the "
+            f"training normals' errors keep, in standardised units: {relations}. The features of a broken "
+            "relation share its weight in these bars.")
 
 
 def prevalence_text(prevalence: float | None) -> str:

@@ -3,6 +3,7 @@ baselines stored with the model (NumPy scoring equal to scikit-learn), and gener
 
 import base64
 import json
+import re
 import shutil
 
 import numpy as np
@@ -19,7 +20,8 @@ from vae_core.errors import ConfigError, RegistryError
 from vae_core.config import build_configs
 from vae_core.fraud import (FRAUD_FILE, FraudModel, ScoringConfig, evaluation_rows,
                             train_fraud)
-from vae_core.tabular import make_synthetic_creditcard, normal_rows, read_creditcard, stratified_split
+from vae_core.tabular import (make_synthetic_creditcard, normal_rows, read_creditcard, read_labelled_csv,
+                              stratified_split)
 
 QUICK = TrainConfig(epochs=6, batch_size=64, early_stopping_patience=0)
 
@@ -95,7 +97,7 @@ def synthetic():
 
 @pytest.fixture(scope="module")
 def trained(synthetic, tmp_path_factory):
-    """The shipped defaults at 6 epochs: learned variance, the default score, min-cost threshold."""
+    """The shipped defaults at 6 epochs: unit variance, the constrained score, min-cost threshold."""
     folder = tmp_path_factory.mktemp("models")
     vae_config = VAEConfig(**{**default_vae_config(29).to_dict(), "hidden_units": (16,)})
     training = train_fraud("quality", synthetic, vae_config, QUICK, models_dir=folder)
@@ -175,10 +177,13 @@ def test_a_baseline_of_the_wrong_width_is_refused(trained, tmp_path):
 
 # --- learned variance and likelihood scores -----------------------------------------------------
 
-def test_learned_variance_scores_round_trip_and_bound_each_other(trained, synthetic):
-    training, folder = trained
-    loaded = FraudModel.from_loaded(registry.load_model("quality", folder))
-    assert loaded.vae.vae_config.decoder_variance == default_vae_config(29).decoder_variance
+def test_learned_variance_scores_round_trip_and_bound_each_other(synthetic, tmp_path):
+    vae_config = VAEConfig(**{**default_vae_config(29).to_dict(), "hidden_units": (16,),
+                              "decoder_variance": "heteroscedastic"})
+    training = train_fraud("learned-variance", synthetic, vae_config, QUICK, scoring=ScoringConfig("nll"),
+                           models_dir=tmp_path)
+    loaded = FraudModel.from_loaded(registry.load_model("learned-variance", tmp_path))
+    assert loaded.scoring.mode == "nll" and "residual_constraints" not in loaded.info
     rows = synthetic.features.iloc[:300]
     np.testing.assert_allclose(loaded.score(rows), training.model.score(rows), rtol=1e-5)
     x = loaded.preprocessor.transform(rows)
@@ -195,6 +200,62 @@ def test_learned_variance_scores_round_trip_and_bound_each_other(trained, synthe
                for mode in ("nll", "neg_elbo", "iw_nll")}
     assert all(np.isfinite(s).all() and s.shape == (300,) for s in by_mode.values())
     assert by_mode["iw_nll"].mean() <= by_mode["neg_elbo"].mean()  # the IWAE bound is tighter
+
+
+def _related_rows(n_rows: int, seed: int) -> pd.DataFrame:
+    """Normal rows keep V4 = V1 + V2 − V3 (within 0.02); positives break it by 0.3–0.6, far less than
+    each feature's spread (≈ 1–2), so their squared errors alone look ordinary."""
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(rng.normal(size=(n_rows, 3)), columns=["V1", "V2", "V3"])
+    positive = rng.random(n_rows) < 0.1
+    broken = rng.uniform(0.3, 0.6, n_rows) * rng.choice([-1.0, 1.0], n_rows)
+    frame["V4"] = frame.V1 + frame.V2 - frame.V3 + rng.normal(scale=0.02, size=n_rows) + np.where(positive, broken, 0.0)
+    frame["V5"] = rng.normal(size=n_rows)
+    frame["Amount"] = rng.exponential(50.0, n_rows)
+    frame["Class"] = positive.astype(int)
+    return frame
+
+
+def test_the_constrained_score_catches_rows_that_break_a_relation_normal_rows_keep(tmp_path):
+    frame = _related_rows(4000, seed=3)
+    frame.to_csv(tmp_path / "related.csv", index=False)
+    data = read_labelled_csv(tmp_path / "related.csv")
+    vae_config = VAEConfig(input_shape=(6,), latent_dim=4, hidden_units=(16,), likelihood="gaussian")
+    quick = TrainConfig(epochs=30, batch_size=64, early_stopping_patience=0)
+    constrained = train_fraud("related", data, vae_config, quick, models_dir=tmp_path / "models")
+    plain = train_fraud(None, data, vae_config, quick, scoring=ScoringConfig("mean"))
+    assert constrained.metrics["roc_auc"] > 0.97
+    assert plain.metrics["roc_auc"] < constrained.metrics["roc_auc"] - 0.1
+    model = FraudModel.from_loaded(registry.load_model("related", tmp_path / "models"))
+    assert model.scoring == ScoringConfig("constrained", constraints=1)
+    (relation,) = model.constraints.describe(model.feature_names)
+    assert set(re.findall(r"·(\w+)", relation.split(" stays")[0])) == {"V1", "V2", "V3", "V4"}
+    rows = data.features.iloc[:200]
+    np.testing.assert_allclose(model.score(rows), constrained.model.score(rows), rtol=1e-5)
+    # The bars a flagged row shows are each feature's part of its score: they add up to it.
+    np.testing.assert_allclose(model.feature_errors(rows).sum(axis=1), model.score(rows), rtol=1e-4)
+    x = model.preprocessor.transform(rows)
+    error = x - model.vae.decode(model.vae.encode(x)[0])
+    (u,), (s,) = model.constraints.directions, model.constraints.variances
+    np.testing.assert_allclose(model.score(rows), (error ** 2).sum(axis=1) + (1 / s - 1) * (error @ u) ** 2, rtol=1e-4)
+
+
+def test_damaged_residual_constraints_are_refused(tmp_path):
+    frame = _related_rows(1500, seed=4)
+    frame.to_csv(tmp_path / "related.csv", index=False)
+    vae_config = VAEConfig(input_shape=(6,), latent_dim=2, hidden_units=(8,), likelihood="gaussian")
+    train_fraud("related", read_labelled_csv(tmp_path / "related.csv"), vae_config,
+                TrainConfig(epochs=1, early_stopping_patience=0), models_dir=tmp_path)
+    fraud_file = tmp_path / "related" / FRAUD_FILE
+    info = json.loads(fraud_file.read_text())
+    for damage, message in ((lambda c: c.update(variances=[0.0]), "not finite positive"),
+                            (lambda c: c.update(directions=[[1.0, 0.0]]), "constraints do not read"),
+                            (lambda c: c.clear(), "incomplete or invalid")):
+        constraints = json.loads(json.dumps(info["residual_constraints"]))
+        damage(constraints)
+        fraud_file.write_text(json.dumps({**info, "residual_constraints": constraints}))
+        with pytest.raises(RegistryError, match=message):
+            FraudModel.from_loaded(registry.load_model("related", tmp_path))
 
 
 def test_each_decoder_variance_saves_and_loads(tmp_path):

@@ -6,6 +6,7 @@ The drag itself, in a real browser: tests/e2e/test_threshold_browser.py."""
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -209,6 +210,8 @@ def test_a_flagged_row_shows_what_would_make_it_look_normal(app_env, trained_mod
     np.testing.assert_allclose(table["looks normal"] - table["this row"], table["change"], rtol=1e-5, atol=1e-6)
     assert any("nearest transaction the model finds normal" in c.value or "of the way toward the prior's centre" in c.value
                for c in at.caption)
+    relation = next(c.value for c in at.caption if c.value.startswith("Beyond the squared error"))
+    assert re.search(r"keep, in standardised units: \d\.\d\d·(V\d+|Amount) .* stays within ±\d", relation)
     at = open_link("threshold", threshold="1e-06", strategy="manual")  # under every decoded point's score
     assert any("no point on the way looks normal" in w.value for w in at.warning)
 

@@ -40,8 +40,11 @@ FRAUD_FILE = "fraud.json"
 SUBSET_PREVALENCE, FULL_PREVALENCE = 0.148, 0.00172
 PREVALENCE_NOTE = ("Precision, average precision and alert counts depend on fraud prevalence: 14.8% in the "
                    "real development subset, 0.172% in the full ULB data (284,807 rows). ROC AUC does not.")
-ScoreMode = Literal["mean", "sampled", "nll", "neg_elbo", "iw_nll"]
-SCORE_MODES: tuple[str, ...] = ("mean", "sampled", "nll", "neg_elbo", "iw_nll")
+ScoreMode = Literal["constrained", "mean", "sampled", "nll", "neg_elbo", "iw_nll"]
+SCORE_MODES: tuple[str, ...] = ("constrained", "mean", "sampled", "nll", "neg_elbo", "iw_nll")
+# A residual variance below this (1% of a standardised unit's standard deviation, squared) counts as
+# this much, so that an exactly kept relation (e.g. a copied column) cannot make rounding errors infinite.
+CONSTRAINT_VARIANCE_FLOOR = 1e-4
 Scaling = Literal["robust", "standard"]
 # Each strategy's default parameters; every one is computed on validation data at training time.
 DEFAULT_STRATEGY_PARAMS: dict[str, dict[str, Any]] = {
@@ -135,6 +138,10 @@ class Preprocessor:
 class ScoringConfig:
     """How a transaction's anomaly score is computed from the VAE (higher = more anomalous).
 
+    constrained: the squared error of the reconstruction decoded from μ after whitening it along the
+    `constraints` directions in which the training normals' errors vary least (`ResidualConstraints`):
+    normal rows keep linear relations that frauds break, and this weighs a broken one by how tightly
+    normal rows keep it; deterministic;
     mean: squared error of the reconstruction decoded from μ, in standardised units (deterministic;
     a learned decoder variance shapes what the model reconstructs but does not weigh the errors);
     sampled: mean squared error over `n_samples` draws of z ~ q(z|x);
@@ -144,14 +151,72 @@ class ScoringConfig:
     Sampling modes use a fixed seed, so scores are repeatable.
     """
 
-    mode: ScoreMode = "nll"
+    mode: ScoreMode = "constrained"
     n_samples: int = 8
+    constraints: int = 1
 
     def __post_init__(self) -> None:
         if self.mode not in SCORE_MODES:
             raise ConfigError(f"Score mode must be one of {', '.join(SCORE_MODES)}, got {self.mode!r}.")
         if not 1 <= self.n_samples <= 256:
             raise ConfigError("Score samples must be from 1 to 256.")
+        if not 1 <= self.constraints <= 64:
+            raise ConfigError("The number of constraint directions must be from 1 to 64.")
+
+
+@dataclass(frozen=True)
+class ResidualConstraints:
+    """Linear relations that normal rows keep, seen in their reconstruction errors r = x − decode(μ(x)):
+    the k directions `directions` (k, d) (orthonormal rows) in which r varies least over the training
+    normals, and that variance `variances` (k,), floored at CONSTRAINT_VARIANCE_FLOOR and capped at 1.
+
+    `whiten` maps r to Σ^(−1/2) r for Σ = I except variance s_j along u_j, so that
+    ‖whiten(r)‖² = ‖r‖² + Σ_j (1/s_j − 1)(u_jᵀr)² is −2 log N(r; 0, Σ) up to a constant.
+    """
+
+    directions: np.ndarray
+    variances: np.ndarray
+
+    @classmethod
+    def fit(cls, residuals: np.ndarray, k: int = 1) -> ResidualConstraints:
+        """From the training normals' errors (n, d), n ≥ 2."""
+        residuals = np.asarray(residuals, np.float64)
+        values, vectors = np.linalg.eigh(np.atleast_2d(np.cov(residuals, rowvar=False)))
+        k = min(int(k), len(values))
+        return cls(np.ascontiguousarray(vectors[:, :k].T),
+                   np.clip(values[:k], CONSTRAINT_VARIANCE_FLOOR, 1.0))
+
+    def whiten(self, residuals: np.ndarray) -> np.ndarray:
+        """(n, d) errors → (n, d) errors whitened along the constraint directions."""
+        residuals = np.asarray(residuals, np.float64)
+        along = residuals @ self.directions.T  # (n, k)
+        return residuals + (along * (1.0 / np.sqrt(self.variances) - 1.0)) @ self.directions
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"directions": self.directions.tolist(), "variances": self.variances.tolist()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ResidualConstraints:
+        directions = np.atleast_2d(np.asarray(data["directions"], np.float64))
+        variances = np.asarray(data["variances"], np.float64).reshape(-1)
+        if len(variances) != len(directions) or not (np.isfinite(directions).all() and np.isfinite(variances).all()
+                                                      and (variances > 0).all()):
+            raise ValueError("constraint directions and variances do not match or are not finite positive numbers")
+        return cls(directions, variances)
+
+    def describe(self, feature_names: tuple[str, ...], terms: int = 5, smallest_weight: float = 0.1) -> list[str]:
+        """Each relation as text over standardised features, its `terms` largest weights (those of at
+        least `smallest_weight`) first, the largest positive: '0.58·V17 + 0.35·V14 − 0.34·V12 … stays
+        within ±0.06 (one standard deviation)'."""
+        lines = []
+        for direction, variance in zip(self.directions, self.variances):
+            direction = direction * np.sign(direction[np.argmax(np.abs(direction))])
+            weighty = [j for j in np.argsort(-np.abs(direction)) if abs(direction[j]) >= smallest_weight]
+            parts = [f"{'−' if direction[j] < 0 else '+'} {abs(direction[j]):.2f}·{feature_names[j]}"
+                     for j in weighty[:terms]]
+            more = " …" if len(weighty) > terms else ""
+            lines.append(f"{' '.join(parts)[2:]}{more} stays within ±{np.sqrt(variance):.2f} (one standard deviation)")
+        return lines
 
 
 class FraudModel:
@@ -159,10 +224,14 @@ class FraudModel:
     baselines fitted beside it."""
 
     def __init__(self, vae: VAE, preprocessor: Preprocessor, scoring: ScoringConfig,
-                 threshold: float, info: dict[str, Any], baselines: tuple[Baseline, ...] = ()):
+                 threshold: float, info: dict[str, Any], baselines: tuple[Baseline, ...] = (),
+                 constraints: ResidualConstraints | None = None):
+        if scoring.mode == "constrained" and constraints is None:
+            raise ConfigError("Constrained scoring needs the constraints fitted on the training normals' errors.")
         self.vae = vae
         self.preprocessor = preprocessor
         self.scoring = scoring
+        self.constraints = constraints
         self.threshold_ = float(threshold)
         self.info = info  # the saved fraud.json: split, data fingerprint, threshold strategy, …
         self.baselines = baselines
@@ -173,9 +242,11 @@ class FraudModel:
             raise RegistryError(f"Model {loaded.name!r} is not a fraud model.")
         info = loaded.extras[FRAUD_FILE]
         try:
+            constraints = (ResidualConstraints.from_dict(info["residual_constraints"])
+                           if "residual_constraints" in info else None)
             model = cls(loaded.vae, Preprocessor.from_dict(info["preprocessor"]),
                         ScoringConfig(**info["scoring"]), info["threshold"]["value"], info,
-                        tuple(baseline_from_dict(entry) for entry in info.get("baselines", [])))
+                        tuple(baseline_from_dict(entry) for entry in info.get("baselines", [])), constraints)
             split, data = info["split"], info["data"]
             _ = (split["seed"], split["test_fraction"], split["val_fraction"], data["synthetic"],
                  info["threshold"]["strategy"])
@@ -203,6 +274,8 @@ class FraudModel:
             problem = "its preprocessing names columns that are not features"
         elif any(baseline.n_features != n_inputs for baseline in self.baselines):
             problem = f"a stored baseline does not read the model's {n_inputs} features"
+        elif self.constraints is not None and self.constraints.directions.shape[1] != n_inputs:
+            problem = f"its residual constraints do not read the model's {n_inputs} features"
         if problem:
             raise RegistryError(f"Model {name!r} has an inconsistent {FRAUD_FILE}: {problem}.")
 
@@ -238,16 +311,22 @@ class FraudModel:
         """What `feature_errors` measures, for axis titles."""
         if self.scoring.mode == "nll":
             return "−log p(x_j | z = μ) (nats)"
+        if self.scoring.mode == "constrained":
+            return "squared error, whitened along normal rows' relations (standardised units)"
         return "squared error (standardised units)"
 
     def feature_errors(self, frame: pd.DataFrame) -> np.ndarray:
-        """Each feature's part of the anomaly: (n, d). Score mode "nll": −log p(x_j | z = μ) in nats,
-        rows summing to the score; otherwise the squared reconstruction error in standardised units
-        (the mean over draws for "sampled"), rows summing to the score in the "mean" and "sampled" modes."""
+        """Each feature's part of the anomaly: (n, d). Score mode "nll": −log p(x_j | z = μ) in nats;
+        "constrained": the squared whitened error (`ResidualConstraints.whiten`), so the features of a
+        broken relation share its weight; otherwise the squared reconstruction error in standardised
+        units (the mean over draws for "sampled"). Rows sum to the score in the "nll", "constrained",
+        "mean" and "sampled" modes."""
         x = self.preprocessor.transform(frame)
         mu, log_var = self.vae.encode(x)
         if self.scoring.mode == "nll":
             return self.vae.decoder_feature_nll(x, mu)
+        if self.scoring.mode == "constrained":
+            return (self.constraints.whiten(x - self.vae.decode(mu)) ** 2).astype(np.float32)
         if self.scoring.mode != "sampled":
             return (x - self.vae.decode(mu)) ** 2
         rng = np.random.default_rng(0)
@@ -260,7 +339,7 @@ class FraudModel:
     def score(self, frame: pd.DataFrame) -> np.ndarray:
         """Anomaly score per transaction (see ScoringConfig; higher = more anomalous): (n,)."""
         mode, n_samples = self.scoring.mode, self.scoring.n_samples
-        if mode in ("mean", "sampled"):
+        if mode in ("constrained", "mean", "sampled"):
             return self.feature_errors(frame).sum(axis=1)
         x = self.preprocessor.transform(frame)
         if mode == "nll":
@@ -337,7 +416,11 @@ def train_fraud(name: str | None, data: TabularDataset, vae_config: VAEConfig | 
     if result.cancelled:
         return FraudTraining(result, {}, {}, None)
 
-    provisional = FraudModel(result.model, preprocessor, scoring, np.inf, {})
+    constraints = None
+    if scoring.mode == "constrained":
+        constraints = ResidualConstraints.fit(x_train - result.model.decode(result.model.encode(x_train)[0]),
+                                              scoring.constraints)
+    provisional = FraudModel(result.model, preprocessor, scoring, np.inf, {}, constraints=constraints)
     amounts = data.amount
     val_scores = provisional.score(frame.iloc[split.val_idx])
     val_labels, val_amounts = labels[split.val_idx], None if amounts is None else amounts[split.val_idx]
@@ -368,7 +451,7 @@ def train_fraud(name: str | None, data: TabularDataset, vae_config: VAEConfig | 
                         for baseline in baselines}
     info = {
         "preprocessor": preprocessor.to_dict(),
-        "scoring": {"mode": scoring.mode, "n_samples": scoring.n_samples},
+        "scoring": {"mode": scoring.mode, "n_samples": scoring.n_samples, "constraints": scoring.constraints},
         "threshold": threshold_info,
         "thresholds_by_strategy": by_strategy,
         "split": {"seed": split_seed, "test_fraction": test_fraction, "val_fraction": val_fraction,
@@ -378,6 +461,7 @@ def train_fraud(name: str | None, data: TabularDataset, vae_config: VAEConfig | 
                  "fingerprint": data_fingerprint(data), "prevalence": data.prevalence,
                  "label_column": data.label_column, "positive": data.positive},
         "baselines": [baseline.to_dict() for baseline in baselines],
+        **({"residual_constraints": constraints.to_dict()} if constraints is not None else {}),
     }
     metadata = {
         "dataset": "fraud-synthetic" if data.synthetic else "fraud",
@@ -398,7 +482,7 @@ def train_fraud(name: str | None, data: TabularDataset, vae_config: VAEConfig | 
         "history": result.history,
         "note": PREVALENCE_NOTE,
     }
-    model = FraudModel(result.model, preprocessor, scoring, threshold, info)
+    model = FraudModel(result.model, preprocessor, scoring, threshold, info, constraints=constraints)
     saved_to = None
     if name is not None and not (cancel is not None and cancel.is_set()) and (may_save is None or may_save()):
         saved_to = registry.save_model(result.model, name, kind=KIND, metadata=metadata,

@@ -194,6 +194,9 @@ def explain_section(key, data_key, model, scored, position: int, threshold: floa
     errors.plotly_chart(figures.feature_bars(model.feature_names, np.asarray(scored.feature_errors[position], float),
                                              title="Per-feature reconstruction error",
                                              value_title=model.feature_error_unit), key="thr_errors")
+    caption = presentation.constraint_caption(model)
+    if caption:
+        errors.caption(caption)
     cf = loaders.walk(key, data_key, position).at(threshold)
     with explained:
         st.markdown(f"**What would make it look {names[0]}** (the biggest changes, in the data's own units)")
