@@ -15,6 +15,7 @@ import pytest
 
 from dashboard.testing.browser import AppPage, skip_reason
 from dashboard.testing.threshold import Explorer
+from vae_core.mnist import TRAINING_IW_SAMPLES
 from browser_fixtures import (DIGITS, FRAUD, OTHER_DIGITS, app, app_data_dir, browser, e2e_models,  # noqa: F401
                               server)
 
@@ -79,7 +80,7 @@ def test_a_first_visit_opens_the_declared_defaults_whatever_else_is_there(app):
     app.open("", heading="VAE Latent Explorer")
     text = app.text()
     assert f"{OTHER_DIGITS} — MNIST VAE" in text
-    headline = r"test −ELBO [0-9.]+ nats, −log p\(x\) ≤ [0-9.]+ \(IWAE, 50 draws\) · opens first"
+    headline = rf"test −ELBO [0-9.]+ nats, −log p\(x\) ≤ [0-9.]+ \(IWAE, {TRAINING_IW_SAMPLES} draws\) · opens first"
     assert re.search(f"{DIGITS} — MNIST VAE, latent 2 · {headline}", text)
     assert not re.search(f"{OTHER_DIGITS} — MNIST VAE, latent 2 · {headline}", text)
     app.nav("Latent space")
