@@ -22,7 +22,9 @@ import numpy as np
 from vae_core.errors import ConfigError, DataError
 from vae_core.thresholds import ThresholdSweep
 
-METRICS = ("precision", "recall", "f1", "fpr", "alerts", "cost", "precision_at_prevalence")
+METRICS = ("precision", "recall", "f1", "fpr", "alerts", "cost", "precision_at_prevalence", "cost_at_prevalence",
+           "saving_at_prevalence")
+PREVALENCE_PER = 1000  # cost_at_prevalence and saving_at_prevalence are euros per this many transactions
 DEFAULT_RESAMPLES = 1000
 _CHUNK_CELLS = 4_000_000  # replicate counts held at once: B_chunk × categories
 
@@ -108,7 +110,9 @@ def draw(plan: Layout, rng: np.random.Generator, size: int) -> np.ndarray:
 
 def replicate_metrics(plan: Layout, counts: np.ndarray, prevalence: float | None = None) -> dict[str, np.ndarray]:
     """Metrics of replicates whose category counts are `counts` (B, m): each (B, K), keyed by METRICS
-    ("cost" only when the miss cost is known, "precision_at_prevalence" only with a `prevalence`).
+    ("cost" only when the miss cost is known; with a `prevalence`, "precision_at_prevalence" and,
+    with the cost, "cost_at_prevalence" and "saving_at_prevalence" (against flagging nothing), in
+    euros per PREVALENCE_PER transactions, the rows reweighted as thresholds.ThresholdSweep does).
     Undefined values (a zero denominator) are NaN."""
     from scipy import sparse
 
@@ -132,6 +136,12 @@ def replicate_metrics(plan: Layout, counts: np.ndarray, prevalence: float | None
         if prevalence is not None:
             caught, raised = prevalence * out["recall"], (1 - prevalence) * out["fpr"]
             out["precision_at_prevalence"] = caught / (caught + raised)
+            if plan.has_cost:
+                missed_share = below[2] / n_pos  # what the missed positives cost, per positive row
+                caught_share = per_gap[2].sum(axis=1, keepdims=True) / n_pos - missed_share
+                review = plan.review_fee * (caught + raised)
+                out["cost_at_prevalence"] = PREVALENCE_PER * (review + prevalence * missed_share)
+                out["saving_at_prevalence"] = PREVALENCE_PER * (prevalence * caught_share - review)
     for values in out.values():
         values[~np.isfinite(values)] = np.nan
     return out
@@ -215,8 +225,8 @@ def bootstrap(sweep: ThresholdSweep, thresholds: np.ndarray | float, *, resample
     """Percentile bootstrap intervals of the metrics at `thresholds` (K,) ascending (or one threshold),
     resampling `sweep`'s n rows `resamples` times (seeded, so repeatable).
 
-    prevalence: also an interval for the precision the rows would have at that fraud prevalence
-    (normals reweighted; see fraud_analysis.at_prevalence); curves: also ROC and PR bands (then the
+    prevalence: also intervals for the precision, the cost and the saving against flagging nothing
+    that the rows would have at that fraud prevalence (rows reweighted; see replicate_metrics); curves: also ROC and PR bands (then the
     thresholds should span the scores, e.g. a few hundred of them).
     """
     if not isinstance(resamples, (int, np.integer)) or resamples < 2:

@@ -51,6 +51,15 @@ def _finite_float(text: str) -> float:
     return value
 
 
+def _prevalence(text: str) -> float:
+    """An argparse type: a share of positives strictly between 0 and 1."""
+    value = _finite_float(text)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"expected a fraction strictly between 0 and 1 (0.00172 for 0.172%), "
+                                         f"got {text!r}")
+    return value
+
+
 def _units(text: str) -> tuple[int, ...]:
     from vae_core.config import parse_hidden_units
     from vae_core.errors import ConfigError
@@ -115,6 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="tf.distribute strategy")
     train.add_argument("--label-column", default="Class", help="fraud: label column name")
     train.add_argument("--positive", default="1", help="fraud: label value that marks fraud")
+    train.add_argument("--deploy-prevalence", type=_prevalence, metavar="P",
+                       help="fraud: share of positives where the model will be deployed; thresholds are chosen "
+                            "at it (default: 0.00172 for the credit-card schema, else the training data's share)")
     train.add_argument("--json", action="store_true", help="print the result as JSON")
 
     evaluate = with_registry(commands.add_parser("evaluate", parents=[verbose], help="evaluate a saved model on test data"))
@@ -123,6 +135,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--threshold", type=_finite_float, help="fraud: evaluate at this threshold instead of the model's")
     evaluate.add_argument("--label-column", help="fraud: label column name (default: the model's training one)")
     evaluate.add_argument("--positive", help="fraud: label value that marks fraud (default: the model's)")
+    evaluate.add_argument("--deploy-prevalence", type=_prevalence, metavar="P",
+                          help="fraud: report expected figures at this share of positives (default: the model's)")
     evaluate.add_argument("--iw-samples", type=_non_negative_int, metavar="K",
                           help="MNIST: importance samples per test image for the likelihood bound (default 1000, 0 = skip)")
     evaluate.add_argument("--json", action="store_true")
@@ -141,6 +155,16 @@ def build_parser() -> argparse.ArgumentParser:
     choice.add_argument("--threshold", type=_finite_float, help="flag scores at or above this (default: the model's)")
     choice.add_argument("--strategy", help="use a threshold strategy stored with the model (e.g. max_f1)")
     score.add_argument("--chunk-size", type=_positive_int, default=20_000, help="rows per chunk (memory vs speed)")
+
+    rethreshold = with_registry(commands.add_parser(
+        "threshold", parents=[verbose], help="fraud: choose a saved model's threshold again, e.g. at another "
+                                             "deployment prevalence (no retraining)"))
+    rethreshold.add_argument("--name", required=True)
+    rethreshold.add_argument("--data", help="the CSV the model trained on (default: its recorded source)")
+    rethreshold.add_argument("--deploy-prevalence", type=_prevalence, metavar="P",
+                             help="share of positives to decide at (default: the model's)")
+    rethreshold.add_argument("--strategy", help="threshold strategy (default: the model's), e.g. min_cost or max_f1")
+    rethreshold.add_argument("--json", action="store_true")
 
     export = with_registry(commands.add_parser("export", parents=[verbose], help="write a saved model as a zip"))
     export.add_argument("--name", required=True)
@@ -218,7 +242,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             from vae_core.fraud import train_fraud
 
             outcome = train_fraud(args.name, data, vae_config, train_config, models_dir=args.models_dir,
-                                  on_progress=update, cancel=cancel)
+                                  deploy_prevalence=args.deploy_prevalence, on_progress=update, cancel=cancel)
     except KeyboardInterrupt:
         cancel.set()
         print("interrupted: nothing was saved", file=sys.stderr)
@@ -253,7 +277,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         data = (sources.transactions(args.data, label_column=label_column, positive=positive) if args.data
                 else sources.view_transactions(model.info.get("data", {}), label_column=label_column,
                                                positive=positive))
-        result = evaluate_fraud(model, data, args.threshold)
+        result = evaluate_fraud(model, data, args.threshold, args.deploy_prevalence)
     _print({"name": args.name, **result}, args.json)
     return 0
 
@@ -305,6 +329,31 @@ def cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_threshold(args: argparse.Namespace) -> int:
+    from vae_core import sources
+    from vae_core.errors import ConfigError
+    from vae_core.registry import check_model, load_model
+    from vae_core.thresholds import STRATEGIES
+
+    info = check_model(args.name, args.models_dir)
+    if info.kind != "fraud":
+        raise ConfigError(f"Model {args.name!r} is an {info.kind} model; only fraud models have a threshold.")
+    if args.strategy is not None and args.strategy not in STRATEGIES:
+        raise ConfigError(f"Unknown threshold strategy {args.strategy!r}; choose one of: {', '.join(STRATEGIES)}.")
+    import_tensorflow(args.verbose)
+    from vae_core.fraud import FraudModel, rechoose_threshold
+
+    loaded = load_model(args.name, args.models_dir)
+    model = FraudModel.from_loaded(loaded)
+    options = {"label_column": model.label_column, "positive": model.positive}
+    data = (sources.transactions(args.data, **options) if args.data
+            else sources.view_transactions(model.info.get("data", {}), **options))
+    result = rechoose_threshold(loaded, data, deploy_prevalence=args.deploy_prevalence, strategy=args.strategy,
+                                models_dir=args.models_dir)
+    _print({"name": args.name, **result}, args.json)
+    return 0
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from vae_core.archive import export_zip
     from vae_core.errors import RegistryError
@@ -348,7 +397,7 @@ def _one_line(exc: BaseException) -> str:
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "train": cmd_train, "evaluate": cmd_evaluate, "list": cmd_list, "delete": cmd_delete, "score": cmd_score,
-    "export": cmd_export, "import": cmd_import,
+    "threshold": cmd_threshold, "export": cmd_export, "import": cmd_import,
 }
 
 

@@ -26,7 +26,7 @@ from vae_core.config import TrainConfig, VAEConfig, build_configs, check_fraud_c
 from vae_core.errors import ConfigError, DataError, RegistryError, VAEError
 from vae_core import sources
 from vae_core.baselines import Baseline, baseline_from_dict, fit_baselines
-from vae_core.tabular import (AMOUNT_COLUMN, CREDITCARD_LABEL, TabularDataset, csv_header, label_key, normal_rows,
+from vae_core.tabular import (AMOUNT_COLUMN, CREDITCARD_FEATURES, CREDITCARD_LABEL, TabularDataset, csv_header, label_key, normal_rows,
                               stratified_split)
 from vae_core.training import ProgressCallback, TrainResult, fit_vae
 
@@ -289,6 +289,21 @@ class FraudModel:
         return self.info.get("data", {}).get("label_column", CREDITCARD_LABEL)
 
     @property
+    def deploy_prevalence(self) -> float:
+        """The share of positives the model is deployed at (saved at training; for models saved
+        before it was, `deployment_prevalence`'s default for their features and training data)."""
+        saved = self.info.get("deploy_prevalence") or deployment_prevalence(
+            self.feature_names, self.info.get("data", {}).get("prevalence") or FULL_PREVALENCE)
+        return float(saved["value"])
+
+    @property
+    def deploy_prevalence_source(self) -> str:
+        """Where `deploy_prevalence` comes from, for people."""
+        saved = self.info.get("deploy_prevalence") or deployment_prevalence(
+            self.feature_names, self.info.get("data", {}).get("prevalence") or FULL_PREVALENCE)
+        return str(saved["source"])
+
+    @property
     def positive(self) -> str | int:
         """The label value that marked positives (fraud) in the training file."""
         return self.info.get("data", {}).get("positive", 1)
@@ -368,6 +383,45 @@ class FraudTraining:
     model: FraudModel | None = None
 
 
+def deployment_prevalence(feature_names: tuple[str, ...], data_prevalence: float,
+                          given: float | None = None) -> dict[str, Any]:
+    """The share of positives a model will meet where it is deployed, and where that figure comes from:
+    `given`; else 0.172% (the full ULB data's) for the credit-card schema (V1…V28 and Amount among
+    the features); else the training data's own `data_prevalence`. {"value", "source"}."""
+    if given is not None:
+        return {"value": thresholds.check_prevalence(given), "source": "given"}
+    if set(CREDITCARD_FEATURES) - {"Time"} <= set(feature_names):
+        return {"value": FULL_PREVALENCE, "source": "the full ULB credit-card data's 0.172% (credit-card schema default)"}
+    return {"value": thresholds.check_prevalence(data_prevalence, "The training data's prevalence"),
+            "source": "the training data's prevalence (no deployment prevalence was given)"}
+
+
+def choose_thresholds(scores: np.ndarray, labels: np.ndarray, amounts: np.ndarray | None, prevalence: float,
+                      strategy: str, params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Step 4 on validation rows (scores, labels, amounts: (n,)), every strategy deciding at the
+    deployment `prevalence` (rows reweighted): (the threshold in force {"value", "strategy", "params",
+    "chosen_on", "prevalence", "validation_cost"…}, every strategy's threshold {name: {"value", "params"}})."""
+    threshold = thresholds.run_strategy(strategy, params, scores, labels, amounts, prevalence=prevalence)
+    by_strategy = {}
+    for name, strategy_params in {**DEFAULT_STRATEGY_PARAMS, strategy: params}.items():
+        try:
+            value = thresholds.run_strategy(name, strategy_params, scores, labels, amounts, prevalence=prevalence)
+        except VAEError:
+            continue  # e.g. min_cost without amounts
+        by_strategy[name] = {"value": value, "params": strategy_params}
+    chosen = {"value": threshold, "strategy": strategy, "params": params, "chosen_on": "validation split",
+              "prevalence": prevalence}
+    naive = thresholds.naive_costs(labels, amounts)
+    if naive is not None:
+        chosen["validation_cost"] = {
+            "at_threshold": thresholds.evaluate_at_threshold(scores, labels, threshold, amounts)["cost"], **naive}
+        deployed = thresholds.at_deployment(scores, labels, threshold, amounts, prevalence=prevalence)
+        chosen["validation_cost_at_deployment"] = {
+            "per": deployed["per"], "at_threshold": deployed["cost"], "flag_nothing": deployed["flag_nothing"],
+            "flag_everything": deployed["flag_everything"]}
+    return chosen, by_strategy
+
+
 def default_threshold_strategy(amounts: np.ndarray | None) -> str:
     """min_cost when the rows have amounts (money decides), else max_f1."""
     return "max_f1" if amounts is None else "min_cost"
@@ -378,13 +432,15 @@ def train_fraud(name: str | None, data: TabularDataset, vae_config: VAEConfig | 
                 scoring: ScoringConfig = ScoringConfig(), threshold_strategy: str | None = None,
                 threshold_params: dict[str, Any] | None = None, test_fraction: float = 0.3,
                 val_fraction: float = 0.15, split_seed: int = 0, include_time: bool = False,
-                on_progress: ProgressCallback | None = None,
+                deploy_prevalence: float | None = None, on_progress: ProgressCallback | None = None,
                 cancel: threading.Event | None = None, may_save: Callable[[], bool] | None = None) -> FraudTraining:
     """Steps 1, 4 and 5: split, train on train-split normals, pick the threshold on validation,
     report test metrics, and save as `name` (skipped when name is None or cancelled).
 
     `vae_config` defaults to the fraud defaults (config.build_configs("fraud")); its input shape is
-    set here. `threshold_strategy` None picks `default_threshold_strategy`. A `Time` column (seconds
+    set here. `threshold_strategy` None picks `default_threshold_strategy`; every strategy decides at
+    the deployment prevalence (`deployment_prevalence`; `deploy_prevalence` overrides its default),
+    which is saved with the model. A `Time` column (seconds
     since the first transaction) is left out unless `include_time`: it describes when the data was
     collected, not the transaction. How `data` was labelled (its label column and positive value)
     is saved, so that evaluation reads new files the same way. PCA(10) and IsolationForest are
@@ -399,9 +455,11 @@ def train_fraud(name: str | None, data: TabularDataset, vae_config: VAEConfig | 
         raise DataError("Training a fraud model needs labelled data (a label column), to hold out frauds "
                         "for validation and testing.")
     threshold_params = dict(threshold_params or {})
+    features = tuple(name for name in data.feature_names if include_time or name != "Time")
+    Preprocessor.check_columns(data.features, features)
+    deployment = deployment_prevalence(features, data.prevalence, deploy_prevalence)
     default_model, default_training = build_configs("fraud")
     train_config = train_config or default_training
-    features = tuple(name for name in data.feature_names if include_time or name != "Time")
     vae_config = dataclasses.replace(vae_config or default_model, input_shape=(len(features),))
     check_fraud_config(vae_config)
     split = stratified_split(data.labels, test_fraction=test_fraction, val_fraction=val_fraction, seed=split_seed)
@@ -425,25 +483,14 @@ def train_fraud(name: str | None, data: TabularDataset, vae_config: VAEConfig | 
     val_scores = provisional.score(frame.iloc[split.val_idx])
     val_labels, val_amounts = labels[split.val_idx], None if amounts is None else amounts[split.val_idx]
     threshold_strategy = threshold_strategy or default_threshold_strategy(amounts)
-    threshold = thresholds.run_strategy(threshold_strategy, threshold_params, val_scores, val_labels, val_amounts)
-    by_strategy = {}
-    for strategy, params in {**DEFAULT_STRATEGY_PARAMS, threshold_strategy: threshold_params}.items():
-        try:
-            value = thresholds.run_strategy(strategy, params, val_scores, val_labels, val_amounts)
-        except VAEError:
-            continue  # e.g. min_cost without amounts
-        by_strategy[strategy] = {"value": value, "params": params}
-    threshold_info = {"value": threshold, "strategy": threshold_strategy, "params": threshold_params,
-                      "chosen_on": "validation split"}
-    naive = thresholds.naive_costs(val_labels, val_amounts)
-    if naive is not None:
-        threshold_info["validation_cost"] = {
-            "at_threshold": thresholds.evaluate_at_threshold(val_scores, val_labels, threshold, val_amounts)["cost"],
-            **naive}
+    threshold_info, by_strategy = choose_thresholds(val_scores, val_labels, val_amounts, deployment["value"],
+                                                    threshold_strategy, threshold_params)
+    threshold = threshold_info["value"]
     test_rows, test_labels = frame.iloc[split.test_idx], labels[split.test_idx]
     test_amounts = None if amounts is None else amounts[split.test_idx]
     test_scores = provisional.score(test_rows)
-    metrics = {**thresholds.evaluate_at_threshold(test_scores, test_labels, threshold, test_amounts),
+    metrics = {**thresholds.evaluate_at_threshold(test_scores, test_labels, threshold, test_amounts,
+                                                  prevalence=deployment["value"]),
                **thresholds.ranking_metrics(test_scores, test_labels, test_amounts)}
     baselines = fit_baselines(x_train, seed=train_config.seed)
     x_test = preprocessor.transform(test_rows)
@@ -454,6 +501,7 @@ def train_fraud(name: str | None, data: TabularDataset, vae_config: VAEConfig | 
         "scoring": {"mode": scoring.mode, "n_samples": scoring.n_samples, "constraints": scoring.constraints},
         "threshold": threshold_info,
         "thresholds_by_strategy": by_strategy,
+        "deploy_prevalence": deployment,
         "split": {"seed": split_seed, "test_fraction": test_fraction, "val_fraction": val_fraction,
                   "n_train": len(split.train_idx), "n_val": len(split.val_idx), "n_test": len(split.test_idx),
                   "n_train_normals_used": len(train_normals)},
@@ -543,16 +591,66 @@ def check_trainable(data: TabularDataset) -> None:
     stratified_split(data.labels)
 
 
-def evaluate_fraud(model: FraudModel, data: TabularDataset, threshold: float | None = None) -> dict[str, Any]:
-    """Test metrics at the model's (or a given) threshold; JSON-friendly."""
+def evaluate_fraud(model: FraudModel, data: TabularDataset, threshold: float | None = None,
+                   deploy_prevalence: float | None = None) -> dict[str, Any]:
+    """Test metrics at the model's (or a given) threshold, as sampled and, under "at_deployment",
+    expected per 1,000 transactions at the model's (or the given) deployment prevalence; JSON-friendly."""
     if data.labels is None:
         raise DataError("Evaluation needs a label column; use `score` for unlabelled transactions.")
+    prevalence = model.deploy_prevalence if deploy_prevalence is None else thresholds.check_prevalence(deploy_prevalence)
     scored = score_dataset(model, data)
     chosen = model.threshold_ if threshold is None else float(threshold)
-    metrics = thresholds.evaluate_at_threshold(scored.scores, scored.labels, chosen, scored.amounts)
+    metrics = thresholds.evaluate_at_threshold(scored.scores, scored.labels, chosen, scored.amounts,
+                                               prevalence=prevalence if 0 < scored.labels.sum() < len(scored.labels)
+                                               else None)
     return {**metrics, "evaluated_on": scored.evaluated_on, "data_source": data.source,
             "synthetic": data.synthetic, "threshold_strategy": model.info["threshold"]["strategy"]
-            if threshold is None else "given", "note": PREVALENCE_NOTE}
+            if threshold is None else "given",
+            "deploy_prevalence": {"value": prevalence, "source": "given" if deploy_prevalence is not None
+                                  else model.deploy_prevalence_source},
+            "note": PREVALENCE_NOTE}
+
+
+def rechoose_threshold(loaded: LoadedModel, data: TabularDataset, *, deploy_prevalence: float | None = None,
+                       strategy: str | None = None, params: dict[str, Any] | None = None,
+                       models_dir: str | os.PathLike | None = None) -> dict[str, Any]:
+    """Step 4 again for a saved fraud model, without retraining: choose its thresholds on the
+    validation split of `data` (the file it trained on) at `deploy_prevalence` (default: the model's)
+    with `strategy` (default: the saved one), save them, and return the test metrics at the new
+    threshold (as `evaluate_fraud` reports them)."""
+    from vae_core import registry
+
+    model = FraudModel.from_loaded(loaded)
+    if data.labels is None or model.info.get("data", {}).get("fingerprint") != data_fingerprint(data):
+        raise DataError(f"Choosing {loaded.name!r}'s threshold needs the file it was trained on "
+                        f"({model.info.get('data', {}).get('source', 'its recorded source')}), to find its "
+                        "validation split; this data differs.")
+    split_info = model.info["split"]
+    split = stratified_split(data.labels, test_fraction=split_info["test_fraction"],
+                             val_fraction=split_info["val_fraction"], seed=split_info["seed"])
+    prevalence = model.deploy_prevalence if deploy_prevalence is None else thresholds.check_prevalence(deploy_prevalence)
+    source = "given" if deploy_prevalence is not None else model.deploy_prevalence_source
+    saved = model.info["threshold"]
+    strategy = strategy or saved["strategy"]
+    params = dict(params if params is not None else (saved.get("params", {}) if strategy == saved["strategy"] else
+                                                      DEFAULT_STRATEGY_PARAMS.get(strategy, {})))
+    labels = data.labels.astype(np.int64)
+    val_amounts = None if data.amount is None else data.amount[split.val_idx]
+    chosen, by_strategy = choose_thresholds(model.score(data.features.iloc[split.val_idx]), labels[split.val_idx],
+                                            val_amounts, prevalence, strategy, params)
+    info = {**model.info, "threshold": chosen, "thresholds_by_strategy": by_strategy,
+            "deploy_prevalence": {"value": prevalence, "source": source}}
+    model.info = info
+    test = score_dataset(model, data)
+    metrics = {**thresholds.evaluate_at_threshold(test.scores, test.labels, chosen["value"], test.amounts,
+                                                  prevalence=prevalence),
+               **thresholds.ranking_metrics(test.scores, test.labels, test.amounts)}
+    metadata = dict(loaded.metadata)
+    metadata["metrics"] = {**metadata.get("metrics", {}), **metrics}
+    registry.replace_json(loaded.name, FRAUD_FILE, info, models_dir)
+    registry.replace_json(loaded.name, registry.METADATA_FILE, metadata, models_dir)
+    return {**metrics, "threshold_strategy": strategy, "deploy_prevalence": info["deploy_prevalence"],
+            "evaluated_on": test.evaluated_on}
 
 
 def _rows_per_byte_estimate(path: Path) -> float:
@@ -692,4 +790,12 @@ def score_csv(loaded: LoadedModel, input_path: str | os.PathLike, output_path: s
         summary["labelled"] = {"label_column": model.label_column, "positive": model.positive, **counts,
                                "precision": tp / (tp + fp) if tp + fp else 1.0,
                                "recall": tp / (tp + fn) if tp + fn else 0.0}
+        n_pos, n_neg = tp + fn, counts["fp"] + counts["tn"]
+        if n_pos and n_neg:  # the same counts reweighted to the deployment prevalence (thresholds module)
+            caught = model.deploy_prevalence * tp / n_pos
+            raised = (1 - model.deploy_prevalence) * fp / n_neg
+            summary["labelled"]["at_deployment"] = {
+                "prevalence": model.deploy_prevalence, "alerts_per_1000": 1000 * (caught + raised),
+                "precision": caught / (caught + raised) if caught + raised else None}
+    summary["deploy_prevalence"] = {"value": model.deploy_prevalence, "source": model.deploy_prevalence_source}
     return summary

@@ -358,6 +358,23 @@ def save_model(model: VAE, name: str, *, kind: str, metadata: dict[str, Any],
     return final
 
 
+def replace_json(name: str, file_name: str, payload: dict[str, Any],
+                 directory: str | os.PathLike | None = None) -> Path:
+    """Atomically replace one JSON file (metadata.json or a registered extra file) of the saved
+    model `name`: written beside it, then renamed over it. Returns the file's path."""
+    info = check_model(name, directory)
+    if file_name != METADATA_FILE and file_name not in info.config.get("extra_files", []):
+        raise RegistryError(f"Model {name!r} has no file {file_name!r} to replace.")
+    target = info.path / file_name
+    temporary = target.with_name(f".{file_name}.{os.getpid()}.part")
+    try:
+        _write_json(temporary, payload)
+        os.replace(temporary, target)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return target
+
+
 @dataclass
 class LoadedModel:
     """A model ready to use, with the JSON it was saved with."""

@@ -9,6 +9,14 @@ positives, fpr 0.0 with no negatives, f1 0.0 with neither positives nor alerts.
 Cost model, in euros: every alert costs `review_fee` to review, true and false alarms alike; every
 missed fraud costs its Amount (`fraud_cost="amount"`) or a fixed `fraud_cost`. So
 cost(t) = review_fee · alerts(t) + Σ fraud cost of the positives scored below t.
+
+Deployment prevalence: the rows at hand may hold another share of positives than the data a model
+will score (the credit-card subset has 14.8% frauds, the full data 0.172%). With `prevalence` π a
+sweep reweights the rows so that positives carry a share π of the n rows' total weight: each
+positive weighs n·π/n_pos and each normal n·(1 − π)/n_neg (fraud_analysis.at_prevalence's math,
+per n rows). Counts, alerts and costs are then expected values at that prevalence; recall and the
+false-positive rate do not change, precision, F1, alerts and cost do. Every labelled strategy takes
+`prevalence` and optimises at it.
 """
 
 from __future__ import annotations
@@ -65,6 +73,23 @@ def _euros(value: float, name: str) -> float:
     raise ConfigError(f"{name} must be a non-negative number of euros, not {value!r}.")
 
 
+def check_prevalence(value: float, name: str = "The deployment prevalence") -> float:
+    """`value` as a float when it is a fraction strictly between 0 and 1, else ConfigError."""
+    if isinstance(value, (int, float, np.number)) and not isinstance(value, bool) and 0 < value < 1:
+        return float(value)
+    raise ConfigError(f"{name} must be a fraction strictly between 0 and 1 (0.00172 for 0.172%), not {value!r}.")
+
+
+def prevalence_weights(labels: np.ndarray, prevalence: float) -> np.ndarray:
+    """(n,) row weights that make positives a share `prevalence` of labels (n,)'s total weight n:
+    n·π/n_pos for positives and n·(1 − π)/n_neg for normals."""
+    y = _as_labels(labels, np.asarray(labels).size)
+    prevalence = check_prevalence(prevalence)
+    n, n_pos = y.size, int(y.sum())
+    _need_classes(n_pos, n, "Reweighting to a deployment prevalence")
+    return np.where(y == 1, n * prevalence / n_pos, n * (1 - prevalence) / (n - n_pos))
+
+
 def _check_thresholds(thresholds: np.ndarray) -> np.ndarray:
     values = np.asarray(thresholds, dtype=np.float64).reshape(-1)
     if np.isnan(values).any():
@@ -100,18 +125,19 @@ def _ratio(numerator: np.ndarray, denominator: np.ndarray | int, empty: float) -
 @dataclass(frozen=True)
 class SweepPoint:
     """Counts and metrics at one threshold; label-dependent fields are None without labels and
-    `cost` is None without a known fraud cost."""
+    `cost` is None without a known fraud cost. Counts are whole numbers, or expected counts per n
+    rows from a sweep reweighted to a prevalence."""
 
     threshold: float
-    tp: int | None
-    fp: int | None
-    fn: int | None
-    tn: int | None
+    tp: float | None
+    fp: float | None
+    fn: float | None
+    tn: float | None
     precision: float | None
     recall: float | None
     f1: float | None
     fpr: float | None
-    alerts: int
+    alerts: float
     cost: float | None
 
     def to_dict(self) -> dict[str, Any]:
@@ -122,18 +148,26 @@ class ThresholdSweep:
     """Confusion counts and cost at any threshold in O(log n), after one O(n log n) sort.
 
     scores: (n,); labels: (n,) 0/1, or None for alert counts only; amounts: (n,) euros, needed for
-    cost when `fraud_cost="amount"`. Built from validation scores, it answers slider moves.
+    cost when `fraud_cost="amount"`; prevalence: reweight the rows to this share of positives (see
+    the module docstring; needs both classes), so counts, alerts and cost are expected values per n
+    rows at that prevalence. Built from validation scores, it answers slider moves.
     """
 
     def __init__(self, scores: np.ndarray, labels: np.ndarray | None = None, amounts: np.ndarray | None = None,
-                 *, review_fee: float = DEFAULT_REVIEW_FEE, fraud_cost: FraudCost = "amount") -> None:
+                 *, review_fee: float = DEFAULT_REVIEW_FEE, fraud_cost: FraudCost = "amount",
+                 prevalence: float | None = None) -> None:
         values = _as_scores(scores)
         order = np.argsort(values)
         self.sorted_scores = values[order]  # (n,) ascending
         self.n = values.size
         self.review_fee = _euros(review_fee, "review_fee")
+        self.prevalence = None if prevalence is None else check_prevalence(prevalence)
+        if self.prevalence is not None and labels is None:
+            raise DataError("Reweighting to a deployment prevalence needs labels (0 normal, 1 positive).")
         # Cumulative sums over ascending scores with a leading 0: entry k covers the k lowest scores,
-        # i.e. the rows left unflagged by a threshold that k scores fall below.
+        # i.e. the rows left unflagged by a threshold that k scores fall below. Weighted sums when
+        # reweighted to a prevalence (`_weight_below` then holds the rows' weight).
+        self._weight_below: np.ndarray | None = None
         self._positives_below: np.ndarray | None = None
         self._fraud_cost_below: np.ndarray | None = None
         self._sorted_labels: np.ndarray | None = None
@@ -141,12 +175,18 @@ class ThresholdSweep:
         if labels is not None:
             y = _as_labels(labels, self.n)
             self._sorted_labels = y[order]
-            self._positives_below = np.concatenate(([0], np.cumsum(self._sorted_labels)))
+            weights = None if self.prevalence is None else prevalence_weights(y, self.prevalence)[order]
+            positives = self._sorted_labels if weights is None else weights * self._sorted_labels
+            if weights is not None:
+                self._weight_below = np.concatenate(([0.0], np.cumsum(weights)))
+            self._positives_below = np.concatenate(([0], np.cumsum(positives)))
             missed = _missed_costs(y, amounts, fraud_cost)
             if missed is not None:
                 self._sorted_missed = missed[order]
-                self._fraud_cost_below = np.concatenate(([0.0], np.cumsum(self._sorted_missed)))
-        self.n_pos = None if self._positives_below is None else int(self._positives_below[-1])
+                weighted = self._sorted_missed if weights is None else weights * self._sorted_missed
+                self._fraud_cost_below = np.concatenate(([0.0], np.cumsum(weighted)))
+        self.n_pos = None if self._sorted_labels is None else int(self._sorted_labels.sum())
+        self._total_positive = None if self._positives_below is None else self._positives_below[-1]
         self.has_cost = self._fraud_cost_below is not None
 
     def curve(self, thresholds: np.ndarray) -> dict[str, np.ndarray]:
@@ -156,17 +196,19 @@ class ThresholdSweep:
         """
         t = _check_thresholds(thresholds)
         below = np.searchsorted(self.sorted_scores, t, side="left")  # rows with score < t
-        alerts = self.n - below
+        total = self.n if self._weight_below is None else self._weight_below[-1]
+        unflagged = below if self._weight_below is None else self._weight_below[below]
+        alerts = total - unflagged
         out = {"threshold": t, "alerts": alerts}
         if self._positives_below is None:
             return out
         fn = self._positives_below[below]
-        tp = self.n_pos - fn
+        tp = self._total_positive - fn
         fp = alerts - tp
-        tn = below - fn
+        tn = unflagged - fn
         out |= {"tp": tp, "fp": fp, "fn": fn, "tn": tn,
-                "precision": _ratio(tp, alerts, 1.0), "recall": _ratio(tp, self.n_pos, 0.0),
-                "f1": _ratio(2 * tp, 2 * tp + fp + fn, 0.0), "fpr": _ratio(fp, self.n - self.n_pos, 0.0)}
+                "precision": _ratio(tp, alerts, 1.0), "recall": _ratio(tp, self._total_positive, 0.0),
+                "f1": _ratio(2 * tp, 2 * tp + fp + fn, 0.0), "fpr": _ratio(fp, total - self._total_positive, 0.0)}
         if self._fraud_cost_below is not None:
             out["cost"] = self.review_fee * alerts + self._fraud_cost_below[below]
         return out
@@ -175,7 +217,7 @@ class ThresholdSweep:
         """Counts, metrics and cost at one threshold (score >= threshold is flagged); precision is
         None (undefined) when nothing is flagged."""
         row = {key: values[0].item() for key, values in self.curve(np.array([threshold])).items()}
-        if row["alerts"] == 0:
+        if row["alerts"] <= 0:
             row["precision"] = None
         return SweepPoint(**{field.name: row.get(field.name) for field in fields(SweepPoint)})
 
@@ -188,7 +230,8 @@ class ThresholdSweep:
 
     def sorted_rows(self) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
         """The rows in the sweep's ascending score order: scores (n,), labels (n,) 0/1 or None, and
-        what missing each row costs (n,) (0 for normals) or None when the cost is unknown. Read-only views."""
+        what missing each row costs (n,) (0 for normals, unweighted) or None when the cost is unknown.
+        Read-only views."""
         views = []
         for array in (self.sorted_scores, self._sorted_labels, self._sorted_missed):
             if array is not None:
@@ -225,29 +268,32 @@ def percentile_threshold(normal_scores: np.ndarray, contamination: float) -> flo
     return float(np.quantile(_as_scores(normal_scores, "normal_scores"), 1.0 - contamination))
 
 
-def max_f1_threshold(scores: np.ndarray, labels: np.ndarray) -> float:
-    """The threshold with the highest F1; on ties the highest such threshold (fewest alerts)."""
-    sweep = ThresholdSweep(scores, labels)
+def max_f1_threshold(scores: np.ndarray, labels: np.ndarray, prevalence: float | None = None) -> float:
+    """The threshold with the highest F1 (at `prevalence`, rows reweighted, when given); on ties the
+    highest such threshold (fewest alerts)."""
+    sweep = ThresholdSweep(scores, labels, prevalence=prevalence)
     _need_classes(sweep.n_pos, sweep.n, "Maximising F1", negatives=False)
     grid = sweep.candidates()
     f1 = sweep.curve(grid)["f1"]
-    return float(grid[np.flatnonzero(f1 == f1.max())[-1]])
+    return float(grid[np.flatnonzero(f1 >= f1.max() * (1 - 1e-12))[-1]])
 
 
-def precision_at_recall_threshold(scores: np.ndarray, labels: np.ndarray, min_recall: float) -> float:
-    """The threshold with the best precision among those keeping recall >= `min_recall`;
-    on ties the highest such threshold."""
+def precision_at_recall_threshold(scores: np.ndarray, labels: np.ndarray, min_recall: float,
+                                  prevalence: float | None = None) -> float:
+    """The threshold with the best precision (at `prevalence` when given) among those keeping recall
+    >= `min_recall`; on ties the highest such threshold."""
     min_recall = _fraction(min_recall, "min_recall")
-    sweep = ThresholdSweep(scores, labels)
+    sweep = ThresholdSweep(scores, labels, prevalence=prevalence)
     _need_classes(sweep.n_pos, sweep.n, "A recall target", negatives=False)
     grid = sweep.candidates()  # the lowest candidate flags every row: recall 1, always feasible
     curve = sweep.curve(grid)
-    precision = np.where(curve["recall"] >= min_recall, curve["precision"], -1.0)
-    return float(grid[np.flatnonzero(precision == precision.max())[-1]])
+    precision = np.where(curve["recall"] >= min_recall - 1e-12, curve["precision"], -1.0)
+    return float(grid[np.flatnonzero(precision >= precision.max() - 1e-12)[-1]])
 
 
 def fpr_cap_threshold(scores: np.ndarray, labels: np.ndarray, max_fpr: float) -> float:
-    """The lowest threshold (most frauds caught) whose false-positive rate is <= `max_fpr`."""
+    """The lowest threshold (most frauds caught) whose false-positive rate is <= `max_fpr`. The rate
+    counts normals only, so it is the same at every prevalence."""
     max_fpr = _fraction(max_fpr, "max_fpr", low_open=False)
     sweep = ThresholdSweep(scores, labels)
     _need_classes(sweep.n_pos, sweep.n, "A false-positive-rate cap", positives=False)
@@ -255,34 +301,45 @@ def fpr_cap_threshold(scores: np.ndarray, labels: np.ndarray, max_fpr: float) ->
     return float(grid[np.flatnonzero(sweep.curve(grid)["fpr"] <= max_fpr)[0]])
 
 
-def alert_budget_threshold(scores: np.ndarray, top_k: int | None = None, per_thousand: float | None = None) -> float:
-    """The lowest threshold raising at most `top_k` alerts, or at most `per_thousand` per 1,000 rows.
-
-    Give exactly one of the two. Tied scores at the boundary can make the alerts fewer than the budget.
+def alert_budget_threshold(scores: np.ndarray, top_k: int | None = None, per_thousand: float | None = None,
+                           labels: np.ndarray | None = None, prevalence: float | None = None) -> float:
+    """The lowest threshold raising at most `top_k` alerts among these rows, or at most `per_thousand`
+    per 1,000 transactions: counted on these rows, or expected at `prevalence` when it and labels (n,)
+    are given (rows reweighted). Give exactly one of the two budgets. Tied scores at the boundary can
+    make the alerts fewer than the budget.
     """
-    sweep = ThresholdSweep(scores)
     if (top_k is None) == (per_thousand is None):
         raise ConfigError("Give exactly one alert budget: top_k (alerts) or per_thousand (alerts per 1,000 rows).")
-    budget = top_k if top_k is not None else int(np.floor(sweep.n * per_thousand / 1000))
-    if budget < 0:
+    if (top_k if top_k is not None else per_thousand) < 0:
         raise ConfigError(f"The alert budget must be ≥ 0, not {top_k if top_k is not None else per_thousand}.")
+    weighted = per_thousand is not None and prevalence is not None and labels is not None
+    sweep = ThresholdSweep(scores, labels if weighted else None, prevalence=prevalence if weighted else None)
+    if top_k is not None:
+        budget = float(top_k)
+    elif weighted:
+        budget = sweep.n * per_thousand / 1000 * (1 + 1e-12)
+    else:
+        budget = float(np.floor(sweep.n * per_thousand / 1000))
     grid = sweep.grid()
     return float(grid[np.flatnonzero(sweep.curve(grid)["alerts"] <= budget)[0]])
 
 
 def min_cost_threshold(scores: np.ndarray, labels: np.ndarray, amounts: np.ndarray | None = None, *,
-                       review_fee: float = DEFAULT_REVIEW_FEE, fraud_cost: FraudCost = "amount") -> float:
-    """The threshold with the lowest total cost (see the module's cost model); on ties the highest.
+                       review_fee: float = DEFAULT_REVIEW_FEE, fraud_cost: FraudCost = "amount",
+                       prevalence: float | None = None) -> float:
+    """The threshold with the lowest total cost (see the module's cost model; expected at
+    `prevalence`, rows reweighted, when given); on ties the highest.
 
     amounts: (n,) euros, needed when `fraud_cost="amount"`.
     """
-    sweep = ThresholdSweep(scores, labels, amounts, review_fee=review_fee, fraud_cost=fraud_cost)
+    sweep = ThresholdSweep(scores, labels, amounts, review_fee=review_fee, fraud_cost=fraud_cost,
+                           prevalence=prevalence)
     if not sweep.has_cost:
         raise DataError("The cost of a missed fraud is its Amount, but no amounts were given. Pass "
                         "amounts, or a fixed fraud_cost in euros.")
     grid = sweep.grid()
     cost = sweep.curve(grid)["cost"]
-    return float(grid[np.flatnonzero(cost == cost.min())[-1]])
+    return float(grid[np.flatnonzero(cost <= cost.min() + 1e-9 * max(1.0, abs(cost.min())))[-1]])
 
 
 STRATEGIES: dict[str, Callable[..., float]] = {
@@ -308,19 +365,23 @@ STRATEGY_NAMES: dict[str, str] = {
 
 def run_strategy(strategy: str, params: dict[str, Any], scores: np.ndarray, labels: np.ndarray | None = None,
                  amounts: np.ndarray | None = None, *, review_fee: float = DEFAULT_REVIEW_FEE,
-                 fraud_cost: FraudCost = "amount") -> float:
+                 fraud_cost: FraudCost = "amount", prevalence: float | None = None) -> float:
     """The threshold `strategy` picks on scores (n,) [labels (n,), amounts (n,)], given the
-    strategy's own `params`; each strategy receives only the inputs it takes."""
+    strategy's own `params`; each strategy receives only the inputs it takes. `prevalence`: decide
+    at that share of positives (rows reweighted) where the strategy depends on it and labels exist."""
     if strategy not in STRATEGIES:
         raise ConfigError(f"Unknown threshold strategy {strategy!r}; choose one of: {', '.join(STRATEGIES)}.")
+    if prevalence is not None:
+        prevalence = check_prevalence(prevalence)
     accepted = inspect.signature(STRATEGIES[strategy]).parameters
-    if labels is None and ({"labels", "normal_scores"} & set(accepted)):
+    required = {name for name, parameter in accepted.items() if parameter.default is inspect.Parameter.empty}
+    if labels is None and ({"labels", "normal_scores"} & required):
         raise DataError(f"{STRATEGY_NAMES[strategy]} needs labelled rows; this data has no label column. "
                         "Use the alert budget instead.")
     available: dict[str, Any] = {
         "scores": scores, "labels": labels, "amounts": amounts if fraud_cost == "amount" else None,
         "normal_scores": None if labels is None else np.asarray(scores)[np.asarray(labels) == 0],
-        "review_fee": review_fee, "fraud_cost": fraud_cost}
+        "review_fee": review_fee, "fraud_cost": fraud_cost, "prevalence": None if labels is None else prevalence}
     arguments = {k: v for k, v in available.items() if k in accepted and k not in params}
     return float(choose_threshold(strategy, **arguments, **params))
 
@@ -384,14 +445,16 @@ def recall_at_fpr(scores: np.ndarray, labels: np.ndarray, max_fpr: float = 0.01)
 
 
 def naive_costs(labels: np.ndarray, amounts: np.ndarray | None = None, *, review_fee: float = DEFAULT_REVIEW_FEE,
-                fraud_cost: FraudCost = "amount") -> dict[str, float] | None:
+                fraud_cost: FraudCost = "amount", prevalence: float | None = None) -> dict[str, float] | None:
     """What the two thresholds that need no model cost on labels (n,): {"flag_nothing" (every fraud
-    missed), "flag_everything" (every row reviewed)}; None when the fraud cost is unknown."""
+    missed), "flag_everything" (every row reviewed)}, expected per n rows at `prevalence` when given;
+    None when the fraud cost is unknown."""
     y = _as_labels(labels, np.asarray(labels).size)
     missed = _missed_costs(y, amounts, fraud_cost)
     if missed is None:
         return None
-    return {"flag_nothing": float(missed.sum()), "flag_everything": _euros(review_fee, "review_fee") * y.size}
+    weights = np.ones(y.size) if prevalence is None else prevalence_weights(y, prevalence)
+    return {"flag_nothing": float((weights * missed).sum()), "flag_everything": _euros(review_fee, "review_fee") * y.size}
 
 
 def minimum_cost(scores: np.ndarray, labels: np.ndarray, amounts: np.ndarray | None = None, *,
@@ -420,13 +483,36 @@ def confusion_counts(labels: np.ndarray, flags: np.ndarray) -> dict[str, int]:
     return {"tp": int(tp), "fp": int(fp), "fn": int(fn), "tn": int(tn)}
 
 
+def at_deployment(scores: np.ndarray, labels: np.ndarray, threshold: float, amounts: np.ndarray | None = None, *,
+                  prevalence: float, review_fee: float = DEFAULT_REVIEW_FEE, fraud_cost: FraudCost = "amount",
+                  per: int = 1000) -> dict[str, float | int | None]:
+    """The expected outcome of one threshold per `per` transactions at `prevalence`, the rows
+    (scores, labels, amounts: (n,)) reweighted: prevalence, per, alerts, tp, fp, precision (None
+    with no alerts), recall, f1, fpr, share of normals flagged; with a known fraud cost also cost,
+    flag_nothing and flag_everything (euros per `per` transactions)."""
+    amounts = amounts if fraud_cost == "amount" else None
+    sweep = ThresholdSweep(scores, labels, amounts, review_fee=review_fee, fraud_cost=fraud_cost, prevalence=prevalence)
+    point = sweep.at(threshold)
+    scale = per / sweep.n
+    report: dict[str, float | int | None] = {
+        "prevalence": sweep.prevalence, "per": int(per), "alerts": point.alerts * scale, "tp": point.tp * scale,
+        "fp": point.fp * scale, "precision": point.precision, "recall": point.recall, "f1": point.f1,
+        "fpr": point.fpr}
+    if point.cost is not None:
+        naive = naive_costs(labels, amounts, review_fee=review_fee, fraud_cost=fraud_cost, prevalence=prevalence)
+        report |= {"cost": point.cost * scale, "flag_nothing": naive["flag_nothing"] * scale,
+                   "flag_everything": naive["flag_everything"] * scale}
+    return report
+
+
 def evaluate_at_threshold(scores: np.ndarray, labels: np.ndarray, threshold: float,
                           amounts: np.ndarray | None = None, *, review_fee: float = DEFAULT_REVIEW_FEE,
-                          fraud_cost: FraudCost = "amount") -> dict[str, float | int | None]:
+                          fraud_cost: FraudCost = "amount", prevalence: float | None = None) -> dict[str, Any]:
     """JSON-friendly report of scores (n,) against labels (n,) at one threshold.
 
     Keys: roc_auc, average_precision, threshold, precision, recall, f1, fpr, tp, fp, fn, tn,
-    alerts, n, prevalence; plus cost when the fraud cost is known (amounts, or a fixed fraud_cost).
+    alerts, n, prevalence (of these rows); plus cost when the fraud cost is known (amounts, or a
+    fixed fraud_cost); with a deployment `prevalence`, "at_deployment": `at_deployment`'s report.
     """
     values, y = _scored_labels(scores, labels, "Evaluation")
     threshold = float(_check_thresholds(threshold)[0])
@@ -449,4 +535,7 @@ def evaluate_at_threshold(scores: np.ndarray, labels: np.ndarray, threshold: flo
     missed = _missed_costs(y, amounts, fraud_cost)
     if missed is not None:
         report["cost"] = float(review_fee * report["alerts"] + missed[flags == 0].sum())
+    if prevalence is not None:
+        report["at_deployment"] = at_deployment(values, y, threshold, amounts, prevalence=prevalence,
+                                                review_fee=review_fee, fraud_cost=fraud_cost)
     return report
