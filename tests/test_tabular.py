@@ -203,15 +203,35 @@ def test_first_row_longer_than_header():
         read_text("a,b,Class\n1,2,3,0\n")
 
 
-def test_nan_and_infinity_are_counted():
-    with pytest.raises(DataError, match=r"Column 'a' .* has 2 missing \(empty or NaN\) and 1 infinite "
-                                        r"value\(s\), the first on data row 2"):
+def test_nan_and_infinity_are_named_row_by_row():
+    with pytest.raises(DataError) as caught:
         read_text("a,b,Class\n1,2,0\n,2,0\nNaN,2,1\ninf,2,0\n")
+    assert str(caught.value) == (
+        "The uploaded file 't.csv' has 2 missing (empty or NaN) value(s): data row 2 in column 'a', data row 3 "
+        "in column 'a'; and 1 value(s) that overflow (beyond ±3.4e+38, the largest number the models compute "
+        "with): data row 4 in column 'a' (infinite). Correct or fill in those values, or remove those rows.")
 
 
 def test_negative_infinity_is_caught():
-    with pytest.raises(DataError, match="Column 'b' .* 1 infinite"):
+    with pytest.raises(DataError, match=r"data row 1 in column 'b' \(minus infinite\)"):
         read_text("a,b,Class\n1,-inf,0\n2,2,1\n")
+
+
+def test_values_that_overflow_are_named_by_row_and_column():
+    """1e999 parses as infinite and 1e39 overflows float32: every such cell is named, in row order."""
+    with pytest.raises(DataError) as caught:
+        read_text("a,b,Class\n1,1e999,0\n2,2,1\n-1e39,1e999,0\n")
+    assert str(caught.value) == (
+        "The uploaded file 't.csv' has 3 value(s) that overflow (beyond ±3.4e+38, the largest number the models "
+        "compute with): data row 1 in column 'b' (infinite), data row 3 in column 'a' (-1e+39), data row 3 in "
+        "column 'b' (infinite). Correct or fill in those values, or remove those rows.")
+
+
+def test_many_bad_cells_are_counted_after_the_first_twelve():
+    body = "".join(f"{i},1e999,{i % 2}\n" for i in range(20))
+    with pytest.raises(DataError, match=r"20 value\(s\) that overflow .*data row 12 in column 'b' "
+                                        r"\(infinite\) and 8 more\."):
+        read_text("a,b,Class\n" + body)
 
 
 def test_entirely_empty_column():
@@ -219,9 +239,20 @@ def test_entirely_empty_column():
         read_text("a,b,Class\n1,,0\n2,,1\n")
 
 
-def test_unexpected_label_values_are_listed():
-    with pytest.raises(DataError, match=r"should hold two values, '1' for positive .* holds '0', '1', '2'"):
+def test_every_empty_column_is_named():
+    with pytest.raises(DataError) as caught:
+        read_text("a,b,c,Class\n1,,,0\n2,,,1\n")
+    assert str(caught.value) == ("Columns 'b', 'c' in the uploaded file 't.csv' have no values: data rows 1–2 "
+                                 "are all empty. Fill them in, or leave them out.")
+
+
+def test_a_label_column_with_three_values_is_named_with_its_values():
+    with pytest.raises(DataError) as caught:
         read_text("a,Class\n1,0\n2,1\n3,2\n")
+    assert str(caught.value) == (
+        "Label column 'Class' in the uploaded file 't.csv' should hold two values, '1' for positive (fraud) rows "
+        "and one value for normal rows, but it holds 3 distinct values: '0', '1', '2'. Choose the right label "
+        "column, or recode the column to two values (positive and normal) before loading it.")
 
 
 def test_labels_without_the_positive_value_are_listed():
@@ -395,8 +426,12 @@ def test_split_of_too_few_rows():
 def test_split_where_a_part_would_lack_positives():
     with pytest.raises(DataError, match="split would have no positive rows|Cannot split"):
         stratified_split(labels_with(1000, 3))
-    with pytest.raises(DataError, match="The validation split would have no positive rows"):
+    with pytest.raises(DataError) as caught:
         stratified_split(labels_with(1000, 6), test_fraction=0.3, val_fraction=0.05)
+    assert str(caught.value) == (
+        "The validation split would have no positive rows: it would hold 51 rows (51 normal, 0 positive), from a "
+        "table of 1,000 rows (6 positive, 994 normal; test_fraction=0.3, val_fraction=0.05). Every split needs "
+        "both classes: add positive rows, or use larger fractions.")
 
 
 def test_split_of_one_class():

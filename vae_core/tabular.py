@@ -1,8 +1,9 @@
 """Tabular fraud data: validated CSV reading, the ULB credit-card schema, synthetic rows, splits.
 
 Every bad input raises `DataError` with a message saying what was wrong and what to do.
-Features come out as float64 with no NaN or inf; labels as (n,) int8 with 1 = positive (fraud).
-Data-row numbers in messages count from 1 at the first row after the header.
+Features come out as float64 with no NaN or inf, within float32's range (the models compute in
+float32); labels as (n,) int8 with 1 = positive (fraud). Data-row numbers in messages count from 1 at
+the first row after the header.
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ _MAGIC = {
 _FRAUD_SHIFTS = {"V3": -7.0, "V4": 4.5, "V10": -5.7, "V11": 3.8,
                  "V12": -6.3, "V14": -7.0, "V16": -4.1, "V17": -6.7}
 _TWO_DAYS_S = 2 * 24 * 3600
+FLOAT32_MAX = float(np.finfo(np.float32).max)  # ≈ 3.4e38: larger values overflow in the models
+_LISTED = 12  # bad cells named one by one in a message; the rest are counted
 
 
 class _Origin(NamedTuple):
@@ -78,6 +81,8 @@ class TabularDataset:
     must never be presented as real transactions. `amount` is the raw Amount column (euros) when
     the data has one, whether or not it is a feature. `label_column` and `positive` say how the
     labels were read (which column, which value marks a positive), so a model can record them.
+    `split` (n,) str says which split of a model's data each row belongs to ("validation", "test"),
+    for the held-out rows shipped with a model; None otherwise.
     """
 
     features: pd.DataFrame
@@ -88,6 +93,7 @@ class TabularDataset:
     amount: np.ndarray | None = None
     label_column: str = CREDITCARD_LABEL
     positive: str = "1"
+    split: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.features)
@@ -242,16 +248,51 @@ def _require_columns(present: Sequence[str], required: Sequence[str], origin: _O
 
 def _finite_frame(frame: pd.DataFrame, columns: Sequence[str], origin: _Origin,
                   first_row: int = 1) -> pd.DataFrame:
-    """`frame[columns]` as float64, (n_rows, len(columns)); DataError names the bad column and row.
+    """`frame[columns]` as float64, (n_rows, len(columns)); DataError names every bad column and row.
 
+    Every value must be a number within float32's range: empty columns, missing values and numbers
+    that overflow (1e999 parses as infinite; 1e39 is finite but infinite in float32) are refused.
     `first_row` is the data-row number of the frame's first row (later for chunks of a file).
     """
-    return pd.DataFrame({name: _finite_column(frame[name], origin, first_row) for name in columns},
-                        index=frame.index)
+    values = {name: _numeric_column(frame[name], origin, first_row) for name in columns}
+    empty = [name for name, column in values.items() if np.isnan(column).all()]
+    if empty:
+        one = len(empty) == 1
+        raise DataError(f"{'Column' if one else 'Columns'} {', '.join(repr(_short(n)) for n in empty)} in "
+                        f"{origin.subject} {'has' if one else 'have'} no values: data rows {first_row}–"
+                        f"{first_row + len(frame) - 1} are all empty. Fill {'it' if one else 'them'} in, or "
+                        f"leave {'it' if one else 'them'} out.")
+    missing = [(row, name) for name, column in values.items() for row in np.flatnonzero(np.isnan(column))]
+    overflow = [(row, name) for name, column in values.items()
+                for row in np.flatnonzero(np.abs(column) > FLOAT32_MAX)]
+    problems = []
+    if missing:
+        problems.append(f"{len(missing)} missing (empty or NaN) value(s): {_cells(missing, first_row)}")
+    if overflow:
+        problems.append(f"{len(overflow)} value(s) that overflow (beyond ±{FLOAT32_MAX:.2g}, the largest number "
+                        "the models compute with): "
+                        + _cells(overflow, first_row, lambda row, name: _overflowed(values[name][row])))
+    if problems:
+        raise DataError(f"{_capital(origin.subject)} has {'; and '.join(problems)}. Correct or fill in those "
+                        "values, or remove those rows.")
+    return pd.DataFrame(values, index=frame.index)
 
 
-def _finite_column(column: pd.Series, origin: _Origin, first_row: int) -> np.ndarray:
-    where = f"Column {column.name!r} in {origin.subject}"
+def _overflowed(value: float) -> str:
+    return ("infinite" if value > 0 else "minus infinite") if np.isinf(value) else f"{value:.3g}"
+
+
+def _cells(cells: list[tuple[int, str]], first_row: int, note=None) -> str:
+    """'data row 2 in column 'V3' (infinite), …' in row order, the first _LISTED of them."""
+    cells = sorted(cells, key=lambda cell: cell[0])
+    shown = [f"data row {first_row + int(row)} in column {_short(name)!r}"
+             + (f" ({note(row, name)})" if note else "") for row, name in cells[:_LISTED]]
+    more = f" and {len(cells) - _LISTED} more" if len(cells) > _LISTED else ""
+    return ", ".join(shown) + more
+
+
+def _numeric_column(column: pd.Series, origin: _Origin, first_row: int) -> np.ndarray:
+    """(n,) float64 of a column that must hold numbers (missing values become NaN)."""
     if pd.api.types.is_bool_dtype(column) or pd.api.types.is_object_dtype(column):
         # pandas reads True/False as booleans, which would pass for 1/0: they are flags, not numbers
         column = column.map(lambda value: str(value) if isinstance(value, (bool, np.bool_)) else value)
@@ -260,21 +301,11 @@ def _finite_column(column: pd.Series, origin: _Origin, first_row: int) -> np.nda
         text = (numbers.isna() & column.notna()).to_numpy()
         if text.any():
             row = int(text.argmax())
-            raise DataError(f"{where} should hold numbers, but data row {first_row + row} has "
-                            f"{column.iloc[row]!r}. Correct or remove that value and load the data again.")
+            raise DataError(f"Column {column.name!r} in {origin.subject} should hold numbers, but data row "
+                            f"{first_row + row} has {column.iloc[row]!r}. Correct or remove that value and load "
+                            "the data again.")
         column = numbers
-    values = column.to_numpy(dtype=np.float64, na_value=np.nan)
-    missing, infinite = np.isnan(values), np.isinf(values)
-    if missing.all():
-        raise DataError(f"{where} has no values: data rows {first_row}–{first_row + len(values) - 1} "
-                        "are all empty. Fill it in, or leave the column out.")
-    bad = missing | infinite
-    if bad.any():
-        counts = [f"{n} {kind}" for n, kind in ((missing.sum(), "missing (empty or NaN)"),
-                                                  (infinite.sum(), "infinite")) if n]
-        raise DataError(f"{where} has {' and '.join(counts)} value(s), the first on data row "
-                        f"{first_row + int(bad.argmax())}. Fill them in or remove those rows.")
-    return values
+    return column.to_numpy(dtype=np.float64, na_value=np.nan)
 
 
 def label_key(value: Any) -> str:
@@ -297,11 +328,16 @@ def _binary_labels(column: pd.Series, positive_label: str | int, origin: _Origin
     keys = {value: label_key(value) for value in column.unique()}
     found = sorted(set(keys.values()))
     positive = label_key(positive_label)
-    if len(found) > 2 or (len(found) == 2 and positive not in found):
-        shown = ", ".join(map(repr, found[:10])) + (f" … ({len(found)} distinct)" if len(found) > 10 else "")
+    if len(found) > 2:
+        shown = ", ".join(map(repr, found[:10])) + (" …" if len(found) > 10 else "")
         raise DataError(f"{where} should hold two values, {positive!r} for positive (fraud) rows and "
-                        f"one value for normal rows, but it holds {shown}. Choose the right label "
-                        "column, or set the positive label to the value that marks fraud.")
+                        f"one value for normal rows, but it holds {len(found)} distinct values: {shown}. "
+                        "Choose the right label column, or recode the column to two values (positive "
+                        "and normal) before loading it.")
+    if len(found) == 2 and positive not in found:
+        raise DataError(f"{where} should hold two values, {positive!r} for positive (fraud) rows and "
+                        f"one value for normal rows, but it holds {found[0]!r}, {found[1]!r}. Choose the "
+                        "right label column, or set the positive label to the value that marks fraud.")
     if found == [positive]:
         raise DataError(f"Every row in {origin.subject} is labelled positive ({column.name} = "
                         f"{positive!r}), so there are no normal rows to learn from. Include normal "
@@ -319,11 +355,16 @@ def _is_text(column: pd.Series) -> bool:
 
 def _dataset_from_frame(frame: pd.DataFrame, origin: _Origin, *, label_column: str | None,
                         positive_label: str | int, feature_columns: Sequence[str] | None,
-                        require_label: bool) -> TabularDataset:
-    """Validate a parsed table and split it into features, labels and amounts."""
+                        require_label: bool, split_column: str | None = None) -> TabularDataset:
+    """Validate a parsed table and split it into features, labels, amounts and (when `split_column`
+    names one) each row's split."""
     if frame.empty:
         raise DataError(f"{_capital(origin.subject)} has a header but no data rows. Export it again "
                         "with the data.")
+    split = None
+    if split_column is not None:
+        _require_columns(list(frame.columns), [split_column], origin)
+        split = frame.pop(split_column).astype(str).str.strip().to_numpy()
     columns = list(frame.columns)
     has_label = label_column is not None and label_column in columns
     _require_columns(columns, [*(feature_columns or ()),
@@ -354,25 +395,29 @@ def _dataset_from_frame(frame: pd.DataFrame, origin: _Origin, *, label_column: s
             raise DataError(f"Column {AMOUNT_COLUMN!r} in {origin.subject} has negative amounts, the "
                             f"first on data row {int((amount < 0).argmax()) + 1}. Amounts must be ≥ 0.")
     return TabularDataset(features, labels, tuple(names), origin.source, synthetic=False, amount=amount,
-                          label_column=label_column or CREDITCARD_LABEL, positive=label_key(positive_label))
+                          label_column=label_column or CREDITCARD_LABEL, positive=label_key(positive_label),
+                          split=split)
 
 
 def read_labelled_csv(source: str | os.PathLike | BinaryIO, *, label_column: str | None = CREDITCARD_LABEL,
                       positive_label: str | int = 1, feature_columns: Sequence[str] | None = None,
-                      require_label: bool = True, name: str | None = None) -> TabularDataset:
+                      require_label: bool = True, name: str | None = None,
+                      split_column: str | None = None) -> TabularDataset:
     """Read and validate a CSV from a path or a binary file object (e.g. a Streamlit upload).
 
     Features are `feature_columns`, or else every column except the label that holds numbers
     (columns with no numeric value at all, like IDs, are left out). The label column must hold
     `positive_label` (str or int; 1, "1" and 1.0 match) for positives and one other value for
     normal rows. Without the label column, `require_label=False` gives `labels=None`.
-    `name` replaces the file name shown in messages and `source`.
+    `name` replaces the file name shown in messages and `source`. `split_column` names a column
+    that says which split each row is in (kept as `split`, never a feature).
     """
     origin = _origin(source, name)
     with _open_csv(source, origin) as (stream, _), _csv_errors(origin):
         frame = pd.read_csv(stream, encoding="utf-8", low_memory=False)
     return _dataset_from_frame(frame, origin, label_column=label_column, positive_label=positive_label,
-                               feature_columns=feature_columns, require_label=require_label)
+                               feature_columns=feature_columns, require_label=require_label,
+                               split_column=split_column)
 
 
 def read_creditcard(path_or_file: str | os.PathLike | BinaryIO, *, name: str | None = None) -> TabularDataset:
@@ -515,13 +560,17 @@ def stratified_split(labels: np.ndarray, *, test_fraction: float = 0.3, val_frac
                                        stratify=y[rest], random_state=seed)
                       if val_fraction else (rest, rows[:0]))
     except ValueError as exc:
-        raise DataError(f"Cannot split {len(y)} rows ({counts[1]} positive) with test_fraction="
-                        f"{test_fraction} and val_fraction={val_fraction}: {exc}. Use more rows.") from exc
+        raise DataError(f"Cannot split {len(y)} rows ({counts[1]} positive, {counts[0]} normal) with "
+                        f"test_fraction={test_fraction} and val_fraction={val_fraction}: {exc}. Use more rows.") from exc
     for part, idx in (("train", train), ("validation", val), ("test", test)):
-        if idx.size and np.bincount(y[idx], minlength=2).min() == 0:
-            raise DataError(f"The {part} split would have no {'positive' if y[idx].sum() == 0 else 'normal'} "
-                            f"rows ({counts[1]} positives in {len(y)} rows, test_fraction={test_fraction}, "
-                            f"val_fraction={val_fraction}). Use more rows or larger fractions.")
+        held = np.bincount(y[idx], minlength=2)
+        if idx.size and held.min() == 0:
+            lacking = "positive" if held[1] == 0 else "normal"
+            raise DataError(f"The {part} split would have no {lacking} rows: it would hold {idx.size:,} rows "
+                            f"({held[0]:,} normal, {held[1]:,} positive), from a table of {len(y):,} rows "
+                            f"({counts[1]:,} positive, {counts[0]:,} normal; test_fraction={test_fraction}, "
+                            f"val_fraction={val_fraction}). Every split needs both classes: add {lacking} rows, "
+                            "or use larger fractions.")
     return Split(np.sort(train), np.sort(val), np.sort(test), seed=seed,
                  test_fraction=test_fraction, val_fraction=val_fraction)
 
