@@ -557,7 +557,10 @@ class ScoredData:
 
 
 def evaluation_rows(model: FraudModel, data: TabularDataset) -> tuple[np.ndarray, str]:
-    """The held-out test split when `data` is the file the model trained on, else every row."""
+    """(row indices (m,), which rows they are): the held-out test split when `data` is the file the
+    model trained on or the held-out rows shipped with it (their `split` column), else every row."""
+    if data.split is not None:
+        return np.flatnonzero(data.split == "test").astype(np.int64), "held-out test split"
     saved = model.info.get("data", {})
     if data.labels is not None and saved.get("fingerprint") == data_fingerprint(data):
         split_info = model.info["split"]
@@ -572,7 +575,10 @@ def score_dataset(model: FraudModel, data: TabularDataset) -> ScoredData:
     arrays are read-only, so one copy can be shared (e.g. by every dashboard session)."""
     rows, evaluated_on = evaluation_rows(model, data)
     frame = data.features.iloc[rows].reset_index(drop=True)
-    scored = ScoredData(rows=rows, scores=model.score(frame),
+    scores = model.score(frame)
+    if not np.isfinite(scores).all():
+        raise DataError(_unscorable(model, frame, rows, scores, data.source))
+    scored = ScoredData(rows=rows, scores=scores,
                         labels=None if data.labels is None else data.labels[rows].astype(np.int64),
                         amounts=None if data.amount is None else data.amount[rows],
                         latent=model.latent_mean(frame), feature_errors=model.feature_errors(frame),
@@ -581,6 +587,24 @@ def score_dataset(model: FraudModel, data: TabularDataset) -> ScoredData:
         if array is not None:
             array.flags.writeable = False
     return scored
+
+
+def _unscorable(model: FraudModel, frame: pd.DataFrame, rows: np.ndarray, scores: np.ndarray, source: str) -> str:
+    """Which data rows (`rows` (m,) + 1) of `frame` (m, ≥d) get a NaN or infinite score (`scores` (m,)),
+    and the feature values behind each: the non-finite standardised inputs, else the largest one."""
+    bad = np.flatnonzero(~np.isfinite(scores))
+    with np.errstate(all="ignore"):
+        x = model.preprocessor.transform(frame.iloc[bad])
+    names = model.feature_names
+    cells = []
+    for i, position in enumerate(bad[:12]):
+        columns = np.flatnonzero(~np.isfinite(x[i]))
+        columns = columns if columns.size else [int(np.nanargmax(np.abs(x[i])))]
+        values = ", ".join(f"{names[c]!r} = {frame.iloc[position][names[c]]:.3g}" for c in columns[:4])
+        cells.append(f"data row {int(rows[position]) + 1} ({values})")
+    more = f" and {len(bad) - 12} more" if len(bad) > 12 else ""
+    return (f"{len(bad)} row(s) of {source.split(': ', 1)[-1]} overflow the model's 32-bit arithmetic (their "
+            f"scores come out NaN or infinite): {'; '.join(cells)}{more}. Correct those values or remove those rows.")
 
 
 def check_trainable(data: TabularDataset) -> None:
