@@ -173,12 +173,14 @@ def _scored(key: ModelKey, data_key: DataKey, _upload: tuple[str, bytes] | None)
     model = fraud_model(key[1])
     choice, _, label_column, positive = data_key
     name, payload = _upload if _upload else (None, None)
-    data = sources.view_transactions(model.info.get("data", {}), choice, payload, name, label_column, positive)
+    data = sources.view_transactions(model.info.get("data", {}), choice, payload, name, label_column, positive,
+                                     model_folder=Path(key[0]) / key[1])
     return score_dataset(model, data)
 
 
 def scored(key: ModelKey, data_key: DataKey) -> ScoredData:
-    """Model `key`'s scores on the chosen rows (its held-out test split when they are its training file)."""
+    """Model `key`'s scores on the chosen rows (its held-out test split when they are its training file
+    or the held-out rows shipped with it)."""
     return _scored(key, data_key, upload_for(data_key))
 
 

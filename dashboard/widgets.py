@@ -17,7 +17,7 @@ import streamlit as st
 
 from dashboard import loaders, presentation, state
 from vae_core import sources
-from vae_core.errors import VAEError
+from vae_core.errors import DataError, VAEError
 
 if TYPE_CHECKING:
     from vae_core.registry import ModelInfo
@@ -192,33 +192,82 @@ def show_image(image: np.ndarray, caption: str | None = None, scale: int = 6) ->
     st.image(np.clip(enlarged, 0.0, 1.0), caption=caption, clamp=True)
 
 
-def label_widgets(prefix: str, disabled: bool = False) -> tuple[str, str]:
-    """Which column holds the label and which value marks fraud (for uploads and paths)."""
+def label_widgets(prefix: str, disabled: bool = False, defaults: tuple[str, str] = ("Class", "1")) -> tuple[str, str]:
+    """Which column holds the label and which value marks fraud (for uploads and paths), under a
+    collapsed "Label column" expander; `defaults` unless the session holds other values."""
+    st.session_state.setdefault(f"{prefix}_label_column", defaults[0])
+    st.session_state.setdefault(f"{prefix}_positive", defaults[1])
     with st.expander("Label column"):
-        label_column = st.text_input("Label column", "Class", key=f"{prefix}_label_column", disabled=disabled)
-        positive = st.text_input("Value that marks fraud", "1", key=f"{prefix}_positive", disabled=disabled)
+        label_column = st.text_input("Label column", key=f"{prefix}_label_column", disabled=disabled)
+        positive = st.text_input("Value that marks fraud", key=f"{prefix}_positive", disabled=disabled)
     return label_column.strip() or "Class", positive.strip() or "1"
 
 
+def _model_labels(name: str, trained_on: dict[str, Any]) -> tuple[str, str]:
+    """The label column and positive value `name`'s training file had: what uploads to score default
+    to (set again whenever another model is chosen; a person's own edits stand until then)."""
+    labels = str(trained_on.get("label_column") or "Class"), str(trained_on.get("positive") or "1")
+    if st.session_state.get("_fraud_view_labels_for") != name:
+        st.session_state["_fraud_view_labels_for"] = name
+        st.session_state["fraud_view_label_column"], st.session_state["fraud_view_positive"] = labels
+    return labels
+
+
+def missing_label_column(payload: bytes, name: str, label_column: str) -> str | None:
+    """'x.csv' has no label column 'Class' (its columns: …), when the upload's header lacks it; None
+    when it has it or the header cannot be read (reading the file then says why)."""
+    import io
+
+    from vae_core.tabular import csv_header
+
+    try:
+        header = csv_header(io.BytesIO(payload), name=name)
+    except VAEError:
+        return None
+    if label_column in header:
+        return None
+    shown = ", ".join(repr(column[:40]) for column in header[:12]) + (" …" if len(header) > 12 else "")
+    return f"'{name}' has no label column {label_column!r} (its columns: {shown})"
+
+
 def fraud_rows_picker() -> loaders.DataKey | None:
-    """Sidebar choice of the rows a fraud model scores; None (after saying why) when there are none."""
+    """Sidebar choice of the rows this session's fraud model scores; None (after saying why) when
+    there are none. When "The model's training data" is not here and the model ships no held-out
+    rows, the page names the file it needs and offers its upload."""
     st.sidebar.subheader("Transactions")
     choice = st.sidebar.radio("Score", list(sources.VIEW_CHOICES), format_func=presentation.VIEW_SOURCE_LABELS.get,
                               key="fraud_view_data")
-    if choice != "upload":
-        return (choice, None, "", "")  # read the labels as the model's training file was
-    with st.sidebar:
+    name = state.active_model("fraud")
+    trained_on = loaders.fraud_model(name).info.get("data", {})
+    labels = _model_labels(name, trained_on)
+    if choice == "synthetic":
+        return (choice, None, "", "")
+    place = st.sidebar
+    if choice == "model":
+        missing = sources.model_rows_missing(trained_on, loaders.models_root() / name)
+        if missing is None:
+            return (choice, None, "", "")  # read the labels as the model's training file was
+        st.warning(missing, icon=":material/upload_file:")
+        place = st.container()
+    with place:
         upload = st.file_uploader("Transactions CSV", type=["csv"], key="fraud_view_upload",
                                   max_upload_size=sources.MAX_UPLOAD_MB)
-        label_column, positive = label_widgets("fraud_view")
+        label_column, positive = label_widgets("fraud_view", defaults=labels)
     if upload is None:
-        st.info("Upload a CSV with the model's feature columns (and a label column to measure precision "
-                "and recall) in the sidebar.", icon=":material/upload:")
+        if choice == "upload":
+            st.info("Upload a CSV with the model's feature columns (and a label column to measure precision "
+                    "and recall) in the sidebar.", icon=":material/upload:")
         return None
     uploads = st.session_state.setdefault(loaders.UPLOADS, {})
     if upload.file_id not in uploads:  # copy the bytes once, not on every rerun
         uploads.clear()
         uploads[upload.file_id] = (upload.name, upload.getvalue())
+    unlabelled = missing_label_column(uploads[upload.file_id][1], upload.name, label_column)
+    if unlabelled:
+        where = "in the sidebar" if choice == "upload" else "below the upload"
+        st.info(f"{unlabelled}, so which rows are frauds is unknown. If another column holds the labels, name it "
+                f"under **Label column** {where} (it is collapsed), with the value that marks fraud.",
+                icon=":material/label:")
     return ("upload", upload.file_id, label_column, positive)
 
 
@@ -243,6 +292,10 @@ def fraud_training_data(disabled: bool) -> dict[str, Any]:
         if upload is not None:
             options["upload"], options["upload_name"], options["upload_id"] = upload.getvalue(), upload.name, upload.file_id
             with guard("That file cannot be used"):
+                unlabelled = missing_label_column(options["upload"], upload.name, options["label_column"])
+                if unlabelled:
+                    raise DataError(f"{unlabelled}. Name the column that holds the labels under **Label column** "
+                                    "above the upload (it is collapsed), with the value that marks fraud.")
                 data = loaders.checked_upload(upload.file_id, options["label_column"], options["positive"],
                                               upload.name, options["upload"])
                 frauds = 0 if data.labels is None else int(data.labels.sum())

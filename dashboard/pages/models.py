@@ -5,6 +5,7 @@ import streamlit as st
 
 from dashboard import loaders, presentation, state, widgets
 from vae_core import archive, registry
+from vae_core.advice import advice
 
 CONFIRM_DELETE = "_confirm_delete"  # session key: the model name awaiting a second click
 FLASH = "_models_flash"  # session key: a success message to show after the rerun that follows an action
@@ -56,6 +57,13 @@ def manage(info) -> None:
             "AUROC": st.column_config.NumberColumn(format="%.3f"), "AP": st.column_config.NumberColumn(format="%.3f"),
             "recall at 1% FPR": st.column_config.NumberColumn(format="%.3f"),
             "minimum cost (€)": st.column_config.NumberColumn(format="€%.0f")})
+        validation = info.metadata["metrics"].get("validation_comparison")
+        wins = advice(validation)
+        for item in wins:
+            st.warning(item["text"], icon=":material/lightbulb:")
+        if validation and not wins:
+            st.caption(f"On its {validation['rows']:,} validation rows no stored baseline beats the VAE by more than "
+                       f"the {validation['level']:.0%} bootstrap interval of the ROC AUC difference.")
     buttons = st.columns([1, 1, 1, 2])
     buttons[0].button("Make active", key="models_make_active", disabled=active, icon=":material/check:",
                       on_click=state.set_active, args=(info.name,))
