@@ -214,8 +214,8 @@ def _model_labels(name: str, trained_on: dict[str, Any]) -> tuple[str, str]:
 
 
 def missing_label_column(payload: bytes, name: str, label_column: str) -> str | None:
-    """'x.csv' has no label column 'Class' (its columns: …), when the upload's header lacks it; None
-    when it has it or the header cannot be read (reading the file then says why)."""
+    """"'x.csv' is missing the column(s) 'Class' (the label column; its columns: …)" when the upload's
+    header lacks it; None when it has it or the header cannot be read (reading the file then says why)."""
     import io
 
     from vae_core.tabular import csv_header
@@ -227,7 +227,7 @@ def missing_label_column(payload: bytes, name: str, label_column: str) -> str | 
     if label_column in header:
         return None
     shown = ", ".join(repr(column[:40]) for column in header[:12]) + (" …" if len(header) > 12 else "")
-    return f"'{name}' has no label column {label_column!r} (its columns: {shown})"
+    return f"'{name}' is missing the column(s) {label_column!r} (the label column; its columns: {shown})"
 
 
 def fraud_rows_picker() -> loaders.DataKey | None:

@@ -210,8 +210,8 @@ def test_a_model_without_its_file_asks_for_it_and_reads_uploads_with_its_label_c
     unlabelled = csv.read_text().replace(",outlier\n", ",verdict\n", 1).encode()
     at.file_uploader(key="fraud_view_upload").upload("unlabelled.csv", unlabelled, "text/csv").run()
     hint = next(i.value for i in at.info if "unlabelled.csv" in i.value)
-    assert hint.startswith("'unlabelled.csv' has no label column 'outlier' (its columns: 'w', 'x', 'y', 'z', "
-                           "'verdict'), so which rows are frauds is unknown.")
+    assert hint.startswith("'unlabelled.csv' is missing the column(s) 'outlier' (the label column; its columns: "
+                           "'w', 'x', 'y', 'z', 'verdict'), so which rows are frauds is unknown.")
     assert "under **Label column** below the upload (it is collapsed)" in hint
 
 
@@ -223,6 +223,6 @@ def test_a_training_upload_without_its_label_column_names_the_setting(app_env, m
     at.radio(key="train_fraud_source").set_value("upload").run()
     at.file_uploader(key="train_fraud_upload").upload("outliers.csv", csv, "text/csv").run()
     assert shown_errors(at) == [
-        "That file cannot be used: 'outliers.csv' has no label column 'Class' (its columns: 'w', 'x', 'y', 'z', "
-        "'outlier'). Name the column that holds the labels under **Label column** above the upload (it is "
+        "That file cannot be used: 'outliers.csv' is missing the column(s) 'Class' (the label column; its columns: "
+        "'w', 'x', 'y', 'z', 'outlier'). Name the column that holds the labels under **Label column** above the upload (it is "
         "collapsed), with the value that marks fraud."]
