@@ -1,11 +1,13 @@
 """Generic labelled tables: scaling that survives constant and near-constant columns, constant columns
 refused by name, and the fraud defaults chosen from a table's shape."""
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from vae_core.config import TrainConfig
+from vae_core.config import MODEL_DEFAULTS, TrainConfig, build_configs, fraud_model_defaults
 from vae_core.errors import DataError
 from vae_core.fraud import SCALED_CLIP, Preprocessor, train_fraud
 from vae_core.tabular import TabularDataset
@@ -69,6 +71,31 @@ def test_constant_column_is_refused_by_name():
 
 def test_training_on_awkward_table_has_sane_first_epoch_kl():
     training = train_fraud(None, awkward_table(), train_config=QUICK)
+    assert training.metadata["latent_dim"] == 3  # 8 features: the shape rule's round(8 / 3)
     first_kl = training.result.history["kl"][0]
     assert 0 < first_kl < 50  # nats per row; the IQR-only scaling gave 1e11 on such a table
     assert training.metrics["roc_auc"] > 0.9  # the shift on six informative columns is found
+
+
+@pytest.mark.parametrize(("n_features", "latent"), [(1, 2), (6, 2), (8, 3), (13, 4), (21, 7), (29, 10), (64, 10)])
+def test_latent_size_follows_the_feature_count(n_features, latent):
+    assert fraud_model_defaults(n_features)["latent_dim"] == latent
+    model, _ = build_configs("fraud", n_features=n_features)
+    assert model.latent_dim == latent and model.input_shape == (n_features,)
+    assert model.hidden_units == MODEL_DEFAULTS["fraud"]["hidden_units"]
+
+
+def test_given_settings_override_the_shape_rule():
+    assert build_configs("fraud", n_features=6, latent_dim=5)[0].latent_dim == 5
+    assert build_configs("fraud")[0].latent_dim == 10  # no shape: the credit-card schema's default
+
+
+def test_cli_train_on_a_narrow_table_uses_the_shape_rule(tmp_path, capsys):
+    from vae_core.cli import main
+
+    awkward_table().to_frame("outlier").to_csv(tmp_path / "narrow.csv", index=False)
+    assert main(["train", "--dataset", "fraud", "--data", str(tmp_path / "narrow.csv"), "--label-column", "outlier",
+                 "--name", "narrow", "--models-dir", str(tmp_path / "models"), "--epochs", "2", "--json"]) == 0
+    capsys.readouterr()
+    saved = json.loads((tmp_path / "models" / "narrow" / "metadata.json").read_text())
+    assert saved["latent_dim"] == 3

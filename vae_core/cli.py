@@ -215,20 +215,24 @@ def cmd_train(args: argparse.Namespace) -> int:
     from vae_core.config import build_configs
     from vae_core.registry import check_new_name, ensure_models_dir
 
-    vae_config, train_config = build_configs(
-        args.dataset, architecture=args.arch, latent_dim=args.latent_dim, hidden_units=args.hidden,
+    settings = dict(
+        architecture=args.arch, latent_dim=args.latent_dim, hidden_units=args.hidden,
         likelihood=args.likelihood, beta=args.beta, kl_warmup_epochs=args.kl_warmup, model_type=args.model_type,
         num_classes=10 if args.conditional else None, epochs=args.epochs, batch_size=args.batch_size,
         learning_rate=args.learning_rate, early_stopping_patience=args.patience, seed=args.seed,
         strategy=args.strategy, lr_schedule=args.lr_schedule, weight_decay=args.weight_decay,
         decoder_hidden_units=args.decoder_hidden, free_bits=args.free_bits, encoder_dropout=args.encoder_dropout,
         activation=args.activation)
+    vae_config, train_config = build_configs(args.dataset, **settings)
     ensure_models_dir(args.models_dir)  # a bad folder, a taken name or bad data fails now, in a second,
     check_new_name(args.name, args.models_dir)  # not after TensorFlow's start-up or the training
     if args.dataset == "mnist":
         data = sources.mnist("path" if args.data else "auto", args.data)
     else:
         data = sources.transactions(args.data, label_column=args.label_column, positive=args.positive)
+        # unset fraud settings follow the table's shape (config.fraud_model_defaults); Time is not a feature
+        vae_config, train_config = build_configs(
+            "fraud", n_features=sum(name != "Time" for name in data.feature_names), **settings)
     import_tensorflow(args.verbose)
     cancel = threading.Event()
     update, close = _progress_bar(f"train {args.name}")

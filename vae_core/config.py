@@ -233,7 +233,8 @@ def build_configs(dataset: str, *, n_features: int | None = None,
     """(VAEConfig, TrainConfig) for `dataset` from people's settings (CLI flags, the Train form).
 
     `settings` are VAEConfig / TrainConfig field names; a missing or None value takes the dataset's
-    default; `hidden_units` may be text like "512,256". Fraud models take `n_features` inputs.
+    default; `hidden_units` may be text like "512,256". Fraud models take `n_features` inputs, and
+    with `n_features` given their defaults follow the shape rule of `fraud_model_defaults`.
     """
     if dataset not in DATASETS:
         raise ConfigError(f"Unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}.")
@@ -241,7 +242,8 @@ def build_configs(dataset: str, *, n_features: int | None = None,
     if unknown:
         raise ConfigError(f"Unknown setting(s): {', '.join(unknown)}.")
     given = {key: value for key, value in settings.items() if value is not None}
-    model = {**MODEL_DEFAULTS[dataset], **{k: v for k, v in given.items() if k in _VAE_FIELDS}}
+    defaults = fraud_model_defaults(n_features) if dataset == "fraud" and n_features else MODEL_DEFAULTS[dataset]
+    model = {**defaults, **{k: v for k, v in given.items() if k in _VAE_FIELDS}}
     model["hidden_units"] = parse_hidden_units(model["hidden_units"])
     input_shape: tuple[int, ...] = (int(n_features or 30),) if dataset == "fraud" else (28, 28, 1)
     train = {**TRAIN_DEFAULTS[dataset].to_dict(), **{k: v for k, v in given.items() if k in _TRAIN_FIELDS}}
@@ -263,3 +265,15 @@ def _check_fraud_settings(architecture: str, num_classes: int | None, likelihood
     if likelihood != "gaussian":
         raise ConfigError("Fraud models use the Gaussian likelihood (standardised features are real numbers, "
                           "not probabilities); drop the Bernoulli likelihood.")
+
+
+def fraud_model_defaults(n_features: int) -> dict[str, Any]:
+    """The fraud VAE's default model settings for rows of `n_features` features, by one rule on the
+    table's shape (never on which table it is): latent_dim = round(n_features / 3), clipped to 2…10,
+    so the latent stays a bottleneck on narrow tables (latent 10 on 6–9 features can copy every row,
+    anomalies included) and the credit-card schema's 29 features keep latent 10. The other settings
+    are MODEL_DEFAULTS["fraud"]. Measured on 17 public tables in bench/results/tables.json.
+    """
+    if not isinstance(n_features, int) or n_features < 1:
+        raise ConfigError(f"A fraud model needs at least one feature, got {n_features!r}.")
+    return {**MODEL_DEFAULTS["fraud"], "latent_dim": min(10, max(2, round(n_features / 3)))}

@@ -466,8 +466,9 @@ def train_fraud(name: str | None, data: TabularDataset, vae_config: VAEConfig | 
     """Steps 1, 4 and 5: split, train on train-split normals, pick the threshold on validation,
     report test metrics, and save as `name` (skipped when name is None or cancelled).
 
-    `vae_config` defaults to the fraud defaults (config.build_configs("fraud")); its input shape is
-    set here. `threshold_strategy` None picks `default_threshold_strategy`; every strategy decides at
+    `vae_config` defaults to the fraud defaults for the table's feature count
+    (config.fraud_model_defaults); its input shape is set here. `threshold_strategy` None picks
+    `default_threshold_strategy`; every strategy decides at
     the deployment prevalence (`deployment_prevalence`; `deploy_prevalence` overrides its default),
     which is saved with the model. A `Time` column (seconds
     since the first transaction) is left out unless `include_time`: it describes when the data was
@@ -487,7 +488,7 @@ def train_fraud(name: str | None, data: TabularDataset, vae_config: VAEConfig | 
     features = tuple(name for name in data.feature_names if include_time or name != "Time")
     Preprocessor.check_columns(data.features, features)
     deployment = deployment_prevalence(features, data.prevalence, deploy_prevalence)
-    default_model, default_training = build_configs("fraud")
+    default_model, default_training = build_configs("fraud", n_features=len(features))
     train_config = train_config or default_training
     vae_config = dataclasses.replace(vae_config or default_model, input_shape=(len(features),))
     check_fraud_config(vae_config)
