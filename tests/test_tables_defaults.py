@@ -67,6 +67,10 @@ def test_constant_column_is_refused_by_name():
     with pytest.raises(DataError, match=r"2 feature column\(s\) hold one value in every row: 'site' \(always 3\), "
                                         r"'unit' \(always 0\)"):
         train_fraud(None, table, train_config=QUICK)
+    empty = TabularDataset(frame.assign(site=np.nan, unit=1.0 * np.arange(len(frame))), data.labels,
+                           tuple(frame.columns), "generated", label_column="outlier")
+    with pytest.raises(DataError, match=r"Feature column\(s\) 'site' have no values \(every row is empty\)"):
+        train_fraud(None, empty, train_config=QUICK)
 
 
 def test_training_on_awkward_table_has_sane_first_epoch_kl():

@@ -114,9 +114,13 @@ class Preprocessor:
 
     @staticmethod
     def check_columns(frame: pd.DataFrame, feature_names: tuple[str, ...]) -> None:
-        """DataError naming the feature columns that hold one value in every row of `frame` (the
-        whole table): they cannot tell a positive from a normal row."""
+        """DataError naming the feature columns that are empty or hold one value in every row of
+        `frame` (the whole table): they cannot tell a positive from a normal row."""
         values = frame[list(feature_names)].to_numpy(np.float64)
+        empty = [name for name, column in zip(feature_names, values.T) if np.isnan(column).all()]
+        if empty:
+            raise DataError(f"Feature column(s) {', '.join(map(repr, empty))} have no values (every row is empty); "
+                            "fill them in or leave them out of the table.")
         constant = [name for name, low, high in zip(feature_names, values.min(axis=0), values.max(axis=0))
                     if low == high]
         if constant:
