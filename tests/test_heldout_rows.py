@@ -226,3 +226,10 @@ def test_a_training_upload_without_its_label_column_names_the_setting(app_env, m
         "That file cannot be used: 'outliers.csv' is missing the column(s) 'Class' (the label column; its columns: "
         "'w', 'x', 'y', 'z', 'outlier'). Name the column that holds the labels under **Label column** above the upload (it is "
         "collapsed), with the value that marks fraud."]
+
+
+def test_offline_the_latent_map_shows_the_demo_models_held_out_test_rows(fresh_clone, monkeypatch):
+    monkeypatch.setenv("VAE_MODELS_DIR", str(REPO_ROOT / "models"))
+    at = open_link("latent", model="fraud-subset")
+    assert not shown_errors(at) and not at.warning
+    assert f"Data: {BANNER}" in [c.value for c in at.caption]
