@@ -584,3 +584,15 @@ def test_real_subset_split_keeps_prevalence(subset_path):
     split = stratified_split(labels, seed=0)
     for idx in (split.train_idx, split.val_idx, split.test_idx):
         assert labels[idx].mean() == pytest.approx(492 / 3335, abs=0.005)
+
+
+def test_a_table_whose_validation_split_would_hold_one_class_cannot_train():
+    from vae_core.fraud import check_trainable
+
+    rows = "".join(f"{i},{int(i in (10, 500, 900))}\n" for i in range(1000))
+    with pytest.raises(DataError) as caught:
+        check_trainable(read_text("a,Class\n" + rows))
+    assert str(caught.value) == (
+        "The validation split would have no positive rows: it would hold 150 rows (150 normal, 0 positive), from a "
+        "table of 1,000 rows (3 positive, 997 normal; test_fraction=0.3, val_fraction=0.15). Every split needs both "
+        "classes: add positive rows, or use larger fractions.")
