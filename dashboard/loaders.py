@@ -192,10 +192,12 @@ def summary(key: ModelKey, data_key: DataKey) -> ScoreSummary:
 
 
 @st.cache_resource(show_spinner=False, max_entries=24)
-def sweep(key: ModelKey, data_key: DataKey, review_fee: float, fraud_cost: float | str) -> ThresholdSweep:
+def sweep(key: ModelKey, data_key: DataKey, review_fee: float, fraud_cost: float | str,
+          prevalence: float | None = None) -> ThresholdSweep:
+    """The rows' sweep as sampled, or reweighted to `prevalence`."""
     from vae_core.fraud_analysis import build_sweep
 
-    return build_sweep(scored(key, data_key), review_fee, fraud_cost)
+    return build_sweep(scored(key, data_key), review_fee, fraud_cost, prevalence)
 
 
 @st.cache_resource(show_spinner=False, max_entries=24)
@@ -208,11 +210,13 @@ def stop_table(key: ModelKey, data_key: DataKey, review_fee: float, fraud_cost: 
 
 
 @st.cache_resource(show_spinner=False, max_entries=24)
-def costs(key: ModelKey, data_key: DataKey, review_fee: float, fraud_cost: float | str) -> CostView | None:
-    """The money panel's numbers (None when a miss's cost is unknown): the exact minimum over every score."""
+def costs(key: ModelKey, data_key: DataKey, review_fee: float, fraud_cost: float | str,
+          prevalence: float | None = None) -> CostView | None:
+    """The money panel's numbers (None when a miss's cost is unknown): the exact minimum over every
+    score, as sampled or expected per n rows at `prevalence`."""
     from vae_core.fraud_analysis import cost_view
 
-    return cost_view(sweep(key, data_key, review_fee, fraud_cost),
+    return cost_view(sweep(key, data_key, review_fee, fraud_cost, prevalence),
                      stop_table(key, data_key, review_fee, fraud_cost).thresholds)
 
 

@@ -34,6 +34,10 @@ DECODER_Z = "decoder_z"  # {"model": name, "z": [float, ...], "rev": int (bumped
 INTERP = "interp_ends"  # {"model": name, "a": int, "b": int}: interpolation end rows
 THRESHOLD = "fraud_threshold"  # {"model": name, "value": float, "strategy": str, "params": dict}
 FEE, COST_MODE, FIXED_COST = "thr_fee", "thr_cost_mode", "thr_fixed_cost"  # the cost widgets' keys
+# {"model": name, "value": share of positives where it is deployed, "default": the model's own or None}
+DEPLOY = "fraud_deploy_prevalence"
+DECIDE_AT = "thr_decide_at"  # the widget's key: "deployment" (default) or "sampled"
+DECIDE_CHOICES = ("deployment", "sampled")
 ELBO_ROW = "elbo_row"
 COMPARE_AE, COMPARE_VAE = "compare_ae", "compare_vae"
 _PAGE = "_page"
@@ -186,6 +190,29 @@ def set_threshold(model: str, value: float, strategy: str, params: dict | None =
                                    "params": dict(params or {})}
 
 
+def deploy_prevalence(model: str, default: float) -> float:
+    """The deployment prevalence the Fraud threshold page decides at for `model`: a link's or a
+    person's choice, else the model's own `default`."""
+    chosen = st.session_state.get(DEPLOY)
+    if not chosen or chosen.get("model") != model:
+        chosen = {"model": model, "value": float(default), "default": float(default)}
+    chosen = {**chosen, "default": float(default)}
+    st.session_state[DEPLOY] = chosen
+    return float(chosen["value"])
+
+
+def set_deploy_prevalence(model: str, value: float) -> None:
+    """Decide at `value` (0 < value < 1) for `model` from now on."""
+    chosen = st.session_state.get(DEPLOY) or {}
+    default = chosen.get("default") if chosen.get("model") == model else None
+    st.session_state[DEPLOY] = {"model": model, "value": thresholds.check_prevalence(float(value)), "default": default}
+
+
+def decide_at() -> str:
+    """Where strategies decide: "deployment" (the deployment prevalence) or "sampled" (the rows as they are)."""
+    return st.session_state.get(DECIDE_AT, DECIDE_CHOICES[0])
+
+
 def costs() -> tuple[float, float | str]:
     """(review fee per alert, cost of a missed fraud: "amount" or a fixed sum in euros)."""
     fee = float(st.session_state.get(FEE, DEFAULT_FEE))
@@ -236,6 +263,11 @@ def params_for(page: str) -> dict[str, str]:
             params["fee"] = _number(fee)
         if fraud_cost != "amount":
             params["miss"] = _number(fraud_cost)
+        chosen = st.session_state.get(DEPLOY) or {}
+        if chosen.get("model") == model and chosen["value"] != chosen.get("default"):
+            params["prev"] = _number(chosen["value"])
+        if decide_at() != DECIDE_CHOICES[0]:
+            params["decide"] = decide_at()
     elif page == "elbo" and st.session_state.get(ELBO_ROW):
         params["image"] = str(st.session_state[ELBO_ROW])
     elif page == "compare":
@@ -304,6 +336,7 @@ def apply_params(page: str, params: dict[str, str]) -> None:
         miss = _float(params.get("miss"))
         st.session_state[COST_MODE] = "fixed" if miss is not None and miss >= 0 else "amount"
         st.session_state[FIXED_COST] = miss if miss is not None and miss >= 0 else DEFAULT_FIXED_COST
+        _apply_prevalence(model, params)
     elif page == "elbo":
         row = _int(params.get("image"))
         st.session_state[ELBO_ROW] = row if row is not None and row >= 0 else 0
@@ -318,6 +351,20 @@ def apply_params(page: str, params: dict[str, str]) -> None:
                 _apply_model("threshold" if kind == "fraud" else "elbo", params[kind])
 
 
+def _apply_prevalence(model: str, params: dict[str, str]) -> None:
+    """The Fraud threshold link's deployment prevalence ("prev", a fraction) and where to decide
+    ("decide"); an unusable value is reported and the model's own prevalence kept."""
+    st.session_state.pop(DEPLOY, None)
+    text = params.get("prev")
+    value = _float(text)
+    if value is not None and 0 < value < 1:
+        st.session_state[DEPLOY] = {"model": model, "value": value, "default": None}
+    elif text is not None:
+        st.session_state[_NOTICE] = (f"The link's deployment prevalence prev={text!r} is not a fraction strictly "
+                                     "between 0 and 1 (0.00172 for 0.172%); using the model's own.")
+    st.session_state[DECIDE_AT] = params.get("decide") if params.get("decide") in DECIDE_CHOICES else DECIDE_CHOICES[0]
+
+
 # --- the page's life cycle ----------------------------------------------------------------------
 
 def begin(page: str) -> None:
@@ -329,6 +376,9 @@ def begin(page: str) -> None:
         apply_params(page, now[1])
         st.session_state[_SEEN] = now
         st.session_state[_WRITTEN] = (page, params_for(page))
+        if st.session_state.get(_NOTICE):  # the link asked for something unusable: show what is shown
+            st.query_params.from_dict(st.session_state[_WRITTEN][1])
+            st.session_state[_SEEN] = st.session_state[_WRITTEN]
     notice = st.session_state.pop(_NOTICE, None)
     if notice:
         st.warning(notice, icon=":material/link_off:")

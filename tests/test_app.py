@@ -183,8 +183,12 @@ def test_threshold_strategy_sets_the_threshold(app_env, trained_models_dir):
     assert_clean(at)
     state = at.session_state["fraud_threshold"]
     assert state["strategy"] == "alert_budget"
+    expected = float(metric(at, "Expected alerts").replace(",", ""))
+    assert 0 < expected <= 5000  # 50 per 1,000 transactions at the deployment prevalence, shown per 100,000
+    at.radio(key="thr_decide_at").set_value("sampled").run()
+    at.button(key="thr_apply").click().run()
     alerts = int(metric(at, "Alerts").replace(",", ""))
-    assert 0 < alerts <= 0.05 * 360  # 50 per 1,000 of the 360 held-out rows
+    assert 0 < alerts <= 0.05 * 360  # as sampled: 50 per 1,000 of the 360 held-out rows
 
 
 def test_bad_model_zip_upload_shows_an_error(app_env, models_copy):

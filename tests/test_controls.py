@@ -173,7 +173,8 @@ def test_a_fraud_model_on_the_decoder_decodes_transactions(app_env, trained_mode
 # --- Fraud threshold ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("strategy, key, value, check", [
-    ("alert_budget", "thr_p_budget", 50.0, lambda at, n: int(metric(at, "Alerts").replace(",", "")) <= 0.05 * n),
+    ("alert_budget", "thr_p_budget", 50.0,
+     lambda at, n: 0 < float(metric(at, "Expected alerts").replace(",", "")) <= 5000),  # per 100,000 at deployment
     ("fpr_cap", "thr_p_fpr", 0.02, lambda at, n: float(metric(at, "False-positive rate")) <= 0.02),
     ("precision_at_recall", "thr_p_recall", 0.6, lambda at, n: float(metric(at, "Recall")) >= 0.6),
     ("percentile", "thr_p_contamination", 0.05, lambda at, n: float(metric(at, "False-positive rate")) <= 0.06),
@@ -195,13 +196,20 @@ def test_each_strategy_meets_its_own_target(app_env, trained_models_dir, strateg
 def test_minimum_cost_is_what_the_money_panel_says(app_env, trained_models_dir):
     app_env(trained_models_dir)
     at = open_link("threshold")
-    minimum = next(m.value for m in at.markdown if m.value.startswith("Minimum **€"))
-    best = float(minimum.split("**€")[1].split("**")[0].replace(",", ""))
+    minimum = next(m.value for m in at.markdown if m.value.startswith("Expected per 1,000 transactions at 0.172%"))
+    best = float(minimum.split("minimum **€")[1].split("**")[0].replace(",", ""))
     at.button(key="thr_use_best").click().run()
-    assert number(at, "Total cost") == pytest.approx(best, abs=0.5)
+    assert number(at, "Expected total cost") == pytest.approx(100 * best, abs=1.0)  # shown per 100,000
     at.selectbox(key="thr_strategy").select("min_cost").run()
     at.button(key="thr_apply").click().run()
-    assert number(at, "Total cost") == pytest.approx(best, abs=0.5)
+    assert number(at, "Expected total cost") == pytest.approx(100 * best, abs=1.0)
+    at.radio(key="thr_decide_at").set_value("sampled").run()
+    minimum = next(m.value for m in at.markdown if m.value.startswith("On these "))
+    best = float(minimum.split("minimum **€")[1].split("**")[0].replace(",", ""))
+    at.button(key="thr_use_best").click().run()
+    assert number(at, "Total cost") == pytest.approx(best, abs=0.01)
+    at.button(key="thr_apply").click().run()
+    assert number(at, "Total cost") == pytest.approx(best, abs=0.01)
 
 
 def test_costs_change_the_total(app_env, trained_models_dir):

@@ -181,18 +181,61 @@ def test_the_page_estimates_precision_at_the_full_datas_prevalence(app_env, trai
     app_env(trained_models_dir)
     at = open_link("threshold")
     args, _ = explorer(at)
-    assert args["target_prevalence"] == pytest.approx(0.00172)
+    assert args["target_prevalence"] == pytest.approx(0.00172)  # the credit-card schema's deployment prevalence
+    assert at.number_input(key="thr_prevalence").value == pytest.approx(0.172)
     point = page_sweep(at).at(args["current"]["threshold"])
     n_pos = args["n_pos"]
     expected = fraud_analysis.at_prevalence(point.tp, point.fp, n_pos, args["n"] - n_pos, 0.00172,
                                             missed=args["current"]["missed"], review_fee=5.0)
-    assert metric(at, "Estimated precision") == f"{expected.precision:.3f}"
-    assert metric(at, "Estimated alerts") == f"{expected.alerts:,.0f}"
-    assert number(metric(at, "Estimated precision")) < number(metric(at, "Precision"))  # fewer frauds, lower precision
-    assert any("Estimated at 0.172% prevalence" in m.value and "at this data's" in m.value for m in at.markdown)
+    assert metric(at, "Precision at deployment") == f"{expected.precision:.3f}"
+    assert metric(at, "Expected alerts") == f"{expected.alerts:,.0f}"
+    assert number(metric(at, "Precision at deployment")) < number(metric(at, "Precision"))  # fewer frauds
+    assert any("At deployment prevalence (0.172% positives)" in m.value for m in at.markdown)
+    assert any("as sampled" in m.value and f"{args['n']:,} rows" in m.value for m in at.markdown)
     at.number_input(key="thr_prevalence").set_value(14.8).run()
-    assert any("Estimated at 14.800% prevalence" in m.value for m in at.markdown)
+    assert any("At deployment prevalence (14.800% positives)" in m.value for m in at.markdown)
     assert explorer(at)[0]["target_prevalence"] == pytest.approx(0.148)
+    assert at.query_params["prev"] == "0.148"
+
+
+def test_strategies_decide_at_the_deployment_prevalence_and_the_link_carries_it(app_env, trained_models_dir):
+    app_env(trained_models_dir)
+    at = open_link("threshold")
+    at.selectbox(key="thr_strategy").select("min_cost").run()
+    at.button(key="thr_apply").click().run()
+    at_deployment = float(at.query_params["threshold"])
+    sweep = page_sweep(at)
+    scores, labels, missed = sweep.sorted_rows()
+    from vae_core import thresholds
+
+    assert at_deployment == thresholds.min_cost_threshold(scores, labels, missed * labels, prevalence=0.00172)
+    at.radio(key="thr_decide_at").set_value("sampled").run()
+    at.button(key="thr_apply").click().run()
+    as_sampled = float(at.query_params["threshold"])
+    assert as_sampled == thresholds.min_cost_threshold(scores, labels, missed * labels)
+    assert as_sampled < at_deployment  # 14.8% frauds make reviews worth more of them
+    assert at.query_params["decide"] == "sampled"
+    alerts_sampled = number(metric(at, "Alerts"))
+    at.radio(key="thr_decide_at").set_value("deployment").run()
+    at.number_input(key="thr_prevalence").set_value(5.0).run()
+    at.button(key="thr_apply").click().run()
+    at_five = float(at.query_params["threshold"])
+    assert at_five == thresholds.min_cost_threshold(scores, labels, missed * labels, prevalence=0.05)
+    assert at.query_params["prev"] == "0.05" and "decide" not in at.query_params
+    assert any("per 1,000 transactions at 5.000%" in m.value for m in at.markdown)
+    shared = open_link("threshold", prev="0.05", threshold=at.query_params["threshold"], strategy="min_cost")
+    assert shared.number_input(key="thr_prevalence").value == pytest.approx(5.0)
+    assert explorer(shared)[0]["target_prevalence"] == pytest.approx(0.05)
+    assert number(metric(shared, "Alerts")) == number(metric(at, "Alerts")) and alerts_sampled > 0
+
+
+@pytest.mark.parametrize("value", ["0", "1", "-0.1", "abc"])
+def test_a_link_with_an_unusable_prevalence_says_so_and_keeps_the_models(app_env, trained_models_dir, value):
+    app_env(trained_models_dir)
+    at = open_link("threshold", prev=value)
+    assert any(f"prev={value!r} is not a fraction strictly between 0 and 1" in w.value for w in at.warning)
+    assert at.number_input(key="thr_prevalence").value == pytest.approx(0.172)
+    assert "prev" not in at.query_params
 
 
 # --- explaining a flagged row ---------------------------------------------------------------------------

@@ -125,11 +125,13 @@ def summarise(scored: ScoredData, *, bins: int = 80, max_curve_points: int = 150
                         score_min=low, score_max=high)
 
 
-def build_sweep(scored: ScoredData, review_fee: float, fraud_cost: float | str) -> thresholds.ThresholdSweep:
-    """The O(log n)-per-query sweep over these scores, with the money panel's cost model."""
+def build_sweep(scored: ScoredData, review_fee: float, fraud_cost: float | str,
+                prevalence: float | None = None) -> thresholds.ThresholdSweep:
+    """The O(log n)-per-query sweep over these scores, with the money panel's cost model; with a
+    `prevalence`, the rows reweighted to it (expected counts and costs per n rows there)."""
     amounts = scored.amounts if fraud_cost == "amount" else None
     return thresholds.ThresholdSweep(scored.scores, scored.labels, amounts, review_fee=review_fee,
-                                     fraud_cost=fraud_cost)
+                                     fraud_cost=fraud_cost, prevalence=prevalence)
 
 
 @dataclass(frozen=True)
@@ -151,7 +153,7 @@ def cost_view(sweep: thresholds.ThresholdSweep, options: np.ndarray) -> CostView
     curve = sweep.curve(options)["cost"]
     grid = sweep.grid()
     exact = sweep.curve(grid)["cost"]
-    best = int(np.flatnonzero(exact == exact.min())[-1])
+    best = int(np.flatnonzero(exact <= exact.min() + 1e-9 * max(1.0, abs(exact.min())))[-1])
     extremes = sweep.curve(np.array([np.inf, -np.inf]))["cost"]
     return CostView(options, curve, float(grid[best]), float(exact[best]), float(extremes[0]), float(extremes[1]))
 

@@ -15,8 +15,8 @@ from dashboard.components.threshold_explorer import explorer_args, released_thre
 from vae_core import bootstrap, fraud_analysis, thresholds
 
 EXPLORER = "thr_explorer"
-DEFAULT_PREVALENCE_PERCENT = 0.172  # the full ULB data's fraud prevalence
 INTERVAL_METRICS = ("precision", "recall", "f1", "fpr", "cost")
+PREVALENCE_INPUT = "thr_prevalence"  # the deployment prevalence widget, in percent
 
 
 def class_names(feature_names) -> tuple[str, str]:
@@ -57,8 +57,30 @@ def in_force(model, current: dict) -> tuple[float, str]:
     return float(current["value"]), f"{name}{f' ({params})' if params else ''} on the rows shown"
 
 
-def controls(name: str, model, scored, value: float, fee: float, fraud_cost) -> None:
-    """Strategy picker and the exact threshold; the explorer below sets it by dragging."""
+def deployment_controls(name: str, model, summary, two_classes: bool) -> float | None:
+    """The deployment prevalence and whether decisions are made at it: the prevalence to decide at
+    (None: the rows as sampled)."""
+    target = state.deploy_prevalence(name, model.deploy_prevalence)
+    if not two_classes:
+        return None
+    left, right = st.columns([1, 2])
+    st.session_state[PREVALENCE_INPUT] = target * 100
+    left.number_input("Deployment prevalence (%)", min_value=0.0001, max_value=99.9999, step=0.01, format="%.4f",
+                      key=PREVALENCE_INPUT,
+                      on_change=lambda: state.set_deploy_prevalence(name, float(f"{st.session_state[PREVALENCE_INPUT] / 100:.10g}")),
+                      help=f"The share of positives where the model is used. The model's own: "
+                           f"{model.deploy_prevalence:.3%} ({model.deploy_prevalence_source}).")
+    labels = {"deployment": f"deployment prevalence ({target:.3%})",
+              "sampled": f"these rows as sampled ({summary.prevalence:.3%})"}
+    st.session_state.setdefault(state.DECIDE_AT, state.DECIDE_CHOICES[0])
+    right.radio("Strategies and the minimum cost decide at", state.DECIDE_CHOICES, format_func=labels.get,
+                key=state.DECIDE_AT, horizontal=True)
+    return target if state.decide_at() == "deployment" else None
+
+
+def controls(name: str, model, scored, value: float, fee: float, fraud_cost, decide: float | None) -> None:
+    """Strategy picker and the exact threshold; the explorer below sets it by dragging. Strategies
+    decide at the prevalence `decide` (None: as sampled)."""
     left, right = st.columns([1, 1])
     with left:
         strategy = st.selectbox("Strategy", list(presentation.STRATEGY_LABELS),
@@ -68,12 +90,13 @@ def controls(name: str, model, scored, value: float, fee: float, fraud_cost) -> 
         if go.button("Set by strategy", key="thr_apply", type="primary"):
             with widgets.guard("That strategy found no threshold"):
                 found = thresholds.run_strategy(strategy, params, scored.scores, scored.labels, scored.amounts,
-                                                review_fee=fee, fraud_cost=fraud_cost)
+                                                review_fee=fee, fraud_cost=fraud_cost, prevalence=decide)
                 state.set_threshold(name, found, strategy, params)
                 st.rerun()
         reset.button("Model's threshold", key="thr_reset", on_click=state.set_threshold,
                      args=(name, model.threshold_, state.MODEL_THRESHOLD),
-                     help=f"{model.threshold_:.6g}, chosen on the validation split when the model was trained")
+                     help=f"{model.threshold_:.6g}, chosen on the validation split when the model was trained, "
+                          f"at its deployment prevalence {model.deploy_prevalence:.3%}")
     with right:
         st.session_state["thr_exact"] = value
         st.number_input("Exact threshold (flag rows scoring at or above it)", key="thr_exact", format="%.6g",
@@ -130,22 +153,35 @@ def baseline_table(rows: list[dict]) -> None:
         "min_cost": st.column_config.NumberColumn("minimum cost", format="€%.0f")})
 
 
-def prevalence_row(point, missed: float | None, summary, fee: float, target: float,
-                   intervals: dict | None) -> fraud_analysis.PrevalenceEstimate | None:
-    """Precision, alerts and cost as they would be at `target` prevalence (normals reweighted)."""
+def prevalence_row(point, missed: float | None, summary, fee: float, target: float, intervals: dict | None,
+                   deployed_costs) -> fraud_analysis.PrevalenceEstimate | None:
+    """Alerts, precision and cost as they would be at the deployment prevalence `target` (rows
+    reweighted), beside the naive thresholds' costs there."""
     estimate = fraud_analysis.at_prevalence(point.tp, point.fp, summary.n_fraud, summary.n - summary.n_fraud,
                                             target, missed=missed, review_fee=fee)
-    st.markdown(f"**Estimated at {target:.3%} prevalence**, per {estimate.per:,} transactions (the numbers "
-                f"above are at this data's {summary.prevalence:.3%}):")
+    st.markdown(f"**At deployment prevalence ({target:.3%} positives)**, expected per {estimate.per:,} "
+                "transactions:")
     cells = st.columns(6)
-    cells[0].metric("Estimated alerts", f"{estimate.alerts:,.0f}",
+    cells[0].metric("Expected alerts", f"{estimate.alerts:,.0f}",
                     help=f"of {estimate.per:,} transactions, {estimate.frauds:,.1f} of them frauds")
-    cells[1].metric("Estimated precision", "undefined" if estimate.precision is None else f"{estimate.precision:.3f}")
+    cells[1].metric("Precision at deployment", "undefined" if estimate.precision is None else f"{estimate.precision:.3f}")
     text = interval_text("precision", (intervals or {}).get("precision_at_prevalence"))
     if text:
         cells[1].caption(text)
+    cells[2].metric("Recall", "—" if point.recall is None else f"{point.recall:.3f}", help="The same at every prevalence")
+    cells[4].metric("False-positive rate", "—" if point.fpr is None else f"{point.fpr:.4f}",
+                    help="The same at every prevalence")
     if estimate.cost is not None:
-        cells[5].metric("Estimated total cost", f"€{estimate.cost:,.0f}")
+        scale = estimate.per / bootstrap.PREVALENCE_PER
+        cells[5].metric("Expected total cost", f"€{estimate.cost:,.0f}")
+        low_high = (intervals or {}).get("cost_at_prevalence")
+        if low_high is not None:
+            cells[5].caption(interval_text("cost", (low_high[0] * scale, low_high[1] * scale)))
+    if deployed_costs is not None:
+        per_row = estimate.per / summary.n
+        st.caption(f"At {target:.3%}, per {estimate.per:,} transactions, flagging nothing would cost "
+                   f"€{deployed_costs.flag_nothing * per_row:,.0f} and flagging everything "
+                   f"€{deployed_costs.flag_everything * per_row:,.0f}.")
     st.caption(f"{fraud_analysis.ESTIMATE_NOTE} Each normal row here stands for {estimate.normal_weight:.3g} times a "
                "fraud row's weight.")
     return estimate
@@ -170,7 +206,9 @@ def cost_widgets(has_amounts: bool) -> tuple[float, float | str]:
     return state.costs()
 
 
-def money_panel(name: str, costs, point, labelled: bool) -> None:
+def money_panel(name: str, costs, point, labelled: bool, decide: float | None, n_rows: int) -> None:
+    """What the threshold in force costs against the minimum and the naive thresholds, where decisions
+    are made: expected per 1,000 transactions at the deployment prevalence `decide`, or on these rows."""
     st.subheader("Money")
     if not labelled:
         st.info("Costs need to know which rows are frauds, and this data has no label column. Upload a "
@@ -180,10 +218,14 @@ def money_panel(name: str, costs, point, labelled: bool) -> None:
         st.info("The cost of a missed fraud is its amount, but this data has no Amount column: choose a fixed "
                 "cost per missed fraud in the sidebar.")
         return
+    scale = 1.0 if decide is None else 1000 / n_rows
+    where = (f"on these {n_rows:,} rows" if decide is None
+             else f"expected per 1,000 transactions at {decide:.3%} (the deployment prevalence)")
     saving = costs.flag_nothing - point.cost
-    st.markdown(f"Minimum **€{costs.best_cost:,.0f}** at threshold **{costs.best_threshold:.6g}**; here "
-                f"€{point.cost:,.0f}, which saves €{saving:,.0f} against flagging nothing "
-                f"(€{costs.flag_nothing:,.0f}); flagging everything costs €{costs.flag_everything:,.0f}.")
+    st.markdown(f"{where.capitalize()}: minimum **€{costs.best_cost * scale:,.2f}** at threshold "
+                f"**{costs.best_threshold:.6g}**; here €{point.cost * scale:,.2f}, which saves "
+                f"€{saving * scale:,.2f} against flagging nothing (€{costs.flag_nothing * scale:,.2f}); flagging "
+                f"everything costs €{costs.flag_everything * scale:,.2f}.")
     st.button("Use the minimum-cost threshold", key="thr_use_best", on_click=state.set_threshold,
               args=(name, costs.best_threshold, "min_cost"))
 
@@ -286,8 +328,10 @@ def main() -> None:
     fee, fraud_cost = cost_widgets(scored.amounts is not None)
     fee = float(fee)
 
+    decide = deployment_controls(info.name, model, summary, two_classes)
+    target = state.deploy_prevalence(info.name, model.deploy_prevalence)
     threshold, source = in_force(model, state.threshold_state(info.name))
-    controls(info.name, model, scored, threshold, fee, fraud_cost)
+    controls(info.name, model, scored, threshold, fee, fraud_cost, decide)
     st.caption(f"Threshold in force: **{threshold:.6g}** — {source}.")
     sweep = loaders.sweep(key, data_key, fee, fraud_cost)
     point = sweep.at(threshold)
@@ -297,12 +341,9 @@ def main() -> None:
     options = st.columns([1, 1, 2])
     log_x = options[0].toggle("Log-scale scores", value=True, key="thr_log_x")
     log_y = options[1].toggle("Log-scale counts", value=False, key="thr_log_y")
-    target = options[2].number_input("Production prevalence for the estimate (%)", 0.001, 99.0,
-                                     DEFAULT_PREVALENCE_PERCENT, 0.01, format="%.3f", key="thr_prevalence",
-                                     disabled=not two_classes,
-                                     help="The full ULB data has 0.172% frauds; the real development subset 14.8%.") / 100
     table = loaders.stop_table(key, data_key, fee, fraud_cost)
     costs = loaders.costs(key, data_key, fee, fraud_cost) if labelled else None
+    deployed_costs = loaders.costs(key, data_key, fee, fraud_cost, target) if two_classes else None
     others = loaders.baselines(key, data_key, fee, fraud_cost) if two_classes else ([], {})
     intervals = loaders.intervals_at(key, data_key, fee, fraud_cost, float(threshold), target) if two_classes else None
     explorer(info.name, model, summary, point, missed, table, costs, log_x=log_x, log_y=log_y, names=names, fee=fee,
@@ -310,14 +351,19 @@ def main() -> None:
              intervals=None if intervals is None else {m: intervals.get(m) for m in INTERVAL_METRICS},
              bands=loaders.bands(key, data_key, fee, fraud_cost) if two_classes else None, baselines=others)
 
-    st.markdown("**At the threshold in force** (computed on the server; the intervals resample these rows "
-                f"{bootstrap.DEFAULT_RESAMPLES} times, the model is not refitted):" if two_classes else
-                "**At the threshold in force:**")
+    st.markdown(f"**At the threshold in force, as sampled** ({summary.n:,} rows, {summary.prevalence:.3%} positives; "
+                f"computed on the server; the intervals resample these rows {bootstrap.DEFAULT_RESAMPLES} times, "
+                "the model is not refitted):" if two_classes else "**At the threshold in force:**")
     metrics_row(point, summary, intervals)
-    estimate = prevalence_row(point, missed, summary, fee, target, intervals) if two_classes else None
+    estimate = (prevalence_row(point, missed, summary, fee, target, intervals, deployed_costs)
+                if two_classes else None)
 
     baseline_table(others[0])
-    money_panel(info.name, costs, point, labelled)
+    if decide is None:
+        money_panel(info.name, costs, point, labelled, None, summary.n)
+    else:
+        money_panel(info.name, deployed_costs, loaders.sweep(key, data_key, fee, fraud_cost, decide).at(threshold),
+                    labelled, decide, summary.n)
     flagged_section(key, data_key, model, scored, threshold, names)
     if labelled:
         outcome_scatter(summary, scored, threshold, names)
