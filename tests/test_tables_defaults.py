@@ -75,13 +75,13 @@ def test_constant_column_is_refused_by_name():
 
 def test_training_on_awkward_table_has_sane_first_epoch_kl():
     training = train_fraud(None, awkward_table(), train_config=QUICK)
-    assert training.metadata["latent_dim"] == 3  # 8 features: the shape rule's round(8 / 3)
+    assert training.metadata["latent_dim"] == 2  # 8 features: the shape rule's floor of 2
     first_kl = training.result.history["kl"][0]
     assert 0 < first_kl < 50  # nats per row; the IQR-only scaling gave 1e11 on such a table
     assert training.metrics["roc_auc"] > 0.9  # the shift on six informative columns is found
 
 
-@pytest.mark.parametrize(("n_features", "latent"), [(1, 2), (6, 2), (8, 3), (13, 4), (21, 7), (29, 10), (64, 10)])
+@pytest.mark.parametrize(("n_features", "latent"), [(1, 2), (6, 2), (9, 2), (10, 2), (12, 3), (13, 4), (18, 6), (21, 7), (29, 10), (64, 10)])
 def test_latent_size_follows_the_feature_count(n_features, latent):
     assert fraud_model_defaults(n_features)["latent_dim"] == latent
     model, _ = build_configs("fraud", n_features=n_features)
@@ -102,4 +102,4 @@ def test_cli_train_on_a_narrow_table_uses_the_shape_rule(tmp_path, capsys):
                  "--name", "narrow", "--models-dir", str(tmp_path / "models"), "--epochs", "2", "--json"]) == 0
     capsys.readouterr()
     saved = json.loads((tmp_path / "models" / "narrow" / "metadata.json").read_text())
-    assert saved["latent_dim"] == 3
+    assert saved["latent_dim"] == 2

@@ -269,11 +269,12 @@ def _check_fraud_settings(architecture: str, num_classes: int | None, likelihood
 
 def fraud_model_defaults(n_features: int) -> dict[str, Any]:
     """The fraud VAE's default model settings for rows of `n_features` features, by one rule on the
-    table's shape (never on which table it is): latent_dim = round(n_features / 3), clipped to 2…10,
-    so the latent stays a bottleneck on narrow tables (latent 10 on 6–9 features can copy every row,
-    anomalies included) and the credit-card schema's 29 features keep latent 10. The other settings
-    are MODEL_DEFAULTS["fraud"]. Measured on 17 public tables in bench/results/tables.json.
+    table's shape (never on which table it is): latent_dim = round((n_features − 4) / 2.5), clipped to
+    2…10. Narrow tables keep a real bottleneck (latent 10 on 6–9 features can copy every row,
+    anomalies included; latent 2 beat 3 and 10 on the 8–9-feature tables tried), about a third of the
+    features from ~20 on, and the credit-card schema's 29 features keep latent 10. The other settings
+    are MODEL_DEFAULTS["fraud"]. Measured on 17 public tables: bench/results/tables.json.
     """
     if not isinstance(n_features, int) or n_features < 1:
         raise ConfigError(f"A fraud model needs at least one feature, got {n_features!r}.")
-    return {**MODEL_DEFAULTS["fraud"], "latent_dim": min(10, max(2, round(n_features / 3)))}
+    return {**MODEL_DEFAULTS["fraud"], "latent_dim": min(10, max(2, round((n_features - 4) / 2.5)))}
