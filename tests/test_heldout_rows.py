@@ -98,9 +98,14 @@ def test_an_export_carries_the_shipped_rows_and_imports_with_them(tmp_path):
     assert len(sources.heldout_rows(tmp_path / "offline-copy")) == 1502
 
 
-def test_a_damaged_or_inflated_shipped_file_is_named(tmp_path):
+def test_a_damaged_or_inflated_shipped_file_is_named(tmp_path, monkeypatch):
     import gzip
 
+    (tmp_path / sources.HELDOUT_FILE).write_bytes(gzip.compress(b"a,Class,split\n" + b"1,0,test\n" * 100))
+    monkeypatch.setattr(sources, "MAX_UPLOAD_BYTES", 500)  # an imported zip's rows unpack no further than an upload
+    with pytest.raises(DataError, match=r"are damaged \(it unpacks to more than 300 MB, or is cut short\)"):
+        sources.heldout_rows(tmp_path)
+    monkeypatch.undo()
     (tmp_path / sources.HELDOUT_FILE).write_bytes(b"\x1f\x8b not gzip")
     with pytest.raises(DataError, match=r"held-out rows shipped with model '.*' \(heldout_rows.csv.gz\) are damaged"):
         sources.heldout_rows(tmp_path)
