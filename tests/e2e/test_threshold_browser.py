@@ -129,3 +129,28 @@ def test_the_estimate_and_intervals_after_a_release_and_the_downloaded_settings(
     assert low <= point.recall <= high and settings["bootstrap_intervals"]["resamples"] == 1000
     estimate = settings["estimate_at_prevalence"]
     assert estimate["prevalence"] == pytest.approx(0.00172) and f"{estimate['precision']:.3f}" == shown["estimate_precision"]
+
+
+def test_the_deployment_prevalence_moves_the_chosen_threshold_the_numbers_and_the_link(app):
+    open_explorer(app)
+    assert "At deployment prevalence (0.172% positives)" in app.text()  # the model's own, by default
+    app.choose("thr_strategy", "Minimum cost")
+    app.click("thr_apply")
+    app.wait_for("() => new URLSearchParams(location.search).get('strategy') === 'min_cost'")
+    app.wait_idle()
+    assert not app.errors()
+    rare = float(app.query()["threshold"])
+    rare_alerts = int(app.metric("Alerts").replace(",", ""))
+    assert "prev" not in app.query() and app.query()["strategy"] == "min_cost"
+
+    app.fill("thr_prevalence", 5)
+    assert app.query()["prev"] == "0.05"
+    assert "At deployment prevalence (5.000% positives)" in app.text()
+    app.click("thr_apply")
+    app.wait_for(f"() => new URLSearchParams(location.search).get('threshold') !== '{app.query()['threshold']}'")
+    app.wait_idle()
+    common = float(app.query()["threshold"])
+    assert common < rare  # 29× more frauds: reviewing more rows pays
+    assert int(app.metric("Alerts").replace(",", "")) > rare_alerts
+    assert "per 1,000 transactions at 5.000%" in app.text()
+    app.assert_no_traceback()
