@@ -229,8 +229,8 @@ def test_a_training_upload_without_its_label_column_names_the_setting(app_env, m
     at.file_uploader(key="train_fraud_upload").upload("outliers.csv", csv, "text/csv").run()
     assert shown_errors(at) == [
         "That file cannot be used: 'outliers.csv' is missing the column(s) 'Class' (the label column; its columns: "
-        "'w', 'x', 'y', 'z', 'outlier'). Name the column that holds the labels under **Label column** above the upload (it is "
-        "collapsed), with the value that marks fraud."]
+        "'w', 'x', 'y', 'z', 'outlier'). Name the column that holds the labels under **Label column** above the "
+        "upload (it is collapsed), with the value that marks fraud."]
 
 
 def test_offline_the_latent_map_shows_the_demo_models_held_out_test_rows(fresh_clone, monkeypatch):

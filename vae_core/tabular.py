@@ -560,8 +560,8 @@ def stratified_split(labels: np.ndarray, *, test_fraction: float = 0.3, val_frac
                                        stratify=y[rest], random_state=seed)
                       if val_fraction else (rest, rows[:0]))
     except ValueError as exc:
-        raise DataError(f"Cannot split {len(y)} rows ({counts[1]} positive, {counts[0]} normal) with "
-                        f"test_fraction={test_fraction} and val_fraction={val_fraction}: {exc}. Use more rows.") from exc
+        raise DataError(f"Cannot split {len(y)} rows ({counts[1]} positive, {counts[0]} normal) with test_fraction="
+                        f"{test_fraction} and val_fraction={val_fraction}: {exc}. Use more rows.") from exc
     for part, idx in (("train", train), ("validation", val), ("test", test)):
         held = np.bincount(y[idx], minlength=2)
         if idx.size and held.min() == 0:
