@@ -45,11 +45,6 @@ _MAGIC = {
     b"\xd0\xcf\x11\xe0": "an old Excel (.xls) workbook. In Excel use Save As → CSV UTF-8",
     b"%PDF": "a PDF document. Export the table as CSV instead",
 }
-# Synthetic frauds depart from normals on the components that separate fraud best in the real
-# ULB data; values are the mean shift of a full-strength fraud (signs and sizes as there).
-_FRAUD_SHIFTS = {"V3": -7.0, "V4": 4.5, "V10": -5.7, "V11": 3.8,
-                 "V12": -6.3, "V14": -7.0, "V16": -4.1, "V17": -6.7}
-_TWO_DAYS_S = 2 * 24 * 3600
 FLOAT32_MAX = float(np.finfo(np.float32).max)  # ≈ 3.4e38: larger values overflow in the models
 _LISTED = 12  # bad cells named one by one in a message; the rest are counted
 
@@ -480,29 +475,24 @@ def fetch_openml_creditcard(cache_dir: str | None = None, timeout: float = 10.0)
 def make_synthetic_creditcard(n_rows: int = 20000, fraud_fraction: float = 0.01, seed: int = 0) -> TabularDataset:
     """Generated rows in the ULB schema (features Time, V1..V28, Amount; labels as Class), sorted by Time.
 
-    Normals: V_k ~ N(0, s_k²) with s_k falling from 1.9 to 0.3 like the real PCA components,
-    Amount lognormal (median ≈ €22), Time uniform over two days. Each fraud has a random strength
-    in [0, 1.2] scaling the shifts of `_FRAUD_SHIFTS` (with a wider spread there), so some frauds
-    look normal; fraud amounts have a smaller median and a heavier tail, as in the real data.
-    Exactly round(n_rows * fraud_fraction) rows are frauds.
+    Drawn from the generator fitted per class to the real ULB subset (`vae_core.synthetic`): the
+    shipped fraud model flags as many of its normals as of real held-out normals, and ranks its
+    frauds about as well. Exactly round(n_rows * fraud_fraction) rows are frauds; Amount ≥ 0 (cents),
+    Time in whole seconds within the subset's two days.
     """
+    from vae_core.synthetic import shipped_generator
+
     if n_rows < 2:
         raise DataError(f"n_rows must be at least 2, not {n_rows}.")
     if not 0 <= fraud_fraction < 1:
         raise DataError(f"fraud_fraction must be in [0, 1), not {fraud_fraction}.")
-    rng = np.random.default_rng(seed)
     n_fraud = round(n_rows * fraud_fraction)
-    labels = (np.arange(n_rows) < n_fraud).astype(np.int8)  # order is randomised by Time below
-    v = rng.standard_normal((n_rows, 28)) * np.linspace(1.9, 0.3, 28)
-    shifted = [int(column[1:]) - 1 for column in _FRAUD_SHIFTS]
-    strength = rng.uniform(0.0, 1.2, size=(n_fraud, 1))
-    v[:n_fraud, shifted] = 2.0 * v[:n_fraud, shifted] + strength * np.array(list(_FRAUD_SHIFTS.values()))
-    amount = np.where(labels == 1, rng.lognormal(2.2, 2.0, n_rows), rng.lognormal(3.1, 1.3, n_rows)).round(2)
-    time = rng.uniform(0, _TWO_DAYS_S, n_rows).round()
-    order = np.argsort(time, kind="stable")
-    features = pd.DataFrame(np.column_stack([time, v, amount])[order], columns=list(CREDITCARD_FEATURES))
+    values = shipped_generator().sample(n_rows - n_fraud, n_fraud, np.random.default_rng(seed))
+    labels = (np.arange(n_rows) >= n_rows - n_fraud).astype(np.int8)
+    order = np.argsort(values[:, 0], kind="stable")
+    features = pd.DataFrame(values[order], columns=list(CREDITCARD_FEATURES))
     return TabularDataset(features, labels[order], CREDITCARD_FEATURES, SYNTHETIC_SOURCE,
-                          synthetic=True, amount=amount[order])
+                          synthetic=True, amount=features[AMOUNT_COLUMN].to_numpy(copy=True))
 
 
 # --- splits -------------------------------------------------------------------------------------
