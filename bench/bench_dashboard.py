@@ -6,8 +6,8 @@ slider change, median of many; plus the pieces behind them. Writes bench/results
 
 An AppTest rerun runs the whole page script (a browser would rerun only the Decoder's fragment),
 so the slider figure is an upper bound on what a browser waits for, minus network and drawing.
-The 284,807 rows are synthetic transactions in the ULB schema at the full data's 0.172% fraud
-rate, scored by a small fraud VAE trained on other rows, so every row is scored.
+The 284,807 rows are synthetic transactions in the ULB schema (the generator fitted per class to the real ULB subset, vae_core/synthetic.py) at the full
+data's 0.172% fraud rate, scored by a small fraud VAE trained on other rows, so every row is scored.
 """
 
 from __future__ import annotations
@@ -185,6 +185,8 @@ def main() -> None:
         os.environ["VAE_MODELS_DIR"], os.environ["VAE_DATA_DIR"] = str(models), str(data_dir)
         result = {
             "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version()},
+            "data": f"{FULL_DATA_ROWS:,} synthetic transactions ({FULL_DATA_PREVALENCE:.3%} frauds) from the generator "
+                    "fitted per class to the real ULB subset (vae_core/synthetic.py)",
             "home_cold": bench_home_cold(),
             "threshold_change": bench_threshold(args.repeats),
             "decoder_slider_change": bench_slider(args.repeats),

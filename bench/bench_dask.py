@@ -1,6 +1,6 @@
 """Batch scoring throughput: the CLI's scorer in one process against the same scorer on a local Dask
-cluster of 1 and 2 worker processes, on 284,807 synthetic transactions (the labelled generator at
-0.172% frauds: the real full file is not available offline). Writes bench/results/dask_scoring.json.
+cluster of 1 and 2 worker processes, on 284,807 synthetic transactions (the generator fitted per class to the real ULB subset, vae_core/synthetic.py,
+at 0.172% frauds: the real full file is not available offline). Writes bench/results/dask_scoring.json.
 
     .venv/bin/python bench/bench_dask.py              # ~5 min on 2 CPU cores; needs pip install -e ".[dask]"
     .venv/bin/python bench/bench_dask.py --rows 50000
@@ -77,7 +77,8 @@ def main() -> None:
     result = {
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version(),
                     "load_average_1m_before_after": [round(load_before, 2), round(os.getloadavg()[0], 2)]},
-        "data": f"{args.rows:,} synthetic transactions at 0.172% frauds ({size_mb:.0f} MiB of CSV); model {MODEL}",
+        "data": f"{args.rows:,} synthetic transactions at 0.172% frauds ({size_mb:.0f} MiB of CSV) from the generator "
+                f"fitted per class to the real ULB subset (vae_core/synthetic.py); model {MODEL}",
         "blocksize": args.blocksize, "repeats": args.repeats, "results": results,
         "seconds": round(time.perf_counter() - started, 1),
     }

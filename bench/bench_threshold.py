@@ -1,5 +1,6 @@
 """Fraud threshold explorer as a person sees it, in headless Chromium on `streamlit run app.py` with
-284,807 synthetic transactions (the full ULB data's size and 0.172% fraud rate; bench_dashboard.prepare).
+284,807 synthetic transactions (the full ULB data's size and 0.172% fraud rate; bench_dashboard.prepare;
+the generator fitted per class to the real ULB subset, vae_core/synthetic.py).
 Writes bench/results/threshold.json.
 
     .venv/bin/python bench/bench_threshold.py               # ~4-6 min on 2 CPU cores
@@ -216,7 +217,8 @@ def main() -> None:
                     "load_average_1m_before_browser_after_browser": [round(load_before[0], 2), round(load_mid[0], 2)],
                     "load_average_1m_at_end": round(os.getloadavg()[0], 2)},
         "browser": {"chromium": version, "flags": CHROMIUM_FLAGS, "viewport": DESKTOP},
-        "data": f"{FULL_DATA_ROWS:,} synthetic transactions (0.172% frauds) — {banner.strip()}",
+        "data": f"{FULL_DATA_ROWS:,} synthetic transactions (0.172% frauds) from the generator fitted per class to the "
+                f"real ULB subset (vae_core/synthetic.py) — {banner.strip()}",
         "first_open_ms": round(first_open),
         "drag": moves,
         "release": releases,
