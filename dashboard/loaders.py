@@ -33,8 +33,9 @@ if TYPE_CHECKING:
     from vae_core.thresholds import ThresholdSweep
 
 ModelKey = tuple[str, str, tuple[int, int]]
-# Which rows a fraud model scores: (choice, upload file id or None, label column, positive label).
-DataKey = tuple[str, "str | None", str, str]
+# Which rows a fraud model scores: (choice, upload file id or None, label column, positive label), and
+# optionally who scores them: a fifth entry naming a baseline stored with the model (default the VAE).
+DataKey = tuple[str, ...]
 UPLOADS = "_fraud_uploads"  # session key: {file_id: (name, bytes)} of the CSV uploaded for scoring
 
 
@@ -171,11 +172,11 @@ def _scored(key: ModelKey, data_key: DataKey, _upload: tuple[str, bytes] | None)
     from vae_core.fraud import score_dataset
 
     model = fraud_model(key[1])
-    choice, _, label_column, positive = data_key
+    choice, _, label_column, positive, *scorer = data_key
     name, payload = _upload if _upload else (None, None)
     data = sources.view_transactions(model.info.get("data", {}), choice, payload, name, label_column, positive,
                                      model_folder=Path(key[0]) / key[1])
-    return score_dataset(model, data)
+    return score_dataset(model, data, *scorer)
 
 
 def scored(key: ModelKey, data_key: DataKey) -> ScoredData:
@@ -239,7 +240,7 @@ def baselines(key: ModelKey, data_key: DataKey, review_fee: float,
     model has no stored baselines or the rows are unlabelled."""
     from vae_core import fraud_analysis
 
-    rows = scored(key, data_key)
+    rows = scored(key, data_key[:4])  # the VAE's scores, whoever scores the page
     others = fraud_model(key[1]).baseline_scores(rows.features) if rows.labels is not None else {}
     if not others:
         return [], {}

@@ -38,6 +38,8 @@ FEE, COST_MODE, FIXED_COST = "thr_fee", "thr_cost_mode", "thr_fixed_cost"  # the
 DEPLOY = "fraud_deploy_prevalence"
 DECIDE_AT = "thr_decide_at"  # the widget's key: "deployment" (default) or "sampled"
 DECIDE_CHOICES = ("deployment", "sampled")
+SCORER = "thr_scorer"  # the widget's key: "VAE" (default) or the name of a baseline stored with the model
+DEFAULT_SCORER = "VAE"
 ELBO_ROW = "elbo_row"
 COMPARE_AE, COMPARE_VAE = "compare_ae", "compare_vae"
 _PAGE = "_page"
@@ -268,6 +270,8 @@ def params_for(page: str) -> dict[str, str]:
             params["prev"] = _number(chosen["value"])
         if decide_at() != DECIDE_CHOICES[0]:
             params["decide"] = decide_at()
+        if st.session_state.get(SCORER, DEFAULT_SCORER) != DEFAULT_SCORER:
+            params["scorer"] = st.session_state[SCORER]
     elif page == "elbo" and st.session_state.get(ELBO_ROW):
         params["image"] = str(st.session_state[ELBO_ROW])
     elif page == "compare":
@@ -363,6 +367,12 @@ def _apply_prevalence(model: str, params: dict[str, str]) -> None:
         st.session_state[_NOTICE] = (f"The link's deployment prevalence prev={text!r} is not a fraction strictly "
                                      "between 0 and 1 (0.00172 for 0.172%); using the model's own.")
     st.session_state[DECIDE_AT] = params.get("decide") if params.get("decide") in DECIDE_CHOICES else DECIDE_CHOICES[0]
+    st.session_state[SCORER] = params.get("scorer") or DEFAULT_SCORER  # the page checks the model has it
+
+
+def use_scorer(model: str) -> None:
+    """After the scorer changed: the chosen scorer's own threshold is in force."""
+    st.session_state[THRESHOLD] = {"model": model, "value": None, "strategy": MODEL_THRESHOLD, "params": {}}
 
 
 # --- the page's life cycle ----------------------------------------------------------------------

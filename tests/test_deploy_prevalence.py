@@ -171,3 +171,27 @@ def test_cli_threshold_rechooses_at_a_new_prevalence(deployed_model, tmp_path):
     assert report["at_deployment"]["prevalence"] == 0.1
     saved = json.loads((folder / "deployed" / "metadata.json").read_text())
     assert saved["metrics"]["threshold"] == report["threshold"]
+
+
+def test_cli_scores_with_a_stored_baseline_at_its_own_threshold(deployed_model, tmp_path):
+    training, data, folder = deployed_model
+    csv, out = tmp_path / "rows.csv", tmp_path / "scored.csv"
+    data.to_frame().to_csv(csv, index=False)
+    info = json.loads((folder / "deployed" / "fraud.json").read_text())
+    own = info["baseline_thresholds"]["IsolationForest"]
+    assert own["prevalence"] == FULL_PREVALENCE and own["chosen_on"] == "validation split"
+    result = run_cli("score", "--name", "deployed", "--models-dir", str(folder), "--input", str(csv), "--output",
+                     str(out), "--scorer", "IsolationForest")
+    assert result.returncode == 0, result.stderr
+    assert "scorer: IsolationForest" in result.stdout and f"threshold: {own['value']!r}" in result.stdout
+    import pandas as pd
+
+    written = pd.read_csv(out)
+    model = FraudModel.from_loaded(registry.load_model("deployed", folder))
+    expected = model.baseline_scores(data.features)["IsolationForest"]
+    np.testing.assert_allclose(written["score"], expected, rtol=1e-5)
+    assert (written["flag"] == (written["score"] >= own["value"])).mean() > 0.999
+    bad = run_cli("score", "--name", "deployed", "--models-dir", str(folder), "--input", str(csv), "--output",
+                  str(tmp_path / "x.csv"), "--scorer", "Bogus")
+    assert bad.returncode == 1 and "Unknown scorer 'Bogus'; 'deployed' has VAE, PCA(10), IsolationForest" in bad.stderr
+    assert not (tmp_path / "x.csv").exists()

@@ -298,3 +298,33 @@ def test_a_generic_labelled_csv_works_with_a_fixed_miss_cost(app_env, models_cop
     flagged = next(d.value for d in at.dataframe if "label" in d.value.columns)
     assert set(flagged["label"]) <= {"positive", "normal"} and "positive" in set(flagged["label"])
     assert at.selectbox(key="thr_inspect").options[0].endswith(("· positive", "· normal"))
+
+
+def test_a_stored_baseline_can_score_the_rows_at_its_own_threshold(app_env, trained_models_dir):
+    from dashboard import loaders
+    from vae_core.fraud import FraudModel
+    from vae_core import registry
+
+    app_env(trained_models_dir)
+    at = open_link("threshold")
+    assert at.selectbox(key="thr_scorer").options == ["VAE (this model)", "PCA(10) (stored baseline)",
+                                                      "IsolationForest (stored baseline)"]
+    at.selectbox(key="thr_scorer").set_value("IsolationForest").run()
+    assert not shown_errors(at)
+    model = FraudModel.from_loaded(registry.load_model(FRAUD_MODEL, trained_models_dir))
+    rows = loaders.scored(loaders.model_key(FRAUD_MODEL), ("model", None, "", "", "IsolationForest"))
+    np.testing.assert_allclose(rows.scores, model.baseline_scores(rows.features)["IsolationForest"])
+    point = ThresholdSweep(rows.scores, rows.labels, rows.amounts).at(model.scorer_threshold("IsolationForest"))
+    assert metric(at, "Alerts") == f"{point.alerts:,}"
+    assert any("IsolationForest's own threshold" in m.value for m in [*at.markdown, *at.caption])
+    assert at.query_params["scorer"] == "IsolationForest"
+    assert any("Explanations read the VAE's reconstruction" in c.value for c in at.caption)
+    table = next(d.value for d in at.dataframe if "scorer" in d.value.columns)
+    assert table["scorer"].iloc[0] == "VAE (this model)"  # the comparison still lists the VAE's own scores
+
+
+def test_a_link_naming_an_unknown_scorer_says_so(app_env, trained_models_dir):
+    app_env(trained_models_dir)
+    at = open_link("threshold", scorer="bogus")
+    assert any("no scorer named 'bogus'" in w.value for w in at.warning)
+    assert at.selectbox(key="thr_scorer").value == "VAE"

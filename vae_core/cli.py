@@ -154,6 +154,9 @@ def build_parser() -> argparse.ArgumentParser:
     choice = score.add_mutually_exclusive_group()
     choice.add_argument("--threshold", type=_finite_float, help="flag scores at or above this (default: the model's)")
     choice.add_argument("--strategy", help="use a threshold strategy stored with the model (e.g. max_f1)")
+    score.add_argument("--scorer", default="VAE",
+                       help="VAE (default) or a baseline stored with the model, e.g. IsolationForest, at its own "
+                            "validated threshold (see `evaluate --json`'s advice)")
     score.add_argument("--chunk-size", type=_positive_int, default=20_000, help="rows per chunk (memory vs speed)")
 
     rethreshold = with_registry(commands.add_parser(
@@ -280,7 +283,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         model = FraudModel.from_loaded(loaded)
         label_column, positive = args.label_column or model.label_column, args.positive or model.positive
         data = (sources.transactions(args.data, label_column=label_column, positive=positive) if args.data
-                else sources.view_transactions(model.info.get("data", {}), label_column=label_column,
+                else sources.view_transactions(model.info.get("data", {}), model_folder=loaded.path,
+                                               label_column=label_column,
                                                positive=positive))
         result = evaluate_fraud(model, data, args.threshold, args.deploy_prevalence)
         result["advice"] = [item["text"] for item in advice(loaded.metadata.get("metrics", {}).get("validation_comparison"))]
@@ -330,7 +334,8 @@ def cmd_score(args: argparse.Namespace) -> int:
             bar.refresh()
 
         summary = score_csv(loaded, args.input, args.output, threshold=args.threshold,
-                            strategy=args.strategy, chunk_size=args.chunk_size, on_progress=update)
+                            strategy=args.strategy, chunk_size=args.chunk_size, on_progress=update,
+                            scorer=args.scorer)
     _print(summary, False)
     return 0
 
@@ -353,7 +358,7 @@ def cmd_threshold(args: argparse.Namespace) -> int:
     model = FraudModel.from_loaded(loaded)
     options = {"label_column": model.label_column, "positive": model.positive}
     data = (sources.transactions(args.data, **options) if args.data
-            else sources.view_transactions(model.info.get("data", {}), **options))
+            else sources.view_transactions(model.info.get("data", {}), model_folder=loaded.path, **options))
     result = rechoose_threshold(loaded, data, deploy_prevalence=args.deploy_prevalence, strategy=args.strategy,
                                 models_dir=args.models_dir)
     _print({"name": args.name, **result}, args.json)

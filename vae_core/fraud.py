@@ -355,6 +355,28 @@ class FraudModel:
         return {baseline.name: baseline.score(x) for baseline in self.baselines}
 
     @property
+    def scorers(self) -> tuple[str, ...]:
+        """Who can score rows: the VAE ("VAE") and each stored baseline by name."""
+        return (VAE_SCORER, *(baseline.name for baseline in self.baselines))
+
+    def scorer_threshold(self, scorer: str) -> float | None:
+        """The threshold chosen on validation for `scorer` (the model's own for the VAE); None for a
+        baseline of a model saved before baselines got thresholds."""
+        if scorer == VAE_SCORER:
+            return self.threshold_
+        chosen = self.info.get("baseline_thresholds", {}).get(scorer)
+        return None if chosen is None else float(chosen["value"])
+
+    def score_with(self, frame: pd.DataFrame, scorer: str) -> np.ndarray:
+        """Anomaly scores (n,) of these rows by `scorer` (see `scorers`)."""
+        if scorer == VAE_SCORER:
+            return self.score(frame)
+        scores = self.baseline_scores(frame)
+        if scorer not in scores:
+            raise ConfigError(f"Unknown scorer {scorer!r}; this model has {', '.join(self.scorers)}.")
+        return scores[scorer]
+
+    @property
     def feature_error_unit(self) -> str:
         """What `feature_errors` measures, for axis titles."""
         if self.scoring.mode == "nll":
@@ -532,14 +554,18 @@ def train_fraud(name: str | None, data: TabularDataset, vae_config: VAEConfig | 
                         for baseline in baselines}
     # Honest advice (vae_core.advice): every scorer on the validation split, with paired bootstrap intervals.
     x_val = preprocessor.transform(frame.iloc[split.val_idx])
-    comparison = validation_comparison({VAE_SCORER: val_scores, **{b.name: b.score(x_val) for b in baselines}},
-                                       val_labels, seed=split_seed)
+    val_baseline_scores = {b.name: b.score(x_val) for b in baselines}
+    comparison = validation_comparison({VAE_SCORER: val_scores, **val_baseline_scores}, val_labels, seed=split_seed)
+    baseline_thresholds = {name: choose_thresholds(values, val_labels, val_amounts, deployment["value"],
+                                                   threshold_strategy, threshold_params)[0]
+                           for name, values in val_baseline_scores.items()}
     info = {
         "preprocessor": preprocessor.to_dict(),
         "scoring": {"mode": scoring.mode, "n_samples": scoring.n_samples, "constraints": scoring.constraints},
         "threshold": threshold_info,
         "thresholds_by_strategy": by_strategy,
         "deploy_prevalence": deployment,
+        "baseline_thresholds": baseline_thresholds,
         "split": {"seed": split_seed, "test_fraction": test_fraction, "val_fraction": val_fraction,
                   "n_train": len(split.train_idx), "n_val": len(split.val_idx), "n_test": len(split.test_idx),
                   "n_train_normals_used": len(train_normals)},
@@ -609,14 +635,17 @@ def evaluation_rows(model: FraudModel, data: TabularDataset) -> tuple[np.ndarray
     return np.arange(len(data), dtype=np.int64), "all rows (this file was not used for training)"
 
 
-def score_dataset(model: FraudModel, data: TabularDataset) -> ScoredData:
-    """Scores, latent means and per-feature errors for the rows that evaluation should use; the
-    arrays are read-only, so one copy can be shared (e.g. by every dashboard session)."""
+def score_dataset(model: FraudModel, data: TabularDataset, scorer: str = VAE_SCORER) -> ScoredData:
+    """Scores (by `scorer`: the VAE or a stored baseline, see FraudModel.scorers), latent means and
+    the VAE's per-feature errors for the rows that evaluation should use; the arrays are read-only, so
+    one copy can be shared (e.g. by every dashboard session)."""
     rows, evaluated_on = evaluation_rows(model, data)
     frame = data.features.iloc[rows].reset_index(drop=True)
     scores = model.score(frame)
     if not np.isfinite(scores).all():
         raise DataError(_unscorable(model, frame, rows, scores, data.source))
+    if scorer != VAE_SCORER:
+        scores = model.score_with(frame, scorer)
     scored = ScoredData(rows=rows, scores=scores,
                         labels=None if data.labels is None else data.labels[rows].astype(np.int64),
                         amounts=None if data.amount is None else data.amount[rows],
@@ -674,6 +703,20 @@ def evaluate_fraud(model: FraudModel, data: TabularDataset, threshold: float | N
             "note": PREVALENCE_NOTE}
 
 
+def validation_rows(model: FraudModel, data: TabularDataset) -> np.ndarray | None:
+    """The model's validation split in `data` (row indices (m,)): from the held-out rows' `split`
+    column, or recomputed when `data` is the file it trained on; None when `data` is neither."""
+    if data.labels is None:
+        return None
+    if data.split is not None:
+        return np.flatnonzero(data.split == "validation").astype(np.int64)
+    if model.info.get("data", {}).get("fingerprint") != data_fingerprint(data):
+        return None
+    split_info = model.info["split"]
+    return stratified_split(data.labels, test_fraction=split_info["test_fraction"],
+                            val_fraction=split_info["val_fraction"], seed=split_info["seed"]).val_idx
+
+
 def rechoose_threshold(loaded: LoadedModel, data: TabularDataset, *, deploy_prevalence: float | None = None,
                        strategy: str | None = None, params: dict[str, Any] | None = None,
                        models_dir: str | os.PathLike | None = None) -> dict[str, Any]:
@@ -684,13 +727,12 @@ def rechoose_threshold(loaded: LoadedModel, data: TabularDataset, *, deploy_prev
     from vae_core import registry
 
     model = FraudModel.from_loaded(loaded)
-    if data.labels is None or model.info.get("data", {}).get("fingerprint") != data_fingerprint(data):
+    val_idx = validation_rows(model, data)
+    if val_idx is None:
         raise DataError(f"Choosing {loaded.name!r}'s threshold needs the file it was trained on "
-                        f"({model.info.get('data', {}).get('source', 'its recorded source')}), to find its "
-                        "validation split; this data differs.")
+                        f"({model.info.get('data', {}).get('source', 'its recorded source')}) or the held-out rows "
+                        "shipped with it, to find its validation split; this data is neither.")
     split_info = model.info["split"]
-    split = stratified_split(data.labels, test_fraction=split_info["test_fraction"],
-                             val_fraction=split_info["val_fraction"], seed=split_info["seed"])
     prevalence = model.deploy_prevalence if deploy_prevalence is None else thresholds.check_prevalence(deploy_prevalence)
     source = "given" if deploy_prevalence is not None else model.deploy_prevalence_source
     saved = model.info["threshold"]
@@ -698,18 +740,23 @@ def rechoose_threshold(loaded: LoadedModel, data: TabularDataset, *, deploy_prev
     params = dict(params if params is not None else (saved.get("params", {}) if strategy == saved["strategy"] else
                                                       DEFAULT_STRATEGY_PARAMS.get(strategy, {})))
     labels = data.labels.astype(np.int64)
-    val_amounts = None if data.amount is None else data.amount[split.val_idx]
-    chosen, by_strategy = choose_thresholds(model.score(data.features.iloc[split.val_idx]), labels[split.val_idx],
-                                            val_amounts, prevalence, strategy, params)
+    val_rows, val_labels = data.features.iloc[val_idx], labels[val_idx]
+    val_amounts = None if data.amount is None else data.amount[val_idx]
+    val_scores = model.score(val_rows)
+    chosen, by_strategy = choose_thresholds(val_scores, val_labels, val_amounts, prevalence, strategy, params)
+    val_baseline_scores = model.baseline_scores(val_rows)
+    baseline_thresholds = {name: choose_thresholds(values, val_labels, val_amounts, prevalence, strategy, params)[0]
+                           for name, values in val_baseline_scores.items()}
     info = {**model.info, "threshold": chosen, "thresholds_by_strategy": by_strategy,
-            "deploy_prevalence": {"value": prevalence, "source": source}}
+            "deploy_prevalence": {"value": prevalence, "source": source}, "baseline_thresholds": baseline_thresholds}
     model.info = info
     test = score_dataset(model, data)
     metrics = {**thresholds.evaluate_at_threshold(test.scores, test.labels, chosen["value"], test.amounts,
                                                   prevalence=prevalence),
                **thresholds.ranking_metrics(test.scores, test.labels, test.amounts)}
     metadata = dict(loaded.metadata)
-    metadata["metrics"] = {**metadata.get("metrics", {}), **metrics}
+    metadata["metrics"] = {**metadata.get("metrics", {}), **metrics, "validation_comparison": validation_comparison(
+        {VAE_SCORER: val_scores, **val_baseline_scores}, val_labels, seed=split_info["seed"])}
     registry.replace_json(loaded.name, FRAUD_FILE, info, models_dir)
     registry.replace_json(loaded.name, registry.METADATA_FILE, metadata, models_dir)
     return {**metrics, "threshold_strategy": strategy, "deploy_prevalence": info["deploy_prevalence"],
@@ -754,7 +801,8 @@ def scoring_threshold(model: FraudModel, threshold: float | None = None, strateg
     return float(table[strategy]["value"]) if strategy else model.threshold_
 
 
-def score_batch(model: FraudModel, batch, threshold: float, source_name: str = "the input", first_row: int = 0):
+def score_batch(model: FraudModel, batch, threshold: float, source_name: str = "the input", first_row: int = 0,
+                scorer: str = VAE_SCORER):
     """One batch of a transactions file, every column as text (a pyarrow RecordBatch of strings) →
     the same columns, unchanged, plus `score` (float32) and `flag` (int8: score ≥ threshold). Only
     the model's features are parsed as numbers. `first_row` (rows before this batch) and
@@ -777,7 +825,7 @@ def score_batch(model: FraudModel, batch, threshold: float, source_name: str = "
         bad_row, bad_column = np.argwhere(~np.isfinite(values))[0]
         raise DataError(f"{source_name} has a NaN or infinite value in column "
                         f"{features[bad_column]!r} on data row {first_row + 1 + int(bad_row)}.")
-    scores = model.score(pd.DataFrame(values, columns=features))
+    scores = model.score_with(pd.DataFrame(values, columns=features), scorer)
     flags = (scores.astype(np.float64) >= threshold).astype(np.int8)  # as the sweep compares
     schema = batch.schema.append(pa.field("score", pa.float32())).append(pa.field("flag", pa.int8()))
     return pa.RecordBatch.from_arrays([*batch.columns, pa.array(scores.astype(np.float32)), pa.array(flags)],
@@ -786,7 +834,7 @@ def score_batch(model: FraudModel, batch, threshold: float, source_name: str = "
 
 def score_csv(loaded: LoadedModel, input_path: str | os.PathLike, output_path: str | os.PathLike, *,
               threshold: float | None = None, strategy: str | None = None, chunk_size: int = 20_000,
-              on_progress: Callable[[float], None] | None = None) -> dict[str, Any]:
+              on_progress: Callable[[float], None] | None = None, scorer: str = VAE_SCORER) -> dict[str, Any]:
     """Stream `input_path` through the model in chunks and write its columns plus `score` and `flag`.
 
     Memory stays bounded by the chunk size (Arrow's streaming CSV reader and writer); the output
@@ -800,6 +848,16 @@ def score_csv(loaded: LoadedModel, input_path: str | os.PathLike, output_path: s
 
     model = FraudModel.from_loaded(loaded)
     source, target = check_score_paths(input_path, output_path)
+    if scorer not in model.scorers:
+        raise ConfigError(f"Unknown scorer {scorer!r}; {loaded.name!r} has {', '.join(model.scorers)}.")
+    if scorer != VAE_SCORER and threshold is None:
+        if strategy is not None:
+            raise ConfigError("A baseline scorer flags at the threshold chosen for it on validation, or at --threshold; "
+                              "--strategy picks among the VAE's.")
+        threshold = model.scorer_threshold(scorer)
+        if threshold is None:
+            raise ConfigError(f"{loaded.name!r} was saved before baselines got a validated threshold; give --threshold "
+                              "or choose them again with `vae-explorer threshold`.")
     threshold = scoring_threshold(model, threshold, strategy)
     rows_per_byte = _rows_per_byte_estimate(source)
     block_size = int(min(max(chunk_size / rows_per_byte, 1 << 14), 1 << 30))
@@ -819,7 +877,7 @@ def score_csv(loaded: LoadedModel, input_path: str | os.PathLike, output_path: s
         writer = None
         try:
             for batch in reader:
-                scored = score_batch(model, batch, threshold, source.name, rows)
+                scored = score_batch(model, batch, threshold, source.name, rows, scorer)
                 writer = writer or pacsv.CSVWriter(temporary, scored.schema)
                 writer.write_batch(scored)
                 rows += scored.num_rows
@@ -846,7 +904,7 @@ def score_csv(loaded: LoadedModel, input_path: str | os.PathLike, output_path: s
     finally:
         temporary.unlink(missing_ok=True)
     seconds = time.perf_counter() - start
-    summary = {"rows": rows, "flagged": flagged, "threshold": float(threshold), "output": str(target),
+    summary = {"rows": rows, "flagged": flagged, "scorer": scorer, "threshold": float(threshold), "output": str(target),
                "seconds": round(seconds, 2), "rows_per_second": round(rows / seconds) if seconds else None}
     if labelled:
         tp, fp, fn = counts["tp"], counts["fp"], counts["fn"]

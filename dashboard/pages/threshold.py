@@ -13,6 +13,7 @@ import streamlit as st
 from dashboard import figures, loaders, presentation, state, widgets
 from dashboard.components.threshold_explorer import explorer_args, released_threshold, threshold_explorer
 from vae_core import bootstrap, fraud_analysis, thresholds
+from vae_core.advice import advice
 
 EXPLORER = "thr_explorer"
 INTERVAL_METRICS = ("precision", "recall", "f1", "fpr", "cost")
@@ -43,18 +44,48 @@ def strategy_params(strategy: str) -> dict:
     return {}
 
 
-def in_force(model, current: dict) -> tuple[float, str]:
-    """(threshold in force, what set it) for the fraud model `model` and its threshold state."""
+def in_force(model, current: dict, scorer: str, scored, decide: float | None) -> tuple[float, str]:
+    """(threshold in force, what set it) for the fraud model `model`, its threshold state and the scorer."""
     saved = model.info.get("threshold", {})
     if current["strategy"] == state.MODEL_THRESHOLD or current["value"] is None:
         where = saved.get("chosen_on", "validation split")
         name = presentation.STRATEGY_LABELS.get(saved.get("strategy"), saved.get("strategy", "?"))
-        return model.threshold_, f"the model's own threshold: {name} on its {where} at training time"
+        own = model.scorer_threshold(scorer)
+        if own is not None:
+            whose = "the model's own threshold" if scorer == state.DEFAULT_SCORER else f"{scorer}'s own threshold"
+            return own, f"{whose}: {name} on its {where} at training time"
+        strategy = saved.get("strategy", "max_f1")
+        found = thresholds.run_strategy(strategy, saved.get("params", {}), scored.scores, scored.labels,
+                                        scored.amounts, prevalence=decide)
+        return found, (f"{name} for {scorer} on the rows shown: this model was saved before its baselines got "
+                       "thresholds of their own on validation")
     if current["strategy"] == "manual":
         return float(current["value"]), "set by hand"
     params = ", ".join(f"{k.replace('_', ' ')} {v:g}" for k, v in (current.get("params") or {}).items())
     name = presentation.STRATEGY_LABELS.get(current["strategy"], current["strategy"])
     return float(current["value"]), f"{name}{f' ({params})' if params else ''} on the rows shown"
+
+
+def scorer_picker(name: str, model) -> str:
+    """Who scores the rows: the VAE or a baseline stored with it; a link's unknown scorer is named."""
+    st.session_state.setdefault(state.SCORER, state.DEFAULT_SCORER)
+    if st.session_state[state.SCORER] not in model.scorers:
+        st.warning(f"This model has no scorer named {st.session_state[state.SCORER]!r}; showing the VAE's scores. "
+                   f"It has {', '.join(model.scorers)}.", icon=":material/link_off:")
+        st.session_state[state.SCORER] = state.DEFAULT_SCORER
+    if len(model.scorers) > 1:
+        st.selectbox("Scorer", model.scorers, key=state.SCORER, on_change=state.use_scorer, args=(name,),
+                     format_func=lambda s: "VAE (this model)" if s == state.DEFAULT_SCORER else f"{s} (stored baseline)",
+                     help="A baseline fitted on the same training normals scores the same rows, with the same "
+                          "threshold tools; its own threshold was chosen on validation like the VAE's.")
+    return st.session_state[state.SCORER]
+
+
+def advice_panel(info, scorer: str) -> None:
+    """Say plainly when a stored baseline beat the VAE on validation by more than its interval."""
+    for item in advice(info.metadata.get("metrics", {}).get("validation_comparison")):
+        hint = "" if scorer != state.DEFAULT_SCORER else " Choose it under Scorer to use it with the same threshold tools."
+        st.warning(item["text"] + hint, icon=":material/lightbulb:")
 
 
 def deployment_controls(name: str, model, summary, two_classes: bool) -> float | None:
@@ -93,8 +124,7 @@ def controls(name: str, model, scored, value: float, fee: float, fraud_cost, dec
                                                 review_fee=fee, fraud_cost=fraud_cost, prevalence=decide)
                 state.set_threshold(name, found, strategy, params)
                 st.rerun()
-        reset.button("Model's threshold", key="thr_reset", on_click=state.set_threshold,
-                     args=(name, model.threshold_, state.MODEL_THRESHOLD),
+        reset.button("Model's threshold", key="thr_reset", on_click=state.use_scorer, args=(name,),
                      help=f"{model.threshold_:.6g}, chosen on the validation split when the model was trained, "
                           f"at its deployment prevalence {model.deploy_prevalence:.3%}")
     with right:
@@ -261,7 +291,8 @@ def explain_section(key, data_key, model, scored, position: int, threshold: floa
                        f"({cf.counterfactual_score:.4g} < {threshold:.4g}).")
 
 
-def flagged_section(key, data_key, model, scored, threshold: float, names: tuple[str, str]) -> None:
+def flagged_section(key, data_key, model, scored, threshold: float, names: tuple[str, str], *,
+                    explain: bool = True) -> None:
     st.subheader("Flagged rows")
     positions = fraud_analysis.flagged_positions(scored, threshold)
     if len(positions) == 0:
@@ -274,7 +305,10 @@ def flagged_section(key, data_key, model, scored, threshold: float, names: tuple
     chosen = st.selectbox("Transaction to inspect", positions[:200].tolist(), key="thr_inspect",
                           format_func=lambda p: f"row {int(scored.rows[p])} · score {scored.scores[p]:.3g}"
                           + ("" if labels is None else f" · {names[int(labels[p])]}"))
-    explain_section(key, data_key, model, scored, int(chosen), threshold, names)
+    if explain:
+        explain_section(key, data_key, model, scored, int(chosen), threshold, names)
+    else:
+        st.caption("Explanations read the VAE's reconstruction; choose the VAE as the scorer to see them.")
 
 
 def outcome_scatter(summary, scored, threshold: float, names: tuple[str, str]) -> None:
@@ -290,8 +324,8 @@ def outcome_scatter(summary, scored, threshold: float, names: tuple[str, str]) -
                                                  f"{names[0]} rows)"), key="thr_outcomes")
 
 
-def explorer(name: str, model, summary, point, missed: float | None, table, costs, *, log_x: bool, log_y: bool,
-             names, fee: float, fraud_cost, target: float | None, intervals: dict | None, bands,
+def explorer(name: str, model_threshold: float, summary, point, missed: float | None, table, costs, *,
+             log_x: bool, log_y: bool, names, fee: float, fraud_cost, target: float | None, intervals: dict | None, bands,
              baselines: tuple[list[dict], dict]) -> None:
     """The browser-side explorer: drag on the histogram; the release sets the threshold in force."""
     current = {"threshold": float(point.threshold), "alerts": point.alerts, "fn": point.fn, "missed": missed,
@@ -301,7 +335,7 @@ def explorer(name: str, model, summary, point, missed: float | None, table, cost
     threshold_explorer(explorer_args(
         table=table, summary=summary, current=current, log_x=log_x, log_y=log_y, names=names, review_fee=fee,
         cost_note=cost_note, prevalence=target, per=fraud_analysis.DEFAULT_VOLUME, bands=band_intervals,
-        band_at=band_at, model_threshold=model.threshold_,
+        band_at=band_at, model_threshold=model_threshold,
         best=None if costs is None else (costs.best_threshold, costs.best_cost),
         flag_nothing=None if costs is None else costs.flag_nothing, baselines=baselines[1],
         baseline_metrics={row["scorer"]: {"auroc": row["auroc"], "average_precision": row["average_precision"]}
@@ -318,6 +352,9 @@ def main() -> None:
     data_key = widgets.fraud_rows_picker()
     if data_key is None:
         return
+    scorer = scorer_picker(info.name, model)
+    advice_panel(info, scorer)
+    data_key = (*data_key, scorer)
     scored = loaders.scored(key, data_key)
     summary = loaders.summary(key, data_key)
     labelled = scored.labels is not None
@@ -330,7 +367,7 @@ def main() -> None:
 
     decide = deployment_controls(info.name, model, summary, two_classes)
     target = state.deploy_prevalence(info.name, model.deploy_prevalence)
-    threshold, source = in_force(model, state.threshold_state(info.name))
+    threshold, source = in_force(model, state.threshold_state(info.name), scorer, scored, decide)
     controls(info.name, model, scored, threshold, fee, fraud_cost, decide)
     st.caption(f"Threshold in force: **{threshold:.6g}** — {source}.")
     sweep = loaders.sweep(key, data_key, fee, fraud_cost)
@@ -346,7 +383,7 @@ def main() -> None:
     deployed_costs = loaders.costs(key, data_key, fee, fraud_cost, target) if two_classes else None
     others = loaders.baselines(key, data_key, fee, fraud_cost) if two_classes else ([], {})
     intervals = loaders.intervals_at(key, data_key, fee, fraud_cost, float(threshold), target) if two_classes else None
-    explorer(info.name, model, summary, point, missed, table, costs, log_x=log_x, log_y=log_y, names=names, fee=fee,
+    explorer(info.name, model.scorer_threshold(scorer) or threshold, summary, point, missed, table, costs, log_x=log_x, log_y=log_y, names=names, fee=fee,
              fraud_cost=fraud_cost, target=target if two_classes else None,
              intervals=None if intervals is None else {m: intervals.get(m) for m in INTERVAL_METRICS},
              bands=loaders.bands(key, data_key, fee, fraud_cost) if two_classes else None, baselines=others)
@@ -364,7 +401,7 @@ def main() -> None:
     else:
         money_panel(info.name, deployed_costs, loaders.sweep(key, data_key, fee, fraud_cost, decide).at(threshold),
                     labelled, decide, summary.n)
-    flagged_section(key, data_key, model, scored, threshold, names)
+    flagged_section(key, data_key, model, scored, threshold, names, explain=scorer == state.DEFAULT_SCORER)
     if labelled:
         outcome_scatter(summary, scored, threshold, names)
 
