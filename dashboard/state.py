@@ -287,6 +287,12 @@ def params_for(page: str) -> dict[str, str]:
     return params
 
 
+def _notify(text: str) -> None:
+    """Add `text` to what the page says about the link it was opened with."""
+    earlier = st.session_state.get(_NOTICE)
+    st.session_state[_NOTICE] = f"{earlier} {text}" if earlier else text
+
+
 def _apply_model(page: str, name: str | None) -> str | None:
     """Make the model a link names active for `page`; a missing one is reported and the default kept."""
     kind = PAGE_KINDS.get(page)
@@ -299,9 +305,8 @@ def _apply_model(page: str, name: str | None) -> str | None:
     info = next((i for i in usable() if i.name == name and (kind is None or i.kind == kind)), None)
     if info is None:
         fallback = kind or "mnist"
-        st.session_state[_NOTICE] = (f"The link names a model {name!r}, which is not here (or is not a "
-                                     f"{'fraud' if fallback == 'fraud' else 'usable'} model); showing "
-                                     f"{default_model(fallback)!r} instead.")
+        _notify(f"The link names a model {name!r}, which is not here (or is not a "
+                f"{'fraud' if fallback == 'fraud' else 'usable'} model); showing {default_model(fallback)!r} instead.")
         return _apply_model(page, None)
     st.session_state.setdefault(ACTIVE, {})[info.kind] = info.name
     if page in ("latent", "decoder"):
@@ -338,6 +343,12 @@ def apply_params(page: str, params: dict[str, str]) -> None:
         fee = _float(params.get("fee"))
         st.session_state[FEE] = fee if fee is not None and fee >= 0 else DEFAULT_FEE
         miss = _float(params.get("miss"))
+        unusable = [f"{name}={params[name]!r}" for name, value in (("fee", fee), ("miss", miss))
+                    if params.get(name) is not None and (value is None or value < 0)]
+        if unusable:
+            _notify(f"The link's {' and '.join(unusable)} {'is not a' if len(unusable) == 1 else 'are not'} "
+                    f"non-negative number{'' if len(unusable) == 1 else 's'} of euros; using the defaults "
+                    f"(€{DEFAULT_FEE:g} per review, a missed fraud costs its amount).")
         st.session_state[COST_MODE] = "fixed" if miss is not None and miss >= 0 else "amount"
         st.session_state[FIXED_COST] = miss if miss is not None and miss >= 0 else DEFAULT_FIXED_COST
         _apply_prevalence(model, params)
@@ -364,8 +375,8 @@ def _apply_prevalence(model: str, params: dict[str, str]) -> None:
     if value is not None and 0 < value < 1:
         st.session_state[DEPLOY] = {"model": model, "value": value, "default": None}
     elif text is not None:
-        st.session_state[_NOTICE] = (f"The link's deployment prevalence prev={text!r} is not a fraction strictly "
-                                     "between 0 and 1 (0.00172 for 0.172%); using the model's own.")
+        _notify(f"The link's deployment prevalence prev={text!r} is not a fraction strictly between 0 and 1 "
+                "(0.00172 for 0.172%); using the model's own.")
     st.session_state[DECIDE_AT] = params.get("decide") if params.get("decide") in DECIDE_CHOICES else DECIDE_CHOICES[0]
     st.session_state[SCORER] = params.get("scorer") or DEFAULT_SCORER  # the page checks the model has it
 

@@ -328,3 +328,13 @@ def test_a_link_naming_an_unknown_scorer_says_so(app_env, trained_models_dir):
     at = open_link("threshold", scorer="bogus")
     assert any("no scorer named 'bogus'" in w.value for w in at.warning)
     assert at.selectbox(key="thr_scorer").value == "VAE"
+
+
+def test_a_link_with_a_negative_fee_says_so_and_uses_the_default(app_env, trained_models_dir):
+    app_env(trained_models_dir)
+    at = open_link("threshold", fee="-5", miss="-1", prev="0")
+    notice = next(w.value for w in at.warning if "fee='-5'" in w.value)
+    assert "fee='-5' and miss='-1' are not non-negative numbers of euros" in notice
+    assert "prev='0' is not a fraction strictly between 0 and 1" in notice
+    assert at.number_input(key="thr_fee").value == 5.0
+    assert "fee" not in at.query_params and "miss" not in at.query_params and "prev" not in at.query_params
