@@ -301,4 +301,10 @@ def fraud_training_data(disabled: bool) -> dict[str, Any]:
                 frauds = 0 if data.labels is None else int(data.labels.sum())
                 st.success(f"{upload.name}: {len(data):,} rows, {len(data.feature_names)} features, "
                            f"{frauds:,} frauds ({frauds / max(1, len(data)):.2%}).", icon=":material/check:")
+    percent = st.number_input("Deployment prevalence (%)", min_value=0.0001, max_value=99.9999, value=None,
+                              step=0.01, format="%.4f", key="train_fraud_prevalence", disabled=disabled,
+                              placeholder="the default",
+                              help="The share of positives where the model will be used: its thresholds are chosen "
+                                   "at it. Empty: 0.172% for the credit-card schema, else the training data's share.")
+    options["deploy_prevalence"] = None if percent is None else float(f"{percent / 100:.10g}")
     return options

@@ -5,6 +5,8 @@ Models are tiny but real (trained once per session in app_fixtures); data is sma
 
 from __future__ import annotations
 
+import json
+
 import subprocess
 import sys
 import time
@@ -291,10 +293,13 @@ def test_train_page_trains_a_fraud_model(app_env, tmp_path):
     at.text_input(key="train_hidden_fraud").input("16").run()
     at.number_input(key="train_epochs_fraud").set_value(2).run()
     at.text_input(key="train_name").input("fresh-fraud").run()
+    at.number_input(key="train_fraud_prevalence").set_value(1.0).run()
     at.button(key="train_start").click().run()
     at = _wait_for_job(at)
     assert_clean(at)
-    assert (folder / "fresh-fraud" / "fraud.json").is_file()
+    info = json.loads((folder / "fresh-fraud" / "fraud.json").read_text())
+    assert info["deploy_prevalence"] == {"value": 0.01, "source": "given"}
+    assert info["threshold"]["prevalence"] == 0.01
     assert any("AUROC" in s.value and "prevalence" in s.value for s in at.success), [s.value for s in at.success]
     at = follow(at, "Explore this model")
     assert at.title[0].value == "Fraud threshold"

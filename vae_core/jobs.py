@@ -637,7 +637,8 @@ def _train(spec: TrainingSpec, data, on_progress, cancel, may_save) -> dict[str,
         from vae_core.fraud import train_fraud
 
         outcome = train_fraud(spec.name, data, vae_config, train_config, models_dir=spec.models_dir,
-                              on_progress=on_progress, cancel=cancel, may_save=may_save)
+                              deploy_prevalence=spec.data.get("deploy_prevalence"), on_progress=on_progress,
+                              cancel=cancel, may_save=may_save)
     if outcome.saved_to is None:
         return None
     metrics = {k: v for k, v in outcome.metrics.items() if isinstance(v, (int, float, str))}
