@@ -12,7 +12,7 @@ import streamlit as st
 
 from dashboard import figures, loaders, presentation, state, widgets
 from dashboard.components.threshold_explorer import explorer_args, released_threshold, threshold_explorer
-from vae_core import bootstrap, fraud_analysis, thresholds
+from vae_core import bootstrap, fraud, fraud_analysis, thresholds
 from vae_core.advice import advice
 
 EXPLORER = "thr_explorer"
@@ -54,10 +54,13 @@ def in_force(model, current: dict, scorer: str, scored, decide: float | None) ->
         if own is not None:
             whose = "the model's own threshold" if scorer == state.DEFAULT_SCORER else f"{scorer}'s own threshold"
             return own, f"{whose}: {name} on its {where} at training time"
-        strategy = saved.get("strategy", "max_f1")
-        found = thresholds.run_strategy(strategy, saved.get("params", {}), scored.scores, scored.labels,
-                                        scored.amounts, prevalence=decide)
-        return found, (f"{name} for {scorer} on the rows shown: this model was saved before its baselines got "
+        strategy, params = saved.get("strategy", "max_f1"), saved.get("params", {})
+        if scored.labels is None:  # unlabelled rows: a budget is the one strategy that needs no labels
+            strategy, params = "alert_budget", fraud.DEFAULT_STRATEGY_PARAMS["alert_budget"]
+        found = thresholds.run_strategy(strategy, params, scored.scores, scored.labels, scored.amounts,
+                                        prevalence=decide)
+        label = presentation.STRATEGY_LABELS.get(strategy, strategy)
+        return found, (f"{label} for {scorer} on the rows shown: this model was saved before its baselines got "
                        "thresholds of their own on validation")
     if current["strategy"] == "manual":
         return float(current["value"]), "set by hand"
