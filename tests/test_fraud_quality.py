@@ -114,8 +114,10 @@ def test_default_threshold_never_costs_more_than_the_naive_ones_on_validation(tr
     cost = thresholds.evaluate_at_threshold(scores, labels, model.threshold_, amounts)["cost"]
     naive = thresholds.naive_costs(labels, amounts)
     assert cost <= naive["flag_nothing"] and cost <= naive["flag_everything"]
-    assert cost == pytest.approx(thresholds.minimum_cost(scores, labels, amounts))
     assert model.info["threshold"]["validation_cost"] == pytest.approx({"at_threshold": cost, **naive})
+    # Chosen at the deployment prevalence: there no threshold costs less.
+    deployed = thresholds.ThresholdSweep(scores, labels, amounts, prevalence=model.info["threshold"]["prevalence"])
+    assert deployed.at(model.threshold_).cost == pytest.approx(deployed.curve(deployed.grid())["cost"].min())
 
 
 def test_default_threshold_without_amounts_maximises_f1(synthetic):
