@@ -1,6 +1,7 @@
 """Batch scoring throughput: the CLI's scorer in one process against the same scorer on a local Dask
-cluster of 1 and 2 worker processes, on 284,807 synthetic transactions (the generator fitted per class to the real ULB subset, vae_core/synthetic.py,
-at 0.172% frauds: the real full file is not available offline). Writes bench/results/dask_scoring.json.
+cluster of 1 and 2 worker processes, on 284,807 synthetic transactions (the generator fitted per
+class to the real ULB subset, vae_core/synthetic.py, at 0.172% frauds: the real full file is not
+available offline). Writes bench/results/dask_scoring.json.
 
     .venv/bin/python bench/bench_dask.py              # ~5 min on 2 CPU cores; needs pip install -e ".[dask]"
     .venv/bin/python bench/bench_dask.py --rows 50000

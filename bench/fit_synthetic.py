@@ -8,17 +8,12 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import sys
 import time
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT / "bench"))
-
-from bench_fraud import subset_file  # noqa: E402
-
-from vae_core import synthetic  # noqa: E402
-from vae_core.tabular import read_creditcard  # noqa: E402
+from bench_fraud import subset_file
+from vae_core import synthetic
+from vae_core.tabular import read_creditcard
 
 
 def main() -> None:
@@ -31,8 +26,8 @@ def main() -> None:
     generator = synthetic.fit_generator(data.features[list(synthetic.COLUMNS)].to_numpy(), data.labels, seed=args.seed)
     out = Path(args.out)
     generator.save(out)
-    print(f"fitted {len(data)} rows in {time.perf_counter() - started:.0f} s: components {synthetic.N_COMPONENTS}, "
-          f"normal-like fraud share {generator.normal_like_share:.3f}")
+    print(f"fitted {len(data)} rows in {time.perf_counter() - started:.0f} s: components (normal, fraud) "
+          f"{synthetic.N_COMPONENTS}, normal-like fraud share {generator.normal_like_share:.3f}")
     print(f"wrote {out} ({out.stat().st_size:,} bytes, sha256 {hashlib.sha256(out.read_bytes()).hexdigest()[:16]})")
 
 

@@ -29,7 +29,7 @@ from sklearn.mixture import GaussianMixture
 
 COLUMNS: tuple[str, ...] = ("Time", *(f"V{i}" for i in range(1, 29)), "Amount")
 PARAMETER_FILE = Path(__file__).with_name("synthetic_creditcard.npz")
-N_COMPONENTS = {"normal": 96, "fraud": 16}
+N_COMPONENTS = (96, 16)  # normal, fraud
 TIME_LEVELS = 201
 # A fraud is drawn as a normal row when the normal mixture's log-density of it is above this
 # quantile of the normals' own log-densities.
@@ -52,7 +52,8 @@ class Mixture:
         out = np.empty_like(noise)
         for k in range(len(self.weights)):
             rows = np.flatnonzero(component == k)
-            out[rows] = self.means[k] + noise[rows] @ self.cholesky[k].T
+            # einsum rather than BLAS: the same sums in the same order whatever the thread count
+            out[rows] = self.means[k] + np.einsum("ij,kj->ik", noise[rows], self.cholesky[k])
         return out
 
 
@@ -132,15 +133,20 @@ def _class_model(mixture: GaussianMixture, time: np.ndarray, log_amount: np.ndar
                       np.quantile(time, np.linspace(0.0, 1.0, TIME_LEVELS)), float(log_amount.max()))
 
 
-def fit_generator(features: np.ndarray, labels: np.ndarray, seed: int = 0) -> Generator:
-    """Fit both classes: `features` (n, 30) in COLUMNS order, `labels` (n,) with 1 = fraud."""
+def fit_generator(features: np.ndarray, labels: np.ndarray, seed: int = 0,
+                  n_components: tuple[int, int] = N_COMPONENTS,
+                  normal_like_quantile: float | None = NORMAL_LIKE_QUANTILE) -> Generator:
+    """Fit both classes: `features` (n, 30) in COLUMNS order, `labels` (n,) with 1 = fraud;
+    `n_components` (normal, fraud); `normal_like_quantile` None draws every fraud from the fraud mixture."""
     features, labels = np.asarray(features, np.float64), np.asarray(labels)
     mixed = np.column_stack([features[:, 1:-1], np.log1p(np.maximum(features[:, -1], 0.0))])
     normal, fraud = mixed[labels == 0], mixed[labels == 1]
-    normal_mixture = _fit_mixture(normal, N_COMPONENTS["normal"], seed)
-    cut = np.quantile(normal_mixture.score_samples(normal), NORMAL_LIKE_QUANTILE)
-    normal_like = normal_mixture.score_samples(fraud) > cut
-    fraud_mixture = _fit_mixture(fraud[~normal_like], N_COMPONENTS["fraud"], seed)
+    normal_mixture = _fit_mixture(normal, n_components[0], seed)
+    normal_like = np.zeros(len(fraud), bool)
+    if normal_like_quantile is not None:
+        cut = np.quantile(normal_mixture.score_samples(normal), normal_like_quantile)
+        normal_like = normal_mixture.score_samples(fraud) > cut
+    fraud_mixture = _fit_mixture(fraud[~normal_like], n_components[1], seed)
     return Generator(_class_model(normal_mixture, features[labels == 0, 0], normal[:, -1]),
                      _class_model(fraud_mixture, features[labels == 1, 0], fraud[:, -1]),
                      float(normal_like.mean()))
