@@ -194,11 +194,14 @@ def flagged_csv(scored: ScoredData, threshold: float, names: tuple[str, str] = (
 def settings_json(*, model: str, threshold: float, strategy: str | None, params: dict[str, Any],
                   point: thresholds.SweepPoint, review_fee: float, fraud_cost: float | str,
                   data_source: str, evaluated_on: str, prevalence: float | None,
-                  intervals: dict[str, Any] | None = None, estimate: PrevalenceEstimate | None = None) -> str:
+                  intervals: dict[str, Any] | None = None, estimate: PrevalenceEstimate | None = None,
+                  scorer: str = "VAE", decided_at: float | None = None) -> str:
     """The chosen operating point as JSON, with what it was measured on; optionally its bootstrap
-    intervals ({"level", "resamples", metric: [low, high] | None}) and a prevalence estimate."""
+    intervals ({"level", "resamples", metric: [low, high] | None}), the estimate at the deployment
+    prevalence, who scored the rows and the prevalence strategies decided at (None: as sampled)."""
     settings = {
-        "model": model, "threshold": threshold, "strategy": strategy, "strategy_params": params,
+        "model": model, "scorer": scorer, "threshold": threshold, "strategy": strategy, "strategy_params": params,
+        "decided_at_prevalence": decided_at,
         "cost_model": {"review_fee": review_fee, "fraud_cost": fraud_cost},
         "at_threshold": point.to_dict(), "data_source": data_source, "evaluated_on": evaluated_on,
         "prevalence": prevalence, "note": PREVALENCE_NOTE,

@@ -420,7 +420,7 @@ def main() -> None:
         evaluated_on=scored.evaluated_on, prevalence=summary.prevalence,
         intervals=None if intervals is None else {"level": 0.95, "resamples": bootstrap.DEFAULT_RESAMPLES,
                                                   **{m: None if v is None else list(v) for m, v in intervals.items()}},
-        estimate=estimate)
+        estimate=estimate, scorer=scorer, decided_at=decide)
     right.download_button("Threshold settings (JSON)", data=settings, file_name=f"{info.name}-threshold.json",
                           mime="application/json", key="thr_export_json", on_click="ignore",
                           icon=":material/download:")

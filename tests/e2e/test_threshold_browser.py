@@ -115,14 +115,15 @@ def test_the_estimate_and_intervals_after_a_release_and_the_downloaded_settings(
     app.wait_drawn()
     released = explorer.last_sent()
     shown = explorer.shown()
-    assert shown["estimate_precision"] == app.metric("Estimated precision")
-    assert shown["estimate_alerts"] == app.metric("Estimated alerts")
+    assert shown["estimate_precision"] == app.metric("Precision at deployment")
+    assert shown["estimate_alerts"] == app.metric("Expected alerts")
     cells = explorer.frame.evaluate("() => Array.from(document.querySelectorAll('#readout .ci')).map(e => e.textContent)")
     assert any(re.fullmatch(r"0\.\d{3}–[01]\.\d{3}", text) for text in cells)  # intervals under the numbers
     with app.page.expect_download() as download:
         app.click("thr_export_json")
     settings = json.loads(open(download.value.path()).read())
     assert settings["threshold"] == released and settings["strategy"] == "manual"
+    assert settings["scorer"] == "VAE" and settings["decided_at_prevalence"] == pytest.approx(0.00172)
     point = engine_sweep.at(released)
     assert settings["at_threshold"]["alerts"] == point.alerts and settings["at_threshold"]["tp"] == point.tp
     low, high = settings["bootstrap_intervals"]["recall"]
