@@ -16,7 +16,7 @@ ENGINE = REPO_ROOT / "vae_core"
 # Each engine module's floor: a module may import its own floor and the floors below, never above.
 FLOORS = {
     "errors": 0, "config": 0, "tf_import": 0, "dense": 0,
-    "data": 1, "tabular": 1, "synthetic": 1, "model": 1, "thresholds": 1, "baselines": 1,
+    "data": 1, "tabular": 1, "synthetic": 1, "model": 1, "thresholds": 1, "baselines": 1, "advice": 1,
     "training": 2, "latent": 2, "export": 2, "registry": 2, "classifier": 2, "sources": 2, "bootstrap": 2,
     "mnist": 3, "fraud": 3, "fraud_analysis": 3, "explain": 3, "compare": 3, "conditional": 3, "anatomy": 3,
     "archive": 3, "selection": 3,
