@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from vae_core import sources
+from vae_core import fraud, sources
 from vae_core.errors import DataError
 
 
@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     if training_csv is None:
         raise SystemExit(sources.missing_training_data(trained_on))
     try:
-        counts = sources.write_heldout_rows(args.model, training_csv)
+        counts = fraud.write_heldout_rows(args.model, training_csv)
     except DataError as exc:
         raise SystemExit(str(exc)) from exc
     size = (args.model / sources.HELDOUT_FILE).stat().st_size

@@ -17,7 +17,7 @@ import pytest
 from app_fixtures import app_data_dir, app_env, models_copy, trained_models_dir  # noqa: F401
 from conftest import shared_path
 from fault_kit import open_link, shown_errors
-from vae_core import archive, registry, sources
+from vae_core import archive, fraud, registry, sources
 from vae_core.errors import DataError
 from vae_core.tabular import CREDITCARD_FEATURES
 
@@ -75,7 +75,7 @@ def test_the_shipped_rows_are_the_training_files_own_text_and_regenerate_byte_fo
     assert all(row.rsplit(",", 1)[0] in original for row in rows)  # every value's text as in the source
     copy = tmp_path / "fraud-subset"
     shutil.copytree(DEMO, copy)
-    assert sources.write_heldout_rows(copy, shared_path("creditcard/creditcard_subset.csv")) == {
+    assert fraud.write_heldout_rows(copy, shared_path("creditcard/creditcard_subset.csv")) == {
         "validation": 501, "test": 1001}
     for name in sources.HELDOUT_FILES:
         assert (copy / name).read_bytes() == (DEMO / name).read_bytes(), name
@@ -87,7 +87,7 @@ def test_the_rows_of_another_file_are_refused(tmp_path):
     other = tmp_path / "other.csv"
     sources.heldout_rows(DEMO).to_frame().to_csv(other, index=False)
     with pytest.raises(DataError, match=r"other.csv is not the file model 'fraud-subset' trained on"):
-        sources.write_heldout_rows(copy, other)
+        fraud.write_heldout_rows(copy, other)
 
 
 def test_an_export_carries_the_shipped_rows_and_imports_with_them(tmp_path):

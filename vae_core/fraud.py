@@ -763,6 +763,45 @@ def rechoose_threshold(loaded: LoadedModel, data: TabularDataset, *, deploy_prev
             "evaluated_on": test.evaluated_on}
 
 
+def write_heldout_rows(folder: str | os.PathLike, training_csv: str | os.PathLike) -> dict[str, int]:
+    """Write model `folder`'s validation and test rows of `training_csv` (the file it trained on,
+    checked by its fingerprint) into the folder as HELDOUT_FILE, every column's text exactly as in
+    the file plus SPLIT_COLUMN, with HELDOUT_LICENSE_FILE. Returns {"validation": n, "test": n}."""
+    import csv
+    import gzip
+    import io
+    import json
+
+    from vae_core.sources import HELDOUT_FILE, HELDOUT_LICENSE, HELDOUT_LICENSE_FILE, SPLIT_COLUMN
+    from vae_core.tabular import read_labelled_csv
+
+    folder, training_csv = Path(folder), Path(training_csv)
+    info = json.loads((folder / FRAUD_FILE).read_text())
+    trained_on, split_info = info["data"], info["split"]
+    data = read_labelled_csv(training_csv, label_column=trained_on["label_column"],
+                             positive_label=trained_on["positive"])
+    if data_fingerprint(data) != trained_on["fingerprint"]:
+        raise DataError(f"{training_csv} is not the file model '{folder.name}' trained on (its fingerprint differs).")
+    split = stratified_split(data.labels, test_fraction=split_info["test_fraction"],
+                             val_fraction=split_info["val_fraction"], seed=split_info["seed"])
+    which = {int(i): "validation" for i in split.val_idx} | {int(i): "test" for i in split.test_idx}
+    with open(training_csv, encoding="utf-8-sig", newline="") as handle:
+        header, *body = list(csv.reader(handle))
+    if SPLIT_COLUMN in header or len(body) != len(data):
+        raise DataError(f"{training_csv} has a {SPLIT_COLUMN!r} column or rows the CSV reader does not see.")
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow([*header, SPLIT_COLUMN])
+    writer.writerows([*row, which[i]] for i, row in enumerate(body) if i in which)
+    (folder / HELDOUT_FILE).write_bytes(gzip.compress(text.getvalue().encode(), compresslevel=9, mtime=0))
+    kept = np.sort(np.concatenate([split.val_idx, split.test_idx]))
+    (folder / HELDOUT_LICENSE_FILE).write_text(HELDOUT_LICENSE.format(
+        split=SPLIT_COLUMN, source_name=training_csv.name, n_validation=len(split.val_idx), n_test=len(split.test_idx),
+        n_rows=len(kept), n_fraud=int(data.labels[kept].sum()), seed=split_info["seed"],
+        test_fraction=split_info["test_fraction"], val_fraction=split_info["val_fraction"]))
+    return {"validation": len(split.val_idx), "test": len(split.test_idx)}
+
+
 def _rows_per_byte_estimate(path: Path) -> float:
     with open(path, "rb") as handle:
         sample = handle.read(1 << 16)

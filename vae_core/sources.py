@@ -20,8 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-import numpy as np
-
 from vae_core.data import MNIST_FILES, ImageDataset, keras_cache_path, load_bundled_digits, read_mnist
 from vae_core.errors import ConfigError, DataError
 
@@ -256,44 +254,6 @@ def heldout_rows(folder: Path | None, label_column: str = "Class", positive: str
         raise DataError(f"Column {SPLIT_COLUMN!r} of {HELDOUT_FILE} in model '{path.parent.name}' holds "
                         f"{', '.join(map(repr, unknown[:5]))}; it may only hold {' or '.join(HELDOUT_SPLITS)}.")
     return dataclasses.replace(data, source=HELDOUT_SOURCE)
-
-
-def write_heldout_rows(folder: str | os.PathLike, training_csv: str | os.PathLike) -> dict[str, int]:
-    """Write model `folder`'s validation and test rows of `training_csv` (the file it trained on,
-    checked by its fingerprint) into the folder as HELDOUT_FILE, every column's text exactly as in
-    the file plus SPLIT_COLUMN, with HELDOUT_LICENSE_FILE. Returns {"validation": n, "test": n}."""
-    import csv
-    import gzip
-    import json
-
-    from vae_core.fraud import FRAUD_FILE, data_fingerprint
-    from vae_core.tabular import read_labelled_csv, stratified_split
-
-    folder, training_csv = Path(folder), Path(training_csv)
-    info = json.loads((folder / FRAUD_FILE).read_text())
-    trained_on, split_info = info["data"], info["split"]
-    data = read_labelled_csv(training_csv, label_column=trained_on["label_column"],
-                             positive_label=trained_on["positive"])
-    if data_fingerprint(data) != trained_on["fingerprint"]:
-        raise DataError(f"{training_csv} is not the file model '{folder.name}' trained on (its fingerprint differs).")
-    split = stratified_split(data.labels, test_fraction=split_info["test_fraction"],
-                             val_fraction=split_info["val_fraction"], seed=split_info["seed"])
-    which = {int(i): "validation" for i in split.val_idx} | {int(i): "test" for i in split.test_idx}
-    with open(training_csv, encoding="utf-8-sig", newline="") as handle:
-        header, *body = list(csv.reader(handle))
-    if SPLIT_COLUMN in header or len(body) != len(data):
-        raise DataError(f"{training_csv} has a {SPLIT_COLUMN!r} column or rows the CSV reader does not see.")
-    text = io.StringIO()
-    writer = csv.writer(text, lineterminator="\n")
-    writer.writerow([*header, SPLIT_COLUMN])
-    writer.writerows([*row, which[i]] for i, row in enumerate(body) if i in which)
-    (folder / HELDOUT_FILE).write_bytes(gzip.compress(text.getvalue().encode(), compresslevel=9, mtime=0))
-    kept = np.sort(np.concatenate([split.val_idx, split.test_idx]))
-    (folder / HELDOUT_LICENSE_FILE).write_text(HELDOUT_LICENSE.format(
-        split=SPLIT_COLUMN, source_name=training_csv.name, n_validation=len(split.val_idx), n_test=len(split.test_idx),
-        n_rows=len(kept), n_fraud=int(data.labels[kept].sum()), seed=split_info["seed"],
-        test_fraction=split_info["test_fraction"], val_fraction=split_info["val_fraction"]))
-    return {"validation": len(split.val_idx), "test": len(split.test_idx)}
 
 
 def missing_training_data(trained_on: dict[str, Any]) -> str:
