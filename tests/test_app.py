@@ -16,6 +16,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from fault_kit import explorer_stop, follow, links
+from vae_core.config import fraud_model_defaults
 from app_fixtures import (CONDITIONAL_MODEL, FRAUD_MODEL, MNIST_MODEL, app_data_dir, app_env,  # noqa: F401
                           models_copy, trained_models_dir)
 
@@ -299,6 +300,8 @@ def test_train_page_trains_a_fraud_model(app_env, tmp_path):
     assert_clean(at)
     info = json.loads((folder / "fresh-fraud" / "fraud.json").read_text())
     assert info["deploy_prevalence"] == {"value": 0.01, "source": "given"}
+    config = json.loads((folder / "fresh-fraud" / "config.json").read_text())["vae_config"]
+    assert config["latent_dim"] == fraud_model_defaults(config["input_shape"][0])["latent_dim"]  # left to the shape
     assert info["threshold"]["prevalence"] == 0.01
     assert any("AUROC" in s.value and "prevalence" in s.value for s in at.success), [s.value for s in at.success]
     at = follow(at, "Explore this model")

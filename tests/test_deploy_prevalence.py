@@ -179,7 +179,7 @@ def test_cli_scores_with_a_stored_baseline_at_its_own_threshold(deployed_model, 
     data.to_frame().to_csv(csv, index=False)
     info = json.loads((folder / "deployed" / "fraud.json").read_text())
     own = info["baseline_thresholds"]["IsolationForest"]
-    assert own["prevalence"] == FULL_PREVALENCE and own["chosen_on"] == "validation split"
+    assert own["prevalence"] == info["deploy_prevalence"]["value"] and own["chosen_on"] == "validation split"
     result = run_cli("score", "--name", "deployed", "--models-dir", str(folder), "--input", str(csv), "--output",
                      str(out), "--scorer", "IsolationForest")
     assert result.returncode == 0, result.stderr

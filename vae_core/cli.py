@@ -233,9 +233,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         data = sources.mnist("path" if args.data else "auto", args.data)
     else:
         data = sources.transactions(args.data, label_column=args.label_column, positive=args.positive)
-        # unset fraud settings follow the table's shape (config.fraud_model_defaults); Time is not a feature
-        vae_config, train_config = build_configs(
-            "fraud", n_features=sum(name != "Time" for name in data.feature_names), **settings)
+        from vae_core.fraud import model_features
+
+        # unset fraud settings follow the table's shape (config.fraud_model_defaults)
+        vae_config, train_config = build_configs("fraud", n_features=len(model_features(data.feature_names)),
+                                                 **settings)
     import_tensorflow(args.verbose)
     cancel = threading.Event()
     update, close = _progress_bar(f"train {args.name}")

@@ -438,6 +438,12 @@ class FraudTraining:
     model: FraudModel | None = None
 
 
+def model_features(feature_names: tuple[str, ...], include_time: bool = False) -> tuple[str, ...]:
+    """The columns a fraud model reads: every feature but `Time` (seconds since the first transaction,
+    which describes when the data was collected, not the transaction) unless `include_time`."""
+    return tuple(name for name in feature_names if include_time or name != "Time")
+
+
 def deployment_prevalence(feature_names: tuple[str, ...], data_prevalence: float,
                           given: float | None = None) -> dict[str, Any]:
     """The share of positives a model will meet where it is deployed, and where that figure comes from:
@@ -511,14 +517,14 @@ def train_fraud(name: str | None, data: TabularDataset, vae_config: VAEConfig | 
         raise DataError("Training a fraud model needs labelled data (a label column), to hold out frauds "
                         "for validation and testing.")
     threshold_params = dict(threshold_params or {})
-    features = tuple(name for name in data.feature_names if include_time or name != "Time")
+    features = model_features(data.feature_names, include_time)
+    split = stratified_split(data.labels, test_fraction=test_fraction, val_fraction=val_fraction, seed=split_seed)
     Preprocessor.check_columns(data.features, features)
     deployment = deployment_prevalence(features, data.prevalence, deploy_prevalence)
     default_model, default_training = build_configs("fraud", n_features=len(features))
     train_config = train_config or default_training
     vae_config = dataclasses.replace(vae_config or default_model, input_shape=(len(features),))
     check_fraud_config(vae_config)
-    split = stratified_split(data.labels, test_fraction=test_fraction, val_fraction=val_fraction, seed=split_seed)
     labels = data.labels.astype(np.int64)
     train_normals, val_normals = normal_rows(split.train_idx, labels), normal_rows(split.val_idx, labels)
     frame = data.features

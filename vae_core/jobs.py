@@ -634,8 +634,12 @@ def _train(spec: TrainingSpec, data, on_progress, cancel, may_save) -> dict[str,
         outcome = train_mnist(spec.name, vae_config, train_config, data=data, models_dir=spec.models_dir,
                               on_progress=on_progress, cancel=cancel, may_save=may_save)
     else:
-        from vae_core.fraud import train_fraud
+        from vae_core.config import fraud_model_defaults
+        from vae_core.fraud import model_features, train_fraud
 
+        if spec.data.get("latent_by_shape"):  # the form left the latent size to the table's shape
+            n_features = len(model_features(data.feature_names))
+            vae_config = replace(vae_config, latent_dim=fraud_model_defaults(n_features)["latent_dim"])
         outcome = train_fraud(spec.name, data, vae_config, train_config, models_dir=spec.models_dir,
                               deploy_prevalence=spec.data.get("deploy_prevalence"), on_progress=on_progress,
                               cancel=cancel, may_save=may_save)
