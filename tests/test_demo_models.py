@@ -126,3 +126,25 @@ def test_fraud_demo_model_reproduces_its_test_metrics():
     result = evaluate_fraud(FraudModel.from_loaded(loaded), data)
     assert result["evaluated_on"].startswith("held-out test split")
     assert result["roc_auc"] == pytest.approx(loaded.metadata["metrics"]["roc_auc"], abs=1e-6)
+
+
+def test_the_shipped_fraud_threshold_pays_at_the_deployment_prevalence_on_its_own_held_out_rows():
+    """Issue 24's goal, on the real rows shipped with the model (no ../shared needed): at 0.172% its
+    threshold costs less than flagging nothing and flagging everything on validation and on test, and
+    flags at most 2% of the test split's normal rows."""
+    from vae_core import sources, thresholds
+    from vae_core.fraud import FULL_PREVALENCE, FraudModel
+
+    folder = REPO_ROOT / "models" / "fraud-subset"
+    model = FraudModel.from_loaded(registry.load_model("fraud-subset", REPO_ROOT / "models"))
+    assert model.deploy_prevalence == FULL_PREVALENCE and model.info["threshold"]["prevalence"] == FULL_PREVALENCE
+    rows = sources.heldout_rows(folder)
+    for split in ("validation", "test"):
+        chosen = rows.split == split
+        scores = model.score(rows.features[chosen])
+        labels = rows.labels[chosen].astype(int)
+        deployed = thresholds.at_deployment(scores, labels, model.threshold_, rows.amount[chosen],
+                                            prevalence=FULL_PREVALENCE)
+        assert deployed["cost"] < min(deployed["flag_nothing"], deployed["flag_everything"]), (split, deployed)
+        if split == "test":
+            assert deployed["fpr"] <= 0.02 and thresholds.roc_auc(scores, labels) >= 0.96
