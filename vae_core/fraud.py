@@ -322,19 +322,20 @@ class FraudModel:
         return self.info.get("data", {}).get("label_column", CREDITCARD_LABEL)
 
     @property
-    def deploy_prevalence(self) -> float:
-        """The share of positives the model is deployed at (saved at training; for models saved
-        before it was, `deployment_prevalence`'s default for their features and training data)."""
-        saved = self.info.get("deploy_prevalence") or deployment_prevalence(
+    def deployment(self) -> dict[str, Any]:
+        """{"value", "source"}: the share of positives the model is deployed at (saved at training; for
+        models saved before it was, `deployment_prevalence`'s default for their features and data)."""
+        return self.info.get("deploy_prevalence") or deployment_prevalence(
             self.feature_names, self.info.get("data", {}).get("prevalence") or FULL_PREVALENCE)
-        return float(saved["value"])
+
+    @property
+    def deploy_prevalence(self) -> float:
+        return float(self.deployment["value"])
 
     @property
     def deploy_prevalence_source(self) -> str:
         """Where `deploy_prevalence` comes from, for people."""
-        saved = self.info.get("deploy_prevalence") or deployment_prevalence(
-            self.feature_names, self.info.get("data", {}).get("prevalence") or FULL_PREVALENCE)
-        return str(saved["source"])
+        return str(self.deployment["source"])
 
     @property
     def positive(self) -> str | int:

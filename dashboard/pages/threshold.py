@@ -91,12 +91,12 @@ def advice_panel(info, scorer: str) -> None:
         st.warning(item["text"] + hint, icon=":material/lightbulb:")
 
 
-def deployment_controls(name: str, model, summary, two_classes: bool) -> float | None:
-    """The deployment prevalence and whether decisions are made at it: the prevalence to decide at
-    (None: the rows as sampled)."""
+def deployment_controls(name: str, model, summary, two_classes: bool) -> tuple[float, float | None]:
+    """The deployment prevalence and whether decisions are made at it: (the deployment prevalence,
+    the prevalence to decide at or None for the rows as sampled)."""
     target = state.deploy_prevalence(name, model.deploy_prevalence)
     if not two_classes:
-        return None
+        return target, None
     left, right = st.columns([1, 2])
     st.session_state[PREVALENCE_INPUT] = target * 100
     left.number_input("Deployment prevalence (%)", min_value=0.0001, max_value=99.9999, step=0.01, format="%.4f",
@@ -109,7 +109,7 @@ def deployment_controls(name: str, model, summary, two_classes: bool) -> float |
     st.session_state.setdefault(state.DECIDE_AT, state.DECIDE_CHOICES[0])
     right.radio("Strategies and the minimum cost decide at", state.DECIDE_CHOICES, format_func=labels.get,
                 key=state.DECIDE_AT, horizontal=True)
-    return target if state.decide_at() == "deployment" else None
+    return target, target if state.decide_at() == "deployment" else None
 
 
 def controls(name: str, model, scored, value: float, fee: float, fraud_cost, decide: float | None) -> None:
@@ -368,8 +368,7 @@ def main() -> None:
     fee, fraud_cost = cost_widgets(scored.amounts is not None)
     fee = float(fee)
 
-    decide = deployment_controls(info.name, model, summary, two_classes)
-    target = state.deploy_prevalence(info.name, model.deploy_prevalence)
+    target, decide = deployment_controls(info.name, model, summary, two_classes)
     threshold, source = in_force(model, state.threshold_state(info.name), scorer, scored, decide)
     controls(info.name, model, scored, threshold, fee, fraud_cost, decide)
     st.caption(f"Threshold in force: **{threshold:.6g}** — {source}.")
@@ -386,8 +385,9 @@ def main() -> None:
     deployed_costs = loaders.costs(key, data_key, fee, fraud_cost, target) if two_classes else None
     others = loaders.baselines(key, data_key, fee, fraud_cost) if two_classes else ([], {})
     intervals = loaders.intervals_at(key, data_key, fee, fraud_cost, float(threshold), target) if two_classes else None
-    explorer(info.name, model.scorer_threshold(scorer) or threshold, summary, point, missed, table, costs, log_x=log_x, log_y=log_y, names=names, fee=fee,
-             fraud_cost=fraud_cost, target=target if two_classes else None,
+    own = model.scorer_threshold(scorer)
+    explorer(info.name, threshold if own is None else own, summary, point, missed, table, costs, log_x=log_x,
+             log_y=log_y, names=names, fee=fee, fraud_cost=fraud_cost, target=target if two_classes else None,
              intervals=None if intervals is None else {m: intervals.get(m) for m in INTERVAL_METRICS},
              bands=loaders.bands(key, data_key, fee, fraud_cost) if two_classes else None, baselines=others)
 
