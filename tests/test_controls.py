@@ -207,9 +207,9 @@ def test_minimum_cost_is_what_the_money_panel_says(app_env, trained_models_dir):
     minimum = next(m.value for m in at.markdown if m.value.startswith("On these "))
     best = float(minimum.split("minimum **€")[1].split("**")[0].replace(",", ""))
     at.button(key="thr_use_best").click().run()
-    assert number(at, "Total cost") == pytest.approx(best, abs=0.01)
+    assert number(at, "Total cost") == pytest.approx(best, abs=0.5)  # the metric shows whole euros
     at.button(key="thr_apply").click().run()
-    assert number(at, "Total cost") == pytest.approx(best, abs=0.01)
+    assert number(at, "Total cost") == pytest.approx(best, abs=0.5)  # the metric shows whole euros
 
 
 def test_costs_change_the_total(app_env, trained_models_dir):
