@@ -18,7 +18,6 @@ import numpy as np
 import streamlit as st
 
 from vae_core import registry, sources
-from vae_core.tf_import import import_tensorflow
 
 if TYPE_CHECKING:
     from dashboard.components.latent_map import Blob
@@ -110,11 +109,10 @@ def model_key(name: str) -> ModelKey:
 
 @st.cache_resource(show_spinner="Loading the model…", max_entries=8)
 def _load_model(root: str, name: str, version: tuple[int, int]) -> LoadedModel:
-    """Load a model and trace its encode/decode functions once, so the first slider move is as fast
-    as the rest and many sessions can share it (calling a traced tf.function from threads is safe).
-    A fraud model whose fraud.json cannot score fails here, once."""
+    """Load a model once for every session to share: dense models in NumPy (no TensorFlow); a conv
+    model's Keras functions are traced here, so its first slider move is as fast as the rest. A fraud
+    model whose fraud.json cannot score fails here, once."""
     del version  # a replaced model has a new folder (mtime, inode), hence a new cache entry
-    import_tensorflow()  # the first model: TensorFlow's start-up lines stay off the terminal
     loaded = registry.load_model(name, root)
     if loaded.kind == "fraud":
         from vae_core.fraud import FraudModel

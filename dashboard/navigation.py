@@ -49,4 +49,3 @@ def run() -> None:
             st.caption(section)
             for page_key, title, icon in entries:
                 st.page_link(page_path(page_key), label=title, icon=icon, query_params=state.link_params(page_key))
-    warmup.page_ran()

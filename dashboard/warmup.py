@@ -1,20 +1,18 @@
-"""Start-up work done before anyone asks: TensorFlow, the default models, then a warm training process.
+"""Start-up work done before anyone asks: the default models and their first views, then a warm
+training process.
 
 Streamlit runs page scripts only when a browser connects. `streamlit run app.py` finds app.py's
 `app = st.App(..., lifespan=warmup.lifespan)` and enters the lifespan once as the server starts:
-it imports the dashboard's modules (~2 s, so the first page does not) and `start`s the rest on a
-background thread, so the server answers at once. That thread begins once a first page has been
-drawn (a first visit does not wait on TensorFlow's import), a page needs the models, or
-FIRST_PAGE_SECONDS have passed. A page that needs a model calls `wait_visibly()`
-first: while the start-up work runs, it shows what is loading (a person arriving early sees
-progress, not a blank page) and returns when it is done. One line in the server's log says when
-the work has finished.
+it imports the dashboard's modules (so the first page does not) and `start`s the rest on a
+background thread, so the server answers at once. Models load in NumPy (vae_core.dense: no
+TensorFlow in this process), so the loading takes a fraction of a second and begins at once. A page
+that needs a model calls `wait_visibly()` first: while the start-up work runs, it shows what is
+loading and returns when it is done. One line in the server's log says when the work has finished.
 """
 
 from __future__ import annotations
 
 import logging
-import sys
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -27,14 +25,9 @@ from streamlit.logger import get_logger
 
 log = get_logger(__name__)  # Streamlit's logger: its INFO lines reach the server's terminal
 THREAD = "warm-up"
-SWITCH_SECONDS = 0.0005  # the interpreter's thread switch interval while warming up (default 0.005)
 # A warm training worker (TensorFlow's import and a first fit: ~10 s of a core) starts once the server
 # is quiet: under this share of a core for this long, or after QUIET_MAX_SECONDS anyway.
 QUIET_SHARE, QUIET_SECONDS, QUIET_MAX_SECONDS = 0.2, 2.0, 60.0
-# The work begins once a first page has been drawn, or a page needs the models, or after this long
-# with no page: TensorFlow's import holds the GIL for seconds, and a first visit should not wait on it.
-FIRST_PAGE_SECONDS = 3.0
-DELIVER_SECONDS = 0.4  # then this long for the page's last messages to reach the browser
 
 
 @dataclass(frozen=True)
@@ -49,7 +42,6 @@ class Progress:
 
 _lock = threading.Lock()
 _progress: Progress | None = None  # None: never started (AppTest, a bare script)
-_may_begin = threading.Event()
 
 
 def _set(**changes: Any) -> None:
@@ -84,35 +76,16 @@ def start() -> bool:
     return True
 
 
-def page_ran() -> None:
-    """A page has been drawn: the start-up work may begin (it waits for the first page, see `start`)."""
-    _may_begin.set()
-
-
 def _run() -> None:
-    """Once a first page has been drawn (`page_ran`) or FIRST_PAGE_SECONDS have passed, import
-    TensorFlow and load each kind's default model (what a first visit opens); then, with pages no
-    longer waiting, compute the default MNIST model's first views (`prepare_first_views`);
-    then keep a warm training worker, each started once the server is quiet (on two cores, what
-    people's pages need comes first).
-
-    Meanwhile the interpreter switches threads every 0.5 ms instead of 5: importing TensorFlow holds
-    the GIL for seconds, and every request of a person's first page (the page's script, dozens of
-    small static files) would otherwise wait up to 5 ms at each of its many hand-offs.
-    """
+    """Load each kind's default model (what a first visit opens); then compute the default MNIST
+    model's first views (`prepare_first_views`); then keep a warm training worker, started once the
+    server is quiet (on two cores, what people's pages need comes first)."""
     from dashboard import loaders
     from vae_core import jobs, registry
-    from vae_core.tf_import import import_tensorflow
 
-    if _may_begin.wait(FIRST_PAGE_SECONDS):
-        time.sleep(DELIVER_SECONDS)
-    started, switch = time.perf_counter(), sys.getswitchinterval()
-    sys.setswitchinterval(SWITCH_SECONDS)
+    started = time.perf_counter()
     loaded, defaults = [], {}
     try:
-        _set(phase="loading TensorFlow")
-        import_tensorflow()  # ~5 s here, once per server, without its start-up lines
-
         defaults = registry.default_models(loaders.model_infos(), loaders.models_root())
         for name in defaults.values():
             if name is not None:
@@ -122,7 +95,6 @@ def _run() -> None:
     except Exception as exc:  # noqa: BLE001 - pages report their own errors; the log says why this stopped
         log.warning("start-up loading stopped: %s: %s", type(exc).__name__, exc)
     finally:
-        sys.setswitchinterval(switch)
         _set(phase="ready", done=True)
     loaded_seconds, views = time.perf_counter() - started, ""
     if defaults.get("mnist") in loaded:
@@ -131,7 +103,7 @@ def _run() -> None:
             views = f"; first views of {defaults['mnist']} ready after {time.perf_counter() - started:.1f} s"
         except Exception as exc:  # noqa: BLE001 - the pages compute (and report) it themselves
             log.warning("preparing the first views stopped: %s: %s", type(exc).__name__, exc)
-    log.info("TensorFlow and %d default model(s) loaded in %.1f s (%s)%s", len(loaded), loaded_seconds,
+    log.info("%d default model(s) loaded in %.1f s (%s)%s", len(loaded), loaded_seconds,
              ", ".join(loaded) or "none", views)
     jobs.warm_up(when=wait_until_quiet)
 
@@ -172,7 +144,6 @@ def wait_visibly(poll_seconds: float = 0.25) -> None:
         box.info(f"The server is starting up: {current.phase}… ({time.perf_counter() - current.started:.0f} s). "
                  "This page opens when it is done.", icon=":material/hourglass_top:")
         time.sleep(poll_seconds)
-        _may_begin.set()  # once the notice is on its way: TensorFlow's import would hold it up
         current = progress()
     box.empty()
 

@@ -1,9 +1,8 @@
-"""When the server's start-up work (dashboard.warmup) begins: TensorFlow's import holds the GIL for
-seconds, so it waits for a first page to be drawn, for a page that needs the models, or for
-FIRST_PAGE_SECONDS with no page at all.
+"""The server's start-up work (dashboard.warmup): it begins as the server starts, loads each kind's
+default model, and a page that needs a model meanwhile waits for it visibly.
 
-TensorFlow's import, the model registry and the warm training worker are replaced by recorders:
-these tests are about order, not loading.
+The registry and the warm training worker are replaced by recorders: these tests are about order,
+not loading (tests/e2e/test_speed.py runs the real thing).
 """
 
 from __future__ import annotations
@@ -15,21 +14,24 @@ from collections.abc import Iterator
 import pytest
 
 from dashboard import loaders, warmup
-from vae_core import jobs, tf_import
-
-SETTLE = 0.5  # seconds: long enough for the background thread to have begun, had it been free to
+from vae_core import jobs, registry
 
 
 @pytest.fixture()
-def began(monkeypatch) -> Iterator[threading.Event]:
-    """A fresh, never-started warm-up whose TensorFlow import only records that it happened."""
-    imported = threading.Event()
+def loading(monkeypatch) -> Iterator[list[str]]:
+    """A fresh, never-started warm-up whose model loads are recorded (each takes 0.3 s)."""
+    loaded: list[str] = []
+
+    def load(name: str) -> None:
+        time.sleep(0.3)
+        loaded.append(name)
+
     monkeypatch.setattr(warmup, "_progress", None)
-    monkeypatch.setattr(warmup, "_may_begin", threading.Event())
-    monkeypatch.setattr(tf_import, "import_tensorflow", imported.set)
     monkeypatch.setattr(loaders, "model_infos", lambda: [])
+    monkeypatch.setattr(registry, "default_models", lambda infos, root: {"mnist": None, "fraud": "fraud-demo"})
+    monkeypatch.setattr(loaders, "get_model", load)
     monkeypatch.setattr(jobs, "warm_up", lambda when=None: None)
-    yield imported
+    yield loaded
     for thread in threading.enumerate():  # finished before the recorders are undone
         if thread.name == warmup.THREAD:
             thread.join(10)
@@ -43,36 +45,26 @@ def _wait_done(timeout: float = 10.0) -> None:
         time.sleep(0.02)
 
 
-def test_loading_waits_for_the_first_page_to_be_drawn(began, monkeypatch):
-    monkeypatch.setattr(warmup, "FIRST_PAGE_SECONDS", 60.0)
+def test_loading_begins_as_the_server_starts_with_no_page_needed(loading):
+    started = time.monotonic()
     assert warmup.start()
-    time.sleep(SETTLE)
-    assert not began.is_set()
-    assert warmup.progress().phase == "starting" and not warmup.progress().done
-
-    warmup.page_ran()
-    assert began.wait(5)
+    assert not warmup.start()  # once per process
     _wait_done()
+    assert loading == ["fraud-demo"]
+    assert time.monotonic() - started < 5.0
     assert warmup.progress().phase == "ready"
 
 
-def test_a_page_that_needs_the_models_starts_loading_at_once(began, monkeypatch):
-    monkeypatch.setattr(warmup, "FIRST_PAGE_SECONDS", 60.0)
+def test_a_page_that_needs_the_models_waits_until_they_are_loaded(loading):
     warmup.start()
-    time.sleep(SETTLE)
-    assert not began.is_set()
-
     waited = threading.Thread(target=warmup.wait_visibly, kwargs={"poll_seconds": 0.02})
     waited.start()
     waited.join(10)
-    assert began.is_set() and not waited.is_alive()
-    assert warmup.progress().done
+    assert not waited.is_alive()
+    assert loading == ["fraud-demo"] and warmup.progress().done
 
 
-def test_with_no_page_loading_begins_after_first_page_seconds(began, monkeypatch):
-    monkeypatch.setattr(warmup, "FIRST_PAGE_SECONDS", 1.0)
+def test_a_page_before_any_start_up_work_does_not_wait(loading):
     started = time.monotonic()
-    warmup.start()
-    assert began.wait(10)
-    assert time.monotonic() - started >= 1.0
-    _wait_done()
+    warmup.wait_visibly()  # AppTest and bare scripts never start the warm-up
+    assert time.monotonic() - started < 0.5 and loading == []

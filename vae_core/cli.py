@@ -13,6 +13,7 @@ from typing import Any, Callable
 
 from vae_core.config import ACTIVATIONS, DATASETS
 from vae_core.errors import VAEError
+from vae_core import tf_import
 from vae_core.tf_import import import_tensorflow
 
 
@@ -270,7 +271,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from vae_core.registry import check_model, load_model
 
     check_model(args.name, args.models_dir)  # a missing or broken model is named before TensorFlow starts
-    import_tensorflow(args.verbose)
     loaded = load_model(args.name, args.models_dir)
     if loaded.kind == "mnist":
         from vae_core.mnist import evaluate_mnist
@@ -328,7 +328,6 @@ def cmd_score(args: argparse.Namespace) -> int:
 
     check_score_paths(args.input, args.output)  # cheap: before TensorFlow loads the model
     check_model(args.name, args.models_dir)
-    import_tensorflow(args.verbose)
     loaded = load_model(args.name, args.models_dir)
     with tqdm(total=100, desc=f"score {args.name}", unit="%", file=sys.stderr) as bar:
         def update(fraction: float) -> None:
@@ -353,7 +352,6 @@ def cmd_threshold(args: argparse.Namespace) -> int:
         raise ConfigError(f"Model {args.name!r} is an {info.kind} model; only fraud models have a threshold.")
     if args.strategy is not None and args.strategy not in STRATEGIES:
         raise ConfigError(f"Unknown threshold strategy {args.strategy!r}; choose one of: {', '.join(STRATEGIES)}.")
-    import_tensorflow(args.verbose)
     from vae_core.fraud import FraudModel, rechoose_threshold
 
     loaded = load_model(args.name, args.models_dir)
@@ -397,8 +395,7 @@ def cmd_import(args: argparse.Namespace) -> int:
                             f"{MAX_ZIP_BYTES // 2**20} MiB.")
     with open(path, "rb") as handle:
         data = handle.read()
-    check_zip(data, args.name, args.models_dir)  # what is wrong with the zip, before TensorFlow starts
-    import_tensorflow(args.verbose)
+    check_zip(data, args.name, args.models_dir)  # what is wrong with the zip, before anything is written
     info = import_zip(data, args.name, args.models_dir)
     print(f"imported {info.name} into {info.path.parent}")
     return 0
@@ -417,6 +414,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.verbose = getattr(args, "verbose", False)
+    tf_import.show_start_up_lines(args.verbose)
     try:
         return COMMANDS[args.command](args)
     except (VAEError, OSError, ValueError) as exc:  # bad input or files: the message says what to do

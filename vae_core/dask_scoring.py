@@ -8,8 +8,9 @@ FraudModel.score) run over the partitions of one or many CSV files, writing the 
         score_csv_dask("fraud", "transactions-*.csv", "scored.csv", models_dir="models")
 
 Needs the optional dependencies: pip install -e ".[dask]". Each partition (`blocksize` bytes of
-input) is read as text on a worker, scored by the model (loaded once per worker process from the
-model folder, which the workers must be able to read) and written back as CSV bytes; the client
+whole lines) is read on a worker and parsed by Arrow (every column as text), scored by the model
+(NumPy, loaded once per worker process from the model folder, which the workers must be able to
+read) and written back as CSV bytes; the client
 writes those in order into a temporary file beside `output_path` and renames it when complete, at
 most `2 × workers` partitions in flight, so files bigger than the cluster's memory stream through.
 """
@@ -31,27 +32,35 @@ def _model(models_dir: str, name: str, version: tuple[int, int]):
     """The fraud model, loaded once per worker process (per saved version)."""
     from vae_core import registry
     from vae_core.fraud import FraudModel
-    from vae_core.tf_import import import_tensorflow
 
-    import_tensorflow()
     return FraudModel.from_loaded(registry.load_model(name, models_dir))
 
 
-def _score_partition(frame, models_dir: str, name: str, version: tuple[int, int], threshold: float,
-                     header: bool) -> tuple[bytes, int, int]:
-    """One partition (every column as text) → (its rows plus score and flag as CSV bytes, rows, flagged)."""
+def _score_block(block: bytes, header: bytes, names: list[str], first_in_file: bool, models_dir: str, name: str,
+                 version: tuple[int, int], threshold: float, write_header: bool) -> tuple[bytes, int, int]:
+    """One block of CSV lines → (its rows plus score and flag as CSV bytes, rows, flagged). Arrow
+    parses the block (every column as text, one thread: the cluster's workers are the parallelism)
+    and writes the result; the first block of each file starts with that file's header, which must
+    be the first file's."""
     import pyarrow as pa
-    import pyarrow.compute  # noqa: F401 (pa.compute)
+    import pyarrow.compute as pc
     from pyarrow import csv as pacsv
 
     from vae_core.fraud import score_batch
 
-    batch = pa.RecordBatch.from_pandas(frame, preserve_index=False)
-    batch = batch.cast(pa.schema([pa.field(n, pa.string()) for n in batch.schema.names]))
-    scored = score_batch(_model(models_dir, name, version), batch, threshold)
+    if first_in_file:
+        own_header, _, block = block.partition(b"\n")
+        if own_header.rstrip(b"\r") != header.rstrip(b"\r\n"):
+            raise DataError("The input files do not share one header; score files with the same columns together.")
+    if not block.strip():
+        return b"", 0, 0
+    table = pacsv.read_csv(io.BytesIO(block), read_options=pacsv.ReadOptions(column_names=names, use_threads=False),
+                           convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names}))
+    model = _model(models_dir, name, version)
+    scored = score_batch(model, table.combine_chunks().to_batches()[0], threshold)
     out = io.BytesIO()
-    pacsv.write_csv(scored, out, write_options=pacsv.WriteOptions(include_header=header))
-    return out.getvalue(), scored.num_rows, int(pa.compute.sum(scored.column("flag")).as_py() or 0)
+    pacsv.write_csv(scored, out, write_options=pacsv.WriteOptions(include_header=write_header))
+    return out.getvalue(), scored.num_rows, int(pc.sum(scored.column("flag")).as_py() or 0)
 
 
 def score_csv_dask(name: str, input_path: str | os.PathLike, output_path: str | os.PathLike, *,
@@ -61,7 +70,8 @@ def score_csv_dask(name: str, input_path: str | os.PathLike, output_path: str | 
     `name` on the Dask cluster of `client` (default: the current one, else a local cluster), and
     write the CLI's output (the input's columns as text, then `score` and `flag`) to `output_path`.
     Returns {"rows", "flagged", "threshold", "output", "seconds", "rows_per_second", "partitions"}."""
-    import dask.dataframe as dd
+    import dask
+    from dask.bytes import read_bytes
     from dask.distributed import Client, default_client
 
     from vae_core import registry
@@ -86,15 +96,16 @@ def score_csv_dask(name: str, input_path: str | os.PathLike, output_path: str | 
     temporary = target.with_name(f".{target.name}.{os.getpid()}.part")
     rows = flagged = 0
     try:
-        frame = dd.read_csv(str(input_path), dtype=str, keep_default_na=False, na_filter=False, blocksize=blocksize)
-        parts = frame.to_delayed()
+        header, names = csv_header_bytes(str(input_path))
+        _, per_file = read_bytes(str(input_path), delimiter=b"\n", blocksize=blocksize, sample=False)
+        blocks = [(block, index == 0) for file_blocks in per_file for index, block in enumerate(file_blocks)]
         window = 2 * max(1, len(client.scheduler_info().get("workers", {})))
         with open(temporary, "wb") as out:
             pending: dict[int, Any] = {}
-            for index in range(len(parts)):
-                pending[index] = client.compute(_delayed_score(parts[index], str(root), name, version, threshold,
-                                                               index == 0))
-                if len(pending) >= window or index == len(parts) - 1:
+            for index, (block, first_in_file) in enumerate(blocks):
+                pending[index] = client.compute(dask.delayed(_score_block)(
+                    block, header, names, first_in_file, str(root), name, version, threshold, index == 0))
+                if len(pending) >= window or index == len(blocks) - 1:
                     for done in sorted(pending):  # in input order
                         chunk, n_rows, n_flagged = pending.pop(done).result()
                         out.write(chunk)
@@ -109,10 +120,20 @@ def score_csv_dask(name: str, input_path: str | os.PathLike, output_path: str | 
     seconds = time.perf_counter() - start
     return {"rows": rows, "flagged": flagged, "threshold": float(threshold), "output": str(target),
             "seconds": round(seconds, 2), "rows_per_second": round(rows / seconds) if seconds else None,
-            "partitions": len(parts)}
+            "partitions": len(blocks)}
 
 
-def _delayed_score(part, models_dir: str, name: str, version: tuple[int, int], threshold: float, header: bool):
-    import dask
+def csv_header_bytes(input_path: str) -> tuple[bytes, list[str]]:
+    """The header line and its column names, of the first file `input_path` names (a path or glob,
+    on any filesystem Dask reads), after the same checks as the CLI's (vae_core.tabular.csv_header)."""
+    from fsspec.core import open_files
 
-    return dask.delayed(_score_partition)(part, models_dir, name, version, threshold, header)
+    from vae_core.tabular import csv_header
+
+    files = open_files(input_path, "rb")
+    if not files:
+        raise DataError(f"No file matches {input_path}.")
+    with files[0] as handle:
+        names = csv_header(handle, name=files[0].path)
+    with files[0] as handle:
+        return handle.readline(), names

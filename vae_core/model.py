@@ -349,19 +349,7 @@ class VAE(keras.Model):
 
     def _labels(self, y, n: int) -> np.ndarray:
         """Validated integer labels (n,) for a conditional model; None → −1 (no label)."""
-        if y is None:
-            return np.full(n, -1, np.int32)
-        labels = np.asarray(y).reshape(-1)
-        if labels.size == 1 and n != 1:
-            labels = np.repeat(labels, n)
-        if labels.size != n:
-            raise ConfigError(f"Got {labels.size} labels for {n} inputs; give one label per row.")
-        if labels.size and (not np.issubdtype(labels.dtype, np.integer) and not np.all(labels == np.round(labels))):
-            raise ConfigError("Labels must be whole numbers (class indices).")
-        labels = labels.astype(np.int32)
-        if labels.size and (labels.min() < -1 or labels.max() >= self.vae_config.num_classes):
-            raise ConfigError(f"Labels must be class indices from 0 to {self.vae_config.num_classes - 1}.")
-        return labels
+        return dense.class_labels(y, n, self.vae_config.num_classes)
 
     def _batched(self, fn, arrays: list[np.ndarray], batch_size: int):
         """Call fn on aligned chunks of arrays (the first float32, the labels int32)."""
@@ -487,13 +475,13 @@ class VAE(keras.Model):
         fn = self._compiled_functions.get("log_weights")
         if fn is None:
             fn = self._compiled_functions["log_weights"] = tf.function(self._log_weights, reduce_retracing=True)
-        generator = tf.random.Generator.from_seed(seed)
+        rng = np.random.default_rng(seed)  # the same draws as vae_core.dense.DenseVAE's
         chunks = []
         for start in range(0, len(x), batch_size):
             batch = tf.constant(x[start:start + batch_size])
             label = tf.constant(labels[start:start + batch_size])
-            log_w = [fn(batch, generator.normal((min(samples_per_call, n_samples - done), len(batch),
-                                                 self.vae_config.latent_dim)), label).numpy()
+            log_w = [fn(batch, tf.constant(rng.standard_normal((min(samples_per_call, n_samples - done), len(batch),
+                                                                 self.vae_config.latent_dim), np.float32)), label).numpy()
                      for done in range(0, n_samples, samples_per_call)]
             chunks.append(math.log(n_samples) - logsumexp(np.concatenate(log_w).astype(np.float64), axis=0))
         return np.concatenate(chunks) if chunks else np.zeros(0)
@@ -521,7 +509,7 @@ class VAE(keras.Model):
         of z ~ q(z|x) with a fixed seed (repeatable); the KL term is the closed form. For the AE
         the code is deterministic (reconstruction from z itself) and the KL is 0.
         """
-        generator = tf.random.Generator.from_seed(seed)
+        rng = np.random.default_rng(seed)  # the same draws as vae_core.dense.DenseVAE's
         x = np.asarray(x, dtype=np.float32)
         labels = self._labels(y, len(x)) if self.conditional else None
 
@@ -541,7 +529,7 @@ class VAE(keras.Model):
         rec_parts, kl_parts = [], []
         for start in range(0, max(len(x), 1), batch_size):
             chunk = x[start:start + batch_size]
-            eps = generator.normal((n_samples, len(chunk), self.vae_config.latent_dim))
+            eps = tf.constant(rng.standard_normal((n_samples, len(chunk), self.vae_config.latent_dim), np.float32))
             label = tf.constant(labels[start:start + batch_size] if labels is not None
                                 else np.zeros(len(chunk), np.int32), tf.int32)
             reconstruction, kl = fn(tf.constant(chunk, tf.float32), eps, label)

@@ -31,6 +31,7 @@ from vae_core.config import VAEConfig
 from vae_core.errors import ConfigError, RegistryError
 
 if TYPE_CHECKING:
+    from vae_core.dense import DenseVAE
     from vae_core.model import VAE
 
 FORMAT_VERSION = 1
@@ -377,12 +378,13 @@ def replace_json(name: str, file_name: str, payload: dict[str, Any],
 
 @dataclass
 class LoadedModel:
-    """A model ready to use, with the JSON it was saved with."""
+    """A model ready to use, with the JSON it was saved with. `vae` is a NumPy DenseVAE for dense
+    models (no TensorFlow) and a Keras VAE for conv models."""
 
     name: str
     path: Path
     kind: str
-    vae: VAE
+    vae: VAE | DenseVAE
     config: dict[str, Any]
     metadata: dict[str, Any]
     extras: dict[str, dict[str, Any]]
@@ -402,16 +404,37 @@ def check_model(name: str, directory: str | os.PathLike | None = None) -> ModelI
 
 
 def load_model(name: str, directory: str | os.PathLike | None = None) -> LoadedModel:
-    """Load a registry entry with Keras safe_mode=True; broken folders raise RegistryError."""
+    """Load a registry entry for inference; broken folders raise RegistryError. Dense models are
+    read into NumPy (vae_core.dense, no TensorFlow); conv models load with Keras safe_mode=True,
+    which imports TensorFlow then."""
     info = check_model(name, directory)
     folder = info.path
-    vae = load_keras_file(folder / MODEL_FILE, name)
+    vae_config = VAEConfig.from_dict(info.config["vae_config"])
+    vae = (load_dense_file(folder / MODEL_FILE, vae_config, name) if vae_config.architecture == "dense"
+           else load_keras_file(folder / MODEL_FILE, name))
     extras = {file_name: _read_json(folder / file_name) for file_name in info.config.get("extra_files", [])}
     return LoadedModel(name, folder, info.config["kind"], vae, info.config, info.metadata, extras)
 
 
+def load_dense_file(path: Path, vae_config: VAEConfig, name: str) -> DenseVAE:
+    """A dense VAE's weights from its checked `.keras` file, as a NumPy DenseVAE (nothing in the file
+    is deserialised: h5py reads the arrays); errors for people."""
+    from vae_core.dense import DenseVAE
+
+    try:
+        return DenseVAE.load(path, vae_config, name="vae")
+    except ConfigError as exc:
+        raise RegistryError(f"Model {name!r} could not be loaded: {exc}") from exc
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile, zlib.error) as exc:
+        raise RegistryError(f"Model {name!r} could not be loaded: {MODEL_FILE} is damaged ({exc}).") from exc
+
+
 def load_keras_file(path: Path, name: str) -> VAE:
-    """Keras's load with safe_mode=True (no Python code from the file runs); errors for people."""
+    """Keras's load with safe_mode=True (no Python code from the file runs); errors for people.
+    Imports TensorFlow (quietly, see vae_core.tf_import)."""
+    from vae_core.tf_import import import_tensorflow
+
+    import_tensorflow()
     import keras
 
     import vae_core.model  # registers the VAE classes with Keras
