@@ -167,19 +167,23 @@ def upload_for(data_key: DataKey) -> tuple[str, bytes] | None:
 
 @st.cache_resource(show_spinner="Scoring transactions…", max_entries=6)
 def _scored(key: ModelKey, data_key: DataKey, _upload: tuple[str, bytes] | None) -> ScoredData:
-    from vae_core.fraud import score_dataset
+    from vae_core import score_cache
+    from vae_core.advice import VAE as VAE_SCORER
 
     model = fraud_model(key[1])
     choice, _, label_column, positive, *scorer = data_key
     name, payload = _upload if _upload else (None, None)
-    data = sources.view_transactions(model.info.get("data", {}), choice, payload, name, label_column, positive,
-                                     model_folder=Path(key[0]) / key[1])
-    return score_dataset(model, data, *scorer)
+    folder, trained_on = Path(key[0]) / key[1], model.info.get("data", {})
+    return score_cache.scored_view(
+        model, folder,
+        lambda: sources.view_transactions(trained_on, choice, payload, name, label_column, positive, model_folder=folder),
+        score_cache.data_identity(trained_on, choice, payload, folder),
+        label_column=label_column, positive=positive, scorer=scorer[0] if scorer else VAE_SCORER)
 
 
 def scored(key: ModelKey, data_key: DataKey) -> ScoredData:
     """Model `key`'s scores on the chosen rows (its held-out test split when they are its training file
-    or the held-out rows shipped with it)."""
+    or the held-out rows shipped with it); scored once, then read back from vae_core.score_cache."""
     return _scored(key, data_key, upload_for(data_key))
 
 
