@@ -35,8 +35,16 @@ def cli_scorer(rows: Path, output: Path) -> float:
     return time.perf_counter() - start
 
 
-def dask_scorer(rows: Path, output: Path, workers: int, blocksize: str) -> tuple[float, int]:
-    """(seconds, partitions) on a fresh local cluster of `workers` single-threaded processes."""
+def _peak_rss_mb() -> float:
+    """This process's peak resident memory in MiB (Linux reports ru_maxrss in KiB)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def dask_scorer(rows: Path, output: Path, workers: int, blocksize: str) -> tuple[float, int, list[float]]:
+    """(seconds, partitions, each worker's peak RSS in MiB) on a fresh local cluster of `workers`
+    single-threaded processes."""
     from dask.distributed import Client, LocalCluster
 
     from vae_core.dask_scoring import score_csv_dask
@@ -46,7 +54,9 @@ def dask_scorer(rows: Path, output: Path, workers: int, blocksize: str) -> tuple
         start = time.perf_counter()
         summary = score_csv_dask(MODEL, rows, output, models_dir=REPO_ROOT / "models", strategy="max_f1",
                                  blocksize=blocksize, client=client)
-        return time.perf_counter() - start, int(summary["partitions"])
+        seconds = time.perf_counter() - start
+        peaks = sorted(round(mb) for mb in client.run(_peak_rss_mb).values())
+        return seconds, int(summary["partitions"]), peaks
 
 
 def main() -> None:
@@ -69,12 +79,16 @@ def main() -> None:
             runs = [dask_scorer(rows, Path(tmp) / f"dask{workers}.csv", workers, args.blocksize)
                     for _ in range(args.repeats)]
             assert (Path(tmp) / f"dask{workers}.csv").read_text().count("\n") == reference
+            fastest = min(runs)
             results[f"dask_{workers}_worker{'s' if workers > 1 else ''}"] = {
-                "seconds": min(s for s, _ in runs), "partitions": runs[0][1]}
+                "seconds": fastest[0], "partitions": fastest[1], "peak_rss_mb_per_worker": fastest[2]}
         size_mb = rows.stat().st_size / 2**20
     for entry in results.values():
         entry["seconds"] = round(entry["seconds"], 2)
         entry["rows_per_second"] = round(args.rows / entry["seconds"])
+    one, two = results["dask_1_worker"]["rows_per_second"], results["dask_2_workers"]["rows_per_second"]
+    results["ratios"] = {"2_workers_over_1": round(two / one, 2),
+                         "2_workers_over_cli": round(two / results["cli_one_process"]["rows_per_second"], 2)}
     result = {
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version(),
                     "load_average_1m_before_after": [round(load_before, 2), round(os.getloadavg()[0], 2)]},

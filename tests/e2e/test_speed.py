@@ -1,7 +1,8 @@
 """Start-up loading and warm training in a real `streamlit run app.py` and Chromium: a page opened
-while the server still loads TensorFlow says what it is loading and then opens; once loading is done,
+while the server still loads its models says what it is loading and then opens; once loading is done,
 pages that need a model open without that wait, and a training starts on a warm worker (its progress
-line never says it is waiting for one).
+line never says it is waiting for one). The server process itself never loads TensorFlow: only its
+training worker does.
 
 One fresh server for the module (the first test needs it fresh). Needs Playwright and Debian's
 Chromium; the warm-worker check reads /proc (Linux).
@@ -59,7 +60,7 @@ def test_a_page_opened_during_start_up_says_what_is_loading_then_opens(fresh_ser
             app.page.wait_for_timeout(100)
         app.wait_drawn(timeout_ms=600_000)
         assert already_loaded or seen, "the page waited for start-up loading without saying so"
-        assert all(":" in line and "…" in line for line in seen), seen  # "…starting up: loading TensorFlow…"
+        assert all(":" in line and "…" in line for line in seen), seen  # "…starting up: loading the model …"
         assert NOTICE not in _main_text(app)
         assert MapSession(app).count() > 0  # the latent map drew its points
     finally:
@@ -71,6 +72,7 @@ def test_a_page_opened_during_start_up_says_what_is_loading_then_opens(fresh_ser
 
 def test_after_start_up_pages_need_no_wait_and_training_starts_on_a_warm_worker(fresh_server, browser):  # noqa: F811
     _wait_log(fresh_server, LOADED)
+    assert not _maps_tensorflow(fresh_server.process.pid)  # the models are served in NumPy
     context = browser.new_context(viewport=DESKTOP)
     app = AppPage(context.new_page(), fresh_server.url, timeout_ms=600_000)
     try:
@@ -95,5 +97,12 @@ def test_after_start_up_pages_need_no_wait_and_training_starts_on_a_warm_worker(
             app.page.wait_for_timeout(100)
         assert lines and not any(WAITING in line for line in lines), lines[:5]
         assert any("elapsed" in line for line in lines)
+        assert not _maps_tensorflow(fresh_server.process.pid)  # the worker trained; the server never imported it
     finally:
         context.close()
+
+
+def _maps_tensorflow(pid: int) -> bool:
+    """Whether process `pid` has TensorFlow's shared library mapped (it imported TensorFlow)."""
+    with open(f"/proc/{pid}/maps") as maps:
+        return any("tensorflow" in line for line in maps)
