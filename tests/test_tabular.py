@@ -11,6 +11,7 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
+import sklearn.datasets
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -320,7 +321,7 @@ def test_openml_offline_says_how_to_load_a_csv(monkeypatch):
         assert kwargs["data_id"] == 1597 and socket.getdefaulttimeout() == 2.5
         raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
 
-    monkeypatch.setattr(tabular, "fetch_openml", offline)
+    monkeypatch.setattr(sklearn.datasets, "fetch_openml", offline)  # imported where it is called
     before = socket.getdefaulttimeout()
     with pytest.raises(DataError, match="seems to be offline.*creditcard.csv.*upload it"):
         tabular.fetch_openml_creditcard(timeout=2.5)
@@ -330,7 +331,7 @@ def test_openml_offline_says_how_to_load_a_csv(monkeypatch):
 def test_openml_frame_goes_through_the_same_validation(monkeypatch):
     frame = make_synthetic_creditcard(50, fraud_fraction=0.1, seed=3).to_frame()
     frame["Class"] = frame["Class"].astype(str).astype("category")  # as OpenML delivers it
-    monkeypatch.setattr(tabular, "fetch_openml", lambda **kwargs: SimpleNamespace(frame=frame))
+    monkeypatch.setattr(sklearn.datasets, "fetch_openml", lambda **kwargs: SimpleNamespace(frame=frame))
     data = tabular.fetch_openml_creditcard()
     assert data.source == "OpenML 1597 (creditcard)" and not data.synthetic
     assert data.labels.sum() == 5 and data.feature_names == CREDITCARD_FEATURES

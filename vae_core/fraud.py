@@ -890,6 +890,7 @@ def score_csv(loaded: LoadedModel, input_path: str | os.PathLike, output_path: s
     "labelled" entry counts flags against it (positive = the model's saved positive value).
     """
     import pyarrow as pa
+    import pyarrow.compute as pc
     from pyarrow import csv as pacsv
 
     model = FraudModel.from_loaded(loaded)
@@ -930,10 +931,10 @@ def score_csv(loaded: LoadedModel, input_path: str | os.PathLike, output_path: s
                 flags = scored.column("flag").to_numpy(zero_copy_only=False)
                 flagged += int(flags.sum())
                 if labelled:
-                    values, inverse = np.unique(batch.column(model.label_column).to_numpy(zero_copy_only=False)
-                                                .astype(str), return_inverse=True)
-                    positives = np.array([label_key(value) == positive_key for value in values])[inverse]
-                    for key, value in thresholds.confusion_counts(positives.astype(np.int64), flags).items():
+                    column = batch.column(model.label_column)
+                    positive_texts = [text for text in pc.unique(column).to_pylist() if label_key(text) == positive_key]
+                    positives = pc.is_in(column, value_set=pa.array(positive_texts, pa.string()))
+                    for key, value in thresholds.confusion_counts(positives.to_numpy(zero_copy_only=False), flags).items():
                         counts[key] += value
                 if on_progress is not None:
                     on_progress(min(0.99, rows / expected_rows))

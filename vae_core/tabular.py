@@ -22,8 +22,6 @@ from typing import Any, BinaryIO, NamedTuple
 
 import numpy as np
 import pandas as pd
-from sklearn.datasets import fetch_openml
-from sklearn.model_selection import train_test_split
 
 from vae_core.errors import DataError
 
@@ -456,6 +454,8 @@ def fetch_openml_creditcard(cache_dir: str | None = None, timeout: float = 10.0)
     previous = socket.getdefaulttimeout()
     socket.setdefaulttimeout(timeout)
     try:
+        from sklearn.datasets import fetch_openml
+
         bunch = fetch_openml(data_id=OPENML_CREDITCARD_ID, as_frame=True, data_home=cache_dir, n_retries=1)
     except (OSError, ValueError, http.client.HTTPException) as exc:
         raise DataError(f"Could not download the credit-card data from OpenML (data id "
@@ -543,6 +543,8 @@ def stratified_split(labels: np.ndarray, *, test_fraction: float = 0.3, val_frac
     if counts.min() == 0:
         raise DataError(f"A stratified split needs both normal and positive rows, but all {len(y)} rows "
                         f"are {'normal' if counts[1] == 0 else 'positive'}.")
+    from sklearn.model_selection import train_test_split
+
     rows = np.arange(len(y), dtype=np.int64)
     try:
         rest, test = train_test_split(rows, test_size=test_fraction, stratify=y, random_state=seed)

@@ -27,8 +27,6 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
 
 import numpy as np
-from sklearn.metrics import (average_precision_score, confusion_matrix, f1_score, precision_recall_curve,
-                             precision_score, recall_score, roc_auc_score, roc_curve)
 
 from vae_core.errors import ConfigError, DataError
 
@@ -410,18 +408,24 @@ def _scored_labels(scores: np.ndarray, labels: np.ndarray, what: str) -> tuple[n
 
 def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
     """Area under the ROC curve; independent of prevalence."""
+    from sklearn.metrics import roc_auc_score
+
     values, y = _scored_labels(scores, labels, "ROC AUC")
     return float(roc_auc_score(y, values))
 
 
 def average_precision(scores: np.ndarray, labels: np.ndarray) -> float:
     """Average precision (area under the PR curve); depends on prevalence, so report it alongside."""
+    from sklearn.metrics import average_precision_score
+
     values, y = _scored_labels(scores, labels, "Average precision")
     return float(average_precision_score(y, values))
 
 
 def roc_curve_points(scores: np.ndarray, labels: np.ndarray) -> dict[str, np.ndarray]:
     """scikit-learn's ROC curve: "fpr", "tpr", "threshold", each (m,); threshold[0] is +inf."""
+    from sklearn.metrics import roc_curve
+
     values, y = _scored_labels(scores, labels, "A ROC curve")
     fpr, tpr, threshold = roc_curve(y, values)
     return {"fpr": fpr, "tpr": tpr, "threshold": threshold}
@@ -430,6 +434,8 @@ def roc_curve_points(scores: np.ndarray, labels: np.ndarray) -> dict[str, np.nda
 def pr_curve_points(scores: np.ndarray, labels: np.ndarray) -> dict[str, np.ndarray]:
     """scikit-learn's PR curve: "precision", "recall" (m,) and "threshold" (m - 1,), since the
     last point (precision 1, recall 0) has no threshold."""
+    from sklearn.metrics import precision_recall_curve
+
     values, y = _scored_labels(scores, labels, "A precision-recall curve")
     precision, recall, threshold = precision_recall_curve(y, values)
     return {"precision": precision, "recall": recall, "threshold": threshold}
@@ -438,6 +444,8 @@ def pr_curve_points(scores: np.ndarray, labels: np.ndarray) -> dict[str, np.ndar
 def recall_at_fpr(scores: np.ndarray, labels: np.ndarray, max_fpr: float = 0.01) -> float:
     """The highest recall among thresholds whose false-positive rate is ≤ `max_fpr`, from
     scikit-learn's ROC curve with every threshold kept; scores, labels (n,)."""
+    from sklearn.metrics import roc_curve
+
     max_fpr = _fraction(max_fpr, "max_fpr", low_open=False)
     values, y = _scored_labels(scores, labels, "Recall at a false-positive rate")
     fpr, tpr, _ = roc_curve(y, values, drop_intermediate=False)
@@ -478,8 +486,9 @@ def ranking_metrics(scores: np.ndarray, labels: np.ndarray, amounts: np.ndarray 
 
 
 def confusion_counts(labels: np.ndarray, flags: np.ndarray) -> dict[str, int]:
-    """{"tp", "fp", "fn", "tn"} from labels (n,) 0/1 and flags (n,) 0/1 or bool."""
-    tn, fp, fn, tp = confusion_matrix(labels, np.asarray(flags, dtype=np.int64), labels=[0, 1]).ravel()
+    """{"tp", "fp", "fn", "tn"} from labels (n,) 0/1 and flags (n,) 0/1 or bool (one bincount: the
+    batch scorer counts every chunk, without scikit-learn's import or per-call checks)."""
+    tn, fp, fn, tp = np.bincount(2 * np.asarray(labels, np.int64) + np.asarray(flags, np.int64), minlength=4)
     return {"tp": int(tp), "fp": int(fp), "fn": int(fn), "tn": int(tn)}
 
 
@@ -514,6 +523,8 @@ def evaluate_at_threshold(scores: np.ndarray, labels: np.ndarray, threshold: flo
     alerts, n, prevalence (of these rows); plus cost when the fraud cost is known (amounts, or a
     fixed fraud_cost); with a deployment `prevalence`, "at_deployment": `at_deployment`'s report.
     """
+    from sklearn.metrics import f1_score, precision_score, recall_score
+
     values, y = _scored_labels(scores, labels, "Evaluation")
     threshold = float(_check_thresholds(threshold)[0])
     review_fee = _euros(review_fee, "review_fee")
