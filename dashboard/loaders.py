@@ -165,6 +165,15 @@ def upload_for(data_key: DataKey) -> tuple[str, bytes] | None:
     return st.session_state.get(UPLOADS, {}).get(data_key[1]) if data_key[1] else None
 
 
+def _data_identity(key: ModelKey, data_key: DataKey, upload: tuple[str, bytes] | None) -> tuple[Path, str | None]:
+    """(the model's folder, what the rows `data_key` names are: vae_core.score_cache.data_identity)."""
+    from vae_core import score_cache
+
+    folder = Path(key[0]) / key[1]
+    return folder, score_cache.data_identity(fraud_model(key[1]).info.get("data", {}), data_key[0],
+                                             upload[1] if upload else None, folder)
+
+
 @st.cache_resource(show_spinner="Scoring transactions…", max_entries=6)
 def _scored(key: ModelKey, data_key: DataKey, _upload: tuple[str, bytes] | None) -> ScoredData:
     from vae_core import score_cache
@@ -173,12 +182,12 @@ def _scored(key: ModelKey, data_key: DataKey, _upload: tuple[str, bytes] | None)
     model = fraud_model(key[1])
     choice, _, label_column, positive, *scorer = data_key
     name, payload = _upload if _upload else (None, None)
-    folder, trained_on = Path(key[0]) / key[1], model.info.get("data", {})
+    folder, identity = _data_identity(key, data_key, _upload)
+    trained_on = model.info.get("data", {})
     return score_cache.scored_view(
         model, folder,
         lambda: sources.view_transactions(trained_on, choice, payload, name, label_column, positive, model_folder=folder),
-        score_cache.data_identity(trained_on, choice, payload, folder),
-        label_column=label_column, positive=positive, scorer=scorer[0] if scorer else VAE_SCORER)
+        identity, label_column=label_column, positive=positive, scorer=scorer[0] if scorer else VAE_SCORER)
 
 
 def scored(key: ModelKey, data_key: DataKey) -> ScoredData:
@@ -242,8 +251,12 @@ def baselines(key: ModelKey, data_key: DataKey, review_fee: float,
     model has no stored baselines or the rows are unlabelled."""
     from vae_core import fraud_analysis
 
+    from vae_core import score_cache
+
     rows = scored(key, data_key[:4])  # the VAE's scores, whoever scores the page
-    others = fraud_model(key[1]).baseline_scores(rows.features) if rows.labels is not None else {}
+    folder, identity = _data_identity(key, data_key, upload_for(data_key))
+    others = (score_cache.baseline_view(fraud_model(key[1]), folder, rows, identity, label_column=data_key[2],
+                                        positive=data_key[3]) if rows.labels is not None else {})
     if not others:
         return [], {}
     table = fraud_analysis.scorer_table({"VAE (this model)": rows.scores, **others}, rows.labels, rows.amounts,

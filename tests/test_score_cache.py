@@ -97,3 +97,20 @@ def test_uploads_are_named_by_their_bytes_and_openml_is_never_kept(tmp_path):
     if not sources.offline():
         pytest.skip("VAE_OFFLINE is unset: OpenML would be downloaded")
     assert score_cache.data_identity({"source": "OpenML 1597"}, "model", None, folder) is None
+
+
+def test_baseline_scores_are_kept_beside_the_scores(models_copy, app_data_dir, tmp_path, monkeypatch):  # noqa: F811
+    model, folder = _model(models_copy)
+    data_file = app_data_dir / "creditcard" / "creditcard.csv"
+    scored = _view(model, folder, data_file, tmp_path / "cache", [])
+    identity = score_cache.data_identity({"source": f"file: {data_file}"}, "model", None, folder)
+    first = score_cache.baseline_view(model, folder, scored, identity, label_column=None, positive=None,
+                                      directory=tmp_path / "cache")
+    assert set(first) == {baseline.name for baseline in model.baselines} and first
+    monkeypatch.setattr(FraudModel, "baseline_scores", lambda self, frame: pytest.fail("scored again"))
+    again = score_cache.baseline_view(model, folder, scored, identity, label_column=None, positive=None,
+                                      directory=tmp_path / "cache")
+    assert list(again) == list(first)
+    for name, values in first.items():
+        np.testing.assert_array_equal(again[name], values)
+        assert values.shape == scored.scores.shape

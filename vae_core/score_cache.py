@@ -80,13 +80,18 @@ def scores_path(model_folder: Path, identity: str, settings: tuple[Any, ...],
 
 def save_scored(scored: ScoredData, path: Path) -> None:
     """Write `scored` to `path` atomically (a partial file, then a rename); OSError is left to the caller."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     arrays = {name: getattr(scored, name) for name in _ARRAYS if getattr(scored, name) is not None}
     text = {"evaluated_on": scored.evaluated_on, "source": scored.source, "synthetic": scored.synthetic,
             "columns": [str(c) for c in scored.features.columns]}
+    _save(path, features=scored.features.to_numpy(np.float64), text=json.dumps(text), **arrays)
+
+
+def _save(path: Path, **arrays: Any) -> None:
+    """np.savez to `path` atomically: a partial file in the same folder, then a rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npz")
     try:
-        np.savez(partial, features=scored.features.to_numpy(np.float64), text=json.dumps(text), **arrays)
+        np.savez(partial, **arrays)
         os.replace(partial, path)
     finally:
         partial.unlink(missing_ok=True)
@@ -105,6 +110,30 @@ def load_scored(path: Path) -> ScoredData:
         if array is not None:
             array.flags.writeable = False
     return scored
+
+
+def baseline_view(model: FraudModel, model_folder: Path, scored: ScoredData, identity: str | None, *,
+                  label_column: str | None, positive: str | None,
+                  directory: str | os.PathLike | None = None) -> dict[str, np.ndarray]:
+    """`model.baseline_scores(scored.features)` ({baseline name: (m,)}: an isolation forest takes
+    seconds at 284,807 rows), kept on disk like `scored_view`'s scores, `scored` being those rows."""
+    path = (None if identity is None
+            else scores_path(model_folder, identity, (label_column, positive, "baselines"), directory))
+    if path is not None:
+        try:
+            with np.load(path, allow_pickle=False) as saved:
+                names = json.loads(str(saved["names"]))
+                return {name: saved[f"baseline_{index}"] for index, name in enumerate(names)}
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+            pass  # not kept yet, or damaged: computed below
+    scores = model.baseline_scores(scored.features)
+    if path is not None:
+        try:
+            _save(path, names=json.dumps(list(scores)),
+                  **{f"baseline_{index}": values for index, values in enumerate(scores.values())})
+        except OSError:
+            pass  # a read-only cache folder still gets its scores, just not kept ones
+    return scores
 
 
 def scored_view(model: FraudModel, model_folder: Path, read_data: Callable[[], TabularDataset], identity: str | None,
