@@ -14,6 +14,7 @@ import hashlib
 import os
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Literal
@@ -921,12 +922,16 @@ def score_csv(loaded: LoadedModel, input_path: str | os.PathLike, output_path: s
         labelled = model.label_column in names
         reader = pacsv.open_csv(source, read_options=pacsv.ReadOptions(block_size=block_size, use_threads=False),
                                 convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names}))
-        writer = None
+        writer, written = None, None
+        # Arrow writes one batch on a second thread (it releases the GIL) while the next is scored.
+        background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="csv-writer")
         try:
             for batch in reader:
                 scored = score_batch(model, batch, threshold, source.name, rows, scorer)
                 writer = writer or pacsv.CSVWriter(temporary, scored.schema)
-                writer.write_batch(scored)
+                if written is not None:
+                    written.result()
+                written = background.submit(writer.write_batch, scored)
                 rows += scored.num_rows
                 flags = scored.column("flag").to_numpy(zero_copy_only=False)
                 flagged += int(flags.sum())
@@ -938,7 +943,10 @@ def score_csv(loaded: LoadedModel, input_path: str | os.PathLike, output_path: s
                         counts[key] += value
                 if on_progress is not None:
                     on_progress(min(0.99, rows / expected_rows))
+            if written is not None:
+                written.result()
         finally:
+            background.shutdown(wait=True)
             if writer is not None:
                 writer.close()
         if rows == 0:
