@@ -105,11 +105,12 @@ def score_csv_dask(name: str, input_path: str | os.PathLike, output_path: str | 
             for index, (block, first_in_file) in enumerate(blocks):
                 pending[index] = client.compute(dask.delayed(_score_block)(
                     block, header, names, first_in_file, str(root), name, version, threshold, index == 0))
-                if len(pending) >= window or index == len(blocks) - 1:
-                    for done in sorted(pending):  # in input order
-                        chunk, n_rows, n_flagged = pending.pop(done).result()
-                        out.write(chunk)
-                        rows, flagged = rows + n_rows, flagged + n_flagged
+                # A sliding window: write the oldest partition's rows once `window` are in flight, so the
+                # workers always have the next ones to score (and the output stays in input order).
+                while pending and (len(pending) >= window or index == len(blocks) - 1):
+                    chunk, n_rows, n_flagged = pending.pop(min(pending)).result()
+                    out.write(chunk)
+                    rows, flagged = rows + n_rows, flagged + n_flagged
         if rows == 0:
             raise DataError(f"{input_path} has a header but no data rows.")
         os.replace(temporary, target)
