@@ -66,8 +66,9 @@ def prepare(root: Path) -> tuple[Path, Path]:
     # The default MNIST architecture (784-512-256-2): decode cost as in real use; one epoch is enough here.
     train_mnist(MNIST_MODEL, VAEConfig(latent_dim=2), TrainConfig(epochs=1, seed=0),
                 data=load_bundled_digits(), models_dir=str(models))
-    # Trained on other rows from a file that is then removed: the page falls back to the data folder's
-    # 284,807 rows, which are not the training file, so it scores every one of them.
+    # Trained on other rows from a file that is then removed. The page looks for a file of that name in
+    # VAE_DATA_DIR (vae_core.sources.training_file): a link to the data folder's 284,807 rows, which are
+    # not the training rows (another fingerprint), so it scores every one of them.
     train_file = root / "train.csv"
     make_synthetic_creditcard(n_rows=20_000, fraud_fraction=0.01, seed=1).to_frame().to_csv(train_file, index=False)
     train_fraud(FRAUD_MODEL, sources.transactions(train_file), build_configs("fraud", latent_dim=4,
@@ -76,6 +77,7 @@ def prepare(root: Path) -> tuple[Path, Path]:
     train_file.unlink()
     big = make_synthetic_creditcard(n_rows=FULL_DATA_ROWS, fraud_fraction=FULL_DATA_PREVALENCE, seed=2)
     big.to_frame().to_csv(data_dir / "creditcard" / "creditcard.csv", index=False)
+    (data_dir / "creditcard" / "train.csv").symlink_to("creditcard.csv")
     return models, data_dir
 
 

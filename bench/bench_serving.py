@@ -375,10 +375,6 @@ def bench_servers(checkouts: list[Checkout], data_dir: Path, tmp: Path, cold_sta
     """Server memory, Latent space cold, Fraud threshold first open, per checkout: ({name: figures},
     Chromium's version)."""
     models, prepared_data = prepare(tmp)
-    # prepare() trains its fraud model on tmp/train.csv, then deletes it. The page looks for a file of that
-    # name in VAE_DATA_DIR (vae_core.sources.training_file) and scores every row of one whose fingerprint
-    # differs: without this link it finds no rows and asks for an upload.
-    (prepared_data / "creditcard" / "train.csv").symlink_to("creditcard.csv")
     results = {c.name: {"server_memory": attempt(f"{c.name} server memory", lambda: server_memory(c, data_dir, tmp))}
                for c in checkouts}
     with chromium() as browser:
