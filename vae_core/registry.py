@@ -425,7 +425,7 @@ def load_dense_file(path: Path, vae_config: VAEConfig, name: str) -> DenseVAE:
         return DenseVAE.load(path, vae_config, name="vae")
     except ConfigError as exc:
         raise RegistryError(f"Model {name!r} could not be loaded: {exc}") from exc
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile, zlib.error) as exc:
+    except (OSError, KeyError, IndexError, ValueError, zipfile.BadZipFile, zlib.error) as exc:
         raise RegistryError(f"Model {name!r} could not be loaded: {MODEL_FILE} is damaged ({exc}).") from exc
 
 
