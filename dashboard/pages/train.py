@@ -8,7 +8,7 @@ from dashboard import figures, loaders, presentation, widgets
 from dashboard.navigation import page_path
 from vae_core import jobs, registry, sources
 from vae_core.config import MODEL_DEFAULTS, TRAIN_DEFAULTS, build_configs
-from vae_core.errors import DataError
+from vae_core.errors import ConfigError, DataError
 
 JOB = "train_job"  # session key: this user's TrainingJob
 _REFRESHED = "_train_job_refreshed"  # id of the finished job the page has already refreshed for
@@ -37,7 +37,11 @@ SHAPE_RULE = ("Empty: round((features − 4) / 2.5), clipped to 2…10 (10 for t
 
 
 def settings_widgets(dataset: str, running: bool) -> dict:
-    """The model and training widgets → settings for config.build_configs (defaults from its tables)."""
+    """The model and training widgets → settings for config.build_configs (defaults from its tables).
+
+    The number boxes have no bounds of their own: a browser keeps the last in-range value of a
+    bounded box while it shows an out-of-range one, so the range rules are build_configs' alone
+    (see `settings_problem`)."""
     model, train = MODEL_DEFAULTS[dataset], TRAIN_DEFAULTS[dataset]
     st.subheader("Model")
     c1, c2, c3, c4 = st.columns(4)
@@ -45,8 +49,8 @@ def settings_widgets(dataset: str, running: bool) -> dict:
                                 key=f"train_arch_{dataset}", disabled=running)
     settings = {
         "architecture": architecture,
-        "latent_dim": c2.number_input("Latent dim", 1, 64, None if dataset == "fraud" else model["latent_dim"],
-                                      key=f"train_latent_{dataset}", disabled=running,
+        "latent_dim": c2.number_input("Latent dim", value=None if dataset == "fraud" else model["latent_dim"],
+                                      step=1, key=f"train_latent_{dataset}", disabled=running,
                                       placeholder="by the table's shape" if dataset == "fraud" else None,
                                       help=SHAPE_RULE if dataset == "fraud" else None),
         "hidden_units": c3.text_input("Hidden layers (dense)", ",".join(map(str, model["hidden_units"])),
@@ -58,23 +62,34 @@ def settings_widgets(dataset: str, running: bool) -> dict:
                                    help="Bernoulli for pixel intensities in [0, 1]; Gaussian for standardised features"),
     }
     c1, c2, c3, c4 = st.columns(4)
-    settings["beta"] = float(c1.number_input("β (KL weight)", 0.0, 100.0, 1.0, 0.1, key=f"train_beta_{dataset}",
+    settings["beta"] = float(c1.number_input("β (KL weight)", value=1.0, step=0.1, key=f"train_beta_{dataset}",
                                              disabled=running))
-    settings["epochs"] = int(c2.number_input("Epochs", 1, 1000, train.epochs, key=f"train_epochs_{dataset}",
+    settings["epochs"] = int(c2.number_input("Epochs", value=train.epochs, key=f"train_epochs_{dataset}",
                                              disabled=running))
-    settings["batch_size"] = int(c3.number_input("Batch size", 8, 4096, train.batch_size, key=f"train_batch_{dataset}",
+    settings["batch_size"] = int(c3.number_input("Batch size", value=train.batch_size, key=f"train_batch_{dataset}",
                                                  disabled=running))
-    settings["learning_rate"] = float(c4.number_input("Learning rate", 1e-5, 0.1, train.learning_rate, format="%.4f",
-                                                      key=f"train_lr_{dataset}", disabled=running))
+    settings["learning_rate"] = float(c4.number_input("Learning rate", value=train.learning_rate, step=1e-4,
+                                                      format="%.4f", key=f"train_lr_{dataset}", disabled=running))
     with st.expander("More settings"):
         c1, c2, c3 = st.columns(3)
-        settings["kl_warmup_epochs"] = int(c1.number_input("KL warm-up epochs", 0, 100, 0, key=f"train_warmup_{dataset}",
+        settings["kl_warmup_epochs"] = int(c1.number_input("KL warm-up epochs", value=0, key=f"train_warmup_{dataset}",
                                                            disabled=running))
         settings["early_stopping_patience"] = int(c2.number_input(
-            "Early-stopping patience (0 = off)", 0, 100, train.early_stopping_patience,
+            "Early-stopping patience (0 = off)", value=train.early_stopping_patience,
             key=f"train_patience_{dataset}", disabled=running))
         settings["seed"] = int(c3.number_input("Seed", 0, 2**31 - 1, 0, key=f"train_seed_{dataset}", disabled=running))
+    if architecture == "conv":
+        settings["hidden_units"] = None  # conv models have no dense hidden layers: the box is not checked
     return settings
+
+
+def settings_problem(dataset: str, settings: dict) -> str | None:
+    """Why these settings cannot train (the engine's own checks, build_configs), or None."""
+    try:
+        build_configs(dataset, **settings)
+    except ConfigError as exc:
+        return str(exc)
+    return None
 
 
 def start(dataset: str, name: str, settings: dict, data: dict) -> None:
@@ -179,6 +194,9 @@ def main() -> None:
                                    format_func=presentation.KIND_NAMES.get, disabled=running) or "mnist"
     data = data_widgets(dataset, running)
     settings = settings_widgets(dataset, running)
+    invalid = settings_problem(dataset, settings)
+    if invalid:
+        st.error(f"{invalid} Train stays off until this is fixed.", icon=":material/error:")
 
     st.subheader("Save as")
     if st.session_state.pop(_CLEAR_NAME, False):
@@ -189,7 +207,8 @@ def main() -> None:
     if problem:
         st.error(problem, icon=":material/error:")
     if st.button("Train", type="primary", key="train_start", icon=":material/play_arrow:",
-                 disabled=running or not name or problem is not None):
+                 disabled=running or not name or problem is not None or invalid is not None,
+                 help=f"Fix the settings first: {invalid}" if invalid else None):
         start(dataset, name, settings, data)
 
     if job is not None:
