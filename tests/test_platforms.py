@@ -31,7 +31,7 @@ PLATFORMS = {
     "Windows x86-64": (["win_amd64"], {"sys_platform": "win32", "platform_system": "Windows",
                                      "platform_machine": "AMD64", "os_name": "nt"}),
 }
-PYTHONS = ("3.11",)
+PYTHONS = ("3.11", "3.12", "3.13")
 # TensorFlow publishes no wheels for Intel Macs after 2.16.2, and 2.16.2 needs protobuf < 5, which
 # Streamlit 1.67 does not accept: the app cannot be installed there with these pins.
 UNSUPPORTED = {"macOS Intel": "TensorFlow >= 2.17 has no Intel-Mac wheels; 2.16.2's protobuf < 5 conflicts "
@@ -106,3 +106,9 @@ def test_the_install_resolves(resolutions, platform, python):
               for item in json.loads((folder / "report.json").read_text())["install"]}
     tensorflow = chosen.get("tensorflow-cpu") or chosen.get("tensorflow")
     assert tensorflow and chosen["keras"] == "3.15.1" and chosen["streamlit"] == "1.67.0", chosen
+
+
+def test_requires_python_is_the_oldest_version_that_resolves():
+    """pip refuses the install on an older Python instead of failing to resolve its dependencies."""
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
+    assert project["requires-python"] == f">={min(PYTHONS, key=lambda v: tuple(map(int, v.split('.'))))}"
