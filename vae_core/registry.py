@@ -454,6 +454,25 @@ def load_keras_file(path: Path, name: str) -> VAE:
     return vae
 
 
+def rename_model(name: str, new_name: str, directory: str | os.PathLike | None = None) -> Path:
+    """Give the saved model `name` the name `new_name`: its folder renamed in one step, never over
+    another model (RegistryError saying why for a taken or invalid name). Returns the new folder."""
+    validate_name(name)
+    root = models_dir(directory)
+    folder = root / name
+    if not folder.is_dir():
+        raise RegistryError(f"No model named {name!r} in {root}.")
+    check_new_name(new_name, root)
+    final = root / new_name
+    try:
+        os.rename(folder, final)  # fails onto a non-empty folder: a model saved meanwhile is kept
+    except FileNotFoundError as exc:
+        raise RegistryError(f"No model named {name!r} in {root}; someone else renamed or deleted it.") from exc
+    except OSError as exc:
+        raise RegistryError(f"A model named {new_name!r} was saved by someone else meanwhile; choose another name.") from exc
+    return final
+
+
 def delete_model(name: str, directory: str | os.PathLike | None = None) -> None:
     """Remove a model folder: renamed away first, so it vanishes from listings at once."""
     validate_name(name)
