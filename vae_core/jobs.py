@@ -21,11 +21,11 @@ files' sizes and times are part of its name, so changed files are read afresh.
 
 from __future__ import annotations
 
-import atexit
 import hashlib
 import json
 import math
 import multiprocessing as mp
+import multiprocessing.util as mp_util
 import os
 import queue as queue_module
 import threading
@@ -332,7 +332,10 @@ class _Pool:
             first = not self.enabled
             self.enabled, self.when = True, when or (lambda: None)
         if first:
-            atexit.register(self.shutdown)
+            # At exit, before multiprocessing unlinks the workers' semaphores (priority 0) and closes
+            # their queues (10), whatever the order of atexit handlers: a worker started after that
+            # cleanup would leak its semaphores.
+            mp_util.Finalize(None, self.shutdown, exitpriority=20)
         self.replenish()
 
     def replenish(self) -> None:
@@ -347,7 +350,8 @@ class _Pool:
         try:
             self.when()
             with self.lock:
-                if self.enabled and not self.running and not (self.idle and self.idle.process.is_alive()):
+                if (self.enabled and not mp_util.is_exiting() and not self.running
+                        and not (self.idle and self.idle.process.is_alive())):
                     name = self.shared_name(self.preload)
                     if name is not None:
                         self.names.add(name)
