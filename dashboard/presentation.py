@@ -70,6 +70,14 @@ _METRIC_LABELS = {"test_neg_elbo": "test −ELBO {:.1f} nats", "test_reconstruct
                   "prevalence": "at {:.1%} fraud prevalence"}
 
 
+NO_ALERTS = "—, no alerts"
+
+
+def precision_text(precision: float | None) -> str:
+    """Precision to three places, or NO_ALERTS where nothing is flagged (TP / alerts has no value)."""
+    return NO_ALERTS if precision is None else f"{precision:.3f}"
+
+
 def metrics_text(metrics: dict[str, Any]) -> str:
     """A finished training's headline metrics as one readable line."""
     return ", ".join(template.format(metrics[key]) for key, template in _METRIC_LABELS.items()

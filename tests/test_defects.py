@@ -96,10 +96,10 @@ def test_5_open_in_decoder_widens_the_sliders_to_the_point(app_env, trained_mode
     assert at.session_state["decoder_z"]["z"] == [4.55, -0.3]
 
 
-def test_6_precision_with_no_alerts_is_shown_as_undefined(app_env, trained_models_dir):
+def test_6_precision_with_no_alerts_says_so(app_env, trained_models_dir):
     app_env(trained_models_dir)
     at = open_link("threshold", threshold="1e9", strategy="manual")
-    assert metric(at, "Alerts") == "0" and metric(at, "Precision") == "undefined"
+    assert metric(at, "Alerts") == "0" and metric(at, "Precision") == "—, no alerts"
     from vae_core.thresholds import ThresholdSweep
 
     assert ThresholdSweep(np.array([0.1, 0.2]), np.array([0, 1])).at(1.0).precision is None

@@ -59,7 +59,7 @@ def test_a_strategy_link_and_a_threshold_above_every_score(app_env, trained_mode
     app_env(trained_models_dir)
     at = open_link("threshold", model=FRAUD_MODEL, threshold="1e9", strategy="alert_budget")
     assert not at.exception
-    assert metric(at, "Alerts") == "0" and metric(at, "Precision") == "undefined"
+    assert metric(at, "Alerts") == "0" and metric(at, "Precision") == "—, no alerts"
     assert float(at.query_params["threshold"]) == 1e9 and at.query_params["strategy"] == "alert_budget"
 
 

@@ -158,8 +158,8 @@ def metrics_row(point, summary, intervals: dict | None) -> None:
     cells[0].metric("Alerts", f"{point.alerts:,}", help=f"of {summary.n:,} rows")
     shown = {}
     if point.tp is not None:
-        shown = {"precision": (1, "Precision", "undefined" if point.precision is None else f"{point.precision:.3f}",
-                               "TP / alerts: undefined when nothing is flagged. Depends on prevalence."),
+        shown = {"precision": (1, "Precision", presentation.precision_text(point.precision),
+                               "TP / alerts: no value when nothing is flagged. Depends on prevalence."),
                  "recall": (2, "Recall", f"{point.recall:.3f}", None),
                  "f1": (3, "F1", f"{point.f1:.3f}", None),
                  "fpr": (4, "False-positive rate", f"{point.fpr:.4f}", None)}
@@ -197,7 +197,7 @@ def prevalence_row(point, missed: float | None, summary, fee: float, target: flo
     cells = st.columns(6)
     cells[0].metric("Expected alerts", f"{estimate.alerts:,.0f}",
                     help=f"of {estimate.per:,} transactions, {estimate.frauds:,.1f} of them frauds")
-    cells[1].metric("Precision at deployment", "undefined" if estimate.precision is None else f"{estimate.precision:.3f}")
+    cells[1].metric("Precision at deployment", presentation.precision_text(estimate.precision))
     text = interval_text("precision", (intervals or {}).get("precision_at_prevalence"))
     if text:
         cells[1].caption(text)
