@@ -9,10 +9,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from vae_core import sources, thresholds
+from vae_core import registry, sources, thresholds
 from vae_core.fraud import PREVALENCE_NOTE
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from vae_core.anatomy import Anatomy, BetaRow
     from vae_core.compare import Comparison
     from vae_core.fraud import FraudModel, ScoredData
@@ -50,9 +52,20 @@ def model_label(info: ModelInfo) -> str:
     return f"{info.name} — {dataset} {model_variant(info)}, latent {info.vae_config.latent_dim}"
 
 
+def registry_folder_text(root: Path) -> str:
+    """The registry folder in use, without the machine's path: the project's `models/`, or the end of
+    the VAE_MODELS_DIR path."""
+    if root.resolve() == registry.DEFAULT_MODELS_DIR.resolve():
+        return "`models/` (set VAE_MODELS_DIR to use another)"
+    return f"`{short_source(str(root.resolve()))}/` (VAE_MODELS_DIR)"
+
+
 def headline_metric(info: ModelInfo) -> str:
-    """The metric people compare for this kind of model, as text ('' when none)."""
+    """The metric people compare for this kind of model, as text ('' when none); an autoencoder has
+    no ELBO, so its figure is named as its reconstruction loss."""
     metrics = info.metadata.get("metrics", {}) or {}
+    if "test_neg_elbo" in metrics and not info.vae_config.variational:
+        return f"test reconstruction loss {metrics['test_neg_elbo']:.1f} nats"
     if "test_neg_elbo" in metrics:
         bound = (f", −log p(x) ≤ {metrics['test_iw_nll']:.1f} (IWAE, {metrics['iw_samples']:,} draws)"
                  if isinstance(metrics.get("test_iw_nll"), (int, float)) and metrics.get("iw_samples") else "")
@@ -148,14 +161,37 @@ def baseline_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
             for name, row in scorers.items() if any(isinstance(row.get(key), (int, float)) for key in keys)]
 
 
-def metrics_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
-    """A model's saved metrics as (metric, value) rows with readable numbers."""
+METRIC_NAMES = {
+    "test_iw_nll": "Test −log p(x) (IWAE, nats)", "iw_samples": "IWAE draws per image",
+    "iw_seconds": "IWAE evaluation time (s)", "n_test": "Test images",
+    "test_neg_elbo": "Test −ELBO (nats)", "test_reconstruction": "Test reconstruction −log p(x|z) (nats)",
+    "test_kl": "Test KL (nats)", "train_neg_elbo": "Training −ELBO (nats)", "val_neg_elbo": "Validation −ELBO (nats)",
+    "evaluated_on": "Evaluated on", "n": "Rows", "prevalence": "Fraud prevalence", "threshold": "Threshold (score)",
+    "alerts": "Alerts", "tp": "Frauds flagged (TP)", "fp": "Normal rows flagged (FP)", "fn": "Frauds missed (FN)",
+    "tn": "Normal rows passed (TN)", "precision": "Precision", "recall": "Recall", "f1": "F1",
+    "fpr": "False-positive rate", "roc_auc": "ROC AUC", "average_precision": "Average precision",
+    "recall_at_1pct_fpr": "Recall at 1% false positives", "cost": "Total cost (€)", "min_cost": "Minimum cost (€)",
+}
+# An autoencoder has no ELBO: its loss is the reconstruction alone, and its KL is not a figure of it.
+_AE_METRIC_NAMES = {"test_neg_elbo": "Test reconstruction loss (nats)",
+                    "train_neg_elbo": "Training reconstruction loss (nats)",
+                    "val_neg_elbo": "Validation reconstruction loss (nats)",
+                    "test_reconstruction": None, "test_kl": None}
+
+
+def metrics_rows(metrics: dict[str, Any], variational: bool = True) -> list[dict[str, Any]]:
+    """A model's saved metrics as (metric, value) rows: named for people, with readable numbers.
+    `variational` False (an autoencoder) names its losses as reconstruction losses and drops KL."""
+    names = METRIC_NAMES if variational else {**METRIC_NAMES, **_AE_METRIC_NAMES}
     rows = []
     for key, value in metrics.items():
         if isinstance(value, bool) or not isinstance(value, (int, float, str)):
             continue
+        label = names.get(key, key.replace("_", " ").capitalize())
+        if label is None:
+            continue
         shown = f"{value:,}" if isinstance(value, int) else f"{value:.4g}" if isinstance(value, float) else value
-        rows.append({"metric": key.replace("_", " "), "value": shown})
+        rows.append({"metric": label, "value": shown})
     return rows
 
 

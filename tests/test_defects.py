@@ -181,7 +181,7 @@ def test_11_models_page_shows_readable_columns_and_makes_a_model_active(app_env,
     assert not at.get("json")  # no collapsed raw JSON
     at.selectbox(key="models_inspect").set_value(FRAUD_MODEL).run()
     metrics = at.dataframe[1].value.set_index("metric")["value"]
-    assert "roc auc" in metrics.index and float(metrics["roc auc"]) > 0
+    assert "ROC AUC" in metrics.index and float(metrics["ROC AUC"]) > 0
     at.selectbox(key="models_inspect").set_value("tiny-cdigits").run()
     at.button(key="models_make_active").click().run()
     assert at.dataframe[0].value.set_index("name").loc["tiny-cdigits", "active"] == "✓"

@@ -44,8 +44,8 @@ def main() -> None:
     st.subheader("Models")
     infos = loaders.model_infos()
     ready = state.usable()
-    st.caption(f"{len(ready)} model(s) in the registry folder `{loaders.models_root().name}/` "
-               "(set VAE_MODELS_DIR to use another).")
+    st.caption(f"{len(ready)} model(s) in the registry folder "
+               f"{presentation.registry_folder_text(loaders.models_root())}.")
     if not ready:
         widgets.no_models()
     for info in ready:

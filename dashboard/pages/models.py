@@ -1,5 +1,5 @@
 """Models: the registry as a readable table; make a model active (one per kind), inspect, download,
-delete, import zips."""
+rename, delete, import zips."""
 
 import streamlit as st
 
@@ -46,8 +46,8 @@ def manage(info) -> None:
     st.markdown(f"{presentation.KIND_NAMES[info.kind]} · {presentation.model_variant(info)} · "
                 f"{presentation.architecture_text(info)} · trained on "
                 f"{presentation.short_source(info.metadata.get('data_source'))}")
-    st.dataframe(presentation.metrics_rows(info.metadata.get("metrics", {})), hide_index=True,
-                 key="models_metrics", height=min(420, 38 + 35 * len(info.metadata.get("metrics", {}))))
+    rows = presentation.metrics_rows(info.metadata.get("metrics", {}), info.vae_config.variational)
+    st.dataframe(rows, hide_index=True, key="models_metrics", height=min(420, 38 + 35 * len(rows)))
     comparison = presentation.baseline_rows(info.metadata.get("metrics", {}))
     if comparison:
         st.markdown(f"**Beside simple baselines** on its {info.metadata['metrics'].get('evaluated_on', 'test rows')} "
@@ -71,6 +71,7 @@ def manage(info) -> None:
         "Download zip", data=lambda: archive.export_zip(info.name, loaders.models_root()),
         file_name=f"{info.name}.zip", mime="application/zip", key="models_download",
         on_click="ignore", icon=":material/download:")
+    rename(info, active)
     if st.session_state.get(CONFIRM_DELETE) == info.name:
         st.warning(f"Delete **{info.name}** for good? Its folder is removed from the registry.")
         yes, no, _ = st.columns([1, 1, 3])
@@ -83,6 +84,23 @@ def manage(info) -> None:
     elif buttons[2].button("Delete…", key="models_delete", icon=":material/delete:"):
         st.session_state[CONFIRM_DELETE] = info.name
         st.rerun()
+
+
+def rename(info, active: bool) -> None:
+    """A new name for the model, checked as it is typed; the folder is renamed in one step."""
+    field, button = st.columns([3, 1], vertical_alignment="bottom")
+    new_name = field.text_input("Rename to", key=f"models_rename_{info.name}", max_chars=64,
+                                placeholder="letters, digits, - and _").strip()
+    problem = registry.name_problem(new_name, loaders.models_root()) if new_name else None
+    if problem:
+        st.error(problem, icon=":material/error:")
+    if button.button("Rename", key="models_rename", icon=":material/edit:", disabled=not new_name or problem is not None):
+        with widgets.guard("Rename failed"):
+            registry.rename_model(info.name, new_name, loaders.models_root())
+            if active:
+                state.set_active(new_name)
+            st.session_state[_INSPECT_NEXT] = new_name
+            flash_and_rerun(f"Renamed **{info.name}** to **{new_name}**.")
 
 
 def broken_section(infos) -> None:
@@ -125,7 +143,7 @@ def main() -> None:
     if FLASH in st.session_state:
         st.success(st.session_state.pop(FLASH), icon=":material/check_circle:")
     infos = loaders.model_infos()
-    st.caption(f"Registry folder `{loaders.models_root().name}/` (set VAE_MODELS_DIR to use another).")
+    st.caption(f"Registry folder {presentation.registry_folder_text(loaders.models_root())}.")
     ready = state.usable()
     if not ready:
         widgets.no_models()
