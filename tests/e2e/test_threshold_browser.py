@@ -16,6 +16,7 @@ import pytest
 
 from browser_fixtures import FRAUD, app, app_data_dir, browser, e2e_models, server  # noqa: F401
 from dashboard.testing.browser import skip_reason
+from dashboard.presentation import NO_ALERTS
 from dashboard.testing.threshold import Explorer
 
 missing = skip_reason()
@@ -48,7 +49,7 @@ def open_explorer(app) -> Explorer:
 
 def engine_text(point) -> dict[str, str]:
     """A SweepPoint as the page prints it."""
-    return {"alerts": f"{point.alerts:,}", "precision": "undefined" if point.precision is None else f"{point.precision:.3f}",
+    return {"alerts": f"{point.alerts:,}", "precision": NO_ALERTS if point.precision is None else f"{point.precision:.3f}",
             "recall": f"{point.recall:.3f}", "f1": f"{point.f1:.3f}", "fpr": f"{point.fpr:.4f}",
             "cost": f"€{point.cost:,.0f}", "TP": f"TP {point.tp:,}", "FP": f"FP {point.fp:,}",
             "FN": f"FN {point.fn:,}", "TN": f"TN {point.tn:,}"}
@@ -130,6 +131,16 @@ def test_the_estimate_and_intervals_after_a_release_and_the_downloaded_settings(
     assert low <= point.recall <= high and settings["bootstrap_intervals"]["resamples"] == 1000
     estimate = settings["estimate_at_prevalence"]
     assert estimate["prevalence"] == pytest.approx(0.00172) and f"{estimate['precision']:.3f}" == shown["estimate_precision"]
+
+
+def test_a_threshold_above_every_score_reads_no_alerts_in_the_explorer_as_in_the_metrics(app):
+    app.open(f"threshold?model={FRAUD}&threshold=1e12", heading="Fraud threshold")
+    app.wait_drawn()
+    shown = Explorer(app).shown()
+    assert shown["alerts"] == "0" == app.metric("Alerts")
+    assert shown["precision"] == NO_ALERTS == app.metric("Precision")
+    assert shown["estimate_precision"] == NO_ALERTS == app.metric("Precision at deployment")
+    assert shown["recall"] == "0.000" == app.metric("Recall")
 
 
 def test_the_deployment_prevalence_moves_the_chosen_threshold_the_numbers_and_the_link(app):

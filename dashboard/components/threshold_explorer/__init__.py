@@ -19,6 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dashboard.presentation import NO_ALERTS
+
 import numpy as np
 
 from dashboard.components import declared_once
@@ -115,7 +117,7 @@ def explorer_args(*, table: StopTable, summary: ScoreSummary, current: dict[str,
         "bands": band_names, "level": None if bands is None else bands.level,
         "resamples": None if bands is None else bands.resamples,
         "model_threshold": model_threshold, "best": None if best is None else [float(best[0]), float(best[1])],
-        "flag_nothing": flag_nothing, "baselines": baseline_list,
+        "flag_nothing": flag_nothing, "baselines": baseline_list, "no_alerts": NO_ALERTS,
     }
 
 

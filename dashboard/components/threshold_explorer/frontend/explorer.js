@@ -432,7 +432,7 @@
   function formatMetric(key, value) {
     if (key === "alerts") return count(value);
     if (key === "cost") return euros(value);
-    if (key === "precision" && value === null) return "undefined";
+    if (key === "precision" && value === null) return state.args.no_alerts;
     return fixed(value, key === "fpr" ? 4 : 3);
   }
   function buildReadout() {
@@ -501,7 +501,7 @@
       const share = fixed(100 * a.target_prevalence, 3).replace(/0+$/, "").replace(/\.$/, "");
       html = "At <b>" + share + "%</b> prevalence (an estimate: each normal row reweighted ×" + general(e.normalWeight, 3) +
         "), per " + count(a.per) + " transactions: <b data-estimate=\"alerts\">" + count(e.alerts) + "</b> alerts, precision <b data-estimate=\"precision\">" +
-        (e.precision === null ? "undefined" : fixed(e.precision, 3)) + "</b>" +
+        (e.precision === null ? a.no_alerts : fixed(e.precision, 3)) + "</b>" +
         (e.cost === null ? "" : ", cost <b data-estimate=\"cost\">" + euros(e.cost) + "</b>") + ".";
     }
     if (box2.dataset.html !== html) { box2.innerHTML = html; box2.dataset.html = html; }
