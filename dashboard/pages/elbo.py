@@ -94,8 +94,8 @@ def image_section(loaded) -> None:
                            "never above it in expectation. Continuous MNIST (pixels in [0, 1], summed "
                            "Bernoulli cross-entropy), not binarized MNIST.")
         if anatomy.variational:
-            st.caption(f"At μ itself the reconstruction term would be {anatomy.nll_at_mu:.1f} nats: the draws "
-                       "pay for the encoder's uncertainty. The KL is what this image's code costs against the prior.")
+            st.caption(presentation.reconstruction_at_mu_text(anatomy.nll_at_mu, anatomy.reconstruction, k)
+                       + " The KL is what this image's code costs against the prior.")
         else:
             st.caption("An autoencoder encodes the image as one point: σ = 0, every draw is that point, "
                        "and there is no KL term.")
