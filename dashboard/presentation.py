@@ -305,6 +305,29 @@ def comparison_table(comparison: Comparison) -> list[dict[str, Any]]:
     return table
 
 
+def distinct_numbers(first: float, second: float, digits: int = 4) -> tuple[str, str]:
+    """Both numbers to `digits` significant digits, or as many more (up to 17) as it takes for
+    different numbers to read differently: (118.4, 118.4) → ('118.41', '118.44')."""
+    for places in range(digits, 18):
+        texts = f"{first:.{places}g}", f"{second:.{places}g}"
+        if texts[0] != texts[1] or first == second:
+            return texts
+    return texts
+
+
+def flagged_caption(flagged: int, listed: int) -> str:
+    """How many rows are flagged, and which of them the table lists."""
+    if flagged <= listed:
+        return f"{flagged:,} flagged, all listed."
+    return f"{flagged:,} flagged; the {listed:,} highest scores are listed (the CSV export has all)."
+
+
+def outcome_scatter_title(shown: int, n_positive: int, n_rows: int, names: tuple[str, str]) -> str:
+    """The latent-by-outcome chart's title: how many rows it shows and whether normal rows were sampled."""
+    normal = f"sampled {names[0]} rows" if shown < n_rows else f"every {names[0]} row"
+    return f"μ of {shown:,} rows (every {names[1]} row, {normal})" if n_positive else f"μ of {shown:,} rows ({normal})"
+
+
 def reconstruction_at_mu_text(nll_at_mu: float, reconstruction: float, draws: int) -> str:
     """What decoding μ itself says next to the mean over `draws` draws, in the order the two
     numbers actually have (as shown, to 0.1 nats)."""

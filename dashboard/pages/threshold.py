@@ -18,6 +18,7 @@ from vae_core.advice import advice
 EXPLORER = "thr_explorer"
 INTERVAL_METRICS = ("precision", "recall", "f1", "fpr", "cost")
 PREVALENCE_INPUT = "thr_prevalence"  # the deployment prevalence widget, in percent
+FLAGGED_LISTED = 200  # rows the flagged table lists, highest scores first (the CSV export has all)
 
 
 def class_names(feature_names) -> tuple[str, str]:
@@ -289,9 +290,10 @@ def explain_section(key, data_key, model, scored, position: int, threshold: floa
                        f"{threshold:.4g}): it is the nearest transaction the model finds {names[0]}, and the changes are "
                        "what the model expected instead of what it saw.")
         else:
+            below, above = presentation.distinct_numbers(cf.counterfactual_score, threshold)
             st.caption(f"The reconstruction still scored at or above the threshold, so μ was moved {cf.alpha:.1%} of "
                        f"the way toward the prior's centre, where the decoded transaction first scores under it "
-                       f"({cf.counterfactual_score:.4g} < {threshold:.4g}).")
+                       f"({below} < {above}).")
 
 
 def flagged_section(key, data_key, model, scored, threshold: float, names: tuple[str, str], *,
@@ -301,11 +303,11 @@ def flagged_section(key, data_key, model, scored, threshold: float, names: tuple
     if len(positions) == 0:
         st.info("Nothing is flagged at this threshold.")
         return
-    st.caption(f"{len(positions):,} flagged; the 200 highest scores are listed (the CSV export has all).")
-    st.dataframe(fraud_analysis.flagged_frame(scored, threshold, 200, names=names), hide_index=True, height=280,
+    st.caption(presentation.flagged_caption(len(positions), FLAGGED_LISTED))
+    st.dataframe(fraud_analysis.flagged_frame(scored, threshold, FLAGGED_LISTED, names=names), hide_index=True, height=280,
                  key="thr_table")
     labels = scored.labels
-    chosen = st.selectbox("Transaction to inspect", positions[:200].tolist(), key="thr_inspect",
+    chosen = st.selectbox("Transaction to inspect", positions[:FLAGGED_LISTED].tolist(), key="thr_inspect",
                           format_func=lambda p: f"row {int(scored.rows[p])} · score {scored.scores[p]:.3g}"
                           + ("" if labels is None else f" · {names[int(labels[p])]}"))
     if explain:
@@ -323,8 +325,9 @@ def outcome_scatter(summary, scored, threshold: float, names: tuple[str, str]) -
                                                         scored.scores[positions].tolist())]
     st.plotly_chart(figures.latent_scatter(summary.scatter_xy, codes, fraud_analysis.OUTCOME_NAMES, positions,
                                            hover, ("z0", "z1"), colours=colours, monospace_hover=False,
-                                           title=f"μ of {len(positions):,} rows (every {names[1]} row, sampled "
-                                                 f"{names[0]} rows)"), key="thr_outcomes")
+                                           title=presentation.outcome_scatter_title(
+                                               len(positions), summary.n_fraud or 0, summary.n, names)),
+                    key="thr_outcomes")
 
 
 def explorer(name: str, model_threshold: float, summary, point, missed: float | None, table, costs, *,

@@ -1,0 +1,41 @@
+"""Explanations that read as the numbers are: two different scores never print alike, the flagged
+table's caption counts what it lists, and the latent chart says whether normal rows were sampled."""
+
+from __future__ import annotations
+
+import json
+
+from app_fixtures import FRAUD_MODEL, app_data_dir, app_env, trained_models_dir  # noqa: F401
+from dashboard.presentation import distinct_numbers, flagged_caption, outcome_scatter_title
+from fault_kit import metric, open_link, shown_errors
+
+
+def test_different_numbers_print_differently_and_equal_ones_alike():
+    assert distinct_numbers(118.41, 118.44) == ("118.41", "118.44")
+    assert distinct_numbers(118.4000001, 118.4000002) == ("118.4000001", "118.4000002")
+    assert distinct_numbers(0.5, 1234.5) == ("0.5", "1234")
+    assert distinct_numbers(2.0, 2.0) == ("2", "2")
+
+
+def test_the_flagged_caption_counts_what_the_table_lists():
+    assert flagged_caption(139, 200) == "139 flagged, all listed."
+    assert flagged_caption(1_234, 200) == "1,234 flagged; the 200 highest scores are listed (the CSV export has all)."
+
+
+def test_the_latent_chart_title_says_sampled_only_when_rows_were_left_out():
+    names = ("normal", "fraud")
+    assert outcome_scatter_title(1_001, 148, 1_001, names) == "μ of 1,001 rows (every fraud row, every normal row)"
+    assert outcome_scatter_title(5_000, 490, 284_807, names) == "μ of 5,000 rows (every fraud row, sampled normal rows)"
+
+
+def test_the_page_counts_the_flagged_rows_it_lists_and_names_the_rows_it_draws(app_env, trained_models_dir):  # noqa: F811
+    app_env(trained_models_dir)
+    at = open_link("threshold", model=FRAUD_MODEL)
+    assert not shown_errors(at)
+    alerts = int(metric(at, "Alerts").replace(",", ""))
+    assert 0 < alerts <= 200
+    assert f"{alerts:,} flagged, all listed." in [c.value for c in at.caption]
+    titles = [json.loads(chart.proto.spec)["layout"]["title"]["text"] for chart in at.get("plotly_chart")]
+    banner = next(c.value for c in at.caption if c.value.startswith("Data:"))
+    rows = banner.split(" rows,")[0].rsplit("· ", 1)[-1]
+    assert f"μ of {rows} rows (every fraud row, every normal row)" in titles
