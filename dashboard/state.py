@@ -320,20 +320,30 @@ def apply_params(page: str, params: dict[str, str]) -> None:
         model = _apply_model(page, params.get("model"))
     if page == "latent":
         row = _int(params.get("point"))
+        _unreadable(params, "point", row is not None and row >= 0, "a row number (0 or more)", "no point is chosen")
         st.session_state[POINT] = None if row is None or row < 0 else {"model": model, "row": row}
         st.session_state[MAP_VIEW] = _map_view_from(model, params)
     elif page == "decoder":
         z = _floats(params.get("z"))
+        _unreadable(params, "z", z is not None, "a list of numbers (z=0.5,-1.2)", "z starts at the origin")
         if z is None:
             st.session_state.pop(DECODER_Z, None)
         else:
             set_decoder_z(model, z)
         a, b = _int(params.get("from")), _int(params.get("to"))
         ends = (a, b) if a is not None and b is not None and min(a, b) >= 0 else (0, 1)
+        for name in ("from", "to"):
+            value = _int(params.get(name))
+            _unreadable(params, name, value is not None and value >= 0, "a row number (0 or more)",
+                        "interpolating from row 0 to row 1")
         st.session_state[INTERP] = {"model": model, "a": ends[0], "b": ends[1]}
     elif page == "threshold" and model is not None:
         value = _float(params.get("threshold"))
+        _unreadable(params, "threshold", value is not None, "a finite number", "the model's own threshold is in force")
         strategy = params.get("strategy")
+        if strategy is not None and strategy not in (*thresholds.STRATEGIES, "manual"):
+            _notify(f"The link's strategy={strategy!r} is not one of {', '.join(thresholds.STRATEGIES)} or manual; "
+                    "its threshold counts as set by hand.")
         if strategy not in (*thresholds.STRATEGIES, "manual"):
             strategy = "manual"
         if value is None:
@@ -354,6 +364,7 @@ def apply_params(page: str, params: dict[str, str]) -> None:
         _apply_prevalence(model, params)
     elif page == "elbo":
         row = _int(params.get("image"))
+        _unreadable(params, "image", row is not None and row >= 0, "an image number (0 or more)", "showing image 0")
         st.session_state[ELBO_ROW] = row if row is not None and row >= 0 else 0
     elif page == "compare":
         for param, key in (("ae", COMPARE_AE), ("vae", COMPARE_VAE)):
@@ -364,6 +375,12 @@ def apply_params(page: str, params: dict[str, str]) -> None:
         for kind in KINDS:
             if params.get(kind):
                 _apply_model("threshold" if kind == "fraud" else "elbo", params[kind])
+
+
+def _unreadable(params: dict[str, str], name: str, usable: bool, expected: str, instead: str) -> None:
+    """Report a link parameter that is there but unusable (the address then drops it)."""
+    if params.get(name) is not None and not usable:
+        _notify(f"The link's {name}={params[name]!r} is not {expected}; {instead}.")
 
 
 def _apply_prevalence(model: str, params: dict[str, str]) -> None:

@@ -1,0 +1,35 @@
+"""A link's unusable parameters are each named in one notice, and the address drops them."""
+
+from __future__ import annotations
+
+import pytest
+
+from app_fixtures import FRAUD_MODEL, MNIST_MODEL, app_data_dir, app_env, trained_models_dir  # noqa: F401
+from fault_kit import open_link
+
+
+def notice(at) -> str:
+    return next(w.value for w in at.warning if "The link's" in w.value)
+
+
+def test_a_threshold_link_names_each_unusable_parameter_and_drops_it(app_env, trained_models_dir):  # noqa: F811
+    app_env(trained_models_dir)
+    at = open_link("threshold", model=FRAUD_MODEL, threshold="abc", fee="-3", strategy="bogus")
+    text = notice(at)
+    assert "threshold='abc' is not a finite number; the model's own threshold is in force" in text
+    assert "strategy='bogus' is not one of" in text and "fee='-3'" in text
+    assert not {"threshold", "fee", "strategy"} & set(at.query_params)
+
+
+@pytest.mark.parametrize(("page", "params", "says"), [
+    ("decoder", {"z": "1,abc"}, "z='1,abc' is not a list of numbers (z=0.5,-1.2); z starts at the origin"),
+    ("decoder", {"from": "x", "to": "3"}, "from='x' is not a row number (0 or more)"),
+    ("elbo", {"image": "-2"}, "image='-2' is not an image number (0 or more); showing image 0"),
+    ("latent", {"point": "first"}, "point='first' is not a row number (0 or more); no point is chosen"),
+])
+def test_an_unreadable_view_parameter_is_named_and_dropped(app_env, trained_models_dir, page, params, says):  # noqa: F811
+    app_env(trained_models_dir)
+    at = open_link(page, model=MNIST_MODEL, **params)
+    assert says in notice(at)
+    assert not set(params) & set(at.query_params)
+    assert not at.exception
