@@ -305,6 +305,21 @@ def comparison_table(comparison: Comparison) -> list[dict[str, Any]]:
     return table
 
 
+def clock(seconds: float) -> str:
+    """Seconds as m:ss (h:mm:ss from an hour)."""
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def sweep_progress_text(beta: float, elapsed: float, fraction: float) -> str:
+    """The β sweep's progress line: which VAE trains, the time elapsed and, from the share done so
+    far (once 5% is), the time left at that pace."""
+    left = (f"about {clock(elapsed * (1 - fraction) / fraction)} left" if fraction >= 0.05
+            else "estimating the time left")
+    return f"Training the VAE for β {beta:g} · {clock(elapsed)} elapsed, {left}"
+
+
 def distinct_numbers(first: float, second: float, digits: int = 4) -> tuple[str, str]:
     """Both numbers to `digits` significant digits, or as many more (up to 17) as it takes for
     different numbers to read differently: (118.4, 118.4) → ('118.41', '118.44')."""

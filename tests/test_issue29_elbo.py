@@ -7,7 +7,7 @@ import re
 import pytest
 
 from app_fixtures import app_data_dir, app_env, trained_models_dir  # noqa: F401
-from dashboard.presentation import reconstruction_at_mu_text
+from dashboard.presentation import reconstruction_at_mu_text, sweep_progress_text
 from fault_kit import metric, open_link
 
 
@@ -35,3 +35,12 @@ def test_the_page_commentary_agrees_with_its_reconstruction_metric(app_env, trai
             assert f"{at_mu - shown:.1f} more than the mean" in caption
         else:
             assert "the same as the mean" in caption
+
+
+@pytest.mark.parametrize(("elapsed", "fraction", "says"), [
+    (4.0, 0.5, "Training the VAE for β 1 · 0:04 elapsed, about 0:04 left"),
+    (12.0, 0.75, "Training the VAE for β 1 · 0:12 elapsed, about 0:04 left"),
+    (1.0, 0.01, "Training the VAE for β 1 · 0:01 elapsed, estimating the time left"),
+])
+def test_the_sweeps_time_left_comes_from_its_pace_so_far(elapsed, fraction, says):
+    assert sweep_progress_text(1.0, elapsed, fraction) == says

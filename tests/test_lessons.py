@@ -490,6 +490,8 @@ def test_elbo_beta_section_and_quick_sweep(env):
     assert at.multiselect(key="elbo_beta_models").value == ["twin-vae"]
     shown = at.dataframe[-1].value.to_dict("records")
     assert [row["model"] for row in shown] == ["twin-vae"]
+    assert "about a minute" not in at.button(key="elbo_sweep_start").label
+    started = time.monotonic()
     at.button(key="elbo_sweep_start").click().run()
     assert_clean(at)
     job = at.session_state["elbo_sweep_job"]
@@ -505,3 +507,6 @@ def test_elbo_beta_section_and_quick_sweep(env):
     rows = at.dataframe[-1].value.to_dict("records")
     assert [row["β"] for row in rows] == [0.25, 1.0, 4.0]
     assert rows[0]["KL (nats)"] > rows[2]["KL (nats)"]  # a larger β buys a smaller KL
+    took = next(c.value for c in at.caption if c.value.startswith("The quick sweep took"))
+    minutes, seconds = took.split("took ")[1].split(" ")[0].split(":")
+    assert 0 < 60 * int(minutes) + int(seconds) <= time.monotonic() - started + 1

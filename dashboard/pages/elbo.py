@@ -119,7 +119,7 @@ def beta_rows(keys: tuple, n_test: int):
 
 @st.cache_resource
 def sweep_results() -> dict:
-    """Finished quick sweeps, {betas: rows}: one per server, the same for everyone."""
+    """Finished quick sweeps, {betas: (rows, seconds taken)}: one per server, the same for everyone."""
     return {}
 
 
@@ -139,17 +139,19 @@ def quick_sweep() -> None:
     """Train one small unsaved VAE per β in a child process (once per server) and show the trade-off."""
     done = sweep_results().get(SWEEP_BETAS)
     if done is not None:
-        show_beta_rows(done, "elbo_sweep")
+        rows, seconds = done
+        show_beta_rows(rows, "elbo_sweep")
+        st.caption(f"The quick sweep took {presentation.clock(seconds)} here.")
         return
     job = st.session_state.get(SWEEP_JOB)
     snap = None if job is None else job.snapshot()
     if snap is not None and snap.status == "done":
-        sweep_results()[SWEEP_BETAS] = snap.result
+        sweep_results()[SWEEP_BETAS] = (snap.result, snap.elapsed_seconds)
         st.session_state.pop(SWEEP_JOB)
         st.rerun()
     if snap is not None and not snap.finished:
-        st.progress(snap.fraction, text=f"Training the VAE for β {SWEEP_BETAS[min(len(SWEEP_BETAS) - 1, int(snap.fraction * len(SWEEP_BETAS)))]:g} · "
-                                        f"{snap.elapsed_seconds:.0f} s")
+        beta = SWEEP_BETAS[min(len(SWEEP_BETAS) - 1, int(snap.fraction * len(SWEEP_BETAS)))]
+        st.progress(snap.fraction, text=presentation.sweep_progress_text(beta, snap.elapsed_seconds, snap.fraction))
         st.button("Cancel", key="elbo_sweep_cancel", on_click=job.cancel, icon=":material/stop:")
         return
     if snap is not None and snap.status == "failed":
@@ -157,7 +159,7 @@ def quick_sweep() -> None:
     elif snap is not None and snap.status == "cancelled":
         st.warning("The sweep was cancelled.")
     if st.button(f"Run the quick β sweep: β = {', '.join(f'{b:g}' for b in SWEEP_BETAS)} (small dense VAEs, "
-                 "3 epochs, about a minute here)", key="elbo_sweep_start", icon=":material/play_arrow:"):
+                 "3 epochs; the time left shows as it runs)", key="elbo_sweep_start", icon=":material/play_arrow:"):
         with widgets.guard("Could not start the sweep"):
             spec = jobs.TrainingSpec("beta_sweep", "mnist", SWEEP_MODEL.to_dict(), SWEEP_TRAINING.to_dict(),
                                      {"choice": "auto"}, betas=SWEEP_BETAS)

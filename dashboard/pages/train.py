@@ -116,13 +116,6 @@ def start(dataset: str, name: str, settings: dict, data: dict) -> None:
         st.rerun()
 
 
-def clock(seconds: float) -> str:
-    """Seconds as m:ss (h:mm:ss from an hour)."""
-    minutes, secs = divmod(int(round(seconds)), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-
-
 def progress_text(snap: jobs.JobSnapshot) -> str:
     """The progress bar's line: share done, epoch or what is happening before the first batch, time
     elapsed and, while it runs, the time left."""
@@ -133,10 +126,10 @@ def progress_text(snap: jobs.JobSnapshot) -> str:
         parts.append({"done": "done", "cancelled": "cancelled", "failed": "stopped"}[snap.status])
     elif snap.fraction == 0:
         parts.append(snap.phase)
-    parts.append(f"{clock(snap.elapsed_seconds)} elapsed")
+    parts.append(f"{presentation.clock(snap.elapsed_seconds)} elapsed")
     if not snap.finished and snap.fraction > 0:
         parts.append("estimating the time left" if math.isnan(snap.eta_seconds)
-                     else f"about {clock(snap.eta_seconds)} left")
+                     else f"about {presentation.clock(snap.eta_seconds)} left")
     return " · ".join(parts)
 
 
