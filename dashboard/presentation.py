@@ -373,6 +373,23 @@ def beta_table(rows: list[BetaRow]) -> list[dict[str, Any]]:
              "codes inside N(0, I)'s 95% ball": f"{r.spread['inside_prior']:.0%}"} for r in rows]
 
 
+BETA_TABLE_IMAGES = 2000  # the β table measures the first this many test images
+
+
+def beta_table_basis(n_images: int) -> str:
+    """Which images the β table measures, and why its figures differ from the other pages'."""
+    return (f"Measured here on the first {n_images:,} test images, one draw of z each. Home and Models show the "
+            "−ELBO over the whole test set from training time, and AE vs VAE counts codes inside the 95% ball on "
+            "its own random sample of test images: the same model's figures differ slightly between them.")
+
+
+def comparison_basis(n_points: int, seed: int) -> str:
+    """Which images the AE vs VAE table measures, and why its figures differ from the other pages'."""
+    return (f"Codes of {n_points:,} test images drawn at random (seed {seed}). The β table on ELBO anatomy uses "
+            f"the first {BETA_TABLE_IMAGES:,} test images, and Home and Models the whole test set: the same model's "
+            "figures differ slightly between them.")
+
+
 def compare_commentary(comparison: Comparison) -> dict[str, str]:
     """What the AE vs VAE page says about each panel, following the measured values (never a fixed
     claim that the numbers beside it could contradict): keys "codes", "samples", "reconstruction"."""

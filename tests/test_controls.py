@@ -265,9 +265,11 @@ def test_compare_controls_change_what_is_measured(app_env, models_copy):
     at.slider(key="compare_points").set_value(500).run()
     scatter = figure(at, f"VAE: {MNIST_MODEL}")
     assert sum(len(values(trace["x"])) for trace in scatter["data"]) == 200  # every test digit here (200 < 500)
+    assert any(c.value.startswith("Codes of 200 test images drawn at random (seed 0).") for c in at.caption)
     prior = [image.value[0] for image in at.image]
     at.number_input(key="compare_seed").set_value(3).run()
     assert [image.value[0] for image in at.image] != prior
+    assert any(c.value.startswith("Codes of 200 test images drawn at random (seed 3). The β table") for c in at.caption)
     assert CONDITIONAL_MODEL not in " ".join(at.selectbox(key="compare_vae").options)  # not comparable
     at.selectbox(key="compare_vae").select("tiny-digits-copy").run()
     assert at.dataframe[0].value["model"].tolist() == ["tiny-digits-ae", "tiny-digits-copy"]
@@ -290,6 +292,7 @@ def test_elbo_controls(app_env, trained_models_dir):
     table = next(frame.value for frame in at.dataframe if "model" in frame.value and "KL (nats)" in frame.value)
     assert sorted(table["model"]) == sorted([MNIST_MODEL, CONDITIONAL_MODEL])
     assert np.isfinite(table["KL (nats)"]).all()
+    assert any(c.value.startswith("Measured here on the first 200 test images, one draw of z each.") for c in at.caption)
 
 
 def test_elbo_page_shows_the_importance_weighted_likelihood(app_env, trained_models_dir):

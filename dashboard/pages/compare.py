@@ -152,6 +152,7 @@ def main() -> None:
 
     st.subheader("Numbers")
     st.dataframe(presentation.comparison_table(result), hide_index=True)
+    st.caption(presentation.comparison_basis(len(result.rows), int(seed)))
     st.caption(f"**Reconstruction + KL vs reconstruction only.** {commentary['reconstruction']}")
 
 

@@ -125,6 +125,7 @@ def sweep_results() -> dict:
 
 def show_beta_rows(rows, key: str) -> None:
     st.dataframe(presentation.beta_table(rows), hide_index=True)
+    st.caption(presentation.beta_table_basis(len(rows[0].labels)))
     chart, scatters = st.columns([2, 3])
     chart.plotly_chart(figures.beta_chart(rows), key=f"{key}_chart")
     with scatters:
@@ -177,7 +178,7 @@ def beta_section(active) -> None:
     chosen = st.multiselect("Models to compare (MNIST VAEs)", list(by_name), default=default, key="elbo_beta_models",
                             max_selections=MAX_BETA_MODELS)
     if chosen:
-        rows = sorted(beta_rows(tuple(loaders.model_key(name) for name in chosen), 2000), key=lambda r: r.beta)
+        rows = sorted(beta_rows(tuple(loaders.model_key(name) for name in chosen), presentation.BETA_TABLE_IMAGES), key=lambda r: r.beta)
         show_beta_rows(rows, "elbo_beta")
         if len({r.beta for r in rows}) < 2:
             st.caption("These models share one β. Train the same model with another β (Train page, or "
