@@ -89,10 +89,10 @@ def explorer_kind() -> str:
 
 
 def compare_defaults() -> tuple[str | None, str | None]:
-    """The (AE, VAE) pair the AE vs VAE page opens on: twins of the same shapes when there are some."""
+    """The (AE, VAE) pair the AE vs VAE page opens on: the active MNIST model and its twin."""
     from vae_core.compare import pick_pair
 
-    return pick_pair(usable("mnist"))
+    return pick_pair(usable("mnist"), active_model("mnist"))
 
 
 def page_model(page: str) -> str | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app_fixtures import FRAUD_MODEL, MNIST_MODEL, app_data_dir, app_env, trained_models_dir  # noqa: F401
+from app_fixtures import FRAUD_MODEL, MNIST_MODEL, app_data_dir, app_env, models_copy, trained_models_dir  # noqa: F401
 from fault_kit import open_link
 
 
@@ -33,3 +33,29 @@ def test_an_unreadable_view_parameter_is_named_and_dropped(app_env, trained_mode
     assert says in notice(at)
     assert not set(params) & set(at.query_params)
     assert not at.exception
+
+
+def test_ae_vs_vae_follows_the_active_mnist_model_and_says_when_it_has_no_twin(app_env, models_copy):  # noqa: F811
+    from streamlit.testing.v1 import AppTest
+
+    from fault_kit import APP
+    from vae_core import registry
+    from vae_core.compare import matched_config
+    from vae_core.config import VAEConfig
+    from vae_core.model import VAE
+
+    source = registry.load_model(MNIST_MODEL, models_copy)
+    registry.save_model(VAE(matched_config(source.vae.vae_config, "ae")), "tiny-digits-ae", kind="mnist",
+                        metadata={"dataset": "mnist"}, directory=models_copy)
+    wide = VAEConfig(latent_dim=4, hidden_units=(16,))
+    registry.save_model(VAE(wide), "a-wide-vae", kind="mnist", metadata={"dataset": "mnist"}, directory=models_copy)
+    app_env(models_copy)
+    for active, twin in ((MNIST_MODEL, True), ("a-wide-vae", False)):
+        at = AppTest.from_file(str(APP), default_timeout=180)
+        at.run()
+        at.session_state["active_models"] = {"mnist": active}
+        at.switch_page("dashboard/pages/compare.py").run()
+        assert at.selectbox(key="compare_vae").value == active
+        assert at.selectbox(key="compare_ae").value == "tiny-digits-ae"
+        warned = any("differ in more than the encoder's head" in w.value for w in at.warning)
+        assert warned is not twin

@@ -46,8 +46,10 @@ def matched_config(config: VAEConfig, kind: str) -> VAEConfig:
     return dataclasses.replace(config, model_type=kind)
 
 
-def pick_pair(infos: Iterable[ModelInfo]) -> tuple[str | None, str | None]:
-    """Default (AE, VAE) names for the comparison: a pair with the same shapes if there is one.
+def pick_pair(infos: Iterable[ModelInfo], active: str | None = None) -> tuple[str | None, str | None]:
+    """Default (AE, VAE) names for the comparison: the `active` model (when it can be compared) with
+    its twin of the same shapes, or the first model of the other type when it has none; without an
+    active model, a pair with the same shapes if there is one.
 
     `infos` are valid MNIST registry entries; either name may be None.
     """
@@ -55,6 +57,13 @@ def pick_pair(infos: Iterable[ModelInfo]) -> tuple[str | None, str | None]:
     aes = [i for i in infos if not i.vae_config.variational]
     # Plain β = 1 VAEs first: the textbook comparison.
     vaes = sorted((i for i in infos if i.vae_config.variational), key=lambda i: i.vae_config.beta != 1.0)
+    chosen = next((i for i in infos if i.name == active), None)
+    if chosen is not None:
+        partners = aes if chosen.vae_config.variational else vaes
+        twin = next((p for p in partners if shapes_key(p.vae_config) == shapes_key(chosen.vae_config)), None)
+        other = twin or (partners[0] if partners else None)
+        other_name = None if other is None else other.name
+        return (other_name, chosen.name) if chosen.vae_config.variational else (chosen.name, other_name)
     for vae in vaes:
         for ae in aes:
             if shapes_key(ae.vae_config) == shapes_key(vae.vae_config):
