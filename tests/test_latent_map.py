@@ -382,3 +382,14 @@ def test_a_fraud_selection_survives_a_threshold_change(app_env, trained_models_d
     assert at.query_params["sel"] == "box:-1000,-1000,1000,1000"  # the selection is still there…
     assert next(m.value for m in at.metric if m.label == "Flagged inside") == "0" != flagged  # …at the new threshold
     assert next(m.value for m in at.metric if m.label == "Precision inside") == "–"
+
+
+def test_the_first_view_holds_every_point_with_a_margin_outliers_included():
+    from vae_core.latent import map_bounds
+
+    xy = np.random.default_rng(0).normal(size=(10_000, 2))
+    xy[17] = (40.0, -3.0)  # one far outlier, e.g. the transaction one is looking for
+    x0, x1, y0, y1 = map_bounds(xy)
+    assert x0 < xy[:, 0].min() and x1 > xy[:, 0].max() and y0 < xy[:, 1].min() and y1 > xy[:, 1].max()
+    span = max(np.ptp(xy[:, 0]), np.ptp(xy[:, 1]))
+    assert x1 - xy[:, 0].max() == pytest.approx(0.06 * span) and xy[:, 1].min() - y0 == pytest.approx(0.06 * span)

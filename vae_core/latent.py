@@ -296,14 +296,14 @@ def largest_terms(errors: np.ndarray, k: int = 3) -> tuple[np.ndarray, np.ndarra
     return top, np.clip(np.rint(shares), 0, 100).astype(np.uint8)
 
 
-def map_bounds(xy: np.ndarray, coverage: float = 0.998, margin: float = 0.06) -> tuple[float, float, float, float]:
-    """(x_min, x_max, y_min, y_max) around the central `coverage` share of points (n, 2) on each axis,
-    widened by `margin` of the span: a first view that extreme outliers cannot shrink to a dot."""
+def map_bounds(xy: np.ndarray, margin: float = 0.06) -> tuple[float, float, float, float]:
+    """(x_min, x_max, y_min, y_max) around every point (n, 2), widened on each side by `margin` of the
+    larger span: the first view shows every point, the farthest outliers (often the anomalies one
+    looks for) included."""
     xy = np.asarray(xy, np.float64)
     if len(xy) == 0:
         return -1.0, 1.0, -1.0, 1.0
-    tail = (1.0 - coverage) / 2
-    (x0, y0), (x1, y1) = np.quantile(xy, [tail, 1.0 - tail], axis=0)
+    (x0, y0), (x1, y1) = xy.min(axis=0), xy.max(axis=0)
     span = max(x1 - x0, y1 - y0, 1e-6)
     pad = margin * span
     return float(x0 - pad), float(x1 + pad), float(y0 - pad), float(y1 + pad)
