@@ -59,3 +59,12 @@ def test_ae_vs_vae_follows_the_active_mnist_model_and_says_when_it_has_no_twin(a
         assert at.selectbox(key="compare_ae").value == "tiny-digits-ae"
         warned = any("differ in more than the encoder's head" in w.value for w in at.warning)
         assert warned is not twin
+
+
+def test_an_unreadable_model_folder_is_named_in_one_clean_sentence(app_env, models_copy):  # noqa: F811
+    (models_copy / MNIST_MODEL / "metadata.json").write_text('{"name": ')
+    app_env(models_copy)
+    at = open_link("home")
+    warning = next(w.value for w in at.warning if w.value.startswith("Unreadable model folders"))
+    assert warning == (f"Unreadable model folders: {MNIST_MODEL} (metadata.json is corrupt: Expecting value: line 1 "
+                       "column 10 (char 9)). Delete or fix them on the Models page.")

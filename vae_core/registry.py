@@ -139,13 +139,13 @@ def _read_json(path: Path) -> dict[str, Any]:
         with open(path, encoding="utf-8") as handle:
             payload = json.load(handle)
     except FileNotFoundError as exc:
-        raise RegistryError(f"{path.name} is missing.") from exc
+        raise RegistryError(f"{path.name} is missing") from exc
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise RegistryError(f"{path.name} is corrupt ({exc}).") from exc
+        raise RegistryError(f"{path.name} is corrupt: {exc}") from exc
     except RecursionError as exc:  # hostile nesting, e.g. "[[[[…"
-        raise RegistryError(f"{path.name} is corrupt (nested too deeply).") from exc
+        raise RegistryError(f"{path.name} is corrupt: nested too deeply") from exc
     if not isinstance(payload, dict):
-        raise RegistryError(f"{path.name} does not hold a JSON object.")
+        raise RegistryError(f"{path.name} does not hold a JSON object")
     return payload
 
 
