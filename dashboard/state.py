@@ -24,6 +24,7 @@ from vae_core import registry, thresholds
 
 KINDS = ("mnist", "fraud")
 ACTIVE = "active_models"  # {"mnist": name, "fraud": name}
+GONE = "_gone_models"  # {kind: name}: an active model that left the registry, until the page says so
 EXPLORER_KIND = "explorer_kind"  # "mnist" | "fraud": what the Latent space and Decoder pages show
 POINT = "selected_point"  # {"model": name, "row": int}: the point picked on the Latent space page
 # The Latent space page's map: {"model": name, "projection": "dims" | "pca" | "tsne", "dims": [a, b],
@@ -69,8 +70,16 @@ def active_model(kind: str) -> str | None:
     """This session's model of `kind`: its own choice while that model exists, else the default."""
     chosen = st.session_state.setdefault(ACTIVE, {})
     if chosen.get(kind) not in {i.name for i in usable(kind)}:
+        if chosen.get(kind) is not None:
+            st.session_state.setdefault(GONE, {})[kind] = chosen[kind]
+            st.session_state.pop(_WRITTEN, None)  # the address may name it: `end` writes the view again
         chosen[kind] = default_model(kind)
     return chosen[kind]
+
+
+def gone_model(kind: str) -> str | None:
+    """The `kind` model this session was using that has since left the registry (told once)."""
+    return (st.session_state.get(GONE) or {}).pop(kind, None)
 
 
 def set_active(name: str) -> None:

@@ -151,6 +151,10 @@ def model_picker(kind: str, label: str = "Model") -> ModelInfo | None:
         return None
     names = [i.name for i in infos]
     st.session_state[f"_pick_{kind}"] = state.active_model(kind)
+    gone = state.gone_model(kind)
+    if gone is not None:
+        st.warning(f"The model {gone!r} is no longer in the registry (deleted or renamed in another session); "
+                   f"showing {state.active_model(kind)!r} instead.", icon=":material/warning:")
     labels = {i.name: presentation.model_label(i) for i in infos}
     st.sidebar.selectbox(label, names, key=f"_pick_{kind}", format_func=labels.__getitem__,
                          on_change=_picked, args=(kind,))

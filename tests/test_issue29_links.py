@@ -68,3 +68,33 @@ def test_an_unreadable_model_folder_is_named_in_one_clean_sentence(app_env, mode
     warning = next(w.value for w in at.warning if w.value.startswith("Unreadable model folders"))
     assert warning == (f"Unreadable model folders: {MNIST_MODEL} (metadata.json is corrupt: Expecting value: line 1 "
                        "column 10 (char 9)). Delete or fix them on the Models page.")
+
+
+def test_a_model_deleted_by_another_session_is_named_and_the_default_shown(app_env, models_copy):  # noqa: F811
+    import shutil
+
+    from vae_core import registry
+
+    shutil.copytree(models_copy / MNIST_MODEL, models_copy / "doomed")
+    app_env(models_copy)
+    at = open_link("decoder", model="doomed")
+    assert at.selectbox(key="_pick_mnist").value == "doomed" and at.query_params["model"] == "doomed"
+    shutil.rmtree(models_copy / "doomed")  # another session deletes it
+    at.run()
+    default = registry.default_models(registry.list_models(models_copy), models_copy)["mnist"]
+    assert any("'doomed' is no longer in the registry" in w.value and f"showing {default!r}" in w.value
+               for w in at.warning)
+    assert at.selectbox(key="_pick_mnist").value == default
+    assert "model" not in at.query_params  # the default model needs no parameter
+    at.run()
+    assert not any("no longer in the registry" in w.value for w in at.warning)  # said once
+
+
+def test_returning_to_the_default_view_clears_the_address(app_env, trained_models_dir):  # noqa: F811
+    app_env(trained_models_dir)
+    at = open_link("threshold")
+    assert dict(at.query_params) == {}
+    at.number_input(key="thr_exact").set_value(0.5).run()
+    assert at.query_params["threshold"] == "0.5" and at.query_params["strategy"] == "manual"
+    at.button(key="thr_reset").click().run()  # back to the model's own threshold: nothing left to say
+    assert dict(at.query_params) == {}
