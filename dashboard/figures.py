@@ -11,6 +11,7 @@ for data), so no figure needs to know the theme.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -29,6 +30,12 @@ OUTCOME_COLOURS = {"TP": "#2ca02c", "FP": "#ff7f0e", "FN": "#d62728", "TN": "#9e
 # current point): a mid grey, ≥ 3:1 against white and against the dark theme's background.
 GUIDE = "#808080"
 _MARGIN = {"l": 10, "r": 10, "t": 40, "b": 10}
+
+
+def wrapped(text: str, width: int = 30) -> str:
+    """`text` on lines of at most `width` characters (broken at spaces), joined by Plotly's <br>: a
+    long axis title then fits beside a short chart instead of running past it."""
+    return "<br>".join(textwrap.wrap(text, width)) or text
 
 
 def _layout(fig: go.Figure, title: str | None = None, height: int = 420, **kwargs) -> go.Figure:
@@ -92,7 +99,7 @@ def feature_bars(names: Sequence[str], values: np.ndarray, *, compare: np.ndarra
     fig = go.Figure(go.Bar(x=list(names), y=np.asarray(values, float), name=labels[0], marker_color="#4c78a8"))
     if compare is not None:
         fig.add_trace(go.Bar(x=list(names), y=np.asarray(compare, float), name=labels[1], marker_color="#f58518"))
-    fig.update_yaxes(title=value_title)
+    fig.update_yaxes(title=wrapped(value_title), automargin=True)
     return _layout(fig, title, height=320, barmode="group", legend={"orientation": "h", "y": 1.12})
 
 

@@ -39,3 +39,18 @@ def test_the_page_counts_the_flagged_rows_it_lists_and_names_the_rows_it_draws(a
     banner = next(c.value for c in at.caption if c.value.startswith("Data:"))
     rows = banner.split(" rows,")[0].rsplit("· ", 1)[-1]
     assert f"μ of {rows} rows (every fraud row, every normal row)" in titles
+
+
+def test_the_per_feature_charts_axis_title_is_wrapped_to_fit_beside_it(app_env, trained_models_dir):  # noqa: F811
+    from dashboard.figures import wrapped
+
+    assert wrapped("squared error, whitened along normal rows' relations (standardised units)") == \
+        "squared error, whitened along<br>normal rows' relations<br>(standardised units)"
+    app_env(trained_models_dir)
+    at = open_link("threshold", model=FRAUD_MODEL)
+    spec = next(json.loads(c.proto.spec) for c in at.get("plotly_chart")
+                if json.loads(c.proto.spec)["layout"]["title"]["text"] == "Per-feature reconstruction error")
+    lines = spec["layout"]["yaxis"]["title"]["text"].split("<br>")
+    assert len(lines) >= 2 and all(len(line) <= 30 for line in lines)
+    unit = " ".join(lines)
+    assert unit.startswith("squared error") and unit.endswith("(standardised units)")
