@@ -341,9 +341,8 @@ def apply_params(page: str, params: dict[str, str]) -> None:
             set_decoder_z(model, z)
         a, b = _int(params.get("from")), _int(params.get("to"))
         ends = (a, b) if a is not None and b is not None and min(a, b) >= 0 else (0, 1)
-        for name in ("from", "to"):
-            value = _int(params.get(name))
-            _unreadable(params, name, value is not None and value >= 0, "a row number (0 or more)",
+        for name, row in (("from", a), ("to", b)):
+            _unreadable(params, name, row is not None and row >= 0, "a row number (0 or more)",
                         "interpolating from row 0 to row 1")
         st.session_state[INTERP] = {"model": model, "a": ends[0], "b": ends[1]}
     elif page == "threshold" and model is not None:
