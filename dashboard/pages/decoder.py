@@ -4,7 +4,8 @@ so only that part reruns); a browser-side scrub, the manifold grid, interpolatio
 A slider release reruns only `point_editor`, and that rerun is kept small: the decoded image and the
 z map are two small PNGs sent inside the page's message as data: URLs (no second request for the
 browser to make), the map drawn here rather than as a Plotly chart (which the browser would rebuild
-on every move), and nothing large is read from the caches.
+on every move), and nothing large is read from the caches. The scrub plane belongs to the same
+fragment, so the sliders, the buttons and the plane always show one z.
 """
 
 import base64
@@ -159,21 +160,25 @@ def point_editor(loaded, key: tuple, data_key, label: int | None) -> None:
                      caption=f"Where z sits among the test rows' μ: z0 →, z1 ↑, ±{Z_LIMIT:g}{outside}")
             source = loaders.mnist_test().source if data_key is None else loaders.scored(key, data_key).source
             st.caption(f"Shading: μ of the test rows of {source}")
+    if loaded.kind != "fraud" and latent_dim >= 2:
+        scrub_section(loaded, key, data_key, label, z)
 
 
-@widgets.fragment
-def scrub_section(loaded, key: tuple, data_key, label: int | None) -> None:
-    """Drag over the plane: the image redraws in the browser with no rerun; z comes back on release."""
+def scrub_section(loaded, key: tuple, data_key, label: int | None, z: list[float]) -> None:
+    """Drag over the plane: the image redraws in the browser with no rerun; z comes back on release
+    and the sliders take it (the plane takes the sliders' z on every move of theirs)."""
     from dashboard.components.latent_scrub import latent_scrub
 
+    st.subheader("Scrub without a round trip")
+    st.caption("Drag over the plane (z0 → , z1 ↑): the decoder runs in your browser, so the image "
+               "follows the pointer continuously; releasing sends z back to the sliders.")
     name = loaded.name
     counts, _ = loaders.latent_density(key, (0, 1), Z_LIMIT, data_key)
-    released = latent_scrub(loaded.vae, current_z(name, loaded.vae.vae_config.latent_dim), label=label,
-                            dims=(0, 1), extent=Z_LIMIT, density=counts, label_picker=False,
-                            key=f"dec_scrub_{name}")
+    released = latent_scrub(loaded.vae, z, label=label, dims=(0, 1), extent=Z_LIMIT, density=counts,
+                            label_picker=False, key=f"dec_scrub_{name}")
     if released:
         state.set_decoder_z(name, released["z"])
-        st.rerun()  # the sliders above show the released z
+        st.rerun()  # the sliders, and the grid's other dims, take the released z
 
 
 @widgets.fragment
@@ -258,10 +263,6 @@ def main() -> None:
     point_editor(loaded, key, data_key, label)
     latent_dim = loaded.vae.vae_config.latent_dim
     if loaded.kind != "fraud" and latent_dim >= 2:
-        st.subheader("Scrub without a round trip")
-        st.caption("Drag over the plane (z0 → , z1 ↑): the decoder runs in your browser, so the image "
-                   "follows the pointer continuously; releasing sends z back to the sliders.")
-        scrub_section(loaded, key, data_key, label)
         st.subheader("Manifold grid")
         manifold_section(loaded, label)
     st.subheader("Interpolation")

@@ -272,6 +272,35 @@ def test_arrow_keys_on_a_decoder_slider_lose_no_step(app):
     assert app.query() == {"z": "0.500,0.000"}
 
 
+def test_the_scrub_plane_shows_the_sliders_z_after_keys_origin_and_a_prior_draw(app):
+    """The sliders and the scrub plane are two views of one z, whichever of them moved it."""
+    open_with_model(app, "decoder", "Decoder", DIGITS)
+    scrub_status = app.page.frame_locator("iframe[src*='latent_scrub']").first.locator("#status")
+    slider = f"dec_z_{DIGITS}_0"
+
+    def plane_shows(text: str) -> None:
+        scrub_status.filter(has_text=text).wait_for(timeout=30_000)
+        assert scrub_status.inner_text().startswith(text)
+
+    plane_shows("z = (0.00, 0.00)")
+    app.key(slider).locator("input[type=range]").focus()
+    for _ in range(4):
+        app.page.keyboard.press("ArrowRight")
+    app.wait_for(f"() => document.querySelector('.st-key-{slider} [data-testid=stSliderThumbValue]').innerText === '0.20'")
+    app.wait_idle()
+    plane_shows("z = (0.20, 0.00)")
+    app.click("dec_draw")
+    app.wait_idle()
+    drawn = app.query()["z"].split(",")
+    assert drawn != ["0.000", "0.000"]
+    plane_shows(f"z = ({float(drawn[0]):.2f}, {float(drawn[1]):.2f})")
+    assert app.slider_value(slider) == f"{float(drawn[0]):.2f}"
+    app.click("dec_reset")
+    app.wait_idle()
+    plane_shows("z = (0.00, 0.00)")
+    assert app.slider_value(slider) == "0.00" and "z" not in app.query()
+
+
 def test_a_models_table_row_makes_that_model_active(app):
     from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
