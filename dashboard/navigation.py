@@ -44,6 +44,8 @@ def run() -> None:
         current.run()
         state.end()
     widgets.theme_switch(current.url_path, [""] + [key for entries in SECTIONS.values() for key, _, _ in entries])
+    with st.sidebar:
+        widgets.history_merger()
     with links:
         for section, entries in SECTIONS.items():
             st.caption(section)

@@ -14,6 +14,7 @@ the page's state is read back from it, missing parameters meaning defaults.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -47,6 +48,55 @@ _PAGE = "_page"
 _WRITTEN = "_url_written"  # (page, its canonical parameters) as last written or read
 _SEEN = "_url_seen"  # (page, the URL's parameters) as last read (a link may spell its view differently)
 _NOTICE = "_url_notice"
+
+_SETTINGS = "_page_settings"  # {page: {param: value}}: the `SETTINGS` controls, kept across pages
+
+
+@dataclasses.dataclass(frozen=True)
+class Setting:
+    """A page control that travels in the link as `param` (only when it differs from `default`):
+    a number from `low` to `high` (None: unbounded) on multiples of `step` from `low`, or one of
+    `choices`. `key` is its widget's key."""
+
+    param: str
+    key: str
+    default: int | float | str
+    low: float | None = None
+    high: float | None = None
+    step: float | None = None
+    choices: tuple[str, ...] = ()
+
+    def read(self, text: str | None) -> int | float | str | None:
+        """The value a link's text stands for; None when it is missing or out of range."""
+        if self.choices:
+            return text if text in self.choices else None
+        value = _int(text) if isinstance(self.default, int) else _float(text)
+        if value is None or (self.low is not None and value < self.low) or (self.high is not None and value > self.high):
+            return None
+        if self.step is not None and not math.isclose((value - (self.low or 0)) / self.step,
+                                                      round((value - (self.low or 0)) / self.step), abs_tol=1e-9):
+            return None
+        return value
+
+    def expected(self) -> str:
+        """What a usable value looks like, for the notice about an unusable one."""
+        if self.choices:
+            return f"one of {', '.join(self.choices)}"
+        what = "a whole number" if isinstance(self.default, int) else "a number"
+        bounds = (f" from {self.low:g} to {self.high:g}" if self.high is not None
+                  else f" of {self.low:g} or more" if self.low is not None else "")
+        return f"{what}{bounds}{f' in steps of {self.step:g}' if self.step and self.step != 1 else ''}"
+
+
+SETTINGS: dict[str, tuple[Setting, ...]] = {
+    "decoder": (Setting("grid", "dec_grid_n", 15, 3, 30), Setting("range", "dec_grid_extent", 2.5, 0.5, 4.0, 0.25),
+                Setting("spacing", "dec_grid_spacing", "linear", choices=("linear", "quantile")),
+                Setting("gx", "dec_grid_x", 0, 0), Setting("gy", "dec_grid_y", 1, 0),
+                Setting("steps", "dec_interp_steps", 10, 2, 20), Setting("side", "dec_prior_side", 6, 2, 10),
+                Setting("seed", "dec_prior_seed", 0, 0, 10**6)),
+    "elbo": (Setting("draws", "elbo_draws", 8, 1, 16), Setting("seed", "elbo_seed", 0, 0, 10**6)),
+    "compare": (Setting("points", "compare_points", 2000, 500, 5000, 500), Setting("seed", "compare_seed", 0, 0, 10**6)),
+}
 
 DEFAULT_FEE = thresholds.DEFAULT_REVIEW_FEE
 DEFAULT_FIXED_COST = 100.0
@@ -293,7 +343,32 @@ def params_for(page: str) -> dict[str, str]:
             params["mnist"] = chosen["mnist"]
         if chosen.get("fraud") and chosen["fraud"] != default_model("fraud"):
             params["fraud"] = chosen["fraud"]
+    for spec in SETTINGS.get(page, ()):
+        value = (st.session_state.get(_SETTINGS) or {}).get(page, {}).get(spec.param, spec.default)
+        if value != spec.default:
+            params[spec.param] = value if isinstance(value, str) else _number(value)
     return params
+
+
+def _setting(page: str, param: str) -> Setting:
+    return next(spec for spec in SETTINGS[page] if spec.param == param)
+
+
+def setting_widget(page: str, param: str, options=None) -> dict[str, Any]:
+    """The keyword arguments that bind a widget to `page`'s setting `param` (its key, and a callback
+    that keeps its value across pages and in the link); the widget shows the setting's value, or its
+    default when that is not among `options`. Pass no value or index to the widget itself."""
+    spec = _setting(page, param)
+    value = (st.session_state.get(_SETTINGS) or {}).get(page, {}).get(param, spec.default)
+    if options is not None and value not in options:
+        value = spec.default if spec.default in options else next(iter(options))
+    st.session_state[spec.key] = value
+    return {"key": spec.key, "on_change": _keep_setting, "args": (page, param)}
+
+
+def _keep_setting(page: str, param: str) -> None:
+    value = st.session_state[_setting(page, param).key]
+    st.session_state.setdefault(_SETTINGS, {}).setdefault(page, {})[param] = value
 
 
 def _notify(text: str) -> None:
@@ -335,8 +410,9 @@ def apply_params(page: str, params: dict[str, str]) -> None:
     elif page == "decoder":
         z = _floats(params.get("z"))
         _unreadable(params, "z", z is not None, "a list of numbers (z=0.5,-1.2)", "z starts at the origin")
-        if z is None:
-            st.session_state.pop(DECODER_Z, None)
+        if z is None:  # the origin, once the page knows the latent size; the revision still counts up
+            revision = (st.session_state.get(DECODER_Z) or {}).get("rev", 0)
+            st.session_state[DECODER_Z] = {"model": None, "z": [], "rev": revision}
         else:
             set_decoder_z(model, z)
         a, b = _int(params.get("from")), _int(params.get("to"))
@@ -383,6 +459,17 @@ def apply_params(page: str, params: dict[str, str]) -> None:
         for kind in KINDS:
             if params.get(kind):
                 _apply_model("threshold" if kind == "fraud" else "elbo", params[kind])
+    _apply_settings(page, params)
+
+
+def _apply_settings(page: str, params: dict[str, str]) -> None:
+    """`page`'s SETTINGS from a link: each missing or unusable one means its default."""
+    kept = st.session_state.setdefault(_SETTINGS, {}).setdefault(page, {})
+    for spec in SETTINGS.get(page, ()):
+        value = spec.read(params.get(spec.param))
+        default = spec.default if isinstance(spec.default, str) else f"{spec.default:g}"
+        _unreadable(params, spec.param, value is not None, spec.expected(), f"using {default}")
+        kept[spec.param] = spec.default if value is None else value
 
 
 def _unreadable(params: dict[str, str], name: str, usable: bool, expected: str, instead: str) -> None:

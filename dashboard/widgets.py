@@ -127,6 +127,46 @@ def theme_switch(page: str, pages: list[str]) -> None:
         _theme_component()(key="_theme_switch", data={"key": _THEME_KEY, "page": page, "pages": pages, "busy": busy})
 
 
+# --- browser history ----------------------------------------------------------------------------
+
+# Streamlit pushes a history entry for every rerun that rewrites the query string, so a slider moved
+# by ten arrow-key presses would leave up to ten entries. This wraps history.pushState once per tab:
+# a push that stays on the same page, changes exactly the parameters the current entry's push
+# changed, and comes within MERGE_MS of it replaces that entry instead. A burst of moves of one
+# control is one change for Back; any other change, a navigation or a Back/Forward starts afresh.
+HISTORY_MERGE_MS = 2000
+_HISTORY_JS = """
+export default function (component) {
+  const merge = window.__vaeHistoryMerge || (window.__vaeHistoryMerge = { last: null, installed: false });
+  merge.windowMs = component.data.merge_ms;
+  if (merge.installed) return;
+  merge.installed = true;
+  const push = window.history.pushState.bind(window.history);
+  const changed = (before, after) => Array.from(new Set([...before.keys(), ...after.keys()]))
+    .filter((key) => before.getAll(key).join('&') !== after.getAll(key).join('&')).sort().join('&');
+  window.history.pushState = function (data, unused, url) {
+    const next = new URL(url, window.location.href);
+    const keys = next.pathname === window.location.pathname
+      ? changed(new URLSearchParams(window.location.search), next.searchParams) : null;
+    const now = Date.now();
+    const last = merge.last;
+    merge.last = keys ? { path: next.pathname, keys: keys, at: now } : null;
+    if (keys && last && last.path === next.pathname && last.keys === keys && now - last.at <= merge.windowMs) {
+      return window.history.replaceState(data, unused, url);
+    }
+    return push(data, unused, url);
+  };
+  window.addEventListener('popstate', () => { merge.last = null; });
+}
+"""
+
+
+def history_merger() -> None:
+    """Install the history-entry merging described above in this tab (once; later calls do nothing)."""
+    component = st.components.v2.component("vae_history_merge", html="", js=_HISTORY_JS)
+    component(key="_history_merge", data={"merge_ms": HISTORY_MERGE_MS})
+
+
 # --- models -------------------------------------------------------------------------------------
 
 def no_models(kind: str | None = None) -> None:

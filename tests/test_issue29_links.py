@@ -98,3 +98,42 @@ def test_returning_to_the_default_view_clears_the_address(app_env, trained_model
     assert at.query_params["threshold"] == "0.5" and at.query_params["strategy"] == "manual"
     at.button(key="thr_reset").click().run()  # back to the model's own threshold: nothing left to say
     assert dict(at.query_params) == {}
+
+
+def test_the_decoders_grid_interpolation_and_prior_settings_travel_in_the_link(app_env, trained_models_dir):  # noqa: F811
+    from fault_kit import follow
+    from test_controls import image_captions
+
+    app_env(trained_models_dir)
+    at = open_link("decoder", model=MNIST_MODEL, grid="20", range="3", spacing="quantile", steps="4", side="3", seed="7")
+    assert not at.exception
+    assert (at.slider(key="dec_grid_n").value, at.slider(key="dec_grid_extent").value) == (20, 3.0)
+    assert at.radio(key="dec_grid_spacing").value == "quantile"
+    assert (at.slider(key="dec_interp_steps").value, at.slider(key="dec_prior_side").value) == (4, 3)
+    assert at.number_input(key="dec_prior_seed").value == 7
+    shown = image_captions(at)
+    assert "20×20 grid over z0 (→) and z1 (↑)" in shown and "9 draws z ~ N(0, I)" in shown
+    assert "μ of row 0 → μ of row 1 in 4 steps" in shown
+    at.number_input(key="dec_prior_seed").set_value(5).run()
+    assert {"grid": "20", "range": "3", "spacing": "quantile", "steps": "4", "side": "3", "seed": "5"}.items() \
+        <= dict(at.query_params).items()
+    at.switch_page("dashboard/pages/home.py").run()  # away and back by the sidebar's link: nothing is lost
+    at = follow(at, "Decoder")  # the sidebar's link
+    assert at.slider(key="dec_grid_n").value == 20 and at.number_input(key="dec_prior_seed").value == 5
+    assert at.query_params["seed"] == "5"
+
+
+@pytest.mark.parametrize(("page", "params", "says"), [
+    ("decoder", {"grid": "99"}, "grid='99' is not a whole number from 3 to 30; using 15"),
+    ("decoder", {"range": "1.1"}, "range='1.1' is not a number from 0.5 to 4 in steps of 0.25; using 2.5"),
+    ("decoder", {"spacing": "log"}, "spacing='log' is not one of linear, quantile; using linear"),
+    ("elbo", {"draws": "0"}, "draws='0' is not a whole number from 1 to 16; using 8"),
+    ("compare", {"points": "750"}, "points='750' is not a whole number from 500 to 5000 in steps of 500; using 2000"),
+])
+def test_an_unusable_setting_in_a_link_is_named_and_the_default_used(app_env, trained_models_dir, page, params,  # noqa: F811
+                                                                      says):
+    app_env(trained_models_dir)
+    at = open_link(page, **params)
+    assert says in notice(at)
+    assert not set(params) & set(at.query_params)
+    assert not at.exception

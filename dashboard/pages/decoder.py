@@ -185,14 +185,16 @@ def scrub_section(loaded, key: tuple, data_key, label: int | None, z: list[float
 def manifold_section(loaded, label: int | None) -> None:
     latent_dim = loaded.vae.vae_config.latent_dim
     c1, c2, c3, c4 = st.columns(4)
-    n = c1.slider("Grid size", 3, 30, 15, key="dec_grid_n")
-    extent = c2.slider("Range (±σ)", 0.5, 4.0, 2.5, 0.25, key="dec_grid_extent")
-    spacing = c3.radio("Spacing", ["linear", "quantile"], key="dec_grid_spacing", horizontal=True,
+    n = c1.slider("Grid size", 3, 30, **state.setting_widget("decoder", "grid"))
+    extent = c2.slider("Range (±σ)", 0.5, 4.0, step=0.25, **state.setting_widget("decoder", "range"))
+    spacing = c3.radio("Spacing", ["linear", "quantile"], horizontal=True, **state.setting_widget("decoder", "spacing"),
                        help="quantile: equal prior mass per cell (standard-normal quantiles)")
     dims = (0, 1)
     if latent_dim > 2:
-        a = c4.selectbox("x dim", range(latent_dim), 0, format_func="z{}".format, key="dec_grid_x")
-        b = c4.selectbox("y dim", range(latent_dim), 1, format_func="z{}".format, key="dec_grid_y")
+        a = c4.selectbox("x dim", range(latent_dim), format_func="z{}".format,
+                         **state.setting_widget("decoder", "gx", range(latent_dim)))
+        b = c4.selectbox("y dim", range(latent_dim), format_func="z{}".format,
+                         **state.setting_widget("decoder", "gy", range(latent_dim)))
         dims = (a, b)
         st.caption("The other dims are held at the current z.")
     with widgets.guard("Grid"):
@@ -221,7 +223,7 @@ def interpolation_section(loaded, key: tuple, data_key, label: int | None) -> No
     c1, c2, c3 = st.columns(3)
     a = c1.number_input("From row", 0, last, key="dec_interp_a", on_change=_ends_typed, args=(name,))
     b = c2.number_input("To row", 0, last, key="dec_interp_b", on_change=_ends_typed, args=(name,))
-    steps = c3.slider("Steps", 2, 20, 10, key="dec_interp_steps")
+    steps = c3.slider("Steps", 2, 20, **state.setting_widget("decoder", "steps"))
     positions = {int(r): i for i, r in enumerate(view.index)}
     if int(a) not in positions or int(b) not in positions:
         st.info("Pick rows of the test set (rows shown on the Latent space page).")
@@ -237,8 +239,8 @@ def interpolation_section(loaded, key: tuple, data_key, label: int | None) -> No
 @widgets.fragment
 def prior_section(loaded, label: int | None) -> None:
     c1, c2 = st.columns(2)
-    side = c1.slider("Samples per side", 2, 10, 6, key="dec_prior_side")
-    seed = c2.number_input("Seed", 0, 10**6, 0, key="dec_prior_seed")
+    side = c1.slider("Samples per side", 2, 10, **state.setting_widget("decoder", "side"))
+    seed = c2.number_input("Seed", 0, 10**6, **state.setting_widget("decoder", "seed"))
     if loaded.kind == "fraud":
         z = sample_prior(loaded.vae.vae_config.latent_dim, side, int(seed))
         decoded_transactions(loaded, z, [f"sample {i}" for i in range(side)], "dec_fraud_prior")

@@ -68,8 +68,8 @@ def image_section(loaded) -> None:
     c1, c2, c3, c4 = st.columns([2, 1, 2, 1], vertical_alignment="bottom")
     row = c1.number_input("Test image", 0, n - 1, key=ROW)
     c2.button("Random", key="elbo_random", on_click=_random_row, args=(n,), icon=":material/casino:")
-    k = c3.slider("Draws of z", 1, 16, 8, key="elbo_draws")
-    seed = c4.number_input("Seed", 0, 10**6, 0, key="elbo_seed")
+    k = c3.slider("Draws of z", 1, 16, **state.setting_widget("elbo", "draws"))
+    seed = c4.number_input("Seed", 0, 10**6, **state.setting_widget("elbo", "seed"))
     label = int(data.y_test[row])
     iw_nll = image_iw_nll(loaders.model_key(loaded.name), row, int(seed))
     anatomy = dataclasses.replace(elbo_anatomy(loaded.vae, data.x_test[row], label, n_samples=k, seed=int(seed),

@@ -272,6 +272,29 @@ def test_arrow_keys_on_a_decoder_slider_lose_no_step(app):
     assert app.query() == {"z": "0.500,0.000"}
 
 
+def test_a_burst_of_slider_steps_is_one_history_entry_and_one_back_undoes_it(app):
+    open_with_model(app, "decoder", "Decoder", DIGITS)
+    app.wait_drawn()
+    app.fill("dec_interp_a", 4)  # a deliberate change before the burst: Back must stop there
+    before = app.query()
+    length = app.page.evaluate("history.length")
+    slider = f"dec_z_{DIGITS}_0"
+    app.key(slider).locator("input[type=range]").focus()
+    for _ in range(10):
+        app.page.keyboard.press("ArrowRight")
+        app.page.wait_for_timeout(150)
+    app.wait_for(f"() => document.querySelector('.st-key-{slider} [data-testid=stSliderThumbValue]').innerText === '0.50'")
+    app.wait_idle()
+    app.page.wait_for_timeout(1000)
+    app.wait_idle()
+    assert app.query() == {**before, "z": "0.500,0.000"}
+    assert app.page.evaluate("history.length") == length + 1
+    app.page.go_back()
+    app.wait_for(f"() => document.querySelector('.st-key-{slider} [data-testid=stSliderThumbValue]').innerText === '0.00'")
+    app.wait_idle()
+    assert app.query() == before and app.key("dec_interp_a").locator("input").input_value() == "4"
+
+
 def test_the_scrub_plane_shows_the_sliders_z_after_keys_origin_and_a_prior_draw(app):
     """The sliders and the scrub plane are two views of one z, whichever of them moved it."""
     open_with_model(app, "decoder", "Decoder", DIGITS)
