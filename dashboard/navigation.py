@@ -36,17 +36,23 @@ def run() -> None:
                        for key, title, icon in entries] for section, entries in SECTIONS.items()}
     current = st.navigation(pages, position="hidden")
     key = current.url_path or "home"
-    links = st.sidebar.container()  # filled after the page ran, so the links carry its latest view
+    links = st.sidebar.empty()
+    page_links(links)  # there from the first paint, while the page computes
     with widgets.guard():
         if key in NEEDS_MODEL:
             warmup.wait_visibly()
         state.begin(key)
         current.run()
         state.end()
+    page_links(links)  # again once the page ran, so the links carry its latest view
     widgets.theme_switch(current.url_path, [""] + [key for entries in SECTIONS.values() for key, _, _ in entries])
     with st.sidebar:
         widgets.history_merger()
-    with links:
+
+
+def page_links(slot) -> None:
+    """The sidebar's page links, each carrying its page's current view, into `slot` (an st.empty)."""
+    with slot.container():
         for section, entries in SECTIONS.items():
             st.caption(section)
             for page_key, title, icon in entries:

@@ -75,6 +75,29 @@ def test_every_page_opens_from_the_sidebar(app):
         app.assert_no_traceback()
 
 
+def test_the_sidebar_navigation_is_drawn_before_the_page_computes(app):
+    """A page opened from the address bar shows the navigation (its section titles and links) no
+    later than its own title, not after its content (the Latent space map) is drawn. Streamlit loads
+    the link element's code lazily, so on a tab's first page the links themselves follow their section
+    titles by a fraction of a second; they still come before the map."""
+    app.page.add_init_script("""
+      window.__firstSeen = {};
+      const probes = {sections: '[data-testid=stSidebar] [data-testid=stCaptionContainer]',
+                      links: '[data-testid=stSidebar] [data-testid=stPageLink] a[href*="decoder"]',
+                      title: '[data-testid=stMain] h1', map: "iframe[src*='latent_map']"};
+      new MutationObserver(() => {
+        for (const [name, selector] of Object.entries(probes)) {
+          if (!(name in window.__firstSeen) && document.querySelector(selector)) window.__firstSeen[name] = performance.now();
+        }
+      }).observe(document, {childList: true, subtree: true});""")
+    app.open("latent?colour=error", heading="Latent space")
+    app.wait_drawn()
+    seen = app.page.evaluate("window.__firstSeen")
+    assert {"sections", "links", "title", "map"} <= set(seen), seen
+    assert seen["sections"] <= seen["title"], seen
+    assert app.page.locator('[data-testid=stSidebar] [data-testid=stPageLink]').count() == 8
+
+
 def test_a_first_visit_opens_the_declared_defaults_whatever_else_is_there(app):
     """The registry also holds a model whose name sorts first; a new visitor still gets the defaults."""
     app.open("", heading="VAE Latent Explorer")
