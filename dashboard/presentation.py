@@ -275,7 +275,7 @@ def fraud_hover(scored: ScoredData, feature_names: tuple[str, ...], positions: n
     lines = []
     for k, position in enumerate(positions.tolist()):
         label = "" if scored.labels is None else f" · {FRAUD_NAMES[int(scored.labels[position])]}"
-        amount = "" if amounts is None else f"<br>amount €{amounts[k]:,.2f}"
+        amount = "" if amounts is None else f"<br>amount {money(amounts[k], cents=True)}"
         worst_text = ", ".join(f"{feature_names[j]} {errors[k, j]:.1f}" for j in worst[k])
         lines.append(f"row {int(scored.rows[position])}{label}{amount}<br>score {scored.scores[position]:.2f}"
                      f"<br>worst reconstructed: {worst_text}")
@@ -318,6 +318,18 @@ def sweep_progress_text(beta: float, elapsed: float, fraction: float) -> str:
     left = (f"about {clock(elapsed * (1 - fraction) / fraction)} left" if fraction >= 0.05
             else "estimating the time left")
     return f"Training the VAE for β {beta:g} · {clock(elapsed)} elapsed, {left}"
+
+
+# Money columns of st.dataframe tables: whole euros with thousands separators, as `money` writes them.
+MONEY_COLUMN = "€%,.0f"
+
+
+def money(euros: float, cents: bool | None = False) -> str:
+    """Euros as every page writes them: €1,149 (whole euros), €1,149.50 (cents=True), or for
+    cents=None whole euros unless the amount has cents (a typed fee of 12.5 reads €12.50)."""
+    if cents is None:
+        cents = not float(euros).is_integer()
+    return f"-€{abs(euros):,.{2 if cents else 0}f}" if euros < 0 else f"€{euros:,.{2 if cents else 0}f}"
 
 
 def distinct_numbers(first: float, second: float, digits: int = 4) -> tuple[str, str]:

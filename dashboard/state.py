@@ -20,7 +20,7 @@ from typing import Any
 
 import streamlit as st
 
-from dashboard import loaders
+from dashboard import loaders, presentation
 from vae_core import registry, thresholds
 
 KINDS = ("mnist", "fraud")
@@ -442,7 +442,7 @@ def apply_params(page: str, params: dict[str, str]) -> None:
         if unusable:
             _notify(f"The link's {' and '.join(unusable)} {'is not a' if len(unusable) == 1 else 'are not'} "
                     f"non-negative number{'' if len(unusable) == 1 else 's'} of euros; using the defaults "
-                    f"(€{DEFAULT_FEE:g} per review, a missed fraud costs its amount).")
+                    f"({presentation.money(DEFAULT_FEE, cents=None)} per review, a missed fraud costs its amount).")
         st.session_state[COST_MODE] = "fixed" if miss is not None and miss >= 0 else "amount"
         st.session_state[FIXED_COST] = miss if miss is not None and miss >= 0 else DEFAULT_FIXED_COST
         _apply_prevalence(model, params)

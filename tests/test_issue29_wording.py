@@ -54,3 +54,26 @@ def test_the_per_feature_charts_axis_title_is_wrapped_to_fit_beside_it(app_env, 
     assert len(lines) >= 2 and all(len(line) <= 30 for line in lines)
     unit = " ".join(lines)
     assert unit.startswith("squared error") and unit.endswith("(standardised units)")
+
+
+def test_money_reads_one_way_everywhere():
+    from dashboard.presentation import MONEY_COLUMN, money
+
+    assert (money(1149.4), money(1149.5, cents=True), money(12.5, cents=None), money(5.0, cents=None)) == \
+        ("€1,149", "€1,149.50", "€12.50", "€5")
+    assert money(-2500) == "-€2,500" and MONEY_COLUMN == "€%,.0f"
+
+
+def test_the_threshold_page_groups_the_thousands_of_every_sum_it_shows(app_env, trained_models_dir):  # noqa: F811
+    import re
+
+    app_env(trained_models_dir)
+    at = open_link("threshold", model=FRAUD_MODEL, fee="1234.5", miss="2500")
+    assert not shown_errors(at)
+    texts = [m.value for m in at.metric] + [c.value for c in at.caption] + [m.value for m in at.markdown]
+    sums = [s for text in texts for s in re.findall(r"€[\d,.]+\d", text)]
+    assert sums and all(re.fullmatch(r"€\d{1,3}(,\d{3})*(\.\d\d)?", s) for s in sums), sums
+    assert any(s.replace(",", "").startswith("€1") and len(s) >= 6 for s in sums)  # a sum of thousands was shown
+    formats = [column.get("type_config", {}).get("format") for frame in at.dataframe
+               for column in json.loads(frame.proto.columns or "{}").values()]
+    assert "€%,.0f" in formats and "€%.0f" not in formats

@@ -16,7 +16,7 @@ import numpy as np
 import streamlit as st
 from PIL import Image
 
-from dashboard import figures, loaders, state, widgets
+from dashboard import figures, loaders, presentation, state, widgets
 from vae_core.latent import decode_images, interpolate, manifold_mosaic, mosaic, prior_mosaic, sample_prior
 
 MAX_SLIDERS = 32
@@ -103,7 +103,7 @@ def decoded_transaction(loaded, z: list[float]) -> None:
                     key="dec_fraud_bars", config={"displayModeBar": False})
     if "Amount" in model.feature_names:
         amount = model.preprocessor.inverse_transform(standardised[None, :])["Amount"].iloc[0]
-        st.caption(f"Decoded amount: €{amount:,.2f} (bars are standardised feature values)")
+        st.caption(f"Decoded amount: {presentation.money(amount, cents=True)} (bars are standardised feature values)")
 
 
 def decoded_transactions(loaded, z: np.ndarray, titles: list[str], key: str) -> None:

@@ -228,7 +228,7 @@ def fraud_point(loaded, data_key, row: int, threshold: float) -> np.ndarray:
     x = model.preprocessor.transform(result.features.iloc[[row]])
     mu, reconstruction = encode_decode(loaded.vae, x)
     label = "" if result.labels is None else (" · fraud" if result.labels[row] else " · normal")
-    amount = "" if result.amounts is None else f" · €{result.amounts[row]:,.2f}"
+    amount = "" if result.amounts is None else f" · {presentation.money(result.amounts[row], cents=True)}"
     flagged = "flagged" if result.scores[row] >= threshold else "not flagged"
     st.markdown(f"**File row {int(result.rows[row])}**{label}{amount} · score {result.scores[row]:.2f} "
                 f"({flagged} at {threshold:.4g})")

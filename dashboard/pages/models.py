@@ -56,7 +56,7 @@ def manage(info) -> None:
         st.dataframe(comparison, hide_index=True, key="models_baselines", column_config={
             "AUROC": st.column_config.NumberColumn(format="%.3f"), "AP": st.column_config.NumberColumn(format="%.3f"),
             "recall at 1% FPR": st.column_config.NumberColumn(format="%.3f"),
-            "minimum cost (€)": st.column_config.NumberColumn(format="€%.0f")})
+            "minimum cost (€)": st.column_config.NumberColumn(format=presentation.MONEY_COLUMN)})
         validation = info.metadata["metrics"].get("validation_comparison")
         wins = advice(validation)
         for item in wins:

@@ -6,6 +6,8 @@ force (state.set_threshold), and this script then adds what needs the server: bo
 that exact threshold, the flagged rows and their explanations, the export and the link.
 """
 
+import functools
+
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -149,8 +151,8 @@ def _released(name: str) -> None:
 def interval_text(metric: str, interval: tuple[float, float] | None) -> str:
     if interval is None:
         return ""
-    digits = {"fpr": "{:.4f}", "cost": "€{:,.0f}"}.get(metric, "{:.3f}")
-    return f"95% CI {digits.format(interval[0])}–{digits.format(interval[1])}"
+    shown = {"fpr": "{:.4f}".format, "cost": presentation.money}.get(metric, "{:.3f}".format)
+    return f"95% CI {shown(interval[0])}–{shown(interval[1])}"
 
 
 def metrics_row(point, summary, intervals: dict | None) -> None:
@@ -165,7 +167,7 @@ def metrics_row(point, summary, intervals: dict | None) -> None:
                  "f1": (3, "F1", f"{point.f1:.3f}", None),
                  "fpr": (4, "False-positive rate", f"{point.fpr:.4f}", None)}
     if point.cost is not None:
-        shown["cost"] = (5, "Total cost", f"€{point.cost:,.0f}", None)
+        shown["cost"] = (5, "Total cost", presentation.money(point.cost), None)
     for metric, (column, label, value, help_text) in shown.items():
         cells[column].metric(label, value, help=help_text)
         text = interval_text(metric, (intervals or {}).get(metric))
@@ -184,7 +186,7 @@ def baseline_table(rows: list[dict]) -> None:
         "auroc": st.column_config.NumberColumn("AUROC", format="%.3f"),
         "average_precision": st.column_config.NumberColumn("AP", format="%.3f"),
         "recall_at_fpr": st.column_config.NumberColumn("recall at 1% FPR", format="%.3f"),
-        "min_cost": st.column_config.NumberColumn("minimum cost", format="€%.0f")})
+        "min_cost": st.column_config.NumberColumn("minimum cost", format=presentation.MONEY_COLUMN)})
 
 
 def prevalence_row(point, missed: float | None, summary, fee: float, target: float, intervals: dict | None,
@@ -207,15 +209,15 @@ def prevalence_row(point, missed: float | None, summary, fee: float, target: flo
                     help="The same at every prevalence")
     if estimate.cost is not None:
         scale = estimate.per / bootstrap.PREVALENCE_PER
-        cells[5].metric("Expected total cost", f"€{estimate.cost:,.0f}")
+        cells[5].metric("Expected total cost", presentation.money(estimate.cost))
         low_high = (intervals or {}).get("cost_at_prevalence")
         if low_high is not None:
             cells[5].caption(interval_text("cost", (low_high[0] * scale, low_high[1] * scale)))
     if deployed_costs is not None:
         per_row = estimate.per / summary.n
         st.caption(f"At {target:.3%}, per {estimate.per:,} transactions, flagging nothing would cost "
-                   f"€{deployed_costs.flag_nothing * per_row:,.0f} and flagging everything "
-                   f"€{deployed_costs.flag_everything * per_row:,.0f}.")
+                   f"{presentation.money(deployed_costs.flag_nothing * per_row)} and flagging everything "
+                   f"{presentation.money(deployed_costs.flag_everything * per_row)}.")
     st.caption(f"{fraud_analysis.ESTIMATE_NOTE} Each normal row here stands for {estimate.normal_weight:.3g} times a "
                "fraud row's weight.")
     return estimate
@@ -256,10 +258,11 @@ def money_panel(name: str, costs, point, labelled: bool, decide: float | None, n
     where = (f"on these {n_rows:,} rows" if decide is None
              else f"expected per 1,000 transactions at {decide:.3%} (the deployment prevalence)")
     saving = costs.flag_nothing - point.cost
-    st.markdown(f"{where.capitalize()}: minimum **€{costs.best_cost * scale:,.2f}** at threshold "
-                f"**{costs.best_threshold:.6g}**; here €{point.cost * scale:,.2f}, which saves "
-                f"€{saving * scale:,.2f} against flagging nothing (€{costs.flag_nothing * scale:,.2f}); flagging "
-                f"everything costs €{costs.flag_everything * scale:,.2f}.")
+    money = functools.partial(presentation.money, cents=True)
+    st.markdown(f"{where.capitalize()}: minimum **{money(costs.best_cost * scale)}** at threshold "
+                f"**{costs.best_threshold:.6g}**; here {money(point.cost * scale)}, which saves "
+                f"{money(saving * scale)} against flagging nothing ({money(costs.flag_nothing * scale)}); flagging "
+                f"everything costs {money(costs.flag_everything * scale)}.")
     st.button("Use the minimum-cost threshold", key="thr_use_best", on_click=state.set_threshold,
               args=(name, costs.best_threshold, "min_cost"))
 
@@ -336,7 +339,7 @@ def explorer(name: str, model_threshold: float, summary, point, missed: float | 
     """The browser-side explorer: drag on the histogram; the release sets the threshold in force."""
     current = {"threshold": float(point.threshold), "alerts": point.alerts, "fn": point.fn, "missed": missed,
                "intervals": intervals}
-    cost_note = None if point.cost is None else ("its amount" if fraud_cost == "amount" else f"€{fraud_cost:,.0f}")
+    cost_note = None if point.cost is None else ("its amount" if fraud_cost == "amount" else presentation.money(fraud_cost, cents=None))
     band_at, band_intervals = bands if bands is not None else (None, None)
     threshold_explorer(explorer_args(
         table=table, summary=summary, current=current, log_x=log_x, log_y=log_y, names=names, review_fee=fee,

@@ -166,3 +166,11 @@ def test_the_deployment_prevalence_moves_the_chosen_threshold_the_numbers_and_th
     assert int(app.metric("Alerts").replace(",", "")) > rare_alerts
     assert "per 1,000 transactions at 5.000%" in app.text()
     app.assert_no_traceback()
+
+
+def test_the_explorers_legend_lists_the_baselines_and_writes_the_fee_as_every_page_does(app):
+    app.open(f"threshold?model={FRAUD}&fee=1234.5", heading="Fraud threshold")
+    app.wait_drawn()
+    legend = app.page.frame_locator("iframe[src*='threshold_explorer']").first.locator("#legend").inner_text()
+    assert re.search(r"Dashed, fitted on the same training normals: PCA\(\d+\), IsolationForest\. "
+                     r"Cost: €1,234\.50 per alert, a missed fraud costs its amount\.$", legend), legend

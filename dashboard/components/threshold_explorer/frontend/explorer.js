@@ -60,6 +60,8 @@
   }
   const count = function (n) { return grouped(fixed(n, 0)); };
   const euros = function (x) { return "€" + grouped(fixed(x, 0)); };
+  // presentation.money(x, cents=None): whole euros unless the amount has cents (€12.50).
+  const money = function (x) { return "€" + grouped(fixed(x, Number.isInteger(x) ? 0 : 2)); };
   // Python's f"{x:.6g}".
   function general(x, digits) {
     if (x === 0) return "0";
@@ -645,13 +647,12 @@
         count(a.resamples) + " resamples of these rows; the model is not refitted).";
     }
     if (a.baselines.length) {
-      legend += " Dashed, fitted on the same training normals:";
-      a.baselines.forEach(function (b, i) {
-        legend += '<span class="key" style="border-color:' + BASELINE_COLOURS[i % BASELINE_COLOURS.length] + '"></span>' +
+      legend += " Dashed, fitted on the same training normals: " + a.baselines.map(function (b, i) {
+        return '<span class="key" style="border-color:' + BASELINE_COLOURS[i % BASELINE_COLOURS.length] + '"></span>' +
           escapeHtml(b.name);
-      });
+      }).join(", ") + ".";
     }
-    if (d.missed && labelled && a.cost_note) legend += " Cost: €" + general(a.review_fee, 6) + " per alert, a missed " + escapeHtml(a.names[1]) + " costs " + escapeHtml(a.cost_note) + ".";
+    if (d.missed && labelled && a.cost_note) legend += " Cost: " + money(a.review_fee) + " per alert, a missed " + escapeHtml(a.names[1]) + " costs " + escapeHtml(a.cost_note) + ".";
     $("legend").innerHTML = legend;
   }
   function escapeHtml(text) {
