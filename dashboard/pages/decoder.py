@@ -22,7 +22,9 @@ from vae_core.latent import decode_images, interpolate, manifold_mosaic, mosaic,
 MAX_SLIDERS = 32
 Z_LIMIT = 4.0  # the sliders span ±4 prior standard deviations, wider when z lies further out
 MAP_SCALE = 4  # screen pixels per density bin of the z map (60 bins: 240 pixels)
-BLUE, RED = np.array([8, 81, 156]), np.array([214, 39, 40])
+# The z map's colours, readable on Streamlit's light and dark backgrounds alike (its own is transparent).
+INK, INK_ALPHA = np.array([66, 133, 244]), 0.85
+GRID, RED = np.array([128, 128, 128]), np.array([214, 39, 40])
 _SHOWN_REV = "_dec_sliders_rev"  # (model, z revision) the sliders were last set from
 
 
@@ -59,7 +61,7 @@ def _draw(name: str, latent_dim: int) -> None:
 
 
 def png_url(image: np.ndarray) -> str:
-    """A (h, w) or (h, w, 3) uint8 image as a data: URL of its PNG (st.image shows it as it is)."""
+    """A (h, w), (h, w, 3) or (h, w, 4) RGBA uint8 image as a data: URL of its PNG (st.image shows it as it is)."""
     buffer = io.BytesIO()
     Image.fromarray(image).save(buffer, format="PNG")
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
@@ -72,27 +74,29 @@ def enlarged(image: np.ndarray, scale: int) -> np.ndarray:
 
 
 def z_map_image(counts: np.ndarray, extent: float, z_xy: tuple[float, float]) -> np.ndarray:
-    """Where z sits: the density `counts` (bins, bins) [y, x] of μ over ±extent shaded white → blue,
-    grey lines at whole numbers (darker at 0), z as a red cross (at the edge when outside).
-    Returns (bins·MAP_SCALE, bins·MAP_SCALE, 3) uint8 with z1 pointing up."""
+    """Where z sits: the density `counts` (bins, bins) [y, x] of μ over ±extent as blue ink whose
+    opacity grows with the density, grey lines at whole numbers (stronger at 0) and z as a red cross
+    (at the edge when outside), on a transparent background, so the page's light or dark theme shows
+    through. Returns (bins·MAP_SCALE, bins·MAP_SCALE, 4) uint8 RGBA with z1 pointing up."""
     shade = np.log1p(counts)
     shade = shade / max(float(shade.max()), 1e-9)
-    image = 255 - shade[::-1, :, None] * (255 - BLUE)
-    image = np.repeat(np.repeat(image, MAP_SCALE, axis=0), MAP_SCALE, axis=1)
-    size = image.shape[0]
+    alpha = np.repeat(np.repeat(shade[::-1, :] * INK_ALPHA, MAP_SCALE, axis=0), MAP_SCALE, axis=1)
+    size = alpha.shape[0]
+    colour = np.broadcast_to(INK, (size, size, 3)).astype(np.float64).copy()
     to_pixel = lambda v: int(np.clip(round((v + extent) / (2 * extent) * (size - 1)), 0, size - 1))  # noqa: E731
     for value in range(-int(extent), int(extent) + 1):
-        grey = 150 if value == 0 else 215
+        line = 0.9 if value == 0 else 0.45
         column, row = to_pixel(value), size - 1 - to_pixel(value)
-        image[:, column] = np.minimum(image[:, column], grey)
-        image[row, :] = np.minimum(image[row, :], grey)
+        for index in (np.s_[:, column], np.s_[row, :]):
+            colour[index] = np.where((alpha[index] >= line)[:, None], colour[index], GRID)
+            alpha[index] = np.maximum(alpha[index], line)
     x, y = to_pixel(z_xy[0]), size - 1 - to_pixel(z_xy[1])
     for d in range(-6, 7):
         for thick in (0, 1):
             for row, column in ((y + d, x + d + thick), (y + d, x - d + thick)):
                 if 0 <= row < size and 0 <= column < size:
-                    image[row, column] = RED
-    return image.astype(np.uint8)
+                    colour[row, column], alpha[row, column] = RED, 1.0
+    return np.dstack([np.round(colour), np.round(alpha * 255)]).astype(np.uint8)
 
 
 def decoded_transaction(loaded, z: list[float]) -> None:

@@ -136,3 +136,38 @@ def test_the_theme_switch_overrides_the_system_and_is_kept_across_pages(server, 
         assert is_dark(app)  # back to the system's dark
     finally:
         app.page.context.close()
+
+
+def test_the_latent_map_and_the_decoders_z_map_follow_the_theme(server, browser):
+    """The drawn canvases take the page's theme too: the latent map's background is the page's and
+    its axis text reads at 3:1; the Decoder's "Where z sits" map shows the page's background around
+    the data, with its cross at 3:1, in light and in dark."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from dashboard.testing.latent_map import MapSession
+
+    for scheme in ("light", "dark"):
+        app = open_page(browser, server.url, f"latent?model={DIGITS}", scheme)
+        try:
+            background = app.page.evaluate(BACKGROUND_JS)
+            assert is_dark(app) == (scheme == "dark")
+            session = MapSession(app)
+            colours = session.js("() => window.__latentMap.colours()")
+            corner = session.js("() => Array.from(document.getElementById('map').getContext('2d')"
+                                ".getImageData(2, 2, 1, 1).data)")
+            assert tuple(corner[:3]) == rgb(background)[:3] == rgb(colours["background"])[:3], (scheme, corner, background)
+            assert contrast(colours["text"], background) >= 3 and contrast(colours["tick"], background) >= 3, colours
+            app.open(f"decoder?model={DIGITS}", heading="Decoder")
+            app.wait_drawn()
+            img = app.page.locator("[data-testid=stImage]").filter(has_text="Where z sits").locator("img").first
+            drawn = np.asarray(Image.open(io.BytesIO(img.screenshot())).convert("RGB")).astype(int)
+            page_rgb = np.array(rgb(background)[:3])
+            assert np.abs(drawn[2, 2] - page_rgb).max() <= 6, (scheme, drawn[2, 2], background)  # no white square
+            reds = drawn[(drawn[..., 0] > 150) & (drawn[..., 1] < 90) & (drawn[..., 2] < 90)]
+            cross = reds[np.argmax(reds[:, 0])] if len(reds) else None  # its core, not an antialiased edge
+            assert cross is not None and contrast(f"rgb({','.join(map(str, cross))})", background) >= 3
+        finally:
+            app.page.context.close()

@@ -30,7 +30,15 @@
   const MOVE_PX = 4;           // a press that moves less than this is a click
   const LASSO_MAX = 120;       // corners a lasso keeps (a link carries them)
   const GRID = 128;            // cells per side of the hover index
-  const BACKGROUND = 0xffffffff;
+  // The canvas's colours in Streamlit's light and dark themes (its background and text come from the
+  // theme Streamlit sends with each render; the rest keep 3:1 against that background).
+  const THEMES = {
+    light: { background: "#ffffff", text: "#31333f", tick: "#6b6f7e", grid: "rgba(0, 0, 0, 0.07)", contour: "20, 40, 90",
+             prior: "rgba(0, 0, 0, 0.75)", hover: "#111111", panel: "rgba(255, 255, 255, 0.92)", line: "#e6e7eb" },
+    dark: { background: "#0e1117", text: "#fafafa", tick: "#a3a8b8", grid: "rgba(255, 255, 255, 0.09)", contour: "170, 195, 255",
+            prior: "rgba(255, 255, 255, 0.8)", hover: "#f5f5f5", panel: "rgba(14, 17, 23, 0.92)", line: "#3d404a" },
+  };
+  let T = THEMES.light;
 
   const blobs = {};  // name → {id, bytes (an aligned copy)}
   const S = {
@@ -57,10 +65,27 @@
     const b = blobs[name];
     return b ? new Type(b.bytes.buffer, 0, b.bytes.length / Type.BYTES_PER_ELEMENT) : null;
   }
-  function packed(hex, fade) {  // "#rrggbb" → ImageData's little-endian RGBA word, optionally mixed with white
+  function packed(hex, fade) {  // "#rrggbb" → ImageData's little-endian RGBA word, optionally faded into the background
     let r = parseInt(hex.slice(1, 3), 16), g = parseInt(hex.slice(3, 5), 16), b = parseInt(hex.slice(5, 7), 16);
-    if (fade) { r = Math.round(r + (255 - r) * fade); g = Math.round(g + (255 - g) * fade); b = Math.round(b + (255 - b) * fade); }
+    if (fade) {
+      const bg = T.background;
+      const into = function (c, at) { const base = parseInt(bg.slice(at, at + 2), 16); return Math.round(c + (base - c) * fade); };
+      r = into(r, 1); g = into(g, 3); b = into(b, 5);
+    }
     return ((255 << 24) | (b << 16) | (g << 8) | r) >>> 0;
+  }
+  // Streamlit's theme → T, the page's CSS colours, and (when it changed) the palettes faded into it.
+  function applyTheme(theme) {
+    const base = theme && theme.base === "dark" ? THEMES.dark : THEMES.light;
+    const background = theme && /^#[0-9a-f]{6}$/i.test(theme.backgroundColor || "") ? theme.backgroundColor : base.background;
+    const next = Object.assign({}, base, { background: background, text: (theme && theme.textColor) || base.text });
+    if (JSON.stringify(next) === JSON.stringify(T)) return false;
+    T = next;
+    const root = document.documentElement.style;
+    root.setProperty("--bg", T.background); root.setProperty("--fg", T.text); root.setProperty("--muted", T.tick);
+    root.setProperty("--panel", T.panel); root.setProperty("--line", T.line);
+    if (theme && theme.primaryColor) root.setProperty("--accent", theme.primaryColor);
+    return true;
   }
   function loadImage(name, bytes) {
     S[name] = null;
@@ -317,9 +342,9 @@
     const W = S.width, H = S.height, lo = toData(0, H), hi = toData(W, 0);
     const step = niceStep(Math.max(hi[0] - lo[0], hi[1] - lo[1]));
     ctx.lineWidth = 1;
-    ctx.strokeStyle = "rgba(0, 0, 0, 0.07)";
+    ctx.strokeStyle = T.grid;
     ctx.font = "11px system-ui, sans-serif";
-    ctx.fillStyle = "#808495";
+    ctx.fillStyle = T.tick;
     ctx.beginPath();
     const labels = [];
     for (let x = Math.ceil(lo[0] / step) * step; x <= hi[0]; x += step) {
@@ -335,7 +360,7 @@
     ctx.stroke();
     for (const label of labels) ctx.fillText(label[0], label[1], label[2]);
     const titles = S.config.axis_titles;
-    ctx.fillStyle = "#31333f";
+    ctx.fillStyle = T.text;
     ctx.textAlign = "center";
     ctx.fillText(titles[0] + " →", W / 2, H - 16);
     ctx.save();
@@ -351,7 +376,7 @@
     if (S.showDensity && S.contours && S.config.density.length) {
       const segments = S.contours;
       S.config.density.forEach(function (run, k) {
-        ctx.strokeStyle = "rgba(20, 40, 90, " + (0.85 - 0.2 * k) + ")";
+        ctx.strokeStyle = "rgba(" + T.contour + ", " + (0.85 - 0.2 * k) + ")";
         ctx.lineWidth = 1.4;
         ctx.beginPath();
         for (let s = run.start; s < run.start + run.count; s++) {
@@ -363,8 +388,8 @@
     }
     if (S.showPrior && S.config.prior.length) {
       ctx.setLineDash([6, 4]);
-      ctx.strokeStyle = "rgba(0, 0, 0, 0.75)";
-      ctx.fillStyle = "#31333f";
+      ctx.strokeStyle = T.prior;
+      ctx.fillStyle = T.text;
       ctx.lineWidth = 1.2;
       ctx.font = "11px system-ui, sans-serif";
       for (const c of S.config.prior) {
@@ -393,7 +418,7 @@
       ctx.stroke();
       ctx.setLineDash([]);
     }
-    for (const [index, style] of [[S.config.selected, "#d62728"], [S.hover, "#111111"]]) {
+    for (const [index, style] of [[S.config.selected, "#d62728"], [S.hover, T.hover]]) {
       if (index === null || index === undefined || index < 0 || index >= S.n) continue;
       const p = toPx(S.xy[2 * index], S.xy[2 * index + 1]);
       ctx.beginPath(); ctx.arc(p[0], p[1], 7, 0, 2 * Math.PI);
@@ -404,7 +429,7 @@
   function draw() {
     if (!S.xy || !S.colour || !S.order || !S.view) return;
     const started = performance.now();
-    S.pixels.fill(BACKGROUND);
+    S.pixels.fill(packed(T.background));
     S.inView = 0;
     if (S.omask) { rasterise(1); rasterise(2); } else { rasterise(0); }
     S.lastInView = S.inView;
@@ -641,8 +666,9 @@
     if (attempt < 6) S.askAgain = setTimeout(function () { ask(names, attempt + 1); }, 800 * (attempt + 1));
   }
 
-  function onRender(args) {
+  function onRender(args, theme) {
     stats.renders++;
+    if (applyTheme(theme)) S.legendKey = null;  // the faded colours follow the background
     if (stats.firstRenderAt === null) stats.firstRenderAt = performance.now();
     const ids = args.ids || {}, changed = {}, missing = [];
     for (const name in ids) {
@@ -712,6 +738,7 @@
     selectionCount: function () { return S.selCount; },
     region: function () { return S.region; },
     legend: function () { return S.config && S.config.legend; },
+    colours: function () { return { background: T.background, text: T.text, tick: T.tick }; },
     inView: function () { return S.inView; },
     atlasReady: function () { return !!S.atlas && !!S.recon; },
     // Where point i is, in the frame's CSS pixels (null when off the canvas).
@@ -759,7 +786,7 @@
   };
 
   window.addEventListener("message", function (event) {
-    if (event.data && event.data.type === "streamlit:render") onRender(event.data.args || {});
+    if (event.data && event.data.type === "streamlit:render") onRender(event.data.args || {}, event.data.theme);
   });
   Streamlit.ready();
 })();
