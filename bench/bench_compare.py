@@ -1,0 +1,81 @@
+"""AE vs VAE's first visit, as a new user meets it: a fresh server on the shipped models with an
+empty cache folder (VAE_CACHE_DIR), the page opened in new browser contexts once the server's start-up
+work is done; each visit timed from navigation to the page's heading and to everything drawn (the
+prior samples judged by the digit classifier included). Beside it, what the first visit would cost
+if the digit classifier were trained there rather than shipped (bench/ship_digit_classifier.py).
+Writes bench/results/compare.json.
+
+    VAE_DATA_DIR=../shared/data .venv/bin/python bench/bench_compare.py     # ~2 min on 2 CPU cores
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+from bench_browser import STARTUP_DONE, load_average, open_timed, wait_for_log  # noqa: E402
+from dashboard.testing.browser import app_server, chromium, skip_reason  # noqa: E402
+
+OUT = REPO_ROOT / "bench" / "results" / "compare.json"
+GOAL_S = 10.0
+
+
+def classifier_training_seconds() -> float:
+    """Training the digit classifier on this machine's MNIST with no shipped or cached one."""
+    from vae_core import classifier, sources
+
+    data = sources.mnist()
+    shipped, classifier.SHIPPED = classifier.SHIPPED, Path("/nonexistent")
+    try:
+        with tempfile.TemporaryDirectory() as scratch:
+            started = time.perf_counter()
+            classifier.digit_classifier(data, directory=scratch)
+            return round(time.perf_counter() - started, 1)
+    finally:
+        classifier.SHIPPED = shipped
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--visits", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=OUT)
+    args = parser.parse_args()
+    if skip_reason():
+        raise SystemExit(skip_reason())
+    data_dir = os.environ.get("VAE_DATA_DIR")
+    visits = []
+    with tempfile.TemporaryDirectory() as scratch, contextlib.ExitStack() as stack:
+        browser = stack.enter_context(chromium())
+        cache = Path(scratch) / "cache"
+        server = stack.enter_context(app_server(REPO_ROOT / "models", data_dir=Path(data_dir) if data_dir else None,
+                                                log_dir=Path(scratch), timeout=300,
+                                                extra_env={"VAE_CACHE_DIR": str(cache)}))
+        wait_for_log(server, STARTUP_DONE)
+        for _ in range(args.visits):
+            visits.append({**open_timed(browser, server.url, "compare", "AE vs VAE"), "load_average": load_average()})
+        trained_in_cache = sorted(p.name for p in cache.glob("digit_classifier_*.npz")) if cache.exists() else []
+    first_s = round(visits[0]["complete"] / 1000, 2)
+    result = {
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs", "data": data_dir or "bundled digits (no VAE_DATA_DIR)",
+        "visits_ms": visits, "first_visit_complete_s": first_s,
+        "later_visits_complete_s_median": round(statistics.median(v["complete"] for v in visits[1:]) / 1000, 2)
+        if len(visits) > 1 else None,
+        "goal_s": GOAL_S, "met": first_s <= GOAL_S, "classifiers_trained_by_the_server": trained_in_cache,
+        "classifier_training_s_if_not_shipped": classifier_training_seconds(),
+    }
+    args.out.write_text(json.dumps(result, indent=1) + "\n")
+    print(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()
