@@ -347,6 +347,33 @@ def test_the_scrub_plane_shows_the_sliders_z_after_keys_origin_and_a_prior_draw(
     assert app.slider_value(slider) == "0.00" and "z" not in app.query()
 
 
+def test_the_address_follows_the_fraud_model_chosen_and_a_deleted_one_falls_back(app, e2e_models):  # noqa: F811
+    """Choosing another fraud model on Latent space puts it in the address; when another session
+    deletes it, the next page says so, shows the default and its address drops the name."""
+    import shutil
+
+    copy = e2e_models / "e2e-fraud-copy"
+    shutil.copytree(e2e_models / FRAUD, copy)
+    try:
+        app.open(f"latent?model={FRAUD}", heading="Latent space")
+        app.wait_drawn()
+        assert app.query().get("model") == FRAUD
+        app.choose(FRAUD_PICKER, re.compile("^e2e-fraud-copy "))
+        app.wait_drawn()
+        assert app.query().get("model") == "e2e-fraud-copy"
+        shutil.rmtree(copy)  # another session deletes it
+        app.nav("Fraud threshold")
+        app.wait_drawn()
+        app.page.get_by_text("The model 'e2e-fraud-copy' is no longer in the registry").wait_for()
+        assert app.picked(FRAUD_PICKER).startswith(f"{FRAUD} ")
+        assert "e2e-fraud-copy" not in app.page.url
+        app.nav("Latent space")
+        app.wait_drawn()
+        assert app.query().get("model") == FRAUD and app.picked(FRAUD_PICKER).startswith(f"{FRAUD} ")
+    finally:
+        shutil.rmtree(copy, ignore_errors=True)
+
+
 def test_a_models_table_row_makes_that_model_active(app):
     from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
