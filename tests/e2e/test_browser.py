@@ -279,18 +279,24 @@ def test_interpolation_rows_take_typing_and_steppers(app):
     assert app.query() == {"from": "5", "to": "3"}
 
 
+def press_right(app, slider: str, presses: int, interval_ms: int, shows: str) -> None:
+    """ArrowRight `presses` times on a slider's thumb, `interval_ms` apart; then wait until the thumb
+    shows `shows` and the reruns the presses caused have settled."""
+    app.key(slider).locator("input[type=range]").focus()  # the thumb's keyboard handle
+    for _ in range(presses):
+        app.page.keyboard.press("ArrowRight")
+        app.page.wait_for_timeout(interval_ms)
+    app.wait_for(f"() => document.querySelector('.st-key-{slider} [data-testid=stSliderThumbValue]').innerText === '{shows}'")
+    app.wait_idle()
+    app.page.wait_for_timeout(1000)
+    app.wait_idle()
+
+
 def test_arrow_keys_on_a_decoder_slider_lose_no_step(app):
     """Ten presses at ten per second, faster than a rerun: every one lands."""
     open_with_model(app, "decoder", "Decoder", DIGITS)
     slider = f"dec_z_{DIGITS}_0"
-    app.key(slider).locator("input[type=range]").focus()  # the thumb's keyboard handle
-    for _ in range(10):
-        app.page.keyboard.press("ArrowRight")
-        app.page.wait_for_timeout(100)
-    app.wait_for(f"() => document.querySelector('.st-key-{slider} [data-testid=stSliderThumbValue]').innerText === '0.50'")
-    app.wait_idle()
-    app.page.wait_for_timeout(1000)
-    app.wait_idle()
+    press_right(app, slider, 10, 100, "0.50")
     assert app.slider_value(slider) == "0.50"
     assert app.query() == {"z": "0.500,0.000"}
 
@@ -302,14 +308,7 @@ def test_a_burst_of_slider_steps_is_one_history_entry_and_one_back_undoes_it(app
     before = app.query()
     length = app.page.evaluate("history.length")
     slider = f"dec_z_{DIGITS}_0"
-    app.key(slider).locator("input[type=range]").focus()
-    for _ in range(10):
-        app.page.keyboard.press("ArrowRight")
-        app.page.wait_for_timeout(150)
-    app.wait_for(f"() => document.querySelector('.st-key-{slider} [data-testid=stSliderThumbValue]').innerText === '0.50'")
-    app.wait_idle()
-    app.page.wait_for_timeout(1000)
-    app.wait_idle()
+    press_right(app, slider, 10, 150, "0.50")
     assert app.query() == {**before, "z": "0.500,0.000"}
     assert app.page.evaluate("history.length") == length + 1
     app.page.go_back()
@@ -329,11 +328,7 @@ def test_the_scrub_plane_shows_the_sliders_z_after_keys_origin_and_a_prior_draw(
         assert scrub_status.inner_text().startswith(text)
 
     plane_shows("z = (0.00, 0.00)")
-    app.key(slider).locator("input[type=range]").focus()
-    for _ in range(4):
-        app.page.keyboard.press("ArrowRight")
-    app.wait_for(f"() => document.querySelector('.st-key-{slider} [data-testid=stSliderThumbValue]').innerText === '0.20'")
-    app.wait_idle()
+    press_right(app, slider, 4, 0, "0.20")
     plane_shows("z = (0.20, 0.00)")
     app.click("dec_draw")
     app.wait_idle()
