@@ -4,7 +4,8 @@ Each kind of model has its own active choice (`active_model(kind)`): the MNIST p
 model and the Fraud threshold page its fraud model. The Latent space and Decoder pages show the kind
 in EXPLORER_KIND. A page's view state (model, selected point, z, threshold, costs…) lives in session
 state and is mirrored into the URL's query parameters, holding only what differs from the defaults,
-so a page's bare address is its default view.
+so a page's bare address is its default view. Plain controls (grid size, seeds, draws…) are listed
+in SETTINGS and bound with `setting_widget`, which keeps their values when the page is left.
 
 Browser history gets one entry per navigation (links carry the target page's parameters, see
 `link_params`) and one per deliberate change (the parameters are rewritten once); a rerun that
@@ -344,7 +345,7 @@ def params_for(page: str) -> dict[str, str]:
         if chosen.get("fraud") and chosen["fraud"] != default_model("fraud"):
             params["fraud"] = chosen["fraud"]
     for spec in SETTINGS.get(page, ()):
-        value = (st.session_state.get(_SETTINGS) or {}).get(page, {}).get(spec.param, spec.default)
+        value = _setting_value(page, spec)
         if value != spec.default:
             params[spec.param] = value if isinstance(value, str) else _number(value)
     return params
@@ -354,12 +355,17 @@ def _setting(page: str, param: str) -> Setting:
     return next(spec for spec in SETTINGS[page] if spec.param == param)
 
 
+def _setting_value(page: str, spec: Setting) -> int | float | str:
+    """The setting's value in this session (its default until set)."""
+    return (st.session_state.get(_SETTINGS) or {}).get(page, {}).get(spec.param, spec.default)
+
+
 def setting_widget(page: str, param: str, options=None) -> dict[str, Any]:
     """The keyword arguments that bind a widget to `page`'s setting `param` (its key, and a callback
     that keeps its value across pages and in the link); the widget shows the setting's value, or its
     default when that is not among `options`. Pass no value or index to the widget itself."""
     spec = _setting(page, param)
-    value = (st.session_state.get(_SETTINGS) or {}).get(page, {}).get(param, spec.default)
+    value = _setting_value(page, spec)
     if options is not None and value not in options:
         value = spec.default if spec.default in options else next(iter(options))
     st.session_state[spec.key] = value
