@@ -165,6 +165,20 @@ def test_a_warm_worker_starts_only_when_the_caller_says_so(tmp_path):
     assert multiprocessing.active_children() == []
 
 
+def test_shutdown_leaves_no_queue_feeder_thread_to_leak_semaphores_at_exit():
+    """A queue's feeder thread alive when the server exits holds two of the queue's semaphores, which
+    the resource tracker then reports on the terminal as leaked: shutdown flushes and joins them, even
+    for a worker something still refers to."""
+    jobs.warm_up()
+    try:
+        _ready_worker()
+        worker = jobs._POOL.idle  # held, as a job or a frame may hold it, so it is not collected
+    finally:
+        jobs.shutdown()
+    feeders = [t for t in threading.enumerate() if t.name == "QueueFeederThread"]
+    assert worker is not None and feeders == [], feeders
+
+
 _SERVER_STAND_IN = """
 import sys, time
 from vae_core import jobs

@@ -307,6 +307,14 @@ class _Worker:
         it); None asks an idle worker to exit."""
         self.inbox.put(None if spec is None else (spec, dict(os.environ), shared))
 
+    def close(self) -> None:
+        """Once the process has ended: flush and close the queues here. A queue's feeder thread holds
+        two of its semaphores until it has sent what was put; one still running when this process
+        exits leaves them to the resource tracker, which reports them as leaked on the terminal."""
+        for channel in (self.inbox, self.messages, self.verdict):
+            channel.close()
+            channel.join_thread()
+
 
 class _Pool:
     """The warm worker waiting for the next job, and the training data kept in shared memory.
@@ -410,6 +418,7 @@ class _Pool:
             if worker.process.is_alive():
                 worker.process.terminate()
                 worker.process.join(timeout=5)
+            worker.close()
         for name in names:
             _SharedData.remove(name)
 
