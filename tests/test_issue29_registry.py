@@ -49,3 +49,16 @@ def test_a_name_taken_between_the_check_and_the_rename_is_refused(saved, monkeyp
 def test_renaming_a_missing_model_says_so(saved):
     with pytest.raises(RegistryError, match="No model named 'gone'"):
         registry.rename_model("gone", "new", saved)
+
+
+def test_renaming_the_declared_default_keeps_it_the_default(saved):
+    import json
+
+    (saved / registry.DEFAULTS_FILE).write_text(json.dumps({"mnist": "good", "fraud": "elsewhere"}))
+    registry.rename_model("good", "better", saved)
+    assert json.loads((saved / registry.DEFAULTS_FILE).read_text()) == {"mnist": "better", "fraud": "elsewhere"}
+    assert registry.default_models(registry.list_models(saved), saved)["mnist"] == "better"
+    untouched = (saved / registry.DEFAULTS_FILE).read_bytes()
+    registry.rename_model("other", "another", saved)  # not a default: the file is left as it was
+    assert (saved / registry.DEFAULTS_FILE).read_bytes() == untouched
+    assert not [p.name for p in saved.iterdir() if p.name.endswith(".partial")]

@@ -456,7 +456,8 @@ def load_keras_file(path: Path, name: str) -> VAE:
 
 def rename_model(name: str, new_name: str, directory: str | os.PathLike | None = None) -> Path:
     """Give the saved model `name` the name `new_name`: its folder renamed in one step, never over
-    another model (RegistryError saying why for a taken or invalid name). Returns the new folder."""
+    another model (RegistryError saying why for a taken or invalid name). A kind whose declared
+    default (DEFAULTS_FILE) it was keeps it as its default under the new name. Returns the new folder."""
     validate_name(name)
     root = models_dir(directory)
     folder = root / name
@@ -470,7 +471,22 @@ def rename_model(name: str, new_name: str, directory: str | os.PathLike | None =
         raise RegistryError(f"No model named {name!r} in {root}; someone else renamed or deleted it.") from exc
     except OSError as exc:
         raise RegistryError(f"A model named {new_name!r} was saved by someone else meanwhile; choose another name.") from exc
+    _follow_rename_in_defaults(root / DEFAULTS_FILE, name, new_name)
     return final
+
+
+def _follow_rename_in_defaults(path: Path, name: str, new_name: str) -> None:
+    """Point DEFAULTS_FILE's kinds that declare `name` at `new_name` (replaced atomically; an absent
+    or unreadable file is left as it is: default_models then falls back by its own rule)."""
+    try:
+        declared = _read_json(path)
+    except RegistryError:
+        return
+    if name not in declared.values():
+        return
+    partial = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.partial")
+    _write_json(partial, {kind: new_name if chosen == name else chosen for kind, chosen in declared.items()})
+    os.replace(partial, path)
 
 
 def delete_model(name: str, directory: str | os.PathLike | None = None) -> None:
