@@ -62,3 +62,21 @@ def test_the_fraud_form_is_checked_by_the_same_rules(form):
     at.number_input(key="train_epochs_fraud").set_value(0).run()
     assert at.button(key="train_start").disabled
     assert any("Epochs must be an integer from 1 to 10000, got 0." in e for e in shown_errors(at))
+
+
+def test_the_seed_has_one_rule_for_the_engine_the_cli_and_the_form(form, tmp_path, capsys):
+    import numpy as np
+
+    from vae_core.cli import main
+    from vae_core.config import MAX_SEED, TrainConfig
+    from vae_core.errors import ConfigError
+
+    assert TrainConfig(seed=np.int64(7)).seed == 7 and TrainConfig(seed=MAX_SEED).seed == MAX_SEED
+    for bad in (-1, MAX_SEED + 1, 1.5, True):
+        with pytest.raises(ConfigError, match=f"The seed must be a whole number from 0 to {MAX_SEED}, got "):
+            TrainConfig(seed=bad)
+    assert main(["train", "--dataset", "mnist", "--name", "seedless", "--seed", str(MAX_SEED + 1),
+                 "--models-dir", str(tmp_path / "models")]) != 0
+    assert f"The seed must be a whole number from 0 to {MAX_SEED}, got {MAX_SEED + 1}." in capsys.readouterr().err
+    assert not (tmp_path / "models" / "seedless").exists()
+    assert form.number_input(key="train_seed_mnist").max == MAX_SEED

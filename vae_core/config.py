@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -147,6 +148,10 @@ class VAEConfig:
         return _from_dict(cls, data)
 
 
+# Training seeds seed NumPy's legacy generator too (keras.utils.set_random_seed), which takes 0…2³² − 1.
+MAX_SEED = 2**32 - 1
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """How to fit a VAE; recorded in the model's metadata."""
@@ -172,6 +177,8 @@ class TrainConfig:
             raise ConfigError(f"Batch size must be an integer from 1 to 65536, got {self.batch_size!r}.")
         if not 0.0 < float(self.learning_rate) < 1.0:
             raise ConfigError(f"Learning rate must be in (0, 1), got {self.learning_rate!r}.")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, numbers.Integral) or not 0 <= self.seed <= MAX_SEED:
+            raise ConfigError(f"The seed must be a whole number from 0 to {MAX_SEED}, got {self.seed!r}.")
         if not isinstance(self.early_stopping_patience, int) or self.early_stopping_patience < 0:
             raise ConfigError(f"Early-stopping patience must be a whole number ≥ 0, got {self.early_stopping_patience!r}.")
         if self.strategy not in ("default", "mirrored", "multi_worker"):

@@ -7,7 +7,7 @@ import streamlit as st
 from dashboard import figures, loaders, presentation, widgets
 from dashboard.navigation import page_path
 from vae_core import jobs, registry, sources
-from vae_core.config import MODEL_DEFAULTS, TRAIN_DEFAULTS, build_configs
+from vae_core.config import MAX_SEED, MODEL_DEFAULTS, TRAIN_DEFAULTS, build_configs
 from vae_core.errors import ConfigError, DataError
 
 JOB = "train_job"  # session key: this user's TrainingJob
@@ -77,7 +77,7 @@ def settings_widgets(dataset: str, running: bool) -> dict:
         settings["early_stopping_patience"] = int(c2.number_input(
             "Early-stopping patience (0 = off)", value=train.early_stopping_patience,
             key=f"train_patience_{dataset}", disabled=running))
-        settings["seed"] = int(c3.number_input("Seed", 0, 2**31 - 1, 0, key=f"train_seed_{dataset}", disabled=running))
+        settings["seed"] = int(c3.number_input("Seed", 0, MAX_SEED, 0, key=f"train_seed_{dataset}", disabled=running))
     if architecture == "conv":
         settings["hidden_units"] = None  # conv models have no dense hidden layers: the box is not checked
     return settings
