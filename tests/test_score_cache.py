@@ -114,3 +114,36 @@ def test_baseline_scores_are_kept_beside_the_scores(models_copy, app_data_dir, t
     for name, values in first.items():
         np.testing.assert_array_equal(again[name], values)
         assert values.shape == scored.scores.shape
+
+
+def test_the_kept_scores_stay_within_their_budget_least_recently_used_first(models_copy, app_data_dir, tmp_path,  # noqa: F811
+                                                                         monkeypatch):
+    """Room for two kept files and three data files scored: the one used longest ago goes. Reading a
+    kept file counts as a use: the older of the first two survives because it was read last."""
+    model, folder = _model(models_copy)
+    source = app_data_dir / "creditcard" / "creditcard.csv"
+    files = []
+    for index in range(3):
+        copy = tmp_path / f"batch{index}.csv"
+        copy.write_bytes(source.read_bytes())
+        os.utime(copy, (1_000_000 + index, 1_000_000 + index))  # three identities
+        files.append(copy)
+
+    def kept(data_file: Path) -> Path:
+        trained_on = {**model.info["data"], "source": f"file: {data_file}"}
+        return score_cache.scores_path(folder, score_cache.data_identity(trained_on, "model", None, folder),
+                                       (None, None, "VAE"), cache)
+
+    cache, calls = tmp_path / "cache", []
+    _view(model, folder, files[0], cache, calls)
+    monkeypatch.setattr(score_cache, "KEEP_BYTES", int(2.5 * kept(files[0]).stat().st_size))
+    _view(model, folder, files[1], cache, calls)
+    os.utime(kept(files[0]), (2_000_000, 2_000_000))
+    os.utime(kept(files[1]), (1_000_000, 1_000_000))  # the older of the two…
+    _view(model, folder, files[1], cache, calls)  # …until it is read back
+    assert calls == ["read", "read"]
+    _view(model, folder, files[2], cache, calls)  # over budget: file 0's scores go
+    assert calls == ["read", "read", "read"]
+    assert sorted((cache / "scores").glob("*.npz")) == sorted([kept(files[1]), kept(files[2])])
+    _view(model, folder, files[1], cache, calls)
+    assert calls == ["read", "read", "read"]  # still kept: nothing read again

@@ -5,7 +5,9 @@ A kept file is named by a digest of the model's own files (model.keras, fraud.js
 data's identity: a file's path, size and modification time, an upload's bytes, the generator's
 settings. A retrained model, an edited file or another upload never meets a stale file. A damaged,
 missing or unwritable cache only costs the recomputation. Files live under
-`vae_core.classifier.cache_dir()` / "scores" (VAE_CACHE_DIR or ~/.cache/vae-latent-explorer).
+`vae_core.classifier.cache_dir()` / "scores" (VAE_CACHE_DIR or ~/.cache/vae-latent-explorer); each
+save keeps that folder within KEEP_BYTES by removing the files used least recently (a read counts
+as a use).
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from vae_core.fraud import FraudModel, ScoredData, score_dataset
 from vae_core.tabular import TabularDataset
 
 CACHE_VERSION = 1  # bump when ScoredData or the scoring changes meaning
+# A 284,807-row file with its features, errors and codes is ~150 MB: room for several datasets' scores.
+KEEP_BYTES = 1 << 30
 MODEL_FILES = ("model.keras", "fraud.json")
 _ARRAYS = ("rows", "scores", "labels", "amounts", "latent", "feature_errors")
 
@@ -95,6 +99,37 @@ def _save(path: Path, **arrays: Any) -> None:
         os.replace(partial, path)
     finally:
         partial.unlink(missing_ok=True)
+    prune(path.parent, keep=path)
+
+
+def prune(folder: Path, *, keep: Path, budget: int | None = None) -> list[Path]:
+    """Remove the kept files of `folder` used least recently (by modification time) until the rest
+    fit in `budget` bytes (KEEP_BYTES); `keep`, just written, always stays. Returns what was removed."""
+    budget = KEEP_BYTES if budget is None else budget
+    kept: list[tuple[float, int, Path]] = []
+    for file in folder.glob("*.npz"):
+        if file.name.startswith("."):
+            continue  # another writer's partial file
+        try:
+            stat = file.stat()
+        except FileNotFoundError:
+            continue
+        kept.append((float("inf") if file == keep else stat.st_mtime, stat.st_size, file))
+    removed, total = [], 0
+    for _, size, file in sorted(kept, reverse=True):
+        total += size
+        if total > budget and file != keep:
+            file.unlink(missing_ok=True)
+            removed.append(file)
+    return removed
+
+
+def _used(path: Path) -> None:
+    """Mark a kept file as just used (pruning removes the least recently used first)."""
+    try:
+        os.utime(path)
+    except OSError:
+        pass  # a read-only cache is still read
 
 
 def load_scored(path: Path) -> ScoredData:
@@ -123,7 +158,9 @@ def baseline_view(model: FraudModel, model_folder: Path, scored: ScoredData, ide
         try:
             with np.load(path, allow_pickle=False) as saved:
                 names = json.loads(str(saved["names"]))
-                return {name: saved[f"baseline_{index}"] for index, name in enumerate(names)}
+                scores = {name: saved[f"baseline_{index}"] for index, name in enumerate(names)}
+            _used(path)
+            return scores
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
             pass  # not kept yet, or damaged: computed below
     scores = model.baseline_scores(scored.features)
@@ -145,7 +182,9 @@ def scored_view(model: FraudModel, model_folder: Path, read_data: Callable[[], T
     path = None if identity is None else scores_path(model_folder, identity, settings, directory)
     if path is not None:
         try:
-            return load_scored(path)
+            scored = load_scored(path)
+            _used(path)
+            return scored
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
             pass  # not kept yet, or damaged: computed below
     scored = score_dataset(model, read_data(), scorer)
