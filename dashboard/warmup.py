@@ -1,5 +1,6 @@
-"""Start-up work done before anyone asks: the default models and their first views, then a warm
-training process.
+"""Start-up work done before anyone asks: the default models and their first views, then (once the
+server is quiet) the digit classifier that AE vs VAE judges prior samples with, and a warm training
+process.
 
 Streamlit runs page scripts only when a browser connects. `streamlit run app.py` finds app.py's
 `app = st.App(..., lifespan=warmup.lifespan)` and enters the lifespan once as the server starts:
@@ -78,8 +79,10 @@ def start() -> bool:
 
 def _run() -> None:
     """Load each kind's default model (what a first visit opens); then compute the default MNIST
-    model's first views (`prepare_first_views`); then keep a warm training worker, started once the
-    server is quiet (on two cores, what people's pages need comes first)."""
+    model's first views (`prepare_first_views`); then, once the server is quiet (on two cores, what
+    people's pages need comes first), the digit classifier (trained once per data and kept on disk:
+    seconds the first time, so AE vs VAE's first visit does not wait for it) and a warm training
+    worker."""
     from dashboard import loaders
     from vae_core import jobs, registry
 
@@ -105,6 +108,12 @@ def _run() -> None:
             log.warning("preparing the first views stopped: %s: %s", type(exc).__name__, exc)
     log.info("%d default model(s) loaded in %.1f s (%s)%s", len(loaded), loaded_seconds,
              ", ".join(loaded) or "none", views)
+    if defaults.get("mnist") in loaded:
+        wait_until_quiet()
+        try:
+            loaders.digit_classifier()
+        except Exception as exc:  # noqa: BLE001 - the AE vs VAE page trains (and reports) it itself
+            log.warning("preparing the digit classifier stopped: %s: %s", type(exc).__name__, exc)
     jobs.warm_up(when=wait_until_quiet)
 
 

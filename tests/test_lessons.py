@@ -242,21 +242,6 @@ def test_digit_classifier_is_cached_on_disk(classifier, bundled_digits, tmp_path
     assert probs.shape == (7, 10) and np.allclose(probs.sum(axis=1), 1.0)
 
 
-def test_the_full_mnist_gets_the_shipped_classifier_and_other_data_its_own(bundled_digits, tmp_path):
-    """AE vs VAE never trains the classifier for the full MNIST: it ships, fingerprinted by the data."""
-    from conftest import shared_path
-    from vae_core.classifier import SHIPPED, data_fingerprint, digit_classifier, stored_fingerprint
-    from vae_core.data import read_mnist
-
-    assert stored_fingerprint(SHIPPED) != data_fingerprint(bundled_digits, 20_000, 128, 20, 0)
-    full = read_mnist(shared_path("mnist"))
-    judged = digit_classifier(full, directory=tmp_path)
-    assert not list(tmp_path.iterdir())  # nothing trained, nothing cached
-    assert judged.source == full.source and judged.test_accuracy > 0.95
-    correct = (judged.predict_proba(full.x_test[:2000]).argmax(axis=1) == full.y_test[:2000]).mean()
-    assert correct > 0.95
-
-
 def test_the_digit_score_tells_varied_clear_digits_from_one_digit_and_from_noise(classifier, bundled_digits):
     """The judge the AE vs VAE page uses: real, varied digits score high; one digit repeated scores
     about 1 (no variety); noise is judged unsure."""

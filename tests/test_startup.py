@@ -68,3 +68,22 @@ def test_a_page_before_any_start_up_work_does_not_wait(loading):
     started = time.monotonic()
     warmup.wait_visibly()  # AppTest and bare scripts never start the warm-up
     assert time.monotonic() - started < 0.5 and loading == []
+
+
+def test_once_quiet_the_digit_classifier_is_prepared_before_the_warm_worker(loading, monkeypatch):
+    """AE vs VAE's first visit finds the classifier trained: the start-up work prepares it after the
+    models and their first views, when the server is quiet, and only then starts the warm worker."""
+    order: list[str] = []
+    monkeypatch.setattr(registry, "default_models", lambda infos, root: {"mnist": "digits-demo", "fraud": "fraud-demo"})
+    monkeypatch.setattr(warmup, "prepare_first_views", lambda name: order.append(f"first views of {name}"))
+    monkeypatch.setattr(warmup, "wait_until_quiet", lambda: order.append("quiet"))
+    monkeypatch.setattr(loaders, "digit_classifier", lambda: order.append("classifier"))
+    monkeypatch.setattr(jobs, "warm_up", lambda when=None: order.append("warm worker"))
+    warmup.start()
+    _wait_done()
+    deadline = time.monotonic() + 10
+    while "warm worker" not in order:
+        assert time.monotonic() < deadline, order
+        time.sleep(0.02)
+    assert loading == ["digits-demo", "fraud-demo"]
+    assert order == ["first views of digits-demo", "quiet", "classifier", "warm worker"]

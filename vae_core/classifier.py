@@ -1,9 +1,7 @@
 """A small digit classifier that judges generated digits: how digit-like and how varied they are.
 
 A one-hidden-layer MLP trained with scikit-learn, evaluated in NumPy; cached on disk as a .npz
-(no pickle), so a cached classifier loads safely and fast. The one for the full, byte-exact MNIST
-ships with the package (SHIPPED, written by bench/ship_digit_classifier.py), so the AE vs VAE page
-never trains it; other data gets its own, trained once.
+(no pickle), so a cached classifier loads safely and fast.
 """
 
 from __future__ import annotations
@@ -24,7 +22,6 @@ if TYPE_CHECKING:
     from vae_core.data import ImageDataset
 
 N_DIGITS = 10
-SHIPPED = Path(__file__).with_name("digit_classifier_mnist.npz")
 
 
 @dataclass(frozen=True)
@@ -53,13 +50,11 @@ class DigitClassifier:
         p = np.exp(h)
         return p / p.sum(axis=1, keepdims=True)
 
-    def save(self, path: Path, *, fingerprint: str = "", compressed: bool = False) -> None:
-        """Write it to `path` atomically; `fingerprint` (data_fingerprint) names the data it was trained on."""
+    def save(self, path: Path) -> None:
         arrays = {f"w{i}": w for i, w in enumerate(self.weights)} | {f"b{i}": b for i, b in enumerate(self.biases)}
         tmp = path.with_suffix(".tmp.npz")
-        (np.savez_compressed if compressed else np.savez)(
-            tmp, test_accuracy=self.test_accuracy, test_confidence=self.test_confidence, source=np.array(self.source),
-            fingerprint=np.array(fingerprint), **arrays)
+        np.savez(tmp, test_accuracy=self.test_accuracy, test_confidence=self.test_confidence,
+                 source=np.array(self.source), **arrays)
         os.replace(tmp, path)
 
     @classmethod
@@ -70,25 +65,6 @@ class DigitClassifier:
                        float(npz["test_accuracy"]), float(npz["test_confidence"]), str(npz["source"]))
 
 
-def stored_fingerprint(path: Path) -> str:
-    """The data fingerprint a saved classifier records ('' when it records none or cannot be read)."""
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            return str(npz["fingerprint"]) if "fingerprint" in npz.files else ""
-    except (OSError, ValueError):
-        return ""
-
-
-def data_fingerprint(data: ImageDataset, n: int, hidden: int, epochs: int, seed: int) -> str:
-    """What a classifier trained on `data`'s first `n` training images (after the seeded shuffle) with
-    these settings depends on: the split sizes, the settings, the labels and a sample of the pixels;
-    not where the data was read from."""
-    digest = hashlib.sha1(f"{len(data.x_train)}|{len(data.x_test)}|{n}|{hidden}|{epochs}|{seed}".encode())
-    digest.update(np.ascontiguousarray(data.y_train[:n]).astype(np.int64).tobytes())
-    digest.update(np.round(np.asarray(data.x_train[:16], np.float64) * 255).astype(np.uint8).tobytes())
-    return digest.hexdigest()[:16]
-
-
 def cache_dir(path: str | os.PathLike | None = None) -> Path:
     """Where derived artefacts (the digit classifier) are kept: `path`, VAE_CACHE_DIR, or ~/.cache."""
     chosen = path or os.environ.get("VAE_CACHE_DIR") or Path.home() / ".cache" / "vae-latent-explorer"
@@ -97,23 +73,22 @@ def cache_dir(path: str | os.PathLike | None = None) -> Path:
 
 def digit_classifier(data: ImageDataset, *, n_train: int = 20_000, hidden: int = 128, epochs: int = 20,
                      seed: int = 0, directory: str | os.PathLike | None = None) -> DigitClassifier:
-    """The digit classifier for this data: the shipped one when `data` is the data it was trained on
-    (the full MNIST, default settings), else trained once (~20 s on full MNIST here) and cached on disk.
+    """The digit classifier for this data, trained once (~20 s on full MNIST here) and cached on disk.
 
-    Trained on up to `n_train` training images, scored on the test split. The cache key is
-    `data_fingerprint`, so other data or settings get their own classifier.
+    Trained on up to `n_train` training images, scored on the test split. The cache key is the
+    data's source, sizes and labels plus the settings, so other data gets its own classifier.
     """
     n = min(n_train, len(data.x_train))
     if n < 100 or len(data.x_test) == 0:
         raise DataError("The digit classifier needs at least 100 training images and some test images.")
-    fingerprint = data_fingerprint(data, n, hidden, epochs, seed)
-    path = cache_dir(directory) / f"digit_classifier_{fingerprint}.npz"
-    for stored in (SHIPPED, path):
-        if stored.is_file() and (stored is path or stored_fingerprint(stored) == fingerprint):
-            try:
-                return dataclasses.replace(DigitClassifier.load(stored), source=data.source)
-            except (OSError, ValueError, KeyError):
-                pass  # a damaged cache is rebuilt below
+    digest = hashlib.sha1(f"{data.source}|{len(data.x_train)}|{len(data.x_test)}|{n}|{hidden}|{epochs}|{seed}".encode())
+    digest.update(np.ascontiguousarray(data.y_train[:n]).tobytes())
+    path = cache_dir(directory) / f"digit_classifier_{digest.hexdigest()[:16]}.npz"
+    if path.is_file():
+        try:
+            return DigitClassifier.load(path)
+        except (OSError, ValueError, KeyError):
+            pass  # a damaged cache is rebuilt below
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.neural_network import MLPClassifier
 
@@ -137,7 +112,7 @@ def digit_classifier(data: ImageDataset, *, n_train: int = 20_000, hidden: int =
         test_confidence=float(probs.max(1).mean()))
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        classifier.save(path, fingerprint=fingerprint)
+        classifier.save(path)
     except OSError:
         pass  # a read-only home still gets a working classifier, just not a cached one
     return classifier
