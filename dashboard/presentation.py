@@ -329,7 +329,8 @@ def money(euros: float, cents: bool | None = False) -> str:
     cents=None whole euros unless the amount has cents (a typed fee of 12.5 reads €12.50)."""
     if cents is None:
         cents = not float(euros).is_integer()
-    return f"-€{abs(euros):,.{2 if cents else 0}f}" if euros < 0 else f"€{euros:,.{2 if cents else 0}f}"
+    text = f"€{abs(euros):,.{2 if cents else 0}f}"
+    return f"-{text}" if euros < 0 else text
 
 
 def distinct_numbers(first: float, second: float, digits: int = 4) -> tuple[str, str]:

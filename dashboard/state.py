@@ -72,7 +72,8 @@ class Setting:
         if self.choices:
             return text if text in self.choices else None
         value = _int(text) if isinstance(self.default, int) else _float(text)
-        if value is None or (self.low is not None and value < self.low) or (self.high is not None and value > self.high):
+        too_low = self.low is not None and value is not None and value < self.low
+        if value is None or too_low or (self.high is not None and value > self.high):
             return None
         if self.step is not None and not math.isclose((value - (self.low or 0)) / self.step,
                                                       round((value - (self.low or 0)) / self.step), abs_tol=1e-9):
@@ -96,7 +97,8 @@ SETTINGS: dict[str, tuple[Setting, ...]] = {
                 Setting("steps", "dec_interp_steps", 10, 2, 20), Setting("side", "dec_prior_side", 6, 2, 10),
                 Setting("seed", "dec_prior_seed", 0, 0, 10**6)),
     "elbo": (Setting("draws", "elbo_draws", 8, 1, 16), Setting("seed", "elbo_seed", 0, 0, 10**6)),
-    "compare": (Setting("points", "compare_points", 2000, 500, 5000, 500), Setting("seed", "compare_seed", 0, 0, 10**6)),
+    "compare": (Setting("points", "compare_points", 2000, 500, 5000, 500),
+                Setting("seed", "compare_seed", 0, 0, 10**6)),
 }
 
 DEFAULT_FEE = thresholds.DEFAULT_REVIEW_FEE

@@ -132,7 +132,7 @@ def theme_switch(page: str, pages: list[str]) -> None:
 # Streamlit pushes a history entry for every rerun that rewrites the query string, so a slider moved
 # by ten arrow-key presses would leave up to ten entries. This wraps history.pushState once per tab:
 # a push that stays on the same page, changes exactly the parameters the current entry's push
-# changed, and comes within MERGE_MS of it replaces that entry instead. A burst of moves of one
+# changed, and comes within HISTORY_MERGE_MS of it replaces that entry instead. A burst of moves of one
 # control is one change for Back; any other change, a navigation or a Back/Forward starts afresh.
 HISTORY_MERGE_MS = 2000
 _HISTORY_JS = """

@@ -123,7 +123,8 @@ def main() -> None:
     if ae_info is None:
         return
     c1, c2, c3 = st.columns(3)
-    n_points = c1.slider("Test digits in the scatters", 500, 5000, step=500, **state.setting_widget("compare", "points"))
+    n_points = c1.slider("Test digits in the scatters", 500, 5000, step=500,
+                         **state.setting_widget("compare", "points"))
     seed = c2.number_input("Seed (test digits and prior draws)", 0, 10**6, **state.setting_widget("compare", "seed"))
     judge = c3.toggle("Judge prior samples with a digit classifier", True, key="compare_judge",
                       help="A small MLP trained once on MNIST; its confidence says how digit-like an image is.")

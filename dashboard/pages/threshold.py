@@ -339,7 +339,8 @@ def explorer(name: str, model_threshold: float, summary, point, missed: float | 
     """The browser-side explorer: drag on the histogram; the release sets the threshold in force."""
     current = {"threshold": float(point.threshold), "alerts": point.alerts, "fn": point.fn, "missed": missed,
                "intervals": intervals}
-    cost_note = None if point.cost is None else ("its amount" if fraud_cost == "amount" else presentation.money(fraud_cost, cents=None))
+    cost_note = None if point.cost is None else (
+        "its amount" if fraud_cost == "amount" else presentation.money(fraud_cost, cents=None))
     band_at, band_intervals = bands if bands is not None else (None, None)
     threshold_explorer(explorer_args(
         table=table, summary=summary, current=current, log_x=log_x, log_y=log_y, names=names, review_fee=fee,
