@@ -72,8 +72,9 @@ class Setting:
         if self.choices:
             return text if text in self.choices else None
         value = _int(text) if isinstance(self.default, int) else _float(text)
-        too_low = self.low is not None and value is not None and value < self.low
-        if value is None or too_low or (self.high is not None and value > self.high):
+        if value is None:
+            return None
+        if (self.low is not None and value < self.low) or (self.high is not None and value > self.high):
             return None
         if self.step is not None and not math.isclose((value - (self.low or 0)) / self.step,
                                                       round((value - (self.low or 0)) / self.step), abs_tol=1e-9):
