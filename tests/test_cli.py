@@ -25,6 +25,19 @@ def test_help_does_not_import_tensorflow():
     assert "--latent-dim" in result.stdout
 
 
+def test_evaluate_loads_no_heavy_library():
+    """`evaluate` answers in about a second: neither TensorFlow nor scikit-learn (2–3 s to import here)
+    is loaded to score the shipped fraud model and compute its metrics."""
+    code = ("import sys; from vae_core.cli import main\n"
+            "assert main(['evaluate', '--name', 'fraud-subset', '--json']) == 0\n"
+            "print(sorted(m for m in ('tensorflow', 'keras', 'sklearn', 'scipy.stats') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    report, loaded = result.stdout.rstrip().rsplit("\n", 1)
+    assert loaded == "[]"
+    assert 0.9 < json.loads(report)["roc_auc"] < 1 and json.loads(report)["n"] > 0
+
+
 @pytest.fixture(scope="module")
 def small_mnist(tmp_path_factory, bundled_digits):
     """The bundled digits written as the four IDX .gz files (a real on-disk MNIST layout)."""

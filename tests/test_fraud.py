@@ -13,9 +13,9 @@ from conftest import REPO_ROOT, shared_path
 from vae_core import registry
 from vae_core.config import TrainConfig, build_configs
 from vae_core.errors import DataError
-from vae_core.fraud import (DEFAULT_STRATEGY_PARAMS, FraudModel, Preprocessor, evaluate_fraud, score_csv,
-                            score_dataset, train_fraud)
-from vae_core.tabular import make_synthetic_creditcard, read_creditcard
+from vae_core.fraud import (DEFAULT_STRATEGY_PARAMS, FraudModel, Preprocessor, evaluate_fraud, recorded_split,
+                            score_csv, score_dataset, train_fraud)
+from vae_core.tabular import make_synthetic_creditcard, read_creditcard, stratified_split
 
 QUICK = TrainConfig(epochs=8, batch_size=64, early_stopping_patience=0)
 
@@ -88,6 +88,12 @@ def test_evaluation_uses_the_held_out_split_only_for_the_training_file(trained, 
     model = FraudModel.from_loaded(registry.load_model("fraud-tiny", folder))
     same = score_dataset(model, synthetic)
     assert len(same.rows) == 900 and "held-out" in same.evaluated_on
+    np.testing.assert_array_equal(same.rows, stratified_split(synthetic.labels).test_idx)  # the recorded split
+    assert "rows" in model.info["split"]
+    older = {key: value for key, value in model.info["split"].items() if key != "rows"}  # saved before rows were kept
+    np.testing.assert_array_equal(recorded_split(older, synthetic.labels).test_idx, same.rows)
+    with pytest.raises(DataError, match="saved split covers 3,000 rows but its training file has 2,999"):
+        recorded_split(model.info["split"], synthetic.labels[:-1])
     other = make_synthetic_creditcard(n_rows=500, fraud_fraction=0.1, seed=9)
     result = evaluate_fraud(model, other)
     assert result["n"] == 500 and "all rows" in result["evaluated_on"]

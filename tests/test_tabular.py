@@ -398,13 +398,20 @@ def test_split_is_deterministic_per_seed():
 
 def test_split_round_trips_through_json():
     split = stratified_split(labels_with(300, 30), seed=7)
-    again = Split.from_dict(json.loads(json.dumps(split.to_dict())))
-    assert again.to_dict() == split.to_dict() and again.test_idx.dtype == np.int64
+    saved = json.loads(json.dumps(split.to_dict()))
+    again = Split.from_dict(saved)
+    for part in ("train_idx", "val_idx", "test_idx"):
+        np.testing.assert_array_equal(getattr(again, part), getattr(split, part))
+        assert getattr(again, part).dtype == np.int64
+    assert (again.seed, again.test_fraction, again.val_fraction, len(again)) == (7, 0.3, 0.15, 300)
+    assert len(saved["rows"]) < 300  # compressed: under a byte per row
 
 
 def test_split_from_incomplete_dict():
     with pytest.raises(DataError, match="no 'seed' entry"):
-        Split.from_dict({"train_idx": [], "val_idx": [], "test_idx": [], "test_fraction": 0.3, "val_fraction": 0})
+        Split.from_dict({"rows": "", "test_fraction": 0.3, "val_fraction": 0})
+    with pytest.raises(DataError, match="split's rows cannot be read"):
+        Split.from_dict({"rows": "not base64!", "seed": 0, "test_fraction": 0.3, "val_fraction": 0})
 
 
 def test_split_without_validation_part():

@@ -12,7 +12,7 @@ from vae_core.errors import ConfigError, DataError
 from vae_core.thresholds import (STRATEGIES, SweepPoint, ThresholdSweep, alert_budget_threshold, average_precision,
                                  choose_threshold, confusion_counts, evaluate_at_threshold, fpr_cap_threshold,
                                  max_f1_threshold, min_cost_threshold, percentile_threshold, pr_curve_points,
-                                 precision_at_recall_threshold, roc_auc, roc_curve_points)
+                                 precision_at_recall_threshold, recall_at_fpr, roc_auc, roc_curve_points)
 
 # Six rows, two tied at 0.35 (one fraud, one normal). Sorted by score:
 #   0.10 normal €10 | 0.35 fraud €30 | 0.35 normal €60 | 0.40 normal €20 | 0.80 fraud €40 | 0.90 fraud €50
@@ -260,25 +260,48 @@ def random_case():
     return scores, labels, rng.lognormal(3, 1, 2000)
 
 
-def test_auc_and_ap_are_scikit_learns(random_case):
-    scores, labels, _ = random_case
-    assert roc_auc(scores, labels) == roc_auc_score(labels, scores)
-    assert average_precision(scores, labels) == average_precision_score(labels, scores)
+@pytest.fixture(scope="module", params=[(0.01, 0.05), (0.5, 0.3), (None, 0.01)], ids=["ties", "coarse", "distinct"])
+def ranking_case(request):
+    """Scores (2000,) rounded to `step` (heavy ties when coarse) and labels at `share` positives."""
+    step, share = request.param
+    rng = np.random.default_rng(7)
+    labels = (rng.random(2000) < share).astype(int)
+    scores = rng.normal(size=2000) + 1.5 * labels
+    return (scores if step is None else np.round(scores / step) * step), labels
 
 
-def test_curves_are_scikit_learns_and_agree_with_the_sweep(random_case):
+def test_auc_and_ap_are_scikit_learns(ranking_case):
+    scores, labels = ranking_case
+    assert roc_auc(scores, labels) == pytest.approx(roc_auc_score(labels, scores), rel=1e-12, abs=0)
+    assert average_precision(scores, labels) == pytest.approx(average_precision_score(labels, scores), rel=1e-12, abs=0)
+    fpr, tpr, _ = roc_curve(labels, scores, drop_intermediate=False)
+    for max_fpr in (0.0, 0.01, 0.2):
+        assert recall_at_fpr(scores, labels, max_fpr) == tpr[fpr <= max_fpr].max()
+
+
+def test_curves_are_scikit_learns(ranking_case):
+    scores, labels = ranking_case
+    roc = roc_curve_points(scores, labels)
+    for mine, theirs in zip((roc["fpr"], roc["tpr"], roc["threshold"]), roc_curve(labels, scores)):
+        np.testing.assert_array_equal(mine, theirs)
+    every = roc_curve_points(scores, labels, every_threshold=True)
+    for mine, theirs in zip((every["fpr"], every["tpr"], every["threshold"]),
+                            roc_curve(labels, scores, drop_intermediate=False)):
+        np.testing.assert_array_equal(mine, theirs)
+    assert len(every["fpr"]) == len(np.unique(scores)) + 1
+    pr = pr_curve_points(scores, labels)
+    for mine, theirs in zip((pr["precision"], pr["recall"], pr["threshold"]), precision_recall_curve(labels, scores)):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-15, atol=0)
+
+
+def test_curves_agree_with_the_sweep(random_case):
     scores, labels, _ = random_case
     sweep = ThresholdSweep(scores, labels)
     roc = roc_curve_points(scores, labels)
-    fpr, tpr, thr = roc_curve(labels, scores)
-    np.testing.assert_array_equal(roc["fpr"], fpr)
-    np.testing.assert_array_equal(roc["threshold"], thr)
     curve = sweep.curve(roc["threshold"][1:])  # threshold[0] is +inf
     np.testing.assert_allclose(curve["fpr"], roc["fpr"][1:])
     np.testing.assert_allclose(curve["recall"], roc["tpr"][1:])
     pr = pr_curve_points(scores, labels)
-    precision, recall, thr = precision_recall_curve(labels, scores)
-    np.testing.assert_array_equal(pr["precision"], precision)
     assert len(pr["threshold"]) == len(pr["precision"]) - 1
     curve = sweep.curve(pr["threshold"])
     np.testing.assert_allclose(curve["precision"], pr["precision"][:-1])
@@ -299,7 +322,8 @@ def test_evaluate_at_threshold_agrees_with_the_sweep(random_case, threshold):
     for field in FIELDS:
         assert report[field] == pytest.approx(getattr(point, field), rel=1e-12), field
     assert report["n"] == 2000 and report["prevalence"] == pytest.approx(labels.mean())
-    assert report["roc_auc"] == roc_auc_score(labels, scores) and report["threshold"] == threshold
+    assert report["roc_auc"] == pytest.approx(roc_auc_score(labels, scores), rel=1e-12, abs=0)
+    assert report["threshold"] == threshold
 
 
 def test_evaluate_at_threshold_hand_case():

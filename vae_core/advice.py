@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from vae_core.errors import DataError
+from vae_core.thresholds import average_precision
 
 VAE = "VAE"
 DEFAULT_RESAMPLES = 1000
@@ -36,12 +37,6 @@ def _grouped_auc(scores: np.ndarray, positive: np.ndarray, weights: np.ndarray) 
     total_pos, total_neg = pos.sum(axis=1), neg.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         return (pos * (below + 0.5 * neg)).sum(axis=1) / (total_pos * total_neg)
-
-
-def _average_precision(scores: np.ndarray, labels: np.ndarray) -> float:
-    from sklearn.metrics import average_precision_score
-
-    return float(average_precision_score(labels, scores))
 
 
 def validation_comparison(scores: dict[str, np.ndarray], labels: np.ndarray, *, resamples: int = DEFAULT_RESAMPLES,
@@ -79,7 +74,7 @@ def validation_comparison(scores: dict[str, np.ndarray], labels: np.ndarray, *, 
     return {
         "rows": n, "positives": int(labels.sum()), "resamples": resamples, "level": level,
         "scorers": {name: {"roc_auc": round(float(auc[0]), 4), "roc_auc_interval": interval(auc),
-                           "average_precision": round(_average_precision(np.asarray(scores[name]), labels), 4)}
+                           "average_precision": round(average_precision(np.asarray(scores[name]), labels), 4)}
                     for name, auc in aucs.items()},
         "versus_vae": {name: {"roc_auc_difference": round(float(auc[0] - aucs[VAE][0]), 4),
                               "interval": interval(auc - aucs[VAE])}

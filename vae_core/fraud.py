@@ -28,8 +28,8 @@ from vae_core.config import TrainConfig, VAEConfig, build_configs, check_fraud_c
 from vae_core.errors import ConfigError, DataError, RegistryError, VAEError
 from vae_core import sources
 from vae_core.baselines import Baseline, baseline_from_dict, fit_baselines
-from vae_core.tabular import (AMOUNT_COLUMN, CREDITCARD_FEATURES, CREDITCARD_LABEL, TabularDataset, csv_header, label_key, normal_rows,
-                              stratified_split)
+from vae_core.tabular import (AMOUNT_COLUMN, CREDITCARD_FEATURES, CREDITCARD_LABEL, Split, TabularDataset, csv_header,
+                              label_key, normal_rows, stratified_split)
 from vae_core.training import ProgressCallback, TrainResult, fit_vae
 
 if TYPE_CHECKING:
@@ -574,9 +574,8 @@ def train_fraud(name: str | None, data: TabularDataset, vae_config: VAEConfig | 
         "thresholds_by_strategy": by_strategy,
         "deploy_prevalence": deployment,
         "baseline_thresholds": baseline_thresholds,
-        "split": {"seed": split_seed, "test_fraction": test_fraction, "val_fraction": val_fraction,
-                  "n_train": len(split.train_idx), "n_val": len(split.val_idx), "n_test": len(split.test_idx),
-                  "n_train_normals_used": len(train_normals)},
+        "split": {**split.to_dict(), "n_train": len(split.train_idx), "n_val": len(split.val_idx),
+                  "n_test": len(split.test_idx), "n_train_normals_used": len(train_normals)},
         "data": {"source": data.source, "synthetic": data.synthetic, "n_rows": len(data),
                  "fingerprint": data_fingerprint(data), "prevalence": data.prevalence,
                  "label_column": data.label_column, "positive": data.positive},
@@ -629,6 +628,19 @@ class ScoredData:
     features: pd.DataFrame = field(repr=False, default_factory=pd.DataFrame)
 
 
+def recorded_split(split_info: dict[str, Any], labels: np.ndarray) -> Split:
+    """A model's split of the file it trained on (labels (n,)), as its record saved it; models saved
+    before the record held the rows are split again from its seed and fractions."""
+    if "rows" not in split_info:
+        return stratified_split(labels, test_fraction=split_info["test_fraction"],
+                                val_fraction=split_info["val_fraction"], seed=split_info["seed"])
+    split = Split.from_dict(split_info)
+    if len(split) != len(labels):
+        raise DataError(f"The model's saved split covers {len(split):,} rows but its training file has "
+                        f"{len(labels):,}; the model's fraud.json is damaged.")
+    return split
+
+
 def evaluation_rows(model: FraudModel, data: TabularDataset) -> tuple[np.ndarray, str]:
     """(row indices (m,), which rows they are): the held-out test split when `data` is the file the
     model trained on or the held-out rows shipped with it (their `split` column), else every row."""
@@ -636,10 +648,7 @@ def evaluation_rows(model: FraudModel, data: TabularDataset) -> tuple[np.ndarray
         return np.flatnonzero(data.split == "test").astype(np.int64), "held-out test split"
     saved = model.info.get("data", {})
     if data.labels is not None and saved.get("fingerprint") == data_fingerprint(data):
-        split_info = model.info["split"]
-        split = stratified_split(data.labels, test_fraction=split_info["test_fraction"],
-                                 val_fraction=split_info["val_fraction"], seed=split_info["seed"])
-        return split.test_idx, "held-out test split of the training file"
+        return recorded_split(model.info["split"], data.labels).test_idx, "held-out test split of the training file"
     return np.arange(len(data), dtype=np.int64), "all rows (this file was not used for training)"
 
 
@@ -720,9 +729,7 @@ def validation_rows(model: FraudModel, data: TabularDataset) -> np.ndarray | Non
         return np.flatnonzero(data.split == "validation").astype(np.int64)
     if model.info.get("data", {}).get("fingerprint") != data_fingerprint(data):
         return None
-    split_info = model.info["split"]
-    return stratified_split(data.labels, test_fraction=split_info["test_fraction"],
-                            val_fraction=split_info["val_fraction"], seed=split_info["seed"]).val_idx
+    return recorded_split(model.info["split"], data.labels).val_idx
 
 
 def rechoose_threshold(loaded: LoadedModel, data: TabularDataset, *, deploy_prevalence: float | None = None,
@@ -790,8 +797,7 @@ def write_heldout_rows(folder: str | os.PathLike, training_csv: str | os.PathLik
                              positive_label=trained_on["positive"])
     if data_fingerprint(data) != trained_on["fingerprint"]:
         raise DataError(f"{training_csv} is not the file model '{folder.name}' trained on (its fingerprint differs).")
-    split = stratified_split(data.labels, test_fraction=split_info["test_fraction"],
-                             val_fraction=split_info["val_fraction"], seed=split_info["seed"])
+    split = recorded_split(split_info, data.labels)
     which = {int(i): "validation" for i in split.val_idx} | {int(i): "test" for i in split.test_idx}
     with open(training_csv, encoding="utf-8-sig", newline="") as handle:
         header, *body = list(csv.reader(handle))

@@ -397,7 +397,10 @@ def choose_threshold(strategy: str, **kwargs: Any) -> float:
     return function(**kwargs)
 
 
-# --- metrics from scikit-learn ------------------------------------------------------------------
+# --- ranking metrics ------------------------------------------------------------------------------
+# scikit-learn's definitions (roc_auc_score, average_precision_score, roc_curve, precision_recall_curve),
+# computed in NumPy: importing sklearn.metrics takes 2–3 s on a 2-core machine, longer than `evaluate`
+# may take in all. tests/test_thresholds.py checks every function against scikit-learn's on ties.
 
 def _scored_labels(scores: np.ndarray, labels: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
     values = _as_scores(scores)
@@ -406,50 +409,60 @@ def _scored_labels(scores: np.ndarray, labels: np.ndarray, what: str) -> tuple[n
     return values, y
 
 
+def _ranked_counts(values: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(fps, tps, thresholds), each (k,) over the k distinct scores from the highest: the false and true
+    positives flagged at each threshold (scikit-learn's confusion_matrix_at_thresholds)."""
+    order = np.argsort(values, kind="mergesort")[::-1]
+    ranked, hits = values[order], y[order].astype(np.float64)
+    last = np.r_[np.flatnonzero(np.diff(ranked)), ranked.size - 1]
+    tps = np.cumsum(hits)[last]
+    return 1.0 + last - tps, tps, ranked[last]
+
+
 def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
     """Area under the ROC curve; independent of prevalence."""
-    from sklearn.metrics import roc_auc_score
-
-    values, y = _scored_labels(scores, labels, "ROC AUC")
-    return float(roc_auc_score(y, values))
+    curve = _roc(*_scored_labels(scores, labels, "ROC AUC"), every_threshold=False)
+    return float(np.trapezoid(curve["tpr"], curve["fpr"]))
 
 
 def average_precision(scores: np.ndarray, labels: np.ndarray) -> float:
-    """Average precision (area under the PR curve); depends on prevalence, so report it alongside."""
-    from sklearn.metrics import average_precision_score
-
+    """Average precision, Σ (recall_k − recall_k−1) · precision_k over the thresholds (no
+    interpolation); depends on prevalence, so report it alongside."""
     values, y = _scored_labels(scores, labels, "Average precision")
-    return float(average_precision_score(y, values))
+    fps, tps, _ = _ranked_counts(values, y)
+    recall = tps / tps[-1]
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * tps / (tps + fps)))
 
 
-def roc_curve_points(scores: np.ndarray, labels: np.ndarray) -> dict[str, np.ndarray]:
-    """scikit-learn's ROC curve: "fpr", "tpr", "threshold", each (m,); threshold[0] is +inf."""
-    from sklearn.metrics import roc_curve
+def roc_curve_points(scores: np.ndarray, labels: np.ndarray, *, every_threshold: bool = False) -> dict[str, np.ndarray]:
+    """The ROC curve: "fpr", "tpr", "threshold", each (m,); threshold[0] is +inf (nothing flagged).
+    Points on a straight segment are dropped unless `every_threshold`."""
+    return _roc(*_scored_labels(scores, labels, "A ROC curve"), every_threshold=every_threshold)
 
-    values, y = _scored_labels(scores, labels, "A ROC curve")
-    fpr, tpr, threshold = roc_curve(y, values)
-    return {"fpr": fpr, "tpr": tpr, "threshold": threshold}
+
+def _roc(values: np.ndarray, y: np.ndarray, every_threshold: bool) -> dict[str, np.ndarray]:
+    fps, tps, threshold = _ranked_counts(values, y)
+    if not every_threshold and fps.size > 2:
+        corner = np.r_[True, (np.diff(fps, 2) != 0) | (np.diff(tps, 2) != 0), True]
+        fps, tps, threshold = fps[corner], tps[corner], threshold[corner]
+    return {"fpr": np.r_[0.0, fps] / fps[-1], "tpr": np.r_[0.0, tps] / tps[-1], "threshold": np.r_[np.inf, threshold]}
 
 
 def pr_curve_points(scores: np.ndarray, labels: np.ndarray) -> dict[str, np.ndarray]:
-    """scikit-learn's PR curve: "precision", "recall" (m,) and "threshold" (m - 1,), since the
+    """The PR curve, recall decreasing: "precision", "recall" (m,) and "threshold" (m - 1,), since the
     last point (precision 1, recall 0) has no threshold."""
-    from sklearn.metrics import precision_recall_curve
-
     values, y = _scored_labels(scores, labels, "A precision-recall curve")
-    precision, recall, threshold = precision_recall_curve(y, values)
-    return {"precision": precision, "recall": recall, "threshold": threshold}
+    fps, tps, threshold = _ranked_counts(values, y)
+    return {"precision": np.r_[(tps / (tps + fps))[::-1], 1.0], "recall": np.r_[(tps / tps[-1])[::-1], 0.0],
+            "threshold": threshold[::-1]}
 
 
 def recall_at_fpr(scores: np.ndarray, labels: np.ndarray, max_fpr: float = 0.01) -> float:
-    """The highest recall among thresholds whose false-positive rate is ≤ `max_fpr`, from
-    scikit-learn's ROC curve with every threshold kept; scores, labels (n,)."""
-    from sklearn.metrics import roc_curve
-
+    """The highest recall among thresholds whose false-positive rate is ≤ `max_fpr`; scores, labels (n,)."""
     max_fpr = _fraction(max_fpr, "max_fpr", low_open=False)
     values, y = _scored_labels(scores, labels, "Recall at a false-positive rate")
-    fpr, tpr, _ = roc_curve(y, values, drop_intermediate=False)
-    return float(tpr[fpr <= max_fpr].max())
+    curve = _roc(values, y, every_threshold=True)
+    return float(curve["tpr"][curve["fpr"] <= max_fpr].max())
 
 
 def naive_costs(labels: np.ndarray, amounts: np.ndarray | None = None, *, review_fee: float = DEFAULT_REVIEW_FEE,
@@ -523,8 +536,6 @@ def evaluate_at_threshold(scores: np.ndarray, labels: np.ndarray, threshold: flo
     alerts, n, prevalence (of these rows); plus cost when the fraud cost is known (amounts, or a
     fixed fraud_cost); with a deployment `prevalence`, "at_deployment": `at_deployment`'s report.
     """
-    from sklearn.metrics import f1_score, precision_score, recall_score
-
     values, y = _scored_labels(scores, labels, "Evaluation")
     threshold = float(_check_thresholds(threshold)[0])
     review_fee = _euros(review_fee, "review_fee")
@@ -534,9 +545,9 @@ def evaluate_at_threshold(scores: np.ndarray, labels: np.ndarray, threshold: flo
         "roc_auc": roc_auc(values, y),
         "average_precision": average_precision(values, y),
         "threshold": threshold,
-        "precision": float(precision_score(y, flags)) if flags.any() else None,  # undefined with no alerts
-        "recall": float(recall_score(y, flags)),
-        "f1": float(f1_score(y, flags)),
+        "precision": counts["tp"] / (counts["tp"] + counts["fp"]) if flags.any() else None,  # undefined with no alerts
+        "recall": counts["tp"] / (counts["tp"] + counts["fn"]),
+        "f1": 2 * counts["tp"] / (2 * counts["tp"] + counts["fp"] + counts["fn"]),
         "fpr": counts["fp"] / (counts["fp"] + counts["tn"]),
         **counts,
         "alerts": int(flags.sum()),
