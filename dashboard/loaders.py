@@ -137,9 +137,13 @@ def fraud_model(name: str) -> FraudModel:
 
 # --- MNIST --------------------------------------------------------------------------------------
 
-@st.cache_resource(show_spinner="Loading MNIST…", max_entries=4)
 def mnist_test(choice: str = "auto", path: str | None = None) -> ImageDataset:
     """The MNIST test split, read-only and shared across sessions."""
+    return _mnist_test(choice, path)
+
+
+@st.cache_resource(show_spinner="Loading MNIST…", max_entries=4)
+def _mnist_test(choice: str, path: str | None) -> ImageDataset:
     return sources.mnist_test(choice, path)
 
 
@@ -205,7 +209,7 @@ def summary(key: ModelKey, data_key: DataKey) -> ScoreSummary:
 
 @st.cache_resource(show_spinner=False, max_entries=24)
 def sweep(key: ModelKey, data_key: DataKey, review_fee: float, fraud_cost: float | str,
-          prevalence: float | None = None) -> ThresholdSweep:
+          prevalence: float | None) -> ThresholdSweep:
     """The rows' sweep as sampled, or reweighted to `prevalence`."""
     from vae_core.fraud_analysis import build_sweep
 
@@ -217,13 +221,13 @@ def stop_table(key: ModelKey, data_key: DataKey, review_fee: float, fraud_cost: 
     """Counts at the threshold stops the browser-side explorer can land on (a few thousand)."""
     from vae_core import fraud_analysis
 
-    counts = sweep(key, data_key, review_fee, fraud_cost)
+    counts = sweep(key, data_key, review_fee, fraud_cost, None)
     return fraud_analysis.stop_table(counts, fraud_analysis.explorer_stops(counts))
 
 
 @st.cache_resource(show_spinner=False, max_entries=24)
 def costs(key: ModelKey, data_key: DataKey, review_fee: float, fraud_cost: float | str,
-          prevalence: float | None = None) -> CostView | None:
+          prevalence: float | None) -> CostView | None:
     """The money panel's numbers (None when a miss's cost is unknown): the exact minimum over every
     score, as sampled or expected per n rows at `prevalence`."""
     from vae_core.fraud_analysis import cost_view
@@ -240,7 +244,7 @@ def bands(key: ModelKey, data_key: DataKey, review_fee: float, fraud_cost: float
 
     table = stop_table(key, data_key, review_fee, fraud_cost)
     at = band_indices(len(table.thresholds))
-    return at, bootstrap(sweep(key, data_key, review_fee, fraud_cost), table.thresholds[at], curves=True)
+    return at, bootstrap(sweep(key, data_key, review_fee, fraud_cost, None), table.thresholds[at], curves=True)
 
 
 @st.cache_resource(show_spinner="Scoring the baselines…", max_entries=12)
@@ -270,7 +274,7 @@ def intervals_at(key: ModelKey, data_key: DataKey, review_fee: float, fraud_cost
     """Bootstrap intervals {metric: (low, high) | None} at one threshold, with the precision at `prevalence`."""
     from vae_core.bootstrap import bootstrap
 
-    return bootstrap(sweep(key, data_key, review_fee, fraud_cost), threshold, prevalence=prevalence).at(0)
+    return bootstrap(sweep(key, data_key, review_fee, fraud_cost, None), threshold, prevalence=prevalence).at(0)
 
 
 @st.cache_resource(show_spinner="Looking for the nearest normal-looking point…", max_entries=32)
@@ -313,7 +317,7 @@ VIEW_POINTS = 10_000  # rows of the Decoder's latent views (its density map, int
 
 
 @st.cache_data(show_spinner="Encoding…", max_entries=16)
-def latent_view(key: ModelKey, n: int, data_key: DataKey | None = None) -> LatentView:
+def latent_view(key: ModelKey, n: int, data_key: DataKey | None) -> LatentView:
     """Up to n rows of model `key`'s latent space: MNIST test digits, or scored transactions (every
     fraud first) when `data_key` names the rows of a fraud model."""
     from dashboard import presentation
@@ -336,7 +340,7 @@ def latent_view(key: ModelKey, n: int, data_key: DataKey | None = None) -> Laten
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def latent_density(key: ModelKey, dims: tuple[int, int], extent: float,
-                   data_key: DataKey | None = None) -> tuple[np.ndarray, np.ndarray]:
+                   data_key: DataKey | None) -> tuple[np.ndarray, np.ndarray]:
     """Pre-binned density of the rows' μ over two dims within ±extent, for the Decoder's z map."""
     from vae_core.latent import density
 
@@ -370,7 +374,7 @@ class MapPoints:
 
 
 @st.cache_resource(show_spinner="Encoding every point…", max_entries=8)
-def map_points(key: ModelKey, data_key: DataKey | None = None) -> MapPoints:
+def map_points(key: ModelKey, data_key: DataKey | None) -> MapPoints:
     """All test digits (data_key None) or all scored rows of model `key`, with their ELBO terms."""
     from dashboard import presentation
     from vae_core.latent import kl_per_point, largest_terms, point_terms
@@ -444,7 +448,7 @@ def map_hover(key: ModelKey, data_key: DataKey | None) -> dict[str, Blob]:
 
 @st.cache_resource(show_spinner=False, max_entries=24)
 def map_colours(key: ModelKey, data_key: DataKey | None, mode: str,
-                threshold: float | None = None) -> tuple[Blob, dict[str, Any]]:
+                threshold: float | None) -> tuple[Blob, dict[str, Any]]:
     """The colour codes and legend of one colouring (`threshold` only for "outcome")."""
     from dashboard import figures
     from dashboard.components.latent_map import categorical_colours, continuous_colours
@@ -487,7 +491,7 @@ def map_images(key: ModelKey) -> tuple[dict[str, Blob], dict[str, int]]:
     from dashboard.components.latent_map import image_atlas
 
     data = mnist_test()
-    points = map_points(key)
+    points = map_points(key, None)
     vae = get_model(key[1]).vae
     reconstructions = vae.decode(points.mu, points.labels).reshape(len(points.mu), 28, 28)
     atlas, layout = image_atlas(data.x_test.reshape(len(data.x_test), 28, 28))

@@ -31,6 +31,19 @@ def test_idx_folder_loads_as_unit_scaled_images(idx_folder):
     assert "IDX" in data.source and str(idx_folder) in data.source
 
 
+def test_the_test_split_alone_is_read_without_the_training_images(idx_folder, monkeypatch):
+    full = read_mnist(idx_folder)
+    (idx_folder / MNIST_FILES["train_images"]).write_bytes(b"not read")  # damaged, yet never opened
+    alone = read_mnist(idx_folder, test_only=True)
+    assert alone.x_train.shape == (0, 28, 28, 1) and alone.y_train.shape == (0,)
+    np.testing.assert_array_equal(alone.x_test, full.x_test)
+    np.testing.assert_array_equal(alone.y_test, full.y_test)
+    monkeypatch.setenv("VAE_DATA_DIR", str(idx_folder))
+    np.testing.assert_array_equal(sources.mnist_test().x_test, full.x_test)
+    with pytest.raises(DataError, match="train-images-idx3-ubyte.gz in .* is not a readable gzip file"):
+        read_mnist(idx_folder)
+
+
 def test_keras_npz_and_environment_variable(tmp_path, monkeypatch):
     rng = np.random.default_rng(1)
     np.savez(tmp_path / "mnist.npz", x_train=rng.integers(0, 256, (20, 28, 28), dtype=np.uint8),

@@ -122,3 +122,22 @@ def test_the_dashboard_has_no_import_loops():
         return any(t == goal or (t not in seen and reaches(t, goal, seen | {t})) for t in graph[start])
 
     assert sorted(m for m in graph if reaches(m, m, {m})) == []
+
+
+def cached_functions_with_defaults() -> list[str]:
+    """`file:function` for each Streamlit-cached function in the dashboard that has a default argument."""
+    found = []
+    for path in sorted((REPO_ROOT / "dashboard").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.FunctionDef):
+                continue
+            cached = any("cache_resource" in ast.unparse(d) or "cache_data" in ast.unparse(d) for d in node.decorator_list)
+            if cached and (node.args.defaults or any(d is not None for d in node.args.kw_defaults)):
+                found.append(f"{path.relative_to(REPO_ROOT)}:{node.name}")
+    return found
+
+
+def test_cached_functions_take_no_default_arguments():
+    """Streamlit keys a cache by the arguments as passed, so `f(key)` and `f(key, None)` would compute
+    and keep the same value twice (at start-up: the test digits' ELBO terms, twice)."""
+    assert cached_functions_with_defaults() == []

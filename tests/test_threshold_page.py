@@ -28,7 +28,7 @@ def page_sweep(at, fee: float = 5.0):
     """The engine's sweep over the rows the page scored (its own cached one)."""
     from dashboard import loaders
 
-    return loaders.sweep(loaders.model_key(FRAUD_MODEL), ("model", None, "", ""), fee, "amount")
+    return loaders.sweep(loaders.model_key(FRAUD_MODEL), ("model", None, "", ""), fee, "amount", None)
 
 
 # --- the explorer's data ------------------------------------------------------------------------------

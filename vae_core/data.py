@@ -6,6 +6,7 @@ Which source to use is decided in `vae_core.sources`. No TensorFlow import.
 from __future__ import annotations
 
 import gzip
+import zlib
 import os
 import shutil
 import tempfile
@@ -51,8 +52,11 @@ def keras_cache_path() -> Path:
 
 
 def _read_idx(path: Path) -> np.ndarray:
-    with gzip.open(path, "rb") as handle:
-        raw = handle.read()
+    try:
+        with gzip.open(path, "rb") as handle:
+            raw = handle.read()
+    except (OSError, EOFError, zlib.error) as exc:
+        raise DataError(f"{path.name} in {path.parent} is not a readable gzip file ({exc}); download it again.") from exc
     if len(raw) < 8:
         raise DataError(f"{path.name} is too short to be an IDX file.")
     magic = int.from_bytes(raw[:4], "big")
@@ -66,16 +70,22 @@ def _read_idx(path: Path) -> np.ndarray:
     return payload.reshape(dims)
 
 
+_EMPTY_IMAGES, _EMPTY_LABELS = np.zeros((0, 28, 28), np.uint8), np.zeros(0, np.uint8)
+
+
 def _to_images(pixels: np.ndarray) -> np.ndarray:
     """uint8 (n, 28, 28) or (n, 784) in 0..255 → float32 (n, 28, 28, 1) in [0, 1]."""
-    return (np.asarray(pixels, dtype=np.float32).reshape(-1, 28, 28, 1) / 255.0).astype(np.float32)
+    images = np.asarray(pixels, dtype=np.float32).reshape(-1, 28, 28, 1)
+    images /= np.float32(255.0)
+    return images
 
 
-def _from_idx_folder(folder: Path) -> ImageDataset:
+def _from_idx_folder(folder: Path, test_only: bool) -> ImageDataset:
     missing = [name for name in MNIST_FILES.values() if not (folder / name).is_file()]
     if missing:
         raise DataError(f"{folder} does not hold the MNIST IDX files; missing: {', '.join(missing)}.")
-    arrays = {key: _read_idx(folder / name) for key, name in MNIST_FILES.items()}
+    arrays = {key: (_EMPTY_IMAGES if key == "train_images" else _EMPTY_LABELS) if test_only and key.startswith("train")
+              else _read_idx(folder / name) for key, name in MNIST_FILES.items()}
     return ImageDataset(
         _to_images(arrays["train_images"]), arrays["train_labels"].astype(np.uint8),
         _to_images(arrays["test_images"]), arrays["test_labels"].astype(np.uint8),
@@ -83,10 +93,12 @@ def _from_idx_folder(folder: Path) -> ImageDataset:
     )
 
 
-def _from_npz(path: Path, label: str) -> ImageDataset:
+def _from_npz(path: Path, label: str, test_only: bool) -> ImageDataset:
     try:
         with np.load(path, allow_pickle=False) as npz:
-            parts = {k: npz[k] for k in ("x_train", "y_train", "x_test", "y_test")}
+            parts = {k: npz[k] for k in ("x_test", "y_test")}
+            parts |= ({"x_train": _EMPTY_IMAGES, "y_train": _EMPTY_LABELS} if test_only
+                      else {k: npz[k] for k in ("x_train", "y_train")})
     except (OSError, ValueError, KeyError) as exc:
         raise DataError(f"{path} is not a Keras mnist.npz file ({exc}).") from exc
     return ImageDataset(
@@ -96,22 +108,23 @@ def _from_npz(path: Path, label: str) -> ImageDataset:
     )
 
 
-def read_mnist(path: str | os.PathLike, label: str = "Keras mnist.npz at") -> ImageDataset:
+def read_mnist(path: str | os.PathLike, label: str = "Keras mnist.npz at", *, test_only: bool = False) -> ImageDataset:
     """MNIST from a folder of the four IDX .gz files (or its `mnist/` subfolder) or a Keras mnist.npz.
 
-    `label` names an npz source in `ImageDataset.source`. A bad path raises DataError.
+    `label` names an npz source in `ImageDataset.source`; `test_only` leaves the training arrays
+    empty (n = 0) without reading them. A bad path raises DataError.
     """
     path = Path(path)
     if not path.exists():
         raise DataError(f"MNIST data path {path} does not exist.")
     if path.is_dir():
         if (path / "mnist.npz").is_file() and not (path / MNIST_FILES["train_images"]).is_file():
-            return _from_npz(path / "mnist.npz", label)
+            return _from_npz(path / "mnist.npz", label, test_only)
         if (path / "mnist").is_dir():
-            return _from_idx_folder(path / "mnist")
-        return _from_idx_folder(path)
+            return _from_idx_folder(path / "mnist", test_only)
+        return _from_idx_folder(path, test_only)
     if path.suffix == ".npz":
-        return _from_npz(path, label)
+        return _from_npz(path, label, test_only)
     raise DataError(f"{path} is neither a folder of MNIST IDX .gz files nor an mnist.npz file.")
 
 

@@ -88,17 +88,18 @@ def _mnist_in_data_dir() -> Path | None:
     return root / "mnist.npz" if (root / "mnist.npz").is_file() else None
 
 
-def _download_mnist() -> ImageDataset | None:
+def _download_mnist(test_only: bool) -> ImageDataset | None:
     from vae_core.data import download_keras_mnist
 
     try:
-        return read_mnist(download_keras_mnist(timeout=5.0), label="Keras download, cached at")
+        return read_mnist(download_keras_mnist(timeout=5.0), label="Keras download, cached at", test_only=test_only)
     except (OSError, DataError):
         return None  # offline after all: the bundled digits are the real fallback
 
 
-def mnist(choice: str = "auto", path: str | os.PathLike | None = None) -> ImageDataset:
-    """MNIST from `choice` ("auto", "bundled" or "path"); `source` says which one was used.
+def mnist(choice: str = "auto", path: str | os.PathLike | None = None, *, test_only: bool = False) -> ImageDataset:
+    """MNIST from `choice` ("auto", "bundled" or "path"); `source` says which one was used;
+    `test_only` skips reading the training images where the source allows (see `mnist_test`).
 
     A "path" must work (a bad one raises DataError rather than falling through). The arrays are
     read-only, so one copy can serve every dashboard session.
@@ -106,7 +107,7 @@ def mnist(choice: str = "auto", path: str | os.PathLike | None = None) -> ImageD
     if choice == "path":
         if not path or not str(path).strip():
             raise DataError("Enter the folder that holds the four MNIST .gz files, or the path of an mnist.npz.")
-        data = read_mnist(Path(str(path).strip()).expanduser())
+        data = read_mnist(Path(str(path).strip()).expanduser(), test_only=test_only)
     elif choice == "bundled":
         data = load_bundled_digits()
     elif choice == "auto":
@@ -114,14 +115,14 @@ def mnist(choice: str = "auto", path: str | os.PathLike | None = None) -> ImageD
         cached = keras_cache_path()
         data = None
         if found is not None:
-            data = read_mnist(found)
+            data = read_mnist(found, test_only=test_only)
         elif cached.is_file():
             try:
-                data = read_mnist(cached, label="Keras cache")
+                data = read_mnist(cached, label="Keras cache", test_only=test_only)
             except DataError:
                 pass  # a corrupt cache falls through to a fresh download
         if data is None and not offline():
-            data = _download_mnist()
+            data = _download_mnist(test_only)
         data = data or load_bundled_digits()
     else:
         raise ConfigError(f"Unknown MNIST source {choice!r}; choose one of {', '.join(MNIST_CHOICES)}.")
@@ -132,7 +133,7 @@ def mnist(choice: str = "auto", path: str | os.PathLike | None = None) -> ImageD
 
 def mnist_test(choice: str = "auto", path: str | os.PathLike | None = None) -> ImageDataset:
     """Only the test split of `mnist(choice, path)` (the training arrays are dropped to save memory)."""
-    data = mnist(choice, path)
+    data = mnist(choice, path, test_only=True)
     return dataclasses.replace(data, x_train=data.x_train[:0], y_train=data.y_train[:0])
 
 

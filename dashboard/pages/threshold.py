@@ -379,7 +379,7 @@ def main() -> None:
     threshold, source = in_force(model, state.threshold_state(info.name), scorer, scored, decide)
     controls(info.name, model, scored, threshold, fee, fraud_cost, decide)
     st.caption(f"Threshold in force: **{threshold:.6g}** — {source}.")
-    sweep = loaders.sweep(key, data_key, fee, fraud_cost)
+    sweep = loaders.sweep(key, data_key, fee, fraud_cost, None)
     point = sweep.at(threshold)
     missed = sweep.missed_cost([threshold])
     missed = None if missed is None else float(missed[0])  # the cost's second term, as the browser adds it
@@ -388,7 +388,7 @@ def main() -> None:
     log_x = options[0].toggle("Log-scale scores", value=True, key="thr_log_x")
     log_y = options[1].toggle("Log-scale counts", value=False, key="thr_log_y")
     table = loaders.stop_table(key, data_key, fee, fraud_cost)
-    costs = loaders.costs(key, data_key, fee, fraud_cost) if labelled else None
+    costs = loaders.costs(key, data_key, fee, fraud_cost, None) if labelled else None
     deployed_costs = loaders.costs(key, data_key, fee, fraud_cost, target) if two_classes else None
     others = loaders.baselines(key, data_key, fee, fraud_cost) if two_classes else ([], {})
     intervals = loaders.intervals_at(key, data_key, fee, fraud_cost, float(threshold), target) if two_classes else None
