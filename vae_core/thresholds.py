@@ -412,7 +412,7 @@ def _scored_labels(scores: np.ndarray, labels: np.ndarray, what: str) -> tuple[n
 def _ranked_counts(values: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(fps, tps, thresholds), each (k,) over the k distinct scores from the highest: the false and true
     positives flagged at each threshold (scikit-learn's confusion_matrix_at_thresholds)."""
-    order = np.argsort(values, kind="mergesort")[::-1]
+    order = np.argsort(values)[::-1]  # any order within ties: only each tie group's total is kept
     ranked, hits = values[order], y[order].astype(np.float64)
     last = np.r_[np.flatnonzero(np.diff(ranked)), ranked.size - 1]
     tps = np.cumsum(hits)[last]
