@@ -41,3 +41,28 @@ def test_dask_scoring_on_a_local_cluster_writes_what_the_cli_writes(tmp_path):
     np.testing.assert_allclose(dask_rows["score"].astype(float), cli_rows["score"].astype(float), rtol=1e-5)
     assert f"flagged: {summary['flagged']}" in cli.stdout
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no partial file left
+
+
+def test_a_partition_is_written_beside_the_output_only_where_the_client_can_read_it(tmp_path):
+    """A worker sharing the client's filesystem (the client's marker in the parts folder) writes its
+    part there and sends the path; any other worker sends the same CSV as bytes."""
+    from vae_core import registry
+    from vae_core.dask_scoring import _MARKER, _score_block, csv_header_bytes
+    from vae_core.fraud import FraudModel, scoring_threshold
+    from vae_core.tabular import make_synthetic_creditcard
+
+    rows = tmp_path / "rows.csv"
+    make_synthetic_creditcard(n_rows=200, fraud_fraction=0.05, seed=2).to_frame().to_csv(rows, index=False)
+    header, names = csv_header_bytes(str(rows))
+    root = REPO_ROOT / "models"
+    threshold = scoring_threshold(FraudModel.from_loaded(registry.load_model("fraud-subset", root)), None, "max_f1")
+    folder = tmp_path / "parts"
+    folder.mkdir()
+    args = (rows.read_bytes(), header, names, True, str(root), "fraud-subset", (0, 0), threshold, True)
+    sent, n_rows, flagged = _score_block(*args, str(folder / "0.csv"))
+    assert isinstance(sent, bytes) and n_rows == 200 and not (folder / "0.csv").exists()
+    assert sent.count(b"\n") == 201 and sent.split(b"\n", 1)[0].endswith(b'"Amount","Class","score","flag"')
+    (folder / _MARKER).touch()
+    written, *counts = _score_block(*args, str(folder / "0.csv"))
+    assert written == str(folder / "0.csv") and counts == [n_rows, flagged]
+    assert (folder / "0.csv").read_bytes() == sent

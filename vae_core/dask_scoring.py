@@ -10,9 +10,10 @@ FraudModel.score) run over the partitions of one or many CSV files, writing the 
 Needs the optional dependencies: pip install -e ".[dask]". Each partition (`blocksize` bytes of
 whole lines) is read on a worker and parsed by Arrow (every column as text), scored by the model
 (NumPy, loaded once per worker process from the model folder, which the workers must be able to
-read) and written back as CSV bytes; the client
-writes those in order into a temporary file beside `output_path` and renames it when complete, at
-most `2 × workers` partitions in flight, so files bigger than the cluster's memory stream through.
+read) and written as CSV: into a part file beside `output_path` when the worker shares the client's
+filesystem (a local cluster, a shared disk), else as bytes sent back to the client. The client joins
+them in order into a temporary file and renames it when complete, at most `2 × workers` partitions
+in flight, so files bigger than the cluster's memory stream through.
 """
 
 from __future__ import annotations
@@ -20,11 +21,15 @@ from __future__ import annotations
 import functools
 import io
 import os
+import shutil
 import time
 from pathlib import Path
 from typing import Any
 
 from vae_core.errors import DataError
+
+
+_MARKER = "client"  # in the parts folder: a worker that sees it writes its part there
 
 
 @functools.lru_cache(maxsize=4)
@@ -37,11 +42,13 @@ def _model(models_dir: str, name: str, version: tuple[int, int]):
 
 
 def _score_block(block: bytes, header: bytes, names: list[str], first_in_file: bool, models_dir: str, name: str,
-                 version: tuple[int, int], threshold: float, write_header: bool) -> tuple[bytes, int, int]:
-    """One block of CSV lines → (its rows plus score and flag as CSV bytes, rows, flagged). Arrow
-    parses the block (every column as text, one thread: the cluster's workers are the parallelism)
-    and writes the result; the first block of each file starts with that file's header, which must
-    be the first file's."""
+                 version: tuple[int, int], threshold: float, write_header: bool,
+                 part: str) -> tuple[bytes | str, int, int]:
+    """One block of CSV lines → (its rows plus score and flag as CSV, rows, flagged). Arrow parses the
+    block (every column as text, one thread: the cluster's workers are the parallelism) and writes the
+    result: into the file `part` when this worker shares the client's filesystem (the client's marker
+    file sits beside it; the CSV is then the path), else as bytes sent back. The first block of each
+    file starts with that file's header, which must be the first file's."""
     import pyarrow as pa
     import pyarrow.compute as pc
     from pyarrow import csv as pacsv
@@ -58,9 +65,14 @@ def _score_block(block: bytes, header: bytes, names: list[str], first_in_file: b
                            convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names}))
     model = _model(models_dir, name, version)
     scored = score_batch(model, table.combine_chunks().to_batches()[0], threshold)
+    flagged = int(pc.sum(scored.column("flag")).as_py() or 0)
+    options = pacsv.WriteOptions(include_header=write_header)
+    if (Path(part).parent / _MARKER).is_file():
+        pacsv.write_csv(scored, part, write_options=options)
+        return part, scored.num_rows, flagged
     out = io.BytesIO()
-    pacsv.write_csv(scored, out, write_options=pacsv.WriteOptions(include_header=write_header))
-    return out.getvalue(), scored.num_rows, int(pc.sum(scored.column("flag")).as_py() or 0)
+    pacsv.write_csv(scored, out, write_options=options)
+    return out.getvalue(), scored.num_rows, flagged
 
 
 def score_csv_dask(name: str, input_path: str | os.PathLike, output_path: str | os.PathLike, *,
@@ -94,8 +106,11 @@ def score_csv_dask(name: str, input_path: str | os.PathLike, output_path: str | 
             client = own_client = Client(processes=True, dashboard_address=None)
     start = time.perf_counter()
     temporary = target.with_name(f".{target.name}.{os.getpid()}.part")
+    parts = target.with_name(f".{target.name}.{os.getpid()}.parts")
     rows = flagged = 0
     try:
+        parts.mkdir()
+        (parts / _MARKER).touch()
         header, names = csv_header_bytes(str(input_path))
         _, per_file = read_bytes(str(input_path), delimiter=b"\n", blocksize=blocksize, sample=False)
         blocks = [(block, index == 0) for file_blocks in per_file for index, block in enumerate(file_blocks)]
@@ -104,18 +119,25 @@ def score_csv_dask(name: str, input_path: str | os.PathLike, output_path: str | 
             pending: dict[int, Any] = {}
             for index, (block, first_in_file) in enumerate(blocks):
                 pending[index] = client.compute(dask.delayed(_score_block)(
-                    block, header, names, first_in_file, str(root), name, version, threshold, index == 0))
+                    block, header, names, first_in_file, str(root), name, version, threshold, index == 0,
+                    str(parts / f"{index}.csv")))
                 # A sliding window: write the oldest partition's rows once `window` are in flight, so the
                 # workers always have the next ones to score (and the output stays in input order).
                 while pending and (len(pending) >= window or index == len(blocks) - 1):
                     chunk, n_rows, n_flagged = pending.pop(min(pending)).result()
-                    out.write(chunk)
+                    if isinstance(chunk, str):
+                        with open(chunk, "rb") as part:
+                            shutil.copyfileobj(part, out, 1 << 22)
+                        os.unlink(chunk)
+                    else:
+                        out.write(chunk)
                     rows, flagged = rows + n_rows, flagged + n_flagged
         if rows == 0:
             raise DataError(f"{input_path} has a header but no data rows.")
         os.replace(temporary, target)
     finally:
         temporary.unlink(missing_ok=True)
+        shutil.rmtree(parts, ignore_errors=True)
         if own_client is not None:
             own_client.close()
     seconds = time.perf_counter() - start
