@@ -147,13 +147,6 @@ def _mnist_test(choice: str, path: str | None) -> ImageDataset:
     return sources.mnist_test(choice, path)
 
 
-@st.cache_data(show_spinner="Encoding the test set…", max_entries=16)
-def digit_codes(key: ModelKey) -> np.ndarray:
-    """μ of every test digit for model `key`: (n, latent_dim); conditional models get the true labels."""
-    data = mnist_test()
-    return get_model(key[1]).vae.encode(data.x_test, data.y_test.astype(np.int64))[0]
-
-
 @st.cache_resource(show_spinner="Training the digit classifier that judges prior samples (once)…")
 def digit_classifier() -> DigitClassifier:
     """Trained once per data source and cached on disk; the training images are dropped afterwards."""
@@ -328,7 +321,7 @@ def latent_view(key: ModelKey, n: int, data_key: DataKey | None) -> LatentView:
         data = mnist_test()
         rows = sample_rows(len(data.x_test), n)
         labels = data.y_test[rows].astype(np.int64)
-        return LatentView(rows, digit_codes(key)[rows], labels, presentation.DIGIT_NAMES,
+        return LatentView(rows, map_points(key, None).mu[rows], labels, presentation.DIGIT_NAMES,
                           presentation.digit_hover(rows, labels, data.x_test[rows]), data.source)
     result = scored(key, data_key)
     positions = frauds_first(result.labels, len(result.scores), n)
