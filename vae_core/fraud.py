@@ -885,6 +885,14 @@ def score_batch(model: FraudModel, batch, threshold: float, source_name: str = "
                                       schema=schema)
 
 
+def _next_batch(reader):
+    """The reader's next record batch, or None at the end of the file."""
+    try:
+        return reader.read_next_batch()
+    except StopIteration:
+        return None
+
+
 def score_csv(loaded: LoadedModel, input_path: str | os.PathLike, output_path: str | os.PathLike, *,
               threshold: float | None = None, strategy: str | None = None, chunk_size: int = 20_000,
               on_progress: Callable[[float], None] | None = None, scorer: str = VAE_SCORER) -> dict[str, Any]:
@@ -929,10 +937,14 @@ def score_csv(loaded: LoadedModel, input_path: str | os.PathLike, output_path: s
         reader = pacsv.open_csv(source, read_options=pacsv.ReadOptions(block_size=block_size, use_threads=False),
                                 convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names}))
         writer, written = None, None
-        # Arrow writes one batch on a second thread (it releases the GIL) while the next is scored.
+        # Arrow parses the next batch and writes the last one on two more threads (it releases the
+        # GIL) while this one is scored.
         background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="csv-writer")
+        ahead = ThreadPoolExecutor(max_workers=1, thread_name_prefix="csv-reader")
         try:
-            for batch in reader:
+            pending = ahead.submit(_next_batch, reader)
+            while (batch := pending.result()) is not None:
+                pending = ahead.submit(_next_batch, reader)
                 scored = score_batch(model, batch, threshold, source.name, rows, scorer)
                 writer = writer or pacsv.CSVWriter(temporary, scored.schema)
                 if written is not None:
@@ -952,6 +964,7 @@ def score_csv(loaded: LoadedModel, input_path: str | os.PathLike, output_path: s
             if written is not None:
                 written.result()
         finally:
+            ahead.shutdown(wait=True)
             background.shutdown(wait=True)
             if writer is not None:
                 writer.close()
