@@ -131,7 +131,8 @@ def cached_functions_with_defaults() -> list[str]:
         for node in ast.walk(ast.parse(path.read_text())):
             if not isinstance(node, ast.FunctionDef):
                 continue
-            cached = any("cache_resource" in ast.unparse(d) or "cache_data" in ast.unparse(d) for d in node.decorator_list)
+            decorators = [ast.unparse(d) for d in node.decorator_list]
+            cached = any("cache_resource" in d or "cache_data" in d for d in decorators)
             if cached and (node.args.defaults or any(d is not None for d in node.args.kw_defaults)):
                 found.append(f"{path.relative_to(REPO_ROOT)}:{node.name}")
     return found

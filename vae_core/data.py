@@ -6,11 +6,11 @@ Which source to use is decided in `vae_core.sources`. No TensorFlow import.
 from __future__ import annotations
 
 import gzip
-import zlib
 import os
 import shutil
 import tempfile
 import urllib.request
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,7 +56,8 @@ def _read_idx(path: Path) -> np.ndarray:
         with gzip.open(path, "rb") as handle:
             raw = handle.read()
     except (OSError, EOFError, zlib.error) as exc:
-        raise DataError(f"{path.name} in {path.parent} is not a readable gzip file ({exc}); download it again.") from exc
+        raise DataError(f"{path.name} in {path.parent} is not a readable gzip file ({exc}); "
+                        "download it again.") from exc
     if len(raw) < 8:
         raise DataError(f"{path.name} is too short to be an IDX file.")
     magic = int.from_bytes(raw[:4], "big")
@@ -75,7 +76,7 @@ _EMPTY_IMAGES, _EMPTY_LABELS = np.zeros((0, 28, 28), np.uint8), np.zeros(0, np.u
 
 def _to_images(pixels: np.ndarray) -> np.ndarray:
     """uint8 (n, 28, 28) or (n, 784) in 0..255 → float32 (n, 28, 28, 1) in [0, 1]."""
-    images = np.asarray(pixels, dtype=np.float32).reshape(-1, 28, 28, 1)
+    images = np.array(pixels, dtype=np.float32).reshape(-1, 28, 28, 1)  # a copy: the caller's array stays
     images /= np.float32(255.0)
     return images
 
@@ -84,8 +85,10 @@ def _from_idx_folder(folder: Path, test_only: bool) -> ImageDataset:
     missing = [name for name in MNIST_FILES.values() if not (folder / name).is_file()]
     if missing:
         raise DataError(f"{folder} does not hold the MNIST IDX files; missing: {', '.join(missing)}.")
-    arrays = {key: (_EMPTY_IMAGES if key == "train_images" else _EMPTY_LABELS) if test_only and key.startswith("train")
-              else _read_idx(folder / name) for key, name in MNIST_FILES.items()}
+    arrays = {key: _read_idx(folder / name) for key, name in MNIST_FILES.items()
+              if not (test_only and key.startswith("train"))}
+    arrays.setdefault("train_images", _EMPTY_IMAGES)
+    arrays.setdefault("train_labels", _EMPTY_LABELS)
     return ImageDataset(
         _to_images(arrays["train_images"]), arrays["train_labels"].astype(np.uint8),
         _to_images(arrays["test_images"]), arrays["test_labels"].astype(np.uint8),
