@@ -5,6 +5,7 @@ Plain functions of engine results; nothing here computes a model output.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -310,6 +311,15 @@ def clock(seconds: float) -> str:
     minutes, secs = divmod(int(round(seconds)), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def queue_text(position: int, wait_seconds: float, waited_seconds: float) -> str:
+    """A queued training's line: its place in line, the estimated wait and how long it has waited."""
+    wait = ("the wait shows once a training ahead has measured its pace" if math.isnan(wait_seconds)
+            else f"starts in about {clock(wait_seconds)}")
+    ahead = "it is next" if position == 1 else f"{position - 1} ahead of it"
+    return (f"Queued: number {position} in line for a training slot ({ahead}) · {wait} · "
+            f"waiting {clock(waited_seconds)}")
 
 
 def sweep_progress_text(beta: float, elapsed: float, fraction: float) -> str:

@@ -84,7 +84,7 @@ def _run() -> None:
     seconds the first time, so AE vs VAE's first visit does not wait for it) and a warm training
     worker."""
     from dashboard import loaders
-    from vae_core import jobs, registry
+    from vae_core import jobs, registry, settings
 
     started = time.perf_counter()
     loaded, defaults = [], {}
@@ -114,7 +114,8 @@ def _run() -> None:
             loaders.digit_classifier()
         except Exception as exc:  # noqa: BLE001 - the AE vs VAE page trains (and reports) it itself
             log.warning("preparing the digit classifier stopped: %s: %s", type(exc).__name__, exc)
-    jobs.warm_up(when=wait_until_quiet)
+    if not settings.current().viewer:  # a view-only server never trains
+        jobs.warm_up(when=wait_until_quiet)
 
 
 def prepare_first_views(name: str) -> None:

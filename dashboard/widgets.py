@@ -16,7 +16,7 @@ import numpy as np
 import streamlit as st
 
 from dashboard import loaders, presentation, state
-from vae_core import sources
+from vae_core import settings, sources
 from vae_core.errors import DataError, VAEError
 
 if TYPE_CHECKING:
@@ -50,6 +50,16 @@ def fragment(func):
         state.end()
 
     return st.fragment(body)
+
+
+VIEW_ONLY_NOTE = ("This server is view only: training, deleting, renaming and importing models are off. Exploring, "
+                  "threshold tuning, scoring uploads, downloads and share links work as usual.")
+
+
+def view_only_badge() -> None:
+    """The sidebar's "View only" badge, on a server in viewer mode."""
+    if settings.current().viewer:
+        st.sidebar.badge("View only", icon=":material/visibility:", color="gray", help=VIEW_ONLY_NOTE)
 
 
 def session_alive_probe():
@@ -172,6 +182,10 @@ def history_merger() -> None:
 def no_models(kind: str | None = None) -> None:
     """What to do when no suitable model exists."""
     what = {"fraud": "fraud model", "mnist": "MNIST model"}.get(kind or "", "model")
+    if settings.current().viewer:
+        st.info(f"There is no {what} on this server, and it is view only: ask whoever runs it to add one.",
+                icon=":material/info:")
+        return
     st.info(f"There is no {what} yet. Train one on the Train page (a minute on MNIST), or import a "
             "model zip on the Models page.", icon=":material/info:")
     left, right = st.columns(2)
@@ -295,7 +309,7 @@ def fraud_rows_picker() -> loaders.DataKey | None:
         place = st.container()
     with place:
         upload = st.file_uploader("Transactions CSV", type=["csv"], key="fraud_view_upload",
-                                  max_upload_size=sources.MAX_UPLOAD_MB)
+                                  max_upload_size=settings.current().max_csv_mb)
         label_column, positive = label_widgets("fraud_view", defaults=labels)
     if upload is None:
         if choice == "upload":
@@ -332,7 +346,7 @@ def fraud_training_data(disabled: bool) -> dict[str, Any]:
         options["label_column"], options["positive"] = label_widgets("train_fraud", disabled)
     if choice == "upload":
         upload = st.file_uploader("Transactions CSV", type=["csv"], key="train_fraud_upload", disabled=disabled,
-                                  max_upload_size=sources.MAX_UPLOAD_MB)
+                                  max_upload_size=settings.current().max_csv_mb)
         if upload is not None:
             options["upload"], options["upload_name"], options["upload_id"] = upload.getvalue(), upload.name, upload.file_id
             with guard("That file cannot be used"):

@@ -19,12 +19,10 @@ import zipfile
 import zlib
 from pathlib import Path, PurePosixPath
 
-from vae_core import registry
+from vae_core import registry, settings
 from vae_core.errors import RegistryError
 from vae_core.sources import HELDOUT_FILES
 
-MAX_ZIP_MB = 256  # also the Models page uploader's limit
-MAX_ZIP_BYTES = MAX_ZIP_MB * 2**20
 MAX_MEMBER_BYTES = 256 * 2**20
 MAX_UNPACKED_BYTES = 512 * 2**20
 MAX_MEMBERS = 64
@@ -107,12 +105,19 @@ def _unpack(archive: zipfile.ZipFile, plan: list[tuple[zipfile.ZipInfo, str]], f
                                 "model again from the Models page.") from exc
 
 
+def too_big(size: int, what: str) -> None:
+    """RegistryError when a zip of `size` bytes is over this server's limit (setting max_zip_mb)."""
+    limit_mb = settings.current().max_zip_mb
+    if size > limit_mb * 2**20:
+        raise RegistryError(f"{what} is {size / 2**20:,.1f} MiB; a model zip is at most {limit_mb} MiB on this server "
+                            "(setting max_zip_mb).")
+
+
 def _open(data: bytes, name: str | None,
           directory: str | os.PathLike | None) -> tuple[zipfile.ZipFile, list[tuple[zipfile.ZipInfo, str]], str, Path]:
     """(open archive, unpacking plan, model name, registry folder) once the zip's layout and the name
     pass; RegistryError saying what is wrong otherwise."""
-    if len(data) > MAX_ZIP_BYTES:
-        raise RegistryError(f"The file is {len(data) / 2**20:,.0f} MiB; a model zip is at most {MAX_ZIP_MB} MiB.")
+    too_big(len(data), "The file")
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except (zipfile.BadZipFile, zlib.error, EOFError, ValueError):
@@ -146,6 +151,7 @@ def import_zip(data: bytes, name: str | None = None, directory: str | os.PathLik
     Raises RegistryError saying what is wrong with the zip, or that the name is taken; the
     registry is then unchanged.
     """
+    settings.require_writable("import a model")
     archive, plan, name, root = _open(data, name, directory)
     with archive:
         registry.remove_stale_work(root)

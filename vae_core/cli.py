@@ -386,7 +386,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from vae_core.archive import MAX_ZIP_BYTES, check_zip, import_zip
+    from vae_core.archive import check_zip, import_zip, too_big
     from vae_core.errors import RegistryError
 
     path = os.path.expanduser(args.zip)
@@ -394,9 +394,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         raise RegistryError(f"{path} is a folder; give the path of a model zip.")
     if not os.path.isfile(path):
         raise RegistryError(f"There is no file at {path}; give the path of a model zip.")
-    if os.path.getsize(path) > MAX_ZIP_BYTES:
-        raise RegistryError(f"{path} is {os.path.getsize(path) / 2**20:,.0f} MiB; a model zip is at most "
-                            f"{MAX_ZIP_BYTES // 2**20} MiB.")
+    too_big(os.path.getsize(path), path)
     with open(path, "rb") as handle:
         data = handle.read()
     check_zip(data, args.name, args.models_dir)  # what is wrong with the zip, before anything is written

@@ -15,3 +15,7 @@ class RegistryError(VAEError):
 
 class ConfigError(VAEError, ValueError):
     """A model or training setting is out of range."""
+
+
+class ReadOnlyError(VAEError):
+    """A write was asked of a view-only (viewer mode) server."""

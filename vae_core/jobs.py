@@ -39,10 +39,11 @@ from typing import Any, Callable, Literal
 
 import numpy as np
 
+from vae_core import settings
 from vae_core.config import DATASETS, TrainConfig, VAEConfig
 from vae_core.errors import ConfigError, VAEError
 
-Status = Literal["starting", "running", "done", "cancelled", "failed"]
+Status = Literal["queued", "starting", "running", "done", "cancelled", "failed"]
 Task = Literal["train", "beta_sweep"]
 # A job whose owner (a browser session) has been disconnected this long is cancelled. Short: a
 # closed tab must save nothing; a network blip of a few seconds is forgiven. Saving also asks
@@ -117,6 +118,8 @@ class JobSnapshot:
     phase: str = WAITING  # what the job is doing before its first batch, for people
     eta_basis: str = ""  # what `eta_seconds` rests on
     warm_start: bool = False  # whether the job went to a worker that had finished warming up
+    queue_position: int = 0  # while queued: 1 for the next to start
+    queue_eta_seconds: float = math.nan  # while queued: the estimated wait until it starts
 
     @property
     def finished(self) -> bool:
@@ -180,16 +183,19 @@ def _owner_present(owner_alive: Callable[[], bool] | None) -> bool:
 
 
 def _watch(worker: _Worker, progress: _Progress, owner_alive: Callable[[], bool] | None,
-           on_finished: Callable[[], None]) -> None:
+           requested: threading.Event, on_finished: Callable[[], None]) -> None:
     """Monitor thread: move the worker's messages into `progress` until its last one (or its death).
 
     Cancels the run once its owner has been gone for ABANDON_AFTER_SECONDS, and answers the child's
     "may I save?" with whether the owner is there right now, so a closed tab never gets a model.
-    `on_finished` runs at the end (a new warm worker is started then).
+    `requested` is the job's own cancel request, passed on to the worker. `on_finished` runs at the
+    end (a new warm worker is started then).
     """
     process, messages, cancel = worker.process, worker.messages, worker.cancel
     last_seen = time.monotonic()
     while True:
+        if requested.is_set() and not cancel.is_set():
+            cancel.set()
         if _owner_present(owner_alive):
             last_seen = time.monotonic()
         elif time.monotonic() - last_seen > ABANDON_AFTER_SECONDS and not cancel.is_set():
@@ -216,41 +222,35 @@ def _watch(worker: _Worker, progress: _Progress, owner_alive: Callable[[], bool]
 
 
 class TrainingJob:
-    """One `TrainingSpec` running in its own process. Use `start` rather than building one.
+    """One `TrainingSpec` running in its own process, after waiting its turn in the training queue
+    (see `_Slots`). Use `start` rather than building one.
 
-    An abandoned job saves nothing: it is cancelled when `owner_alive()` (e.g. "is the browser
-    session that started me still connected?") has been False for ABANDON_AFTER_SECONDS or is
-    False when the model is about to be saved, or when no one holds the job any more (the monitor
-    thread holds only the job's parts, never the job); and the child cancels itself if this
-    process dies.
+    An abandoned job saves nothing: it is cancelled (or leaves the queue) when `owner_alive()` (e.g.
+    "is the browser session that started me still connected?") has been False for
+    ABANDON_AFTER_SECONDS or is False when the model is about to be saved, or when no one holds the
+    job any more (the monitor thread holds only the job's parts, never the job); and the child
+    cancels itself if this process dies.
     """
 
-    def __init__(self, spec: TrainingSpec, worker: _Worker, *, owner_alive: Callable[[], bool] | None = None) -> None:
+    def __init__(self, spec: TrainingSpec, *, owner_alive: Callable[[], bool] | None = None) -> None:
         self.spec = spec
         self.name, self.dataset = spec.name, spec.dataset
         self._progress = _Progress(spec)
-        self._worker = worker
-        self._cancel = worker.cancel
-        warm = worker.ready.is_set()
-        self._progress.update(warm_start=warm, phase=STARTING if warm else WAITING)
-        self._monitor = threading.Thread(target=_watch, name=f"watch-{spec.name or spec.task}", daemon=True,
-                                         args=(worker, self._progress, owner_alive, _POOL.finished))
-        # Dropped by its owner while running: stop after the current batch, save nothing. (At exit,
-        # daemon children are terminated anyway.)
+        self._cancel = threading.Event()  # asked for here; the monitor passes it on to the worker
+        self._worker: list[_Worker] = []  # the worker, once the job has left the queue
+        self._monitor = threading.Thread(target=_run_job, name=f"watch-{spec.name or spec.task}", daemon=True,
+                                         args=(spec, self._worker, self._progress, self._cancel, owner_alive))
+        # Dropped by its owner while queued or running: leave the queue, or stop after the current
+        # batch; save nothing. (At exit, daemon children are terminated anyway.)
         weakref.finalize(self, self._cancel.set).atexit = False
-
-    def _start(self) -> TrainingJob:
-        self._worker.give(self.spec, _POOL.shared_name(self.spec))
-        self._monitor.start()
-        return self
 
     @property
     def pid(self) -> int | None:
-        """The training process's id."""
-        return self._worker.process.pid
+        """The training process's id (None while the job waits in the queue)."""
+        return self._worker[0].process.pid if self._worker else None
 
     def cancel(self) -> None:
-        """Ask training to stop after the current batch; nothing is saved."""
+        """Leave the queue, or ask training to stop after the current batch; nothing is saved."""
         self._cancel.set()
 
     def join(self, timeout: float | None = None) -> bool:
@@ -269,12 +269,126 @@ class TrainingJob:
                        eta_seconds=eta)
 
 
+def _run_job(spec: TrainingSpec, worker_box: list[_Worker], progress: _Progress, cancel: threading.Event,
+             owner_alive: Callable[[], bool] | None) -> None:
+    """Monitor thread: wait for a slot in the queue unless the job has its worker already, then run
+    the job on a worker and follow it."""
+    if not worker_box:
+        if not _SLOTS.wait(progress, cancel, owner_alive):
+            progress.update(status="cancelled", elapsed_seconds=time.perf_counter() - progress.started)
+            return
+        progress.started = time.perf_counter()  # elapsed time counts from here
+    started = progress.started
+    try:
+        if not worker_box:
+            _give_worker(spec, worker_box, progress)
+        _watch(worker_box[0], progress, owner_alive, cancel, _POOL.finished)
+    except Exception as exc:  # noqa: BLE001 - the page shows it; the slot is given back below
+        progress.update(status="failed", error=f"The training process could not be started: {exc}",
+                        elapsed_seconds=time.perf_counter() - started)
+    finally:
+        _SLOTS.release(progress, time.perf_counter() - started)
+
+
+def _give_worker(spec: TrainingSpec, worker_box: list[_Worker], progress: _Progress) -> None:
+    """Hand the job to the warm worker, or a new one, and say which it was."""
+    worker = _POOL.take(spec)
+    progress.update(status="starting", queue_position=0, queue_eta_seconds=math.nan,
+                    warm_start=worker.ready.is_set(), phase=STARTING if worker.ready.is_set() else WAITING)
+    worker_box.append(worker)
+    worker.give(spec, _POOL.shared_name(spec))
+
+
+class _Slots:
+    """The training queue: at most `settings.max_trainings` jobs run at once; the others wait, first
+    come first served, each told its position and the time until it starts.
+
+    The wait is estimated from the running jobs' own time left and, for the jobs ahead that have
+    not started, the median length of this process's last finished trainings (unknown until one
+    has finished, or while a running job has not measured its pace yet).
+    """
+
+    def __init__(self) -> None:
+        self.condition = threading.Condition()
+        self.waiting: list[_Progress] = []
+        self.running: list[_Progress] = []
+        self.durations: list[float] = []  # seconds of the last finished trainings
+
+    def enter(self, progress: _Progress) -> bool:
+        """Take a slot now if one is free and no one waits for it (True), else False."""
+        with self.condition:
+            if self.waiting or len(self.running) >= self._limit():
+                return False
+            self.running.append(progress)
+            return True
+
+    def wait(self, progress: _Progress, cancel: threading.Event, owner_alive: Callable[[], bool] | None) -> bool:
+        """Block until `progress`'s job may run (True), or it was cancelled or its owner left (False)."""
+        last_seen = time.monotonic()
+        with self.condition:
+            self.waiting.append(progress)
+            try:
+                while True:
+                    if _owner_present(owner_alive):
+                        last_seen = time.monotonic()
+                    elif time.monotonic() - last_seen > ABANDON_AFTER_SECONDS:
+                        progress.update(owner_left=True)
+                        return False
+                    if cancel.is_set():
+                        return False
+                    if self.waiting[0] is progress and len(self.running) < self._limit():
+                        self.running.append(progress)
+                        return True
+                    self._publish()
+                    self.condition.wait(0.5)
+            finally:
+                self.waiting.remove(progress)
+                self._publish()
+                self.condition.notify_all()
+
+    def release(self, progress: _Progress, seconds: float) -> None:
+        """`progress`'s job has ended after `seconds` on a worker: its slot goes to the next in line."""
+        with self.condition:
+            if progress in self.running:
+                self.running.remove(progress)
+            if progress.state.status == "done":
+                self.durations = [*self.durations[-9:], seconds]
+            self._publish()
+            self.condition.notify_all()
+
+    def _limit(self) -> int:
+        try:
+            return settings.current().max_trainings
+        except ConfigError:
+            return 1  # a setting broken while the server runs: the safest queue
+
+    def _publish(self) -> None:
+        """Each waiting job's position and estimated wait (called with the condition held)."""
+        now = time.perf_counter()
+        typical = float(np.median(self.durations)) if self.durations else math.nan
+        free_at = []
+        for running in self.running:
+            with running.lock:
+                eta, stamp = running.state.eta_seconds, running.eta_stamp
+            free_at.append(typical if math.isnan(eta) else max(0.0, eta - (now - stamp)))
+        free_at += [0.0] * max(0, self._limit() - len(free_at))
+        for position, waiting in enumerate(self.waiting, start=1):
+            soonest = min(free_at)
+            waiting.update(status="queued", queue_position=position, queue_eta_seconds=soonest,
+                           phase=f"waiting in the training queue: number {position}")
+            free_at[free_at.index(soonest)] = soonest + typical
+
+
+_SLOTS = _Slots()
+
+
 def start(spec: TrainingSpec, *, owner_alive: Callable[[], bool] | None = None) -> TrainingJob:
     """Check the spec now (bad settings or a taken name raise here, before any process starts), then
-    run it in a child process: the warm worker when one is waiting (see `warm_up`), else a new one.
-    `owner_alive`: see TrainingJob."""
+    queue it; it runs in a child process once a slot is free (see `_Slots`): the warm worker when one
+    is waiting (see `warm_up`), else a new one. `owner_alive`: see TrainingJob."""
     from vae_core import registry
 
+    settings.require_writable("train models")
     if spec.dataset not in DATASETS:
         raise ConfigError(f"Unknown dataset {spec.dataset!r}; choose one of {', '.join(DATASETS)}.")
     VAEConfig.from_dict(spec.vae_config), TrainConfig.from_dict(spec.train_config)
@@ -285,7 +399,15 @@ def start(spec: TrainingSpec, *, owner_alive: Callable[[], bool] | None = None) 
             raise ConfigError("Give at least one β.")
     else:
         raise ConfigError(f"Unknown task {spec.task!r}.")
-    return TrainingJob(spec, _POOL.take(spec), owner_alive=owner_alive)._start()
+    job = TrainingJob(spec, owner_alive=owner_alive)
+    if _SLOTS.enter(job._progress):  # a free slot: the process starts now, as the caller waits
+        try:
+            _give_worker(spec, job._worker, job._progress)
+        except BaseException:
+            _SLOTS.release(job._progress, 0.0)
+            raise
+    job._monitor.start()
+    return job
 
 
 # --- warm workers -------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from vae_core import settings
 from vae_core.config import VAEConfig
 from vae_core.errors import ConfigError, RegistryError
 
@@ -325,6 +326,7 @@ def save_model(model: VAE, name: str, *, kind: str, metadata: dict[str, Any],
     `kind` says how to use it ("mnist", "fraud"); `extra_files` maps file name → JSON object.
     Returns the model folder.
     """
+    settings.require_writable("save a model")
     validate_name(name)
     extra_files = extra_files or {}
     for extra in extra_files:
@@ -363,6 +365,7 @@ def replace_json(name: str, file_name: str, payload: dict[str, Any],
                  directory: str | os.PathLike | None = None) -> Path:
     """Atomically replace one JSON file (metadata.json or a registered extra file) of the saved
     model `name`: written beside it, then renamed over it. Returns the file's path."""
+    settings.require_writable("change a saved model")
     info = check_model(name, directory)
     if file_name != METADATA_FILE and file_name not in info.config.get("extra_files", []):
         raise RegistryError(f"Model {name!r} has no file {file_name!r} to replace.")
@@ -458,6 +461,7 @@ def rename_model(name: str, new_name: str, directory: str | os.PathLike | None =
     """Give the saved model `name` the name `new_name`: its folder renamed in one step, never over
     another model (RegistryError saying why for a taken or invalid name). A kind whose declared
     default (DEFAULTS_FILE) it was keeps it as its default under the new name. Returns the new folder."""
+    settings.require_writable("rename a model")
     validate_name(name)
     root = models_dir(directory)
     folder = root / name
@@ -491,6 +495,7 @@ def _follow_rename_in_defaults(path: Path, name: str, new_name: str) -> None:
 
 def delete_model(name: str, directory: str | os.PathLike | None = None) -> None:
     """Remove a model folder: renamed away first, so it vanishes from listings at once."""
+    settings.require_writable("delete a model")
     validate_name(name)
     root = models_dir(directory)
     folder = root / name

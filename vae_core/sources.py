@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
+from vae_core import settings
 from vae_core.data import MNIST_FILES, ImageDataset, keras_cache_path, load_bundled_digits, read_mnist
 from vae_core.errors import ConfigError, DataError
 
@@ -58,9 +59,9 @@ Rows: {n_validation} validation + {n_test} test = {n_rows} ({n_fraud} frauds), s
 test_fraction {test_fraction}, val_fraction {val_fraction} (vae_core.tabular.stratified_split).
 Regenerate: python bench/ship_heldout_rows.py (reads $VAE_DATA_DIR).
 """
-# Uploads are read into memory; the same limit is the server's `maxUploadSize`. Bigger files go
-# through `score`, which streams.
-MAX_UPLOAD_MB = 300
+# The most an upload can be (the server's `maxUploadSize`), and so the most a shipped file may unpack
+# to; each server's own limit is `settings.max_csv_mb`. Bigger files go through `score`, which streams.
+MAX_UPLOAD_MB = settings.UPLOAD_CEILING_MB
 MAX_UPLOAD_BYTES = MAX_UPLOAD_MB * 2**20
 
 
@@ -171,9 +172,11 @@ def read_upload(data: bytes, name: str, label_column: str = "Class", positive: s
 
     if not data:
         raise DataError(f"The uploaded file '{name}' is empty. Upload a CSV with a header row and data rows.")
-    if len(data) > MAX_UPLOAD_BYTES:
-        raise DataError(f"The uploaded file '{name}' is {len(data) / 2**20:,.0f} MB; uploads are limited to "
-                        f"{MAX_UPLOAD_MB} MB. Score bigger files with `vae-explorer score`, which streams them.")
+    limit_mb = settings.current().max_csv_mb
+    if len(data) > limit_mb * 2**20:
+        raise DataError(f"The uploaded file '{name}' is {len(data) / 2**20:,.1f} MB; uploads are limited to "
+                        f"{limit_mb} MB on this server (setting max_csv_mb). Score bigger files with "
+                        "`vae-explorer score`, which streams them.")
     return read_labelled_csv(io.BytesIO(data), label_column=label_column or "Class",
                              positive_label=positive, require_label=require_label, name=name)
 

@@ -4,7 +4,7 @@ same test digits, what each makes of the same draws from N(0, I), and how well e
 import streamlit as st
 
 from dashboard import figures, loaders, presentation, state, widgets
-from vae_core import jobs
+from vae_core import jobs, settings
 from vae_core.compare import compare_models, shapes_key, twin_name, twin_settings
 from vae_core.latent import mosaic
 
@@ -40,6 +40,9 @@ def twin_trainer(partner, kind: str) -> None:
     st.info(f"To compare fairly, train an {what} with exactly the shapes, data and training settings of "
             f"**{partner.name}** (same epochs and seed; only the encoder's head and the loss differ).",
             icon=":material/info:")
+    if settings.current().viewer:
+        st.caption(widgets.VIEW_ONLY_NOTE)
+        return
     name_col, button_col = st.columns([3, 1], vertical_alignment="bottom")
     name_key = f"compare_twin_name_{partner.name}"
     name = name_col.text_input("Name for the twin", twin_name(partner.name, kind), key=name_key)
@@ -57,7 +60,11 @@ def show_twin_job() -> None:
     if job is None:
         return
     snap = job.snapshot()
-    if snap.status in ("starting", "running"):
+    if snap.status == "queued":
+        st.progress(0.0, text=presentation.queue_text(snap.queue_position, snap.queue_eta_seconds,
+                                                      snap.elapsed_seconds))
+        st.button("Cancel", key="compare_twin_cancel", on_click=job.cancel, icon=":material/stop:")
+    elif snap.status in ("starting", "running"):
         st.progress(snap.fraction, text=f"Training {snap.name}: epoch {snap.epoch}/{snap.epochs or '?'} · "
                                         f"{snap.elapsed_seconds:.0f} s")
         st.button("Cancel", key="compare_twin_cancel", on_click=job.cancel, icon=":material/stop:")

@@ -7,7 +7,7 @@ import numpy as np
 import streamlit as st
 
 from dashboard import figures, loaders, presentation, state, widgets
-from vae_core import jobs
+from vae_core import jobs, settings
 from vae_core.anatomy import beta_row, elbo_anatomy, loss_terms_per_epoch
 from vae_core.compare import shapes_key
 from vae_core.config import TrainConfig, VAEConfig
@@ -150,6 +150,11 @@ def quick_sweep() -> None:
         sweep_results()[SWEEP_BETAS] = (snap.result, snap.elapsed_seconds)
         st.session_state.pop(SWEEP_JOB)
         st.rerun()
+    if snap is not None and snap.status == "queued":
+        st.progress(0.0, text=presentation.queue_text(snap.queue_position, snap.queue_eta_seconds,
+                                                      snap.elapsed_seconds))
+        st.button("Cancel", key="elbo_sweep_cancel", on_click=job.cancel, icon=":material/stop:")
+        return
     if snap is not None and not snap.finished:
         beta = SWEEP_BETAS[min(len(SWEEP_BETAS) - 1, int(snap.fraction * len(SWEEP_BETAS)))]
         st.progress(snap.fraction, text=presentation.sweep_progress_text(beta, snap.elapsed_seconds, snap.fraction))
@@ -159,6 +164,9 @@ def quick_sweep() -> None:
         st.error(snap.error, icon=":material/error:")
     elif snap is not None and snap.status == "cancelled":
         st.warning("The sweep was cancelled.")
+    if settings.current().viewer:
+        st.caption("The quick β sweep trains small models, which this view-only server does not do.")
+        return
     if st.button(f"Run the quick β sweep: β = {', '.join(f'{b:g}' for b in SWEEP_BETAS)} (small dense VAEs, "
                  "3 epochs; the time left shows as it runs)", key="elbo_sweep_start", icon=":material/play_arrow:"):
         with widgets.guard("Could not start the sweep"):

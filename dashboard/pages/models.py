@@ -4,7 +4,7 @@ rename, delete, import zips."""
 import streamlit as st
 
 from dashboard import loaders, presentation, state, widgets
-from vae_core import archive, registry
+from vae_core import archive, registry, settings
 from vae_core.advice import advice
 
 CONFIRM_DELETE = "_confirm_delete"  # session key: the model name awaiting a second click
@@ -71,6 +71,8 @@ def manage(info) -> None:
         "Download zip", data=lambda: archive.export_zip(info.name, loaders.models_root()),
         file_name=f"{info.name}.zip", mime="application/zip", key="models_download",
         on_click="ignore", icon=":material/download:")
+    if settings.current().viewer:
+        return
     rename(info, active)
     if st.session_state.get(CONFIRM_DELETE) == info.name:
         st.warning(f"Delete **{info.name}** for good? Its folder is removed from the registry.")
@@ -112,6 +114,8 @@ def broken_section(infos) -> None:
     for info in broken:
         text, button = st.columns([5, 1], vertical_alignment="center")
         text.markdown(f"**{info.name}**: {info.error}")
+        if settings.current().viewer:
+            continue
         if not registry.NAME_PATTERN.fullmatch(info.name):  # not a name the registry writes: not ours to delete
             text.caption("Remove it by hand from the registry folder.")
         elif st.session_state.get(CONFIRM_DELETE) == info.name:
@@ -127,8 +131,11 @@ def broken_section(infos) -> None:
 
 def import_section() -> None:
     st.subheader("Import a model zip")
+    if settings.current().viewer:
+        st.caption(widgets.VIEW_ONLY_NOTE)
+        return
     upload = st.file_uploader("Model zip (as downloaded above)", type=["zip"], key="models_upload",
-                              max_upload_size=archive.MAX_ZIP_MB)
+                              max_upload_size=settings.current().max_zip_mb)
     name = st.text_input("Name for the imported model (optional)", key="models_import_name",
                          placeholder="default: the folder name inside the zip")
     if upload is not None and st.button("Import", key="models_import", icon=":material/upload:"):

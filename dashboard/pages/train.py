@@ -119,6 +119,8 @@ def start(dataset: str, name: str, settings: dict, data: dict) -> None:
 def progress_text(snap: jobs.JobSnapshot) -> str:
     """The progress bar's line: share done, epoch or what is happening before the first batch, time
     elapsed and, while it runs, the time left."""
+    if snap.status == "queued":
+        return presentation.queue_text(snap.queue_position, snap.queue_eta_seconds, snap.elapsed_seconds)
     parts = [f"{snap.fraction:.0%}"]
     if snap.epochs:
         parts.append(f"epoch {snap.epoch}/{snap.epochs}")
@@ -147,13 +149,14 @@ def show_job() -> None:
         st.caption(f"Time left, measured: {snap.eta_basis}.")
     if not snap.finished:
         if snap.cancel_requested:
-            st.caption("Cancelling after the current batch…")
+            st.caption("Leaving the queue…" if snap.status == "queued" else "Cancelling after the current batch…")
         else:
             st.button("Cancel", key="train_cancel", icon=":material/stop:", on_click=job.cancel)
     elif snap.status == "failed":
         st.error(snap.error, icon=":material/error:")
     elif snap.status == "cancelled":
-        st.warning("Training was cancelled; nothing was saved.")
+        st.warning("Training was cancelled; nothing was saved." if snap.epochs or snap.fraction else
+                   "The training was cancelled before it started; nothing was saved.")
     else:
         st.success(f"Saved **{snap.name}**: {presentation.metrics_text(snap.metrics)}.", icon=":material/check_circle:")
         page = "threshold" if snap.dataset == "fraud" else "latent"
