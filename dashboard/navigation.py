@@ -40,6 +40,11 @@ def run() -> None:
     except VAEError as exc:
         st.error(f"The server's settings are wrong: {exc}", icon=":material/error:")
         st.stop()
+    if not widgets.logged_in():
+        st.stop()
+    if not widgets.admitted():
+        widgets.wait_for_room()
+        st.stop()
     pages = {section: [st.Page(page_path(key), title=title, icon=icon, default=key == "home")
                        for key, title, icon in entries] for section, entries in shown_sections().items()}
     current = st.navigation(pages, position="hidden")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -60,6 +61,59 @@ def view_only_badge() -> None:
     """The sidebar's "View only" badge, on a server in viewer mode."""
     if settings.current().viewer:
         st.sidebar.badge("View only", icon=":material/visibility:", color="gray", help=VIEW_ONLY_NOTE)
+
+
+_ADMITTED: set[str] = set()  # sessions let in under the setting max_sessions
+_ADMITTED_LOCK = threading.Lock()
+
+
+def admitted() -> bool:
+    """Whether this browser session may use the server: always, unless `max_sessions` other
+    connected sessions were let in first (a closed tab frees its place)."""
+    from streamlit import runtime
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    limit, ctx = settings.current().max_sessions, get_script_run_ctx()
+    if not limit or ctx is None or not runtime.exists():
+        return True
+    server = runtime.get_instance()
+    with _ADMITTED_LOCK:
+        _ADMITTED.intersection_update([sid for sid in _ADMITTED if server.is_active_session(sid)])
+        if ctx.session_id not in _ADMITTED and len(_ADMITTED) < limit:
+            _ADMITTED.add(ctx.session_id)
+        return ctx.session_id in _ADMITTED
+
+
+def wait_for_room() -> None:
+    """Say that the server is full and retry every few seconds; the page opens once there is room."""
+    limit = settings.current().max_sessions
+    st.warning(f"This server is at its limit of {limit} {'person' if limit == 1 else 'people'} at once (setting "
+               "max_sessions, which keeps its memory in bounds). This page opens by itself as soon as someone "
+               "leaves.", icon=":material/group:")
+
+    @st.fragment(run_every=5.0)
+    def retry() -> None:
+        if admitted():
+            st.rerun(scope="app")
+
+    retry()
+
+
+def logged_in() -> bool:
+    """Whether this session may see the app: always, unless the setting `login` asks for Streamlit's
+    st.login first; then a Log in button (or, without an [auth] section in secrets.toml, an error
+    saying what to configure) is shown instead."""
+    if not settings.current().login:
+        return True
+    if not st.secrets.load_if_toml_exists() or "auth" not in st.secrets:
+        st.error("This server is set to ask people to log in (setting login), but Streamlit's [auth] section is "
+                 "missing from .streamlit/secrets.toml. See the README, Sharing the dashboard.", icon=":material/lock:")
+        return False
+    if st.user.get("is_logged_in"):
+        return True
+    st.info("Log in to use this dashboard.", icon=":material/lock:")
+    st.button("Log in", key="login", icon=":material/login:", on_click=st.login)
+    return False
 
 
 def session_alive_probe():

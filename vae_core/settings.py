@@ -12,6 +12,7 @@ config file, else its default. The config file is the TOML file named by `VAE_CO
     max_zip_mb = 256        # VAE_MAX_ZIP_MB: one uploaded model zip
     max_score_rows = 300000 # VAE_MAX_SCORE_ROWS: rows of an uploaded CSV scored in the page
     max_sessions = 20       # VAE_MAX_SESSIONS: browser sessions at once (0: no limit)
+    login = false           # VAE_LOGIN: ask for Streamlit's st.login first (needs [auth] in secrets.toml)
 
 A bad value is a ConfigError naming the setting and where it came from.
 """
@@ -41,6 +42,8 @@ _NUMBERS: dict[str, tuple[str, int, int, int]] = {
     "max_sessions": ("VAE_MAX_SESSIONS", 20, 0, 10**6),
 }
 MODE_ENV = "VAE_MODE"
+LOGIN_ENV = "VAE_LOGIN"
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,7 @@ class Settings:
     max_zip_mb: int = _NUMBERS["max_zip_mb"][1]
     max_score_rows: int = _NUMBERS["max_score_rows"][1]
     max_sessions: int = _NUMBERS["max_sessions"][1]
+    login: bool = False
 
     @property
     def viewer(self) -> bool:
@@ -72,10 +76,10 @@ def _file_table(path: str, stamp: tuple[int, int]) -> dict[str, Any]:
         raise ConfigError(f"The config file {path} is not valid TOML: {exc}.") from None
     if not isinstance(table, dict):
         raise ConfigError(f"In {path}, [server] must be a table of settings.")
-    unknown = sorted(set(table) - {"mode", *_NUMBERS})
+    unknown = sorted(set(table) - {"mode", "login", *_NUMBERS})
     if unknown:
         raise ConfigError(f"In {path}, [server] has unknown setting(s) {', '.join(unknown)}; "
-                          f"known: mode, {', '.join(_NUMBERS)}.")
+                          f"known: mode, login, {', '.join(_NUMBERS)}.")
     return table
 
 
@@ -110,7 +114,13 @@ def current() -> Settings:
         except (TypeError, ValueError):
             raise ConfigError(f"{source} is {value!r}; it must be a whole number from {smallest} to {largest:,}.") from None
         numbers[name] = number
-    return Settings(mode, **numbers)
+    text = os.environ.get(LOGIN_ENV, "").strip().lower()
+    if text and text not in _TRUE + _FALSE:
+        raise ConfigError(f"{LOGIN_ENV} is {text!r}; use true or false.")
+    login = text in _TRUE if text else table.get("login", False)
+    if not isinstance(login, bool):
+        raise ConfigError(f"login {where} is {login!r}; use true or false.")
+    return Settings(mode, **numbers, login=login)
 
 
 def require_writable(action: str) -> None:

@@ -279,6 +279,18 @@ def missing_training_data(trained_on: dict[str, Any]) -> str:
             "VAE_DATA_DIR to the folder that holds it.")
 
 
+def check_score_rows(data: bytes, name: str) -> None:
+    """DataError when the CSV `data` has more data rows than this server scores in the page
+    (setting max_score_rows); counted by line ends, before anything is parsed."""
+    limit = settings.current().max_score_rows
+    rows = data.rstrip(b"\r\n").count(b"\n")  # line ends after the header, blank last lines aside
+    if rows > limit:
+        raise DataError(f"'{name}' has {rows:,} rows; this server scores at most {limit:,} rows in the page "
+                        "(setting max_score_rows). Score it with `vae-explorer score --name MODEL --input FILE "
+                        "--output scored.csv`, which streams any size, or on a Dask cluster with "
+                        "`vae_core.dask_scoring.score_csv_dask` (README, Batch scoring on Dask).")
+
+
 def view_transactions(trained_on: dict[str, Any], choice: str = "model", upload: bytes | None = None,
                       upload_name: str | None = None, label_column: str | None = None,
                       positive: str | None = None, *, model_folder: str | os.PathLike | None = None) -> TabularDataset:
@@ -298,6 +310,7 @@ def view_transactions(trained_on: dict[str, Any], choice: str = "model", upload:
     if choice == "upload":
         if upload is None:
             raise DataError("Upload a CSV of transactions first.")
+        check_score_rows(upload, upload_name or "upload.csv")
         return read_upload(upload, upload_name or "upload.csv", label_column, positive, require_label=False)
     if choice == "synthetic" or (choice == "model" and trained_on.get("synthetic")):
         return tabular.make_synthetic_creditcard()
