@@ -9,6 +9,7 @@ import math
 import os
 import sys
 import threading
+from pathlib import Path
 from typing import Any, Callable
 
 from vae_core.config import ACTIVATIONS, DATASETS
@@ -169,6 +170,18 @@ def build_parser() -> argparse.ArgumentParser:
                              help="share of positives to decide at (default: the model's)")
     rethreshold.add_argument("--strategy", help="threshold strategy (default: the model's), e.g. min_cost or max_f1")
     rethreshold.add_argument("--json", action="store_true")
+
+    drift = with_registry(commands.add_parser(
+        "drift", parents=[verbose], help="fraud: compare a new batch with the model's validation rows (scores, "
+                                         "alert rate, features)"))
+    drift.add_argument("--name", required=True)
+    drift.add_argument("--input", required=True, help="CSV of the new batch (a label column is optional)")
+    drift.add_argument("--output", help="also write the report as JSON here (not overwritten)")
+    drift.add_argument("--data", help="the CSV the model trained on (default: its recorded source)")
+    drift.add_argument("--threshold", type=_finite_float, help="the threshold in force (default: the model's)")
+    drift.add_argument("--label-column", help="label column of the batch (default: the model's training one)")
+    drift.add_argument("--positive", help="label value that marks fraud (default: the model's)")
+    drift.add_argument("--json", action="store_true")
 
     export = with_registry(commands.add_parser("export", parents=[verbose], help="write a saved model as a zip"))
     export.add_argument("--name", required=True)
@@ -345,6 +358,53 @@ def cmd_score(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_drift(args: argparse.Namespace) -> int:
+    from vae_core import sources, tabular
+    from vae_core.drift import check_drift
+    from vae_core.errors import DataError
+    from vae_core.fraud import FraudModel
+    from vae_core.registry import check_model, load_model
+
+    output = Path(os.path.expanduser(args.output)) if args.output else None
+    if output is not None and output.exists():
+        raise DataError(f"{output} exists; choose a new file for the report (it is never overwritten).")
+    check_model(args.name, args.models_dir)
+    loaded = load_model(args.name, args.models_dir)
+    if loaded.kind != "fraud":
+        raise DataError(f"{args.name} is an MNIST model; the drift check compares transactions for a fraud model.")
+    model = FraudModel.from_loaded(loaded)
+    label_column, positive = args.label_column or model.label_column, args.positive or model.positive
+    batch = tabular.read_labelled_csv(os.path.expanduser(args.input), label_column=label_column,
+                                      positive_label=positive, require_label=False)
+    reference = (sources.transactions(args.data, label_column=model.label_column, positive=model.positive)
+                 if args.data else sources.view_transactions(model.info.get("data", {}), model_folder=loaded.path))
+    report = {"name": args.name, **check_drift(model, reference, batch, args.threshold)}
+    if output is not None:
+        partial = output.with_name(f".{output.name}.{os.getpid()}.part")
+        try:
+            partial.write_text(json.dumps(report, indent=2) + "\n")
+            os.link(partial, output)  # fails if the file appeared meanwhile: never overwritten
+        finally:
+            partial.unlink(missing_ok=True)
+    if args.json:
+        _print(report, True)
+    else:
+        print(("DRIFTED" if report["drifted"] else "no drift") + f": {report['compared']}.")
+        for verdict in report["verdicts"].values():
+            print(f"- {verdict}")
+        moved = ", ".join(f"{f['name']} (KS {f['ks']:.2f})" for f in report["features"][:5])
+        print(f"- The features that moved most: {moved}.")
+        if "metrics" in report:
+            m = report["metrics"]
+            print(f"- On its labels: precision {m['precision']:.3f}, recall {m['recall']:.3f}, "
+                  f"ROC AUC {m['roc_auc']:.3f}.")
+        if "unknowable" in report:
+            print(f"- {report['unknowable']}")
+        if output is not None:
+            print(f"report written to {output}")
+    return 0
+
+
 def cmd_threshold(args: argparse.Namespace) -> int:
     from vae_core import sources
     from vae_core.errors import ConfigError
@@ -409,7 +469,7 @@ def _one_line(exc: BaseException) -> str:
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "train": cmd_train, "evaluate": cmd_evaluate, "list": cmd_list, "delete": cmd_delete, "score": cmd_score,
-    "threshold": cmd_threshold, "export": cmd_export, "import": cmd_import,
+    "threshold": cmd_threshold, "drift": cmd_drift, "export": cmd_export, "import": cmd_import,
 }
 
 

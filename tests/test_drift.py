@@ -1,0 +1,130 @@
+"""The drift check for a new batch (vae_core.drift, `vae-explorer drift`): the statistics against
+SciPy's, the verdicts on an unchanged and a moved batch of a real tiny fraud model, labelled and
+unlabelled, and the CLI's report file."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from app_fixtures import FRAUD_MODEL, MNIST_MODEL, app_data_dir, trained_models_dir  # noqa: F401
+from fault_kit import assert_one_clear_line, run_cli, snapshot
+from vae_core import sources, thresholds
+from vae_core.drift import KS_ALPHA, PSI_MAJOR, UNLABELLED_NOTE, check_drift, ks_two_sample, population_stability
+from vae_core.fraud import FraudModel, recorded_split
+from vae_core.registry import load_model
+from vae_core.tabular import read_labelled_csv
+
+REQUIRED_KEYS = {"drifted", "psi", "ks", "expected_alert_rate", "observed_alert_rate", "features"}
+
+
+@pytest.mark.parametrize("shift, sizes", [(0.0, (500, 800)), (0.3, (200, 3000)), (1.0, (50, 60))])
+def test_ks_matches_scipy(shift, sizes):
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=sizes[0]), rng.normal(shift, size=sizes[1]).round(1)  # ties too
+    statistic, pvalue = ks_two_sample(a, b)
+    expected = stats.ks_2samp(a, b, method="asymp")
+    assert statistic == pytest.approx(expected.statistic, abs=1e-12)
+    # Kolmogorov's limiting distribution at √(nm/(n+m))·D (SciPy rounds nm/(n+m) into a finite-n one):
+    # the same reading at the test's level.
+    effective = len(a) * len(b) / (len(a) + len(b))
+    assert pvalue == pytest.approx(stats.kstwobign.sf(np.sqrt(effective) * statistic), rel=1e-9, abs=1e-15)
+    assert (pvalue < KS_ALPHA) == (expected.pvalue < KS_ALPHA)
+
+
+def test_psi_is_zero_for_the_same_sample_and_grows_with_the_shift():
+    rng = np.random.default_rng(1)
+    reference = rng.normal(size=5000)
+    assert population_stability(reference, reference) == pytest.approx(0.0, abs=1e-12)
+    values = [population_stability(reference, rng.normal(shift, size=5000)) for shift in (0.0, 0.25, 0.5, 1.0)]
+    assert values[0] < 0.01 < values[1] < values[2] < values[3] and values[3] > PSI_MAJOR
+    # A batch with one of the reference's deciles emptied and a lump at the 5% quantile:
+    batch = np.concatenate([np.full(1000, np.quantile(reference, 0.05)), rng.choice(reference, 4000)])
+    batch = batch[~((batch > np.quantile(reference, 0.1)) & (batch <= np.quantile(reference, 0.2)))]
+    assert population_stability(reference, batch) > 0.3
+
+
+@pytest.fixture(scope="module")
+def fraud_setup(trained_models_dir, app_data_dir):  # noqa: F811
+    loaded = load_model(FRAUD_MODEL, trained_models_dir)
+    model = FraudModel.from_loaded(loaded)
+    path = app_data_dir / "creditcard" / "creditcard.csv"
+    reference = sources.transactions(path)
+    test = recorded_split(model.info["split"], reference.labels).test_idx
+    frame = pd.read_csv(path).iloc[test].reset_index(drop=True)
+    return model, reference, frame
+
+
+def _batch(frame: pd.DataFrame, labelled: bool, tmp_path, name: str):
+    path = tmp_path / f"{name}.csv"
+    (frame if labelled else frame.drop(columns="Class")).to_csv(path, index=False)
+    return read_labelled_csv(path, require_label=labelled), path
+
+
+def test_the_models_own_test_rows_have_not_drifted_and_labelled_metrics_match_evaluate(fraud_setup, tmp_path):
+    model, reference, frame = fraud_setup
+    batch, _ = _batch(frame, True, tmp_path, "test")
+    report = check_drift(model, reference, batch)
+    assert REQUIRED_KEYS <= set(report) and not report["drifted"]
+    assert report["psi"] < PSI_MAJOR and not report["verdicts"]["psi"].startswith("Major")
+    scores = model.score(batch.features)
+    expected = thresholds.evaluate_at_threshold(scores, batch.labels.astype(np.int64), model.threshold_,
+                                                batch.amount, prevalence=model.deploy_prevalence)
+    assert report["metrics"]["recall"] == expected["recall"] and report["metrics"]["tp"] == expected["tp"]
+    assert report["observed_alert_rate"] == pytest.approx(np.mean(scores >= model.threshold_))
+    assert "unknowable" not in report and report["labelled"]
+    assert report["compared"].startswith(f"the batch's normal rows ({int((batch.labels == 0).sum()):,})")
+
+
+def test_a_moved_feature_is_drift_and_tops_the_feature_list(fraud_setup, tmp_path):
+    model, reference, frame = fraud_setup
+    moved = frame[frame["Class"] == 0].copy()
+    moved["V4"] = moved["V4"] + 3 * moved["V4"].std()
+    batch, _ = _batch(moved, False, tmp_path, "moved")
+    report = check_drift(model, reference, batch)
+    assert report["drifted"]
+    assert report["features"][0]["name"] == "V4" and report["features"][0]["shift_sd"] > 2
+    assert [f["ks"] for f in report["features"]] == sorted((f["ks"] for f in report["features"]), reverse=True)
+    assert report["unknowable"] == UNLABELLED_NOTE and "metrics" not in report
+    same, _ = _batch(frame[frame["Class"] == 0], False, tmp_path, "same")
+    assert check_drift(model, reference, same)["psi"] < report["psi"]
+
+
+def test_a_batch_against_data_the_model_was_not_validated_on_is_refused(fraud_setup, tmp_path):
+    model, _, frame = fraud_setup
+    other, _ = _batch(frame, True, tmp_path, "other")
+    with pytest.raises(Exception, match="not the data this model was validated on"):
+        check_drift(model, other, other)
+
+
+def test_cli_writes_the_report_file_and_never_overwrites_it(fraud_setup, trained_models_dir, app_data_dir, tmp_path):  # noqa: F811
+    _, _, frame = fraud_setup
+    moved = frame.drop(columns="Class").copy()
+    moved["Amount"] = moved["Amount"] * 10 + 500
+    path = tmp_path / "batch.csv"
+    moved.to_csv(path, index=False)
+    output = tmp_path / "drift.json"
+    env = {"VAE_DATA_DIR": str(app_data_dir)}
+    result = run_cli("drift", "--name", FRAUD_MODEL, "--models-dir", trained_models_dir, "--input", path,
+                     "--output", output, env_extra=env)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(output.read_text())
+    assert REQUIRED_KEYS <= set(report) and report["name"] == FRAUD_MODEL
+    assert report["drifted"] and report["features"][0]["name"] == "Amount"
+    assert result.stdout.startswith("DRIFTED: all the batch's rows")
+    assert "Amount (KS" in result.stdout and "has no labels" in result.stdout and "tensorflow" not in result.stderr.lower()
+
+    before = output.read_bytes()
+    again = run_cli("drift", "--name", FRAUD_MODEL, "--models-dir", trained_models_dir, "--input", path,
+                    "--output", output, env_extra=env)
+    assert_one_clear_line(again, "exists; choose a new file")
+    assert output.read_bytes() == before
+
+    registry = snapshot(trained_models_dir)
+    mnist = run_cli("drift", "--name", MNIST_MODEL, "--models-dir", trained_models_dir, "--input", path, env_extra=env)
+    assert_one_clear_line(mnist, "is an MNIST model")
+    assert snapshot(trained_models_dir) == registry
