@@ -279,6 +279,20 @@ def walk(key: ModelKey, data_key: DataKey, position: int) -> Walk:
     return decode_walk(fraud_model(key[1]), scored(key, data_key).features.iloc[[position]])
 
 
+@st.cache_data(show_spinner="Comparing the batch with the model's validation rows…", max_entries=4)
+def drift_report(key: ModelKey, file_id: str, threshold: float | None, _name: str, _payload: bytes) -> dict:
+    """vae_core.drift.check_drift of an uploaded batch (read as the model's training file was) against
+    the model's validation rows, at `threshold` (None: the model's own); cached per upload."""
+    from vae_core.drift import check_drift
+
+    model = fraud_model(key[1])
+    trained_on = model.info.get("data", {})
+    sources.check_score_rows(_payload, _name)
+    batch = sources.read_upload(_payload, _name, model.label_column, str(model.positive), require_label=False)
+    reference = sources.view_transactions(trained_on, "model", model_folder=Path(key[0]) / key[1])
+    return check_drift(model, reference, batch, threshold)
+
+
 @st.cache_resource(show_spinner="Checking the upload…", max_entries=4)
 def checked_upload(file_id: str, label_column: str, positive: str, _name: str, _payload: bytes) -> Any:
     """An upload for training, read, validated and checked to be trainable (labels, both classes in

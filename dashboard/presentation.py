@@ -322,6 +322,19 @@ def queue_text(position: int, wait_seconds: float, waited_seconds: float) -> str
             f"waiting {clock(waited_seconds)}")
 
 
+def drift_feature_rows(features: list[dict]) -> list[dict]:
+    """The drift check's features, most moved first, as table rows."""
+    return [{"feature": f["name"], "KS D": round(f["ks"], 3), "mean shift (validation sd)": round(f["shift_sd"], 2)}
+            for f in features]
+
+
+def drift_metrics_text(metrics: dict) -> str:
+    """A labelled batch's quality at the threshold in force, in one line."""
+    return (f"On the batch's labels at this threshold: precision {metrics['precision']:.3f}, recall "
+            f"{metrics['recall']:.3f}, ROC AUC {metrics['roc_auc']:.3f}, {metrics['alerts']:,} alerts in "
+            f"{metrics['n']:,} rows.")
+
+
 def sweep_progress_text(beta: float, elapsed: float, fraction: float) -> str:
     """The β sweep's progress line: which VAE trains, the time elapsed and, from the share done so
     far (once 5% is), the time left at that pace."""

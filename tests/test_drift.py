@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from app_fixtures import FRAUD_MODEL, MNIST_MODEL, app_data_dir, trained_models_dir  # noqa: F401
+from app_fixtures import FRAUD_MODEL, MNIST_MODEL, app_data_dir, app_env, trained_models_dir  # noqa: F401
 from fault_kit import assert_one_clear_line, run_cli, snapshot
 from vae_core import sources, thresholds
 from vae_core.drift import KS_ALPHA, PSI_MAJOR, UNLABELLED_NOTE, check_drift, ks_two_sample, population_stability
@@ -128,3 +128,33 @@ def test_cli_writes_the_report_file_and_never_overwrites_it(fraud_setup, trained
     mnist = run_cli("drift", "--name", MNIST_MODEL, "--models-dir", trained_models_dir, "--input", path, env_extra=env)
     assert_one_clear_line(mnist, "is an MNIST model")
     assert snapshot(trained_models_dir) == registry
+
+
+def test_threshold_page_checks_a_new_batch(app_env, trained_models_dir, fraud_setup, monkeypatch):  # noqa: F811
+    from fault_kit import open_link, shown_errors
+
+    app_env(trained_models_dir)
+    model, reference, frame = fraud_setup
+    at = open_link("threshold")
+    assert at.file_uploader(key="thr_drift_upload").value is None
+    moved = frame.drop(columns="Class").copy()
+    moved["V4"] = moved["V4"] + 3 * moved["V4"].std()
+    at.file_uploader(key="thr_drift_upload").upload("moved.csv", moved.to_csv(index=False).encode(), "text/csv").run()
+    assert not shown_errors(at)
+    expected = check_drift(model, reference, read_labelled_csv(__import__("io").BytesIO(
+        moved.to_csv(index=False).encode()), require_label=False), model.threshold_)
+    assert any(w.value.startswith("Drift: all the batch's rows") for w in at.warning)
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["Population stability index"] == f"{expected['psi']:.3f}"
+    assert shown["Alert rate in the batch"] == f"{expected['observed_alert_rate']:.2%}"
+    table = next(d.value for d in at.dataframe if "mean shift (validation sd)" in d.value.columns)
+    assert table.iloc[0]["feature"] == "V4" and len(table) == len(model.feature_names)
+    assert any("has no labels" in i.value for i in at.info)
+
+    at.file_uploader(key="thr_drift_upload").upload("same.csv", frame.to_csv(index=False).encode(), "text/csv").run()
+    assert any(s.value.startswith("No drift detected: the batch's normal rows") for s in at.success)
+    assert any("On the batch's labels at this threshold: precision" in c.value for c in at.caption)
+
+    monkeypatch.setenv("VAE_MAX_SCORE_ROWS", "10")
+    at.file_uploader(key="thr_drift_upload").upload("big.csv", frame.to_csv(index=False).encode(), "text/csv").run()
+    assert any("That batch cannot be checked" in e and "max_score_rows" in e for e in shown_errors(at))

@@ -7,6 +7,7 @@ that exact threshold, the flagged rows and their explanations, the export and th
 """
 
 import functools
+import json
 
 import numpy as np
 import pandas as pd
@@ -14,7 +15,7 @@ import streamlit as st
 
 from dashboard import figures, loaders, presentation, state, widgets
 from dashboard.components.threshold_explorer import explorer_args, released_threshold, threshold_explorer
-from vae_core import bootstrap, fraud, fraud_analysis, thresholds
+from vae_core import bootstrap, fraud, fraud_analysis, settings, thresholds
 from vae_core.advice import advice
 
 EXPLORER = "thr_explorer"
@@ -421,16 +422,50 @@ def main() -> None:
                          file_name=f"{info.name}-flagged.csv", mime="text/csv", key="thr_export_csv",
                          on_click="ignore", icon=":material/download:")
     current = state.threshold_state(info.name)
-    settings = fraud_analysis.settings_json(
+    threshold_json = fraud_analysis.settings_json(
         model=info.name, threshold=threshold, strategy=current["strategy"], params=current.get("params") or {},
         point=point, review_fee=fee, fraud_cost=fraud_cost, data_source=scored.source,
         evaluated_on=scored.evaluated_on, prevalence=summary.prevalence,
         intervals=None if intervals is None else {"level": 0.95, "resamples": bootstrap.DEFAULT_RESAMPLES,
                                                   **{m: None if v is None else list(v) for m, v in intervals.items()}},
         estimate=estimate, scorer=scorer, decided_at=decide)
-    right.download_button("Threshold settings (JSON)", data=settings, file_name=f"{info.name}-threshold.json",
+    right.download_button("Threshold settings (JSON)", data=threshold_json, file_name=f"{info.name}-threshold.json",
                           mime="application/json", key="thr_export_json", on_click="ignore",
                           icon=":material/download:")
+    drift_section(info.name, key, threshold if scorer == state.DEFAULT_SCORER else None)
+
+
+def drift_section(name: str, key, threshold: float | None) -> None:
+    """Check a new batch: an upload against the model's validation rows, at the threshold in force."""
+    st.subheader("Check a new batch")
+    st.caption("Upload the next batch of transactions (a label column is optional) to see whether it still looks "
+               "like what this model was validated on" + (", at the threshold in force." if threshold is not None
+                                                          else ", at the VAE's own threshold."))
+    upload = st.file_uploader("New batch (CSV)", type=["csv"], key="thr_drift_upload",
+                              max_upload_size=settings.current().max_csv_mb)
+    if upload is None:
+        return
+    with widgets.guard("That batch cannot be checked"):
+        report = loaders.drift_report(key, upload.file_id, threshold, upload.name, upload.getvalue())
+        verdict = st.warning if report["drifted"] else st.success
+        verdict(("Drift: " if report["drifted"] else "No drift detected: ") + report["compared"] + ".",
+                icon=":material/warning:" if report["drifted"] else ":material/check_circle:")
+        cells = st.columns(4)
+        cells[0].metric("Population stability index", f"{report['psi']:.3f}")
+        cells[1].metric("Kolmogorov–Smirnov D", f"{report['ks']:.3f}")
+        cells[2].metric("Alert rate expected", f"{report['expected_alert_rate']:.2%}")
+        cells[3].metric("Alert rate in the batch", f"{report['observed_alert_rate']:.2%}")
+        for line in report["verdicts"].values():
+            st.markdown(f"- {line}")
+        st.dataframe(presentation.drift_feature_rows(report["features"]), hide_index=True, key="thr_drift_features",
+                     height=min(420, 38 + 35 * min(10, len(report["features"]))))
+        if "metrics" in report:
+            st.caption(presentation.drift_metrics_text(report["metrics"]))
+        if "unknowable" in report:
+            st.info(report["unknowable"], icon=":material/help:")
+        st.download_button("Drift report (JSON)", data=json.dumps(report, indent=2), file_name=f"{name}-drift.json",
+                           mime="application/json", key="thr_drift_json", on_click="ignore",
+                           icon=":material/download:")
 
 
 main()
