@@ -214,6 +214,8 @@ def _watch(worker: _Worker, progress: _Progress, owner_alive: Callable[[], bool]
             if not _owner_present(owner_alive):
                 progress.update(owner_left=True)
                 cancel.set()
+            if requested.is_set():  # a Cancel clicked since the last pass of this loop
+                cancel.set()
             worker.verdict.put(not cancel.is_set())
         elif progress.apply(message):
             break
