@@ -190,7 +190,30 @@ def build_parser() -> argparse.ArgumentParser:
     imported = with_registry(commands.add_parser("import", parents=[verbose], help="add a model zip to the registry (checked first)"))
     imported.add_argument("--zip", required=True, help="a zip written by `export` or the Models page")
     imported.add_argument("--name", help="name for the model (default: the folder name inside the zip)")
+    _add_plugin_commands(commands)
     return parser
+
+
+PLUGIN_GROUP = "vae_explorer.commands"
+
+
+def _add_plugin_commands(commands: argparse._SubParsersAction) -> None:
+    """Subcommands other packages declare under the entry-point group "vae_explorer.commands": each
+    entry is a function that adds its subparser to `commands` and returns the handler (args → exit
+    status). This is how `report` (dashboard.report) joins the CLI without the engine importing the
+    dashboard. A plugin that fails to load is named on stderr; the other commands still work."""
+    from importlib.metadata import entry_points
+
+    for entry in entry_points(group=PLUGIN_GROUP):
+        if entry.name in COMMANDS or entry.name in commands.choices:
+            continue
+        try:
+            handler = entry.load()(commands)
+        except Exception as exc:  # noqa: BLE001 - a broken plugin must not take the CLI down
+            print(f"warning: the {entry.name!r} command could not be loaded: {_one_line(exc)}", file=sys.stderr)
+            continue
+        if entry.name in commands.choices:
+            commands.choices[entry.name].set_defaults(_handler=handler)
 
 
 def _progress_bar(total_label: str) -> tuple[Callable[[Any], None], Callable[[], None]]:
@@ -478,7 +501,7 @@ def main(argv: list[str] | None = None) -> int:
     args.verbose = getattr(args, "verbose", False)
     tf_import.show_start_up_lines(args.verbose)
     try:
-        return COMMANDS[args.command](args)
+        return (getattr(args, "_handler", None) or COMMANDS[args.command])(args)
     except (VAEError, OSError, ValueError) as exc:  # bad input or files: the message says what to do
         print(f"error: {_one_line(exc)}", file=sys.stderr)
     except KeyboardInterrupt:

@@ -1,0 +1,548 @@
+"""A fraud model's report as one self-contained HTML file: the model card, the threshold explorer
+working in the file, the decision in force with expected alerts per day, and the latent map coloured
+by outcome with hover.
+
+Everything is inline (the components' own HTML and JS run in `<iframe srcdoc>`, their data as
+base64); a small parent script plays Streamlit's part of the component protocol (it sends the same
+"streamlit:render" message the dashboard sends, answers setFrameHeight, and reads setComponentValue),
+so the file opens from disk with no server and makes no network request.
+
+No Streamlit (or Plotly) here at module level: `vae-explorer report` loads this module through the
+"vae_explorer.commands" entry point (see `register`), and `--help` must stay instant, so the heavy
+imports live inside the functions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import html
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+REPORT_ROWS = 50_000  # most rows on the report's latent map: every fraud (up to half) + a seeded sample
+DEFAULT_VOLUME = 10_000  # transactions per day the expected-alerts box starts at
+FRONTENDS = Path(__file__).resolve().parent / "components"
+# figures.OUTCOME_COLOURS and FRAUD_COLOURS, repeated so that this module never imports Plotly
+# (tests/test_report.py checks they agree).
+OUTCOME_COLOURS = {"TP": "#2ca02c", "FP": "#ff7f0e", "FN": "#d62728", "TN": "#9e9e9e"}
+
+
+# --- the command --------------------------------------------------------------------------------
+
+def register(commands: argparse._SubParsersAction) -> Any:
+    """The `report` subcommand (entry point "vae_explorer.commands"): adds its parser to `commands`
+    and returns the handler (args → exit status)."""
+    from vae_core.cli import _finite_float
+
+    sub = commands.add_parser("report", help="write a model's report: one self-contained HTML file "
+                                             "(threshold explorer, decision, latent map) that opens with no server")
+    sub.add_argument("--models-dir", help="registry folder (default: $VAE_MODELS_DIR or ./models)")
+    sub.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS,
+                     help="also show TensorFlow's start-up and logging lines")
+    sub.add_argument("--name", required=True, help="the fraud model to report on")
+    sub.add_argument("--output", required=True, help="HTML file to write (never overwritten)")
+    sub.add_argument("--data", help="transactions CSV to show (default: the rows the model was tested on)")
+    choice = sub.add_mutually_exclusive_group()
+    choice.add_argument("--threshold", type=_finite_float, help="the threshold in force (default: the model's)")
+    choice.add_argument("--strategy", help="use a threshold strategy stored with the model (e.g. max_f1)")
+    sub.add_argument("--review-fee", type=_finite_float, default=None, help="euros per alert reviewed (default 5)")
+    sub.add_argument("--miss-cost", type=_finite_float, default=None,
+                     help="euros a missed fraud costs (default: its amount)")
+    return cmd_report
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from vae_core.errors import DataError
+
+    output = Path(os.path.expanduser(args.output))
+    if output.exists():
+        raise DataError(f"{output} exists; choose a new file for the report (it is never overwritten).")
+    if not output.parent.is_dir():
+        raise DataError(f"Output folder {output.parent} does not exist.")
+    text = fraud_report_for(args.name, models_dir=args.models_dir, data=args.data, threshold=args.threshold,
+                            strategy=args.strategy, review_fee=args.review_fee, miss_cost=args.miss_cost)
+    write_new(output, text)
+    print(f"report written to {output} ({output.stat().st_size / 1e6:.1f} MB)")
+    return 0
+
+
+def write_new(path: Path, text: str) -> None:
+    """Write `text` to `path`, which must not exist (never overwritten, even if it appears meanwhile)."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}.part")
+    try:
+        partial.write_text(text, encoding="utf-8")
+        os.link(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def fraud_report_for(name: str, *, models_dir: str | None = None, data: str | None = None,
+                     threshold: float | None = None, strategy: str | None = None, review_fee: float | None = None,
+                     miss_cost: float | None = None) -> str:
+    """The report on fraud model `name` (the CLI's path): its rows scored, the threshold in force
+    (given, a stored strategy's, or the model's own)."""
+    from vae_core import sources, thresholds
+    from vae_core.errors import ConfigError
+    from vae_core.fraud import FraudModel, score_dataset, scoring_threshold
+    from vae_core.registry import check_model, load_model
+
+    info = check_model(name, models_dir)
+    if info.kind != "fraud":
+        raise ConfigError(f"Model {name!r} is an {info.kind} model; `report` writes fraud models' reports.")
+    loaded = load_model(name, models_dir)
+    model = FraudModel.from_loaded(loaded)
+    chosen = scoring_threshold(model, threshold, strategy)
+    if threshold is not None:
+        how = "set by hand (--threshold)"
+    else:
+        saved = model.info.get("thresholds_by_strategy", {}).get(strategy) if strategy else model.info.get("threshold", {})
+        label = thresholds.STRATEGY_NAMES.get((saved or {}).get("strategy", strategy), strategy or "?")
+        how = f"{label}, chosen on the {(saved or {}).get('chosen_on', 'validation split')} at training time"
+    options = {"label_column": model.label_column, "positive": model.positive}
+    rows = (sources.transactions(os.path.expanduser(data), **options) if data
+            else sources.view_transactions(model.info.get("data", {}), model_folder=loaded.path, **options))
+    scored = score_dataset(model, rows)
+    fee = thresholds.DEFAULT_REVIEW_FEE if review_fee is None else float(review_fee)
+    return fraud_report(info, model, scored, threshold=chosen, how=how, review_fee=fee,
+                        fraud_cost="amount" if miss_cost is None else float(miss_cost))
+
+
+# --- the report ---------------------------------------------------------------------------------
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _script_json(value: Any) -> str:
+    """JSON safe inside a <script> element (no "</script>", no "<!--")."""
+    return json.dumps(value, separators=(",", ":"), allow_nan=False).replace("<", "\\u003c")
+
+
+def _frontend(component: str, index: str = "index.html") -> str:
+    """A component's index.html with its scripts inlined: the document an <iframe srcdoc> shows."""
+    folder = FRONTENDS / component / "frontend"
+    text = (folder / index).read_text(encoding="utf-8")
+    for script in sorted(folder.glob("*.js")):
+        tag = f'<script src="{script.name}"></script>'
+        if tag in text:
+            code = script.read_text(encoding="utf-8").replace("</", "<\\/")
+            text = text.replace(tag, f"<script>\n{code}\n</script>")
+    return text
+
+
+def _finite(value: Any) -> Any:
+    """JSON-safe numbers: NaN and infinities become None."""
+    import math
+
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _table(rows: list[dict[str, Any]], formats: dict[str, str] | None = None, cls: str = "") -> str:
+    if not rows:
+        return ""
+    formats = formats or {}
+    head = "".join(f"<th>{html.escape(str(k))}</th>" for k in rows[0])
+
+    def cell(key: str, value: Any) -> str:
+        if value is None:
+            return "–"
+        if key in formats and isinstance(value, (int, float)):
+            return formats[key].format(value)
+        return str(value)
+
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(cell(k, v))}</td>" for k, v in row.items()) + "</tr>"
+                   for row in rows)
+    return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def model_card(info, model, scored, summary) -> str:
+    """The model card: data, prevalences, architecture, training, stored metrics with intervals, baselines."""
+    from dashboard import presentation
+
+    meta = info.metadata
+    metrics = meta.get("metrics", {})
+    trained_on = model.info.get("data", {})
+    validation = metrics.get("validation_comparison") or {}
+    vae_validation = (validation.get("scorers") or {}).get("VAE") or {}
+    interval = vae_validation.get("roc_auc_interval")
+
+    def pct(value: Any) -> str:
+        return "–" if not isinstance(value, (int, float)) else f"{value:.3%}"
+
+    facts = [
+        ("Model", f"{info.name} · {presentation.model_variant(info)}"),
+        ("Architecture", presentation.architecture_text(info)),
+        ("Trained on", f"{presentation.short_source(meta.get('data_source'))}"
+                       + (f" · {trained_on['n_rows']:,} rows" if isinstance(trained_on.get("n_rows"), int) else "")
+                       + (" (synthetic)" if trained_on.get("synthetic") else "")),
+        ("Prevalence in the training data", pct(trained_on.get("prevalence"))),
+        ("Deployment prevalence", f"{pct(model.deploy_prevalence)} ({model.deploy_prevalence_source})"),
+        ("Training", f"{meta.get('epochs_run', '?')} epochs in {meta.get('training_seconds', '?')} s"
+                     + (" (stopped early)" if meta.get("stopped_early") else "")
+                     + f", created {str(meta.get('created') or '')[:16].replace('T', ' ')}"),
+        ("ROC AUC (stored, " + str(metrics.get("evaluated_on", "test rows")) + ")",
+         "–" if metrics.get("roc_auc") is None else f"{metrics['roc_auc']:.4f}"),
+        ("Average precision (stored)", "–" if metrics.get("average_precision") is None
+         else f"{metrics['average_precision']:.4f}"),
+    ]
+    if vae_validation:
+        facts.append((f"On its {validation.get('rows', '?'):,} validation rows" if isinstance(validation.get("rows"), int)
+                       else "On its validation rows",
+                       f"ROC AUC {vae_validation.get('roc_auc', float('nan')):.4f}"
+                       + (f" ({validation.get('level', 0.95):.0%} bootstrap interval {interval[0]:.4f}–{interval[1]:.4f}, "
+                          f"{validation.get('resamples', '?')} resamples)" if interval else "")
+                       + (f", AP {vae_validation['average_precision']:.4f}"
+                          if isinstance(vae_validation.get("average_precision"), (int, float)) else "")))
+    facts.append(("Rows in this report", f"{summary.n:,} ({scored.evaluated_on}; {presentation.short_source(scored.source)})"
+                  + ("" if summary.prevalence is None else f", {summary.prevalence:.3%} positives")
+                  + ("" if summary.auroc is None else f"; ROC AUC {summary.auroc:.4f}, AP {summary.average_precision:.4f} on them")))
+    card = "<dl class=\"card\">" + "".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd>" for k, v in facts) + "</dl>"
+    baselines = presentation.baseline_rows(metrics)
+    if baselines:
+        card += (f"<h3>Beside simple baselines</h3><p class=\"note\">On its {html.escape(str(metrics.get('evaluated_on', 'test rows')))}"
+                 f" ({metrics.get('prevalence', 0):.1%} fraud), each fitted on the same training normals and stored with "
+                 "the model.</p>" + _table(baselines, {"AUROC": "{:.3f}", "AP": "{:.3f}", "recall at 1% FPR": "{:.3f}",
+                                                         "minimum cost (€)": "€{:,.0f}"}))
+    rows = presentation.metrics_rows(metrics, info.vae_config.variational)
+    card += ("<details><summary>Every stored metric</summary>" + _table(rows) + "</details>")
+    return card
+
+
+def explorer_payload(scored, summary, *, threshold: float, review_fee: float, fraud_cost: float | str,
+                     target: float | None, model) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the threshold explorer's args, with "data" as base64, as the threshold page builds them from the
+    engine; the decision's numbers at the threshold in force)."""
+    from dashboard import presentation
+    from dashboard.components.threshold_explorer import explorer_args
+    from vae_core import bootstrap, fraud_analysis
+
+    labelled = scored.labels is not None
+    two_classes = labelled and 0 < (summary.n_fraud or 0) < summary.n
+    sweep = fraud_analysis.build_sweep(scored, review_fee, fraud_cost, None)
+    point = sweep.at(threshold)
+    missed = sweep.missed_cost([threshold])
+    missed = None if missed is None else float(missed[0])
+    table = fraud_analysis.stop_table(sweep, fraud_analysis.explorer_stops(sweep))
+    costs = fraud_analysis.cost_view(sweep, table.thresholds) if labelled else None
+    intervals = bands = None
+    baselines: tuple[list[dict], dict] = ([], {})
+    if two_classes:
+        intervals = bootstrap.bootstrap(sweep, threshold, prevalence=target).at(0)
+        at = fraud_analysis.band_indices(len(table.thresholds))
+        bands = (at, bootstrap.bootstrap(sweep, table.thresholds[at], curves=True))
+        others = model.baseline_scores(scored.features)
+        if others:
+            rows = fraud_analysis.scorer_table({"VAE (this model)": scored.scores, **others}, scored.labels,
+                                               scored.amounts, review_fee=review_fee, fraud_cost=fraud_cost)
+            baselines = (rows, {n: fraud_analysis.scorer_curves(v, scored.labels) for n, v in others.items()})
+    names = ("normal", "fraud") if {f"V{i}" for i in range(1, 29)} <= set(model.feature_names) else ("normal", "positive")
+    cost_note = None if point.cost is None else (
+        "its amount" if fraud_cost == "amount" else presentation.money(fraud_cost, cents=None))
+    metrics = ("precision", "recall", "f1", "fpr", "cost")
+    args = explorer_args(
+        table=table, summary=summary,
+        current={"threshold": float(threshold), "alerts": point.alerts, "fn": point.fn, "missed": missed,
+                 "intervals": None if intervals is None else {m: intervals.get(m) for m in metrics}},
+        log_x=True, log_y=False, names=names, review_fee=review_fee, cost_note=cost_note,
+        prevalence=target if two_classes else None, per=fraud_analysis.DEFAULT_VOLUME,
+        bands=None if bands is None else bands[1], band_at=None if bands is None else bands[0],
+        model_threshold=float(model.threshold_), best=None if costs is None else (costs.best_threshold, costs.best_cost),
+        flag_nothing=None if costs is None else costs.flag_nothing, baselines=baselines[1],
+        baseline_metrics={row["scorer"]: {"auroc": row["auroc"], "average_precision": row["average_precision"]}
+                          for row in baselines[0]})
+    data = args.pop("data")
+    args = _finite(args)
+    args["data_b64"] = _b64(data)
+    decision = {"threshold": float(threshold), "alerts": int(point.alerts), "fn": None if point.fn is None else int(point.fn),
+                "n": int(summary.n), "n_pos": None if summary.n_fraud is None else int(summary.n_fraud),
+                "prevalence": target if two_classes else None, "names": list(names),
+                "best": None if costs is None else [float(costs.best_threshold), float(costs.best_cost)]}
+    return args, decision
+
+
+def map_payload(model, scored, threshold: float, *, limit: int = REPORT_ROWS, method: str = "dims",
+                dims: tuple[int, int] = (0, 1), region: dict | None = None) -> tuple[dict[str, Any], str]:
+    """(the latent map's args with every blob as base64, a note on which rows it shows): the scored
+    rows' μ coloured by outcome at `threshold`, hover as on the Latent space page."""
+    import numpy as np
+
+    from dashboard.components.latent_map import MapConfig, blob, categorical_colours, contour_runs, map_args
+    from vae_core.fraud_analysis import frauds_first, outcome_codes
+    from vae_core.latent import (cached_projection, density_contours, kl_per_point, largest_terms, map_bounds,
+                                 prior_radii)
+    from vae_core.selection import OUTCOMES
+
+    n = len(scored.scores)
+    positions = frauds_first(scored.labels, n, limit)
+    sampled = len(positions) < n
+    latent = np.asarray(scored.latent[positions])
+    _, log_var = model.vae.encode(model.preprocessor.transform(scored.features.iloc[positions]))
+    if latent.shape[1] < 2:
+        method = "dims"
+    projection = cached_projection(latent, method, dims)
+    xy = projection.xy.astype(np.float32)
+    bounds = map_bounds(xy)
+    contours, runs = contour_runs(density_contours(xy, bounds=bounds))
+    prior = []
+    if projection.prior_centre is not None and projection.axis_titles[1]:
+        masses = (0.5, 0.9, 0.99)
+        prior = [{"x": projection.prior_centre[0], "y": projection.prior_centre[1], "r": float(r), "mass": m}
+                 for m, r in zip(masses, prior_radii(masses))]
+    error = np.asarray(scored.scores[positions], np.float32)
+    labels = None if scored.labels is None else np.asarray(scored.labels[positions])
+    worst = largest_terms(np.asarray(scored.feature_errors)[positions])
+    blobs = {"xy": blob(xy), "contours": contours,
+             "labels": blob(np.full(len(positions), 255, np.uint8) if labels is None else labels.astype(np.uint8)),
+             "error": blob(error), "kl": blob(kl_per_point(latent, log_var).astype(np.float32)),
+             "rows": blob(np.asarray(scored.rows[positions]).astype(np.int32)),
+             "worst": blob(np.concatenate([worst[0].astype(np.uint8), worst[1]], axis=1))}
+    if labels is None:
+        colour, legend = categorical_colours(np.zeros(len(positions)), ["unlabelled"], ["#4c78a8"], "class")
+    else:
+        colour, legend = categorical_colours(outcome_codes(error, labels, float(threshold)), list(OUTCOMES),
+                                             [OUTCOME_COLOURS[o] for o in OUTCOMES], f"outcome at threshold {threshold:.4g}")
+    blobs["colour"] = colour
+    config = MapConfig(n=len(positions), kind="fraud", axis_titles=projection.axis_titles, bounds=bounds,
+                       view_id=f"report|{method}|{dims}", legend=legend, class_names=["normal", "fraud"],
+                       selection=region, selected=None, threshold=float(threshold),
+                       feature_names=list(model.feature_names), prior=prior, density=runs)
+    args = map_args(blobs, config, {})
+    for name in list(blobs):
+        args[f"blob_{name}"] = _b64(args[f"blob_{name}"])
+    frauds = 0 if labels is None else int(labels.sum())
+    note = (f"The map shows {len(positions):,} of the {n:,} rows: every fraud ({frauds:,}) and a random sample "
+            f"(seed 0) of the normal rows, so that the file stays small; the explorer above counts all {n:,}."
+            if sampled else f"The map shows all {n:,} rows.")
+    if projection.method == "dims":
+        note += f" Axes: μ on {projection.axis_titles[0]} and {projection.axis_titles[1] or 'a line'}."
+    return _finite(args), note
+
+
+def fraud_report(info, model, scored, *, threshold: float, how: str, review_fee: float, fraud_cost: float | str,
+                 deploy_prevalence: float | None = None, map_limit: int = REPORT_ROWS, method: str = "dims",
+                 dims: tuple[int, int] = (0, 1), region: dict | None = None) -> str:
+    """The report (HTML text) on fraud model `info`/`model` over its scored rows, at `threshold` (set
+    `how`), with the costs (`review_fee` per alert, a miss's `fraud_cost`: "amount" or euros) and the
+    deployment prevalence (default the model's). `method`, `dims` and `region` set the map's view."""
+    import datetime
+
+    from vae_core.fraud_analysis import summarise
+
+    summary = summarise(scored)
+    target = model.deploy_prevalence if deploy_prevalence is None else float(deploy_prevalence)
+    explorer, decision = explorer_payload(scored, summary, threshold=threshold, review_fee=review_fee,
+                                          fraud_cost=fraud_cost, target=target, model=model)
+    decision |= {"how": how, "review_fee": review_fee,
+                 "fraud_cost": "its amount" if fraud_cost == "amount" else f"€{float(fraud_cost):,.2f}".replace(".00", ""),
+                 "volume": DEFAULT_VOLUME}
+    map_args_, map_note = map_payload(model, scored, threshold, limit=map_limit, method=method, dims=dims,
+                                      region=region)
+    payload = {"explorer": explorer, "decision": _finite(decision), "explorer_html": _frontend("threshold_explorer"),
+               "map": map_args_, "map_html": _frontend("latent_map")}
+    created = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return _page(info.name, created, model_card(info, model, scored, summary), map_note, payload)
+
+
+_STYLE = """
+:root { --fg: #31333f; --muted: #6b6f7e; --line: #e6e7eb; --accent: #4c78a8; }
+body { margin: 0 auto; max-width: 1180px; padding: 16px 24px 48px; color: var(--fg);
+       font: 15px/1.45 "Source Sans Pro", "Source Sans 3", system-ui, sans-serif; }
+h1 { font-size: 28px; margin: 8px 0 2px; } h2 { font-size: 21px; margin: 28px 0 6px; border-bottom: 1px solid var(--line); }
+h3 { font-size: 16px; margin: 16px 0 4px; }
+.note, .sub { color: var(--muted); font-size: 13px; }
+dl.card { display: grid; grid-template-columns: max-content 1fr; gap: 3px 16px; margin: 8px 0; }
+dl.card dt { color: var(--muted); } dl.card dd { margin: 0; }
+table { border-collapse: collapse; margin: 6px 0; font-variant-numeric: tabular-nums; font-size: 14px; }
+th, td { border-bottom: 1px solid var(--line); padding: 3px 10px; text-align: left; }
+th { color: var(--muted); font-weight: normal; }
+iframe { width: 100%; border: 0; display: block; }
+#decision { display: grid; grid-template-columns: repeat(auto-fit, minmax(170px, 1fr)); gap: 6px 16px; margin: 8px 0; }
+#decision .label { color: var(--muted); font-size: 13px; } #decision .value { font-size: 20px; font-variant-numeric: tabular-nums; }
+input[type=number] { font: inherit; width: 9em; padding: 2px 4px; }
+details { margin: 6px 0; }
+"""
+
+_SCRIPT = r"""
+"use strict";
+(function () {
+  const P = JSON.parse(document.getElementById("report-data").textContent);
+  const bytes = function (b64) { const s = atob(b64), out = new Uint8Array(s.length); for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i); return out; };
+  const $ = function (id) { return document.getElementById(id); };
+  // --- the explorer's data, unpacked as the explorer does (for the decision box) ---
+  const explorerData = bytes(P.explorer.data_b64);
+  const types = { f8: Float64Array, f4: Float32Array, i4: Int32Array };
+  const arrays = {};
+  Object.keys(P.explorer.layout).forEach(function (name) {
+    const spec = P.explorer.layout[name];
+    arrays[name] = new types[spec[0]](explorerData.slice().buffer, spec[1], spec[2]);
+  });
+  const D = P.decision;
+  const state = { threshold: D.threshold, alerts: D.alerts, fn: D.fn, released: 0 };
+  window.__report = { state: state, requests: 0, frames: {} };
+
+  function general(x, digits) {
+    if (x === 0) return "0";
+    const parts = x.toExponential(digits - 1).split("e"), exponent = Number(parts[1]);
+    const strip = function (s) { return s.indexOf(".") < 0 ? s : s.replace(/0+$/, "").replace(/\.$/, ""); };
+    if (exponent < -4 || exponent >= digits) return strip(parts[0]) + "e" + (exponent < 0 ? "-" : "+") + String(Math.abs(exponent)).padStart(2, "0");
+    return strip(x.toFixed(Math.max(0, digits - 1 - exponent)));
+  }
+  const grouped = function (x, d) { return x.toLocaleString("en-US", { minimumFractionDigits: d, maximumFractionDigits: d }); };
+
+  // The alert rate at the threshold: as sampled (alerts / rows), and at the deployment prevalence
+  // (recall × p + false-positive rate × (1 − p)) when the rows are labelled.
+  function rates() {
+    const out = { sampled: state.alerts / D.n };
+    if (D.prevalence !== null && D.n_pos !== null && state.fn !== null) {
+      const tp = D.n_pos - state.fn, fp = state.alerts - tp;
+      out.recall = tp / D.n_pos; out.fpr = fp / (D.n - D.n_pos);
+      out.deployed = D.prevalence * out.recall + (1 - D.prevalence) * out.fpr;
+    }
+    return out;
+  }
+  function showDecision() {
+    const volume = Math.max(0, Number($("volume").value) || 0), r = rates();
+    $("d-threshold").textContent = general(state.threshold, 6);
+    $("d-how").textContent = state.released ? "set by dragging in this file (" + D.how + " before)" : D.how;
+    const rate = r.deployed !== undefined ? r.deployed : r.sampled;
+    $("d-rate").textContent = grouped(100 * rate, 3) + "%";
+    $("d-rate-where").textContent = r.deployed !== undefined ? "at the deployment prevalence " + grouped(100 * D.prevalence, 3) + "%" : "as sampled";
+    $("d-per-day").textContent = grouped(volume * rate, 1);
+    $("d-sampled").textContent = grouped(state.alerts, 0) + " of " + grouped(D.n, 0) + " rows (" + grouped(100 * r.sampled, 2) + "%)";
+    window.__report.perDay = volume * rate;
+  }
+  $("volume").addEventListener("input", showDecision);
+
+  // --- Streamlit's part of the component protocol -------------------------------------------------
+  const frames = {};
+  function mount(id, doc, args) {
+    const frame = document.createElement("iframe");
+    frame.id = id; frame.title = id; frame.setAttribute("sandbox", "allow-scripts");
+    frame.srcdoc = doc;
+    $(id + "-slot").appendChild(frame);
+    frames[id] = { frame: frame, args: args };
+    window.__report.frames[id] = { ready: false, heights: 0, values: 0 };
+  }
+  function render(id) {
+    if (id === "map") { renderMap(); return; }
+    const f = frames[id];
+    f.frame.contentWindow.postMessage({ type: "streamlit:render", args: f.args, dfs: [], disabled: false,
+                                        theme: { base: "light" } }, "*");
+  }
+  window.addEventListener("message", function (event) {
+    const data = event.data;
+    if (!data || !data.isStreamlitMessage) return;
+    const id = Object.keys(frames).find(function (k) { return frames[k].frame.contentWindow === event.source; });
+    if (!id) return;
+    const info = window.__report.frames[id];
+    if (data.type === "streamlit:componentReady") { info.ready = true; render(id); }
+    else if (data.type === "streamlit:setFrameHeight") { info.heights++; frames[id].frame.style.height = data.height + "px"; }
+    else if (data.type === "streamlit:setComponentValue") { info.values++; onValue(id, data.value); }
+  });
+
+  function onValue(id, value) {
+    if (id !== "explorer" || !value || typeof value.threshold !== "number") return;  // the map's selections stay in the map
+    const k = arrays.stops.indexOf(value.threshold);
+    if (k < 0) return;
+    state.threshold = value.threshold; state.alerts = arrays.alerts[k]; state.fn = arrays.fn ? arrays.fn[k] : null;
+    state.released++;
+    showDecision();
+    if (frames.map) recolour();
+  }
+
+  // The map's outcome colours at the released threshold, as vae_core.fraud_analysis.outcome_codes.
+  function recolour() {
+    const m = frames.map.args;
+    if (!m.legend || m.legend.names.length !== 4) return;
+    const error = new Float32Array(bytes(m.blob_error).buffer), labels = bytes(m.blob_labels);
+    const codes = new Uint8Array(error.length), counts = [0, 0, 0, 0];
+    for (let i = 0; i < error.length; i++) {
+      const flagged = error[i] >= state.threshold, positive = labels[i] === 1;
+      codes[i] = flagged ? (positive ? 0 : 1) : (positive ? 2 : 3);
+      counts[codes[i]]++;
+    }
+    let text = "";
+    for (let i = 0; i < codes.length; i += 8192) text += String.fromCharCode.apply(null, codes.subarray(i, i + 8192));
+    m.blob_colour = btoa(text);
+    m.ids = Object.assign({}, m.ids, { colour: "outcome-" + state.threshold });
+    m.legend = Object.assign({}, m.legend, { counts: counts, title: "outcome at threshold " + general(state.threshold, 4) });
+    m.threshold = state.threshold;
+    renderMap();
+  }
+  function decodeMapArgs(m) {
+    const out = Object.assign({}, m);
+    Object.keys(m).forEach(function (k) { if (k.indexOf("blob_") === 0) out[k] = bytes(m[k]); });
+    return out;
+  }
+  function renderMap() {
+    const f = frames.map;
+    f.frame.contentWindow.postMessage({ type: "streamlit:render", args: decodeMapArgs(f.args), dfs: [], disabled: false,
+                                        theme: { base: "light" } }, "*");
+  }
+
+  const explorerArgs = Object.assign({}, P.explorer, { data: explorerData });
+  delete explorerArgs.data_b64;
+  mount("explorer", P.explorer_html, explorerArgs);
+  if (P.map) mount("map", P.map_html, P.map);
+  showDecision();
+})();
+"""
+
+
+def _page(name: str, created: str, card: str, map_note: str, payload: dict[str, Any]) -> str:
+    d = payload["decision"]
+    costs = (f"€{d['review_fee']:,.2f}".replace(".00", "") + " per alert reviewed; a missed "
+             f"{d['names'][1]} costs {d['fraud_cost']}")
+    best = "" if d.get("best") is None else (f" The lowest cost on these rows is at threshold {d['best'][0]:.6g} "
+                                              f"(€{d['best'][1]:,.0f}).")
+    map_section = "" if "map" not in payload else f"""
+<h2>Latent space by outcome</h2>
+<p class="sub">Each row's μ, coloured by its outcome at the threshold in force (it follows a release in the explorer).
+Hover a point for its row, score, KL and largest feature errors; drag to pan, scroll to zoom, click legend entries to hide
+an outcome. {html.escape(map_note)}</p>
+<div id="map-slot"></div>"""
+    return f"""<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data: blob:; frame-src 'self' about: data:; child-src 'self' about: data:">
+<title>{html.escape(name)}: fraud model report</title>
+<style>{_STYLE}</style>
+</head>
+<body>
+<h1>{html.escape(name)}: fraud model report</h1>
+<p class="sub">Written by VAE Latent Explorer on {html.escape(created)}. Everything is in this one file: it needs no
+server and fetches nothing.</p>
+<h2>Model card</h2>
+{card}
+<h2>Threshold explorer</h2>
+<p class="sub">Drag on the score histogram (or focus it and use the arrow keys): the counts, the confusion matrix,
+precision, recall, the false-positive rate, the cost and the ROC / PR operating points follow, as sampled and at the
+deployment prevalence. Releasing sets the decision below.</p>
+<div id="explorer-slot"></div>
+<h2>The decision in force</h2>
+<div id="decision">
+  <div><div class="label">Threshold</div><div class="value" id="d-threshold"></div><div class="note" id="d-how"></div></div>
+  <div><div class="label">Alert rate</div><div class="value" id="d-rate"></div><div class="note" id="d-rate-where"></div></div>
+  <div><div class="label"><label for="volume">Transactions per day</label></div>
+       <input type="number" id="volume" min="0" step="1000" value="{int(d['volume'])}"></div>
+  <div><div class="label">Expected alerts per day</div><div class="value" id="d-per-day"></div></div>
+  <div><div class="label">Flagged in this report's rows</div><div class="value" id="d-sampled" style="font-size:15px"></div></div>
+</div>
+<p class="sub">Costs: {html.escape(costs)}.{html.escape(best)}</p>
+{map_section}
+<script type="application/json" id="report-data">{_script_json(payload)}</script>
+<script>{_SCRIPT}</script>
+</body>
+</html>
+"""
