@@ -171,10 +171,6 @@ def test_VAE_CONFIG_naming_a_missing_file_is_named(tmp_path, monkeypatch):
     assert "VAE_CONFIG" in str(caught.value) and str(missing) in str(caught.value)
 
 
-@pytest.mark.xfail(strict=True, raises=(OSError, UnicodeDecodeError),
-                   reason="bug: settings._file_table catches only tomllib.TOMLDecodeError, so a folder "
-                          "(IsADirectoryError) or a non-UTF-8 file (UnicodeDecodeError) escapes as a "
-                          "non-ConfigError, and the dashboard's router, which catches VAEError, crashes")
 @pytest.mark.parametrize("kind", ["a folder", "not UTF-8"])
 def test_VAE_CONFIG_naming_a_folder_or_a_binary_file_is_a_config_error(kind, tmp_path, monkeypatch):
     path = tmp_path if kind == "a folder" else tmp_path / "binary.toml"

@@ -72,8 +72,10 @@ def _file_table(path: str, stamp: tuple[int, int]) -> dict[str, Any]:
     try:
         with open(path, "rb") as handle:
             table = tomllib.load(handle).get("server", {})
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"The config file {path} is not valid TOML: {exc}.") from None
+    except OSError as exc:
+        raise ConfigError(f"The config file {path} cannot be read: {exc.strerror or exc}.") from None
     if not isinstance(table, dict):
         raise ConfigError(f"In {path}, [server] must be a table of settings.")
     unknown = sorted(set(table) - {"mode", "login", *_NUMBERS})
