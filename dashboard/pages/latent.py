@@ -5,7 +5,7 @@ and a clicked point goes to the Decoder."""
 import numpy as np
 import streamlit as st
 
-from dashboard import figures, loaders, presentation, state, widgets
+from dashboard import figures, loaders, presentation, report, state, widgets
 from dashboard.components.latent_map import MapConfig, latent_map
 from dashboard.navigation import page_path
 from vae_core.errors import VAEError
@@ -129,6 +129,25 @@ def draw_map(name: str, key, data_key, points, view: dict, threshold: float | No
     st.caption(projection_note(projection, len(points.error)) + " Drag to pan, scroll to zoom, hover for the "
                "point, click it to inspect it below; Box select and Lasso answer what a region holds; click "
                "legend entries to hide classes.")
+
+
+def export_report(info, key, data_key, view: dict, threshold: float | None, where: str) -> None:
+    """A download of the model's report (dashboard.report): one HTML file with this map's axes and
+    selection, the threshold in force and the costs set on the Fraud threshold page."""
+    region = Region.from_text(view["region"]).to_dict() if view["region"] else None
+
+    def build() -> str:  # built on click
+        model = loaders.fraud_model(info.name)
+        fee, fraud_cost = state.costs()
+        return report.fraud_report(info, model, loaders.scored(key, data_key), threshold=float(threshold),
+                                   how=where, review_fee=fee, fraud_cost=fraud_cost,
+                                   deploy_prevalence=state.deploy_prevalence(info.name, model.deploy_prevalence),
+                                   method=view["projection"], dims=tuple(view["dims"]), region=region)
+
+    st.download_button("Export report (HTML)", data=build, file_name=f"{info.name}-report.html", mime="text/html",
+                       key="latent_export_report", on_click="ignore", icon=":material/description:",
+                       help="One HTML file that opens from disk with no server: the model card, the threshold "
+                            "explorer, the decision in force and this map with its selection")
 
 
 def digit_selection(mask: np.ndarray, xy: np.ndarray, titles, points, name: str) -> None:
@@ -300,6 +319,8 @@ def main() -> None:
     view = controls(info.name, latent_dim, colours)
     row = selected_row(info.name, len(points.error))
     draw_map(info.name, key, data_key, points, view, threshold, row)
+    if loaded.kind == "fraud":
+        export_report(info, key, data_key, view, threshold, where)
     left, right = st.columns([3, 2])
     with left:
         selection_panel(info.name, key, data_key, points, view, threshold, where)

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard import figures, loaders, presentation, state, widgets
+from dashboard import figures, loaders, presentation, report, state, widgets
 from dashboard.components.threshold_explorer import explorer_args, released_threshold, threshold_explorer
 from vae_core import bootstrap, fraud, fraud_analysis, settings, thresholds
 from vae_core.advice import advice
@@ -432,6 +432,14 @@ def main() -> None:
     right.download_button("Threshold settings (JSON)", data=threshold_json, file_name=f"{info.name}-threshold.json",
                           mime="application/json", key="thr_export_json", on_click="ignore",
                           icon=":material/download:")
+    left.download_button(
+        "Export report (HTML)", key="thr_export_report", file_name=f"{info.name}-report.html", mime="text/html",
+        on_click="ignore", icon=":material/description:", disabled=scorer != state.DEFAULT_SCORER,
+        data=lambda: report.fraud_report(info, model, scored, threshold=threshold, how=source, review_fee=fee,
+                                         fraud_cost=fraud_cost, deploy_prevalence=target),
+        help="One HTML file that opens from disk with no server: the model card, this explorer, the decision in "
+             "force and the latent map" + ("" if scorer == state.DEFAULT_SCORER else " (for the VAE's scores: "
+                                                                                   "choose it under Scorer)"))
     drift_section(info.name, key, threshold if scorer == state.DEFAULT_SCORER else None)
 
 

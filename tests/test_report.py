@@ -1,0 +1,190 @@
+"""The fraud model report (dashboard/report.py, `vae-explorer report`): one self-contained HTML file.
+
+The CLI writes it through the "vae_explorer.commands" entry point without Streamlit, Plotly or
+TensorFlow; it never overwrites a file and says clearly when the model is missing or not a fraud
+model; the file holds every script and byte inline; the explorer's counts in it are the engine's;
+the map samples rows (seeded, every fraud kept) above its limit and says so; the shipped model's
+report stays under 10 MB. tests/e2e/test_report_browser.py opens the file in Chromium.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from app_fixtures import FRAUD_MODEL, MNIST_MODEL, app_data_dir, app_env, trained_models_dir  # noqa: F401
+
+ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = ROOT / "models"
+SHARED_DATA = Path(os.environ.get("VAE_DATA_DIR") or ROOT.parent / "shared" / "data")
+LIMIT_BYTES = 10 * 1000 * 1000
+
+
+def payload(text: str) -> dict:
+    """The report's inline data (the JSON in <script id="report-data">)."""
+    found = re.search(r'<script type="application/json" id="report-data">(.*?)</script>', text, re.S)
+    assert found, "no report data in the file"
+    return json.loads(found.group(1))
+
+
+def run_cli(args: list[str], env: dict[str, str], check_modules: bool = False) -> subprocess.CompletedProcess:
+    """`vae-explorer ARGS` in a fresh interpreter; with `check_modules`, the last stdout line lists the
+    heavy modules it imported."""
+    code = ("import sys\nfrom vae_core.cli import main\nrc = main(sys.argv[1:])\n"
+            + ("print(sorted(m for m in ('streamlit', 'plotly', 'tensorflow') if m in sys.modules))\n" if check_modules else "")
+            + "sys.exit(rc)")
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=ROOT, timeout=300,
+                          env={**os.environ, **env})
+
+
+@pytest.fixture(scope="module")
+def env(trained_models_dir, app_data_dir) -> dict[str, str]:  # noqa: F811
+    return {"VAE_MODELS_DIR": str(trained_models_dir), "VAE_DATA_DIR": str(app_data_dir), "VAE_OFFLINE": "1"}
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory, env) -> tuple[Path, subprocess.CompletedProcess]:
+    """The tiny fraud model's report, written by the CLI at a threshold given by hand."""
+    target = tmp_path_factory.mktemp("report") / "tiny.html"
+    done = run_cli(["report", "--name", FRAUD_MODEL, "--output", str(target), "--review-fee", "7"], env,
+                   check_modules=True)
+    return target, done
+
+
+def test_importing_the_report_starts_no_streamlit_and_help_lists_report_quickly():
+    code = ("import sys, time; t = time.perf_counter(); import dashboard.report; from vae_core import cli; "
+            "cli.build_parser(); print(time.perf_counter() - t, "
+            "[m for m in ('streamlit', 'plotly', 'tensorflow', 'numpy') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    seconds, modules = out.stdout.split(" ", 1)
+    assert modules.strip() == "[]", out.stdout
+    assert float(seconds) < 1.0
+    started = time.perf_counter()
+    helped = subprocess.run([sys.executable, "-m", "vae_core", "--help"], capture_output=True, text=True, cwd=ROOT,
+                            timeout=60)
+    assert helped.returncode == 0 and re.search(r"^\s+report\s+write a model's report", helped.stdout, re.M), helped.stdout
+    assert time.perf_counter() - started < 5.0
+
+
+def test_the_cli_writes_the_report_without_streamlit_plotly_or_tensorflow(written):
+    target, done = written
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"report written to {target}" in done.stdout
+    assert done.stdout.strip().splitlines()[-1] == "[]"  # a dense model loads in NumPy
+    text = target.read_text(encoding="utf-8")
+    assert text.startswith("<!doctype html>") and f"{FRAUD_MODEL}: fraud model report" in text
+
+
+def test_the_file_is_self_contained(written):
+    text = written[0].read_text(encoding="utf-8")
+    assert not re.search(r"<script[^>]+src=|<link\b|<img[^>]+src=\"(?!data:)|@import|url\(", text, re.I)
+    assert not re.search(r"https?://", text.replace("http-equiv", "")), re.search(r".{40}https?://.{40}", text).group(0)
+    assert "Content-Security-Policy" in text and "default-src 'none'" in text
+    data = payload(text)
+    assert "<script>" in data["explorer_html"] and "explorer.js" not in data["explorer_html"]
+    assert "<script>" in data["map_html"] and "map.js" not in data["map_html"]
+
+
+def test_the_explorer_counts_and_the_decision_are_the_engines(written, env, app_data_dir):  # noqa: F811
+    from dashboard.components.threshold_explorer import unpack
+    from vae_core import registry, sources
+    from vae_core.fraud import FraudModel, score_dataset
+    from vae_core.thresholds import ThresholdSweep
+
+    data = payload(written[0].read_text(encoding="utf-8"))
+    model = FraudModel.from_loaded(registry.load_model(FRAUD_MODEL, env["VAE_MODELS_DIR"]))
+    os.environ.setdefault("VAE_DATA_DIR", env["VAE_DATA_DIR"])
+    scored = score_dataset(model, sources.transactions(app_data_dir / "creditcard" / "creditcard.csv"))
+    sweep = ThresholdSweep(scored.scores, scored.labels, scored.amounts, review_fee=7.0, fraud_cost="amount")
+    explorer = data["explorer"]
+    import base64
+
+    arrays = unpack(base64.b64decode(explorer["data_b64"]), explorer["layout"])
+    curve = sweep.curve(arrays["stops"])
+    assert np.array_equal(arrays["alerts"], curve["alerts"]) and np.array_equal(arrays["fn"], curve["fn"])
+    assert explorer["n"] == len(scored.scores) and explorer["review_fee"] == 7.0
+    decision = data["decision"]
+    point = sweep.at(model.threshold_)
+    assert decision["threshold"] == model.threshold_ and decision["alerts"] == point.alerts and decision["fn"] == point.fn
+    assert explorer["current"]["threshold"] == model.threshold_
+    assert decision["prevalence"] == pytest.approx(model.deploy_prevalence)
+
+
+def test_the_cli_never_overwrites_and_names_what_is_wrong(written, env, tmp_path):
+    target, _ = written
+    before = target.read_bytes()
+    again = run_cli(["report", "--name", FRAUD_MODEL, "--output", str(target)], env)
+    assert again.returncode == 1 and target.read_bytes() == before
+    assert again.stderr.strip().splitlines() == [
+        f"error: {target} exists; choose a new file for the report (it is never overwritten)."]
+    missing = run_cli(["report", "--name", "no-such-model", "--output", str(tmp_path / "a.html")], env)
+    assert missing.returncode == 1 and len(missing.stderr.strip().splitlines()) == 1
+    assert missing.stderr.startswith("error: No model named 'no-such-model'")
+    digits = run_cli(["report", "--name", MNIST_MODEL, "--output", str(tmp_path / "b.html")], env)
+    assert digits.returncode == 1 and digits.stderr.startswith("error: ") and "fraud" in digits.stderr
+    both = run_cli(["report", "--name", FRAUD_MODEL, "--output", str(tmp_path / "c.html"), "--threshold", "1",
+                    "--strategy", "max_f1"], env)
+    assert both.returncode == 2 and "not allowed with argument" in both.stderr
+    assert not any(tmp_path.iterdir())
+
+
+def test_a_stored_strategy_sets_the_threshold(env, tmp_path):
+    from vae_core import registry
+    from vae_core.fraud import FraudModel
+
+    model = FraudModel.from_loaded(registry.load_model(FRAUD_MODEL, env["VAE_MODELS_DIR"]))
+    target = tmp_path / "f1.html"
+    done = run_cli(["report", "--name", FRAUD_MODEL, "--output", str(target), "--strategy", "max_f1"], env)
+    assert done.returncode == 0, done.stderr
+    decision = payload(target.read_text(encoding="utf-8"))["decision"]
+    assert decision["threshold"] == model.info["thresholds_by_strategy"]["max_f1"]["value"]
+    assert decision["how"].startswith("Maximum F1, chosen on the validation split")
+
+
+def test_the_map_samples_rows_above_its_limit_keeping_every_fraud(env, app_data_dir, monkeypatch):  # noqa: F811
+    from dashboard import report
+    from vae_core import registry, sources
+    from vae_core.fraud import FraudModel, score_dataset
+
+    monkeypatch.setenv("VAE_DATA_DIR", env["VAE_DATA_DIR"])
+    info = registry.check_model(FRAUD_MODEL, env["VAE_MODELS_DIR"])
+    model = FraudModel.from_loaded(registry.load_model(FRAUD_MODEL, env["VAE_MODELS_DIR"]))
+    scored = score_dataset(model, sources.transactions(app_data_dir / "creditcard" / "creditcard.csv"))
+    frauds = int(scored.labels.sum())
+    limit = max(2 * frauds, 40)
+    assert limit < len(scored.scores)
+    text = report.fraud_report(info, model, scored, threshold=model.threshold_, how="test", review_fee=5.0,
+                               fraud_cost="amount", map_limit=limit)
+    data = payload(text)
+    assert data["map"]["n"] == limit
+    labels = np.frombuffer(__import__("base64").b64decode(data["map"]["blob_labels"]), np.uint8)
+    assert int(labels.sum()) == frauds
+    assert f"The map shows {limit:,} of the {len(scored.scores):,} rows" in text and "seed 0" in text
+    again = report.fraud_report(info, model, scored, threshold=model.threshold_, how="test", review_fee=5.0,
+                                fraud_cost="amount", map_limit=limit)
+    assert payload(again)["map"]["blob_xy"] == data["map"]["blob_xy"]  # seeded: the same rows every time
+
+
+def test_the_reports_outcome_colours_are_the_dashboards():
+    from dashboard import figures, report
+
+    assert report.OUTCOME_COLOURS == figures.OUTCOME_COLOURS
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "creditcard").is_dir(), reason=f"no credit-card data under {SHARED_DATA}")
+def test_the_shipped_fraud_models_report_is_under_10_mb(tmp_path):
+    target = tmp_path / "fraud-subset.html"
+    done = run_cli(["report", "--name", "fraud-subset", "--output", str(target)],
+                   {"VAE_MODELS_DIR": str(SHIPPED), "VAE_DATA_DIR": str(SHARED_DATA)})
+    assert done.returncode == 0, done.stderr[-2000:]
+    size = target.stat().st_size
+    print(f"fraud-subset report: {size / 1e6:.2f} MB")
+    assert 100_000 < size <= LIMIT_BYTES
