@@ -42,9 +42,10 @@ def register(commands: argparse._SubParsersAction) -> Any:
     sub.add_argument("--models-dir", help="registry folder (default: $VAE_MODELS_DIR or ./models)")
     sub.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS,
                      help="also show TensorFlow's start-up and logging lines")
-    sub.add_argument("--name", required=True, help="the fraud model to report on")
+    sub.add_argument("--name", required=True, help="the model to report on (fraud or MNIST)")
     sub.add_argument("--output", required=True, help="HTML file to write (never overwritten)")
-    sub.add_argument("--data", help="transactions CSV to show (default: the rows the model was tested on)")
+    sub.add_argument("--data", help="fraud: transactions CSV to show (default: the rows the model was tested on); "
+                                     "MNIST: a folder of IDX files or an mnist.npz (default: the best available)")
     choice = sub.add_mutually_exclusive_group()
     choice.add_argument("--threshold", type=_finite_float, help="the threshold in force (default: the model's)")
     choice.add_argument("--strategy", help="use a threshold strategy stored with the model (e.g. max_f1)")
@@ -62,8 +63,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         raise DataError(f"{output} exists; choose a new file for the report (it is never overwritten).")
     if not output.parent.is_dir():
         raise DataError(f"Output folder {output.parent} does not exist.")
-    text = fraud_report_for(args.name, models_dir=args.models_dir, data=args.data, threshold=args.threshold,
-                            strategy=args.strategy, review_fee=args.review_fee, miss_cost=args.miss_cost)
+    text = report_for(args.name, models_dir=args.models_dir, data=args.data, threshold=args.threshold,
+                      strategy=args.strategy, review_fee=args.review_fee, miss_cost=args.miss_cost)
     write_new(output, text)
     print(f"report written to {output} ({output.stat().st_size / 1e6:.1f} MB)")
     return 0
@@ -77,6 +78,26 @@ def write_new(path: Path, text: str) -> None:
         os.link(partial, path)
     finally:
         partial.unlink(missing_ok=True)
+
+
+def report_for(name: str, *, models_dir: str | None = None, data: str | None = None, threshold: float | None = None,
+               strategy: str | None = None, review_fee: float | None = None, miss_cost: float | None = None) -> str:
+    """The report on model `name`: a fraud model's (`fraud_report_for`), or an MNIST model's on the test
+    split of `data` (an MNIST folder or mnist.npz; default: the best available source)."""
+    from vae_core import sources
+    from vae_core.errors import ConfigError
+    from vae_core.registry import check_model, load_model
+
+    info = check_model(name, models_dir)
+    if info.kind == "fraud":
+        return fraud_report_for(name, models_dir=models_dir, data=data, threshold=threshold, strategy=strategy,
+                                review_fee=review_fee, miss_cost=miss_cost)
+    given = [flag for flag, value in (("--threshold", threshold), ("--strategy", strategy),
+                                      ("--review-fee", review_fee), ("--miss-cost", miss_cost)) if value is not None]
+    if given:
+        raise ConfigError(f"{name!r} is an MNIST model; {', '.join(given)} is for fraud models' reports.")
+    images = sources.mnist_test("path", os.path.expanduser(data)) if data else sources.mnist_test()
+    return mnist_report(info, load_model(name, models_dir), images)
 
 
 def fraud_report_for(name: str, *, models_dir: str | None = None, data: str | None = None,
@@ -352,6 +373,204 @@ def fraud_report(info, model, scored, *, threshold: float, how: str, review_fee:
     return _page(info.name, created, model_card(info, model, scored, summary), map_note, payload)
 
 
+MNIST_ROWS = 5_000  # test digits on an MNIST report's map (thumbnails of each travel in the file)
+# figures.CLASS_COLOURS, repeated so that this module never imports Plotly (tests/test_report.py checks).
+CLASS_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+                 "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
+PRIOR_SAMPLES = 64
+
+
+def _png(image) -> str:
+    """A greyscale image (h, w) in [0, 1] as a data: URI."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.fromarray(np.rint(np.clip(image, 0, 1) * 255).astype(np.uint8), mode="L").save(out, format="PNG")
+    return "data:image/png;base64," + _b64(out.getvalue())
+
+
+def _curve_svg(series: dict[str, list[float]], title: str, width: int = 520, height: int = 220) -> str:
+    """Per-epoch curves as an inline SVG (no script): {name: values}."""
+    import math
+
+    values = [v for vs in series.values() for v in vs if isinstance(v, (int, float)) and math.isfinite(v)]
+    if not values:
+        return ""
+    low, high = min(values), max(values)
+    high = high if high > low else low + 1
+    n = max(len(v) for v in series.values())
+    left, right, top, bottom = 52, 10, 22, 28
+    def x(i: int) -> float:
+        return left + (width - left - right) * (i / max(1, n - 1))
+    def y(v: float) -> float:
+        return top + (height - top - bottom) * (1 - (v - low) / (high - low))
+    colours = ("#4c78a8", "#e45756", "#54a24b", "#b279a2")
+    parts = [f'<svg width="{width}" height="{height}" role="img" '
+             f'aria-label="{html.escape(title)}" font-size="11" font-family="system-ui, sans-serif">',
+             f'<text x="{left}" y="14" fill="#31333f">{html.escape(title)}</text>',
+             f'<line x1="{left}" y1="{height - bottom}" x2="{width - right}" y2="{height - bottom}" stroke="#ccc"/>']
+    for v in (low, (low + high) / 2, high):
+        parts.append(f'<text x="{left - 4}" y="{y(v) + 4:.1f}" text-anchor="end" fill="#6b6f7e">{v:.4g}</text>')
+    parts.append(f'<text x="{width - right}" y="{height - 8}" text-anchor="end" fill="#6b6f7e">epoch {n}</text>')
+    for k, (name, vs) in enumerate(series.items()):
+        points = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in enumerate(vs)
+                          if isinstance(v, (int, float)) and math.isfinite(v))
+        colour = colours[k % len(colours)]
+        parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="{points}"/>')
+        parts.append(f'<text x="{left + 8 + 130 * k}" y="{top + 12}" fill="{colour}">— {html.escape(name)}</text>')
+    return "".join(parts) + "</svg>"
+
+
+def mnist_card(info) -> str:
+    """An MNIST model's card: data, architecture, training, and the ELBO / IWAE figures with their protocol."""
+    from dashboard import presentation
+
+    meta = info.metadata
+    metrics = meta.get("metrics", {})
+    config = meta.get("train_config") or {}
+    facts = [("Model", f"{info.name} · {presentation.model_variant(info)}"),
+             ("Architecture", presentation.architecture_text(info)),
+             ("Trained on", presentation.short_source(meta.get("data_source"))),
+             ("Training", f"{meta.get('epochs_run', '?')} epochs in {meta.get('training_seconds', '?')} s"
+                          + (f", batch {config['batch_size']}" if config.get("batch_size") else "")
+                          + (f", learning rate {config['learning_rate']:g} ({config.get('lr_schedule', 'constant')})"
+                             if isinstance(config.get("learning_rate"), (int, float)) else "")
+                          + f", created {str(meta.get('created') or '')[:16].replace('T', ' ')}")]
+    card = "<dl class=\"card\">" + "".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd>" for k, v in facts) + "</dl>"
+    figures = []
+    if isinstance(metrics.get("test_neg_elbo"), (int, float)):
+        figures.append({"figure": "test −ELBO (single sample)", "nats": f"{metrics['test_neg_elbo']:.2f}"})
+    if isinstance(metrics.get("test_reconstruction"), (int, float)):
+        figures.append({"figure": "  of which reconstruction −log p(x|z)", "nats": f"{metrics['test_reconstruction']:.2f}"})
+    if isinstance(metrics.get("test_kl"), (int, float)):
+        figures.append({"figure": "  of which KL(q(z|x) ‖ p(z))", "nats": f"{metrics['test_kl']:.2f}"})
+    if isinstance(metrics.get("test_iw_nll"), (int, float)):
+        figures.append({"figure": f"test −log p(x) ≤ (IWAE, {metrics.get('iw_samples', '?'):,} draws per image)",
+                        "nats": f"{metrics['test_iw_nll']:.2f}"})
+    if figures:
+        n_test = metrics.get("n_test")
+        card += ("<h3>ELBO and IWAE</h3>" + _table(figures)
+                 + f"<p class=\"note\">Protocol: continuous MNIST (pixels in [0, 1], summed Bernoulli cross-entropy over "
+                   f"784 pixels), not binarized MNIST; averaged over {n_test:,} test images" if isinstance(n_test, int)
+                 else "<p class=\"note\">Protocol: continuous MNIST (pixels in [0, 1], summed Bernoulli cross-entropy)")
+        if figures:
+            card += ("; the −ELBO with one draw of z per image, the importance-weighted bound with K draws from "
+                     "q(z|x) (tighter as K grows)" + (f", computed in {metrics['iw_seconds']:g} s" if
+                                                       isinstance(metrics.get("iw_seconds"), (int, float)) else "")
+                     + ".</p>")
+    history = meta.get("history") or {}
+    if history.get("neg_elbo"):
+        card += _curve_svg({"training −ELBO": history.get("neg_elbo", []),
+                            "validation −ELBO": history.get("val_neg_elbo", [])}, "−ELBO per epoch (nats)")
+    card += ("<details><summary>Every stored metric</summary>"
+             + _table(presentation.metrics_rows(metrics, info.vae_config.variational)) + "</details>")
+    return card
+
+
+def mnist_map_payload(vae, data, *, limit: int = MNIST_ROWS, method: str = "dims", dims: tuple[int, int] = (0, 1),
+                      region: dict | None = None) -> tuple[dict[str, Any], str, Any]:
+    """(the latent map's args with every blob as base64 and digit thumbnails, a note on the rows it
+    shows, the μ of those rows)."""
+    import numpy as np
+
+    from dashboard.components.latent_map import MapConfig, blob, categorical_colours, contour_runs, image_atlas, map_args
+    from vae_core.latent import cached_projection, density_contours, map_bounds, point_terms, prior_radii, sample_rows
+
+    n = len(data.x_test)
+    rows = sample_rows(n, limit, 0)
+    x, labels = data.x_test[rows], data.y_test[rows].astype(np.int64)
+    terms = point_terms(vae, x, labels)
+    if vae.vae_config.latent_dim < 3:
+        method = "dims"
+    projection = cached_projection(terms.mu, method, dims)
+    xy = projection.xy.astype(np.float32)
+    bounds = map_bounds(xy)
+    contours, runs = contour_runs(density_contours(xy, bounds=bounds))
+    prior = []
+    if projection.prior_centre is not None and projection.axis_titles[1]:
+        masses = (0.5, 0.9, 0.99)
+        prior = [{"x": projection.prior_centre[0], "y": projection.prior_centre[1], "r": float(r), "mass": m}
+                 for m, r in zip(masses, prior_radii(masses))]
+    colour, legend = categorical_colours(labels, [str(d) for d in range(10)], list(CLASS_COLOURS), "digit")
+    reconstructions = vae.decode(terms.mu, labels if vae.conditional else None).reshape(len(rows), 28, 28)
+    atlas, layout = image_atlas(x.reshape(len(rows), 28, 28))
+    recon, _ = image_atlas(reconstructions, layout["columns"])
+    blobs = {"xy": blob(xy), "contours": contours, "colour": colour, "labels": blob(labels.astype(np.uint8)),
+             "error": blob(terms.reconstruction.astype(np.float32)), "kl": blob(terms.kl.astype(np.float32)),
+             "atlas": atlas, "recon": recon}
+    config = MapConfig(n=len(rows), kind="mnist", axis_titles=projection.axis_titles, bounds=bounds,
+                       view_id=f"report|{method}|{dims}", legend=legend, class_names=[str(d) for d in range(10)],
+                       selection=region, prior=prior, density=runs, atlas=layout)
+    args = map_args(blobs, config, {})
+    for name in blobs:
+        args[f"blob_{name}"] = _b64(args[f"blob_{name}"])
+    note = (f"The map shows {len(rows):,} of the {n:,} test digits, a random sample (seed 0), so that the file stays "
+            "small; hover a point for the digit and its reconstruction." if len(rows) < n else
+            f"The map shows all {n:,} test digits; hover a point for the digit and its reconstruction.")
+    return _finite(args), note, terms.mu
+
+
+def scrub_payload(vae) -> dict[str, Any]:
+    """The scrub decoder's args with a dense decoder's weights inline as float16 (half the bytes;
+    the parent script turns them back into the float32 the scrub reads)."""
+    import numpy as np
+
+    from dashboard.components.latent_scrub import scrub_args
+
+    args = scrub_args(vae, None, dims=(0, 1), extent=4.0, label=0 if vae.conditional else None)
+    for layer in args["decoder"].get("layers", []):
+        for part in ("kernel", "bias"):
+            values = np.frombuffer(base64.b64decode(layer.pop(part)), "<f4")
+            layer[f"{part}_f16"] = _b64(values.astype("<f2").tobytes())
+    return args
+
+
+def mnist_report(info, loaded, data, *, limit: int = MNIST_ROWS, method: str = "dims", dims: tuple[int, int] = (0, 1),
+                 region: dict | None = None) -> str:
+    """The report (HTML text) on MNIST model `info`/`loaded` over the test split of `data`: its card
+    with the ELBO and IWAE figures, the latent map with digit thumbnails, the scrub decoder and prior samples."""
+    import datetime
+
+    import numpy as np
+
+    from vae_core.latent import mosaic
+
+    vae = loaded.vae
+    config = vae.vae_config
+    map_args_, note, _ = mnist_map_payload(vae, data, limit=limit, method=method, dims=dims, region=region)
+    payload: dict[str, Any] = {"map": map_args_, "map_html": _frontend("latent_map")}
+    scrub_note = ""
+    if config.latent_dim >= 2:
+        payload["scrub"] = scrub_payload(vae)
+        payload["scrub_html"] = _frontend("latent_scrub")
+        scrub_note = ("Drag on the plane (z0, z1; the other dims at 0) and the decoder redraws the digit in this "
+                      "file, as on the Decoder page." + (" Its weights are stored here as float16, so a pixel can "
+                                                          "differ from the app's by about a thousandth."
+                                                          if "layers" in payload["scrub"]["decoder"] else ""))
+    z = np.random.default_rng(0).standard_normal((PRIOR_SAMPLES, config.latent_dim)).astype(np.float32)
+    labels = np.arange(PRIOR_SAMPLES) % 10 if vae.conditional else None
+    samples = vae.decode(z, labels).reshape(PRIOR_SAMPLES, 28, 28)
+    prior = (f'<img src="{_png(mosaic(samples, 16))}" alt="prior samples" width="{16 * 28 * 2}" '
+             f'style="image-rendering: pixelated; max-width: 100%">')
+    created = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    scrub = "" if "scrub" not in payload else (f'<h2>Decoder</h2><p class="sub">{html.escape(scrub_note)}</p>'
+                                               '<div id="scrub-slot"></div>')
+    body = f"""<h2>Model card</h2>
+{mnist_card(info)}
+<h2>Latent space</h2>
+<p class="sub">Each test digit's μ, coloured by digit. Drag to pan, scroll to zoom, click legend entries to hide a digit.
+{html.escape(note)}</p>
+<div id="map-slot"></div>
+{scrub}
+<h2>Prior samples</h2>
+<p class="sub">{PRIOR_SAMPLES} draws of z ~ N(0, I) (seed 0), decoded to p(x | z)'s mean{" (labels 0–9 in turn)" if vae.conditional else ""}.</p>
+{prior}"""
+    return _shell(f"{info.name}: MNIST model report", created, body, payload)
+
+
 _STYLE = """
 :root { --fg: #31333f; --muted: #6b6f7e; --line: #e6e7eb; --accent: #4c78a8; }
 body { margin: 0 auto; max-width: 1180px; padding: 16px 24px 48px; color: var(--fg);
@@ -376,18 +595,9 @@ _SCRIPT = r"""
 (function () {
   const P = JSON.parse(document.getElementById("report-data").textContent);
   const bytes = function (b64) { const s = atob(b64), out = new Uint8Array(s.length); for (let i = 0; i < s.length; i++) out[i] = s.charCodeAt(i); return out; };
+  const base64 = function (u8) { let text = ""; for (let i = 0; i < u8.length; i += 8192) text += String.fromCharCode.apply(null, u8.subarray(i, i + 8192)); return btoa(text); };
   const $ = function (id) { return document.getElementById(id); };
-  // --- the explorer's data, unpacked as the explorer does (for the decision box) ---
-  const explorerData = bytes(P.explorer.data_b64);
-  const types = { f8: Float64Array, f4: Float32Array, i4: Int32Array };
-  const arrays = {};
-  Object.keys(P.explorer.layout).forEach(function (name) {
-    const spec = P.explorer.layout[name];
-    arrays[name] = new types[spec[0]](explorerData.slice().buffer, spec[1], spec[2]);
-  });
-  const D = P.decision;
-  const state = { threshold: D.threshold, alerts: D.alerts, fn: D.fn, released: 0 };
-  window.__report = { state: state, requests: 0, frames: {} };
+  window.__report = { frames: {} };
 
   function general(x, digits) {
     if (x === 0) return "0";
@@ -398,6 +608,53 @@ _SCRIPT = r"""
   }
   const grouped = function (x, d) { return x.toLocaleString("en-US", { minimumFractionDigits: d, maximumFractionDigits: d }); };
 
+  // --- Streamlit's part of the component protocol -------------------------------------------------
+  const frames = {};
+  function mount(id, doc, args) {
+    const frame = document.createElement("iframe");
+    frame.id = id; frame.title = id; frame.setAttribute("sandbox", "allow-scripts");
+    frame.srcdoc = doc;
+    $(id + "-slot").appendChild(frame);
+    frames[id] = { frame: frame, args: args };
+    window.__report.frames[id] = { ready: false, heights: 0, values: 0 };
+  }
+  function render(id) {
+    const f = frames[id];
+    const args = id === "map" ? decodeMapArgs(f.args) : f.args;
+    f.frame.contentWindow.postMessage({ type: "streamlit:render", args: args, dfs: [], disabled: false,
+                                        theme: { base: "light" } }, "*");
+  }
+  window.addEventListener("message", function (event) {
+    const data = event.data;
+    if (!data || !data.isStreamlitMessage) return;
+    const id = Object.keys(frames).find(function (k) { return frames[k].frame.contentWindow === event.source; });
+    if (!id) return;
+    const info = window.__report.frames[id];
+    if (data.type === "streamlit:componentReady") { info.ready = true; render(id); }
+    else if (data.type === "streamlit:setFrameHeight") { info.heights++; frames[id].frame.style.height = data.height + "px"; }
+    else if (data.type === "streamlit:setComponentValue") { info.values++; onValue(id, data.value); }
+  });
+  function decodeMapArgs(m) {
+    const out = Object.assign({}, m);
+    Object.keys(m).forEach(function (k) { if (k.indexOf("blob_") === 0) out[k] = bytes(m[k]); });
+    return out;
+  }
+
+  // --- the fraud report: the decision in force follows the explorer's releases ---------------------
+  const D = P.decision, state = D ? { threshold: D.threshold, alerts: D.alerts, fn: D.fn, released: 0 } : null;
+  window.__report.state = state;
+  let arrays = null;
+  if (P.explorer) {
+    const explorerData = bytes(P.explorer.data_b64);
+    const types = { f8: Float64Array, f4: Float32Array, i4: Int32Array };
+    arrays = {};
+    Object.keys(P.explorer.layout).forEach(function (name) {
+      const spec = P.explorer.layout[name];
+      arrays[name] = new types[spec[0]](explorerData.slice().buffer, spec[1], spec[2]);
+    });
+    P.explorer.data = explorerData;
+    delete P.explorer.data_b64;
+  }
   // The alert rate at the threshold: as sampled (alerts / rows), and at the deployment prevalence
   // (recall × p + false-positive rate × (1 − p)) when the rows are labelled.
   function rates() {
@@ -418,37 +675,7 @@ _SCRIPT = r"""
     $("d-rate-where").textContent = r.deployed !== undefined ? "at the deployment prevalence " + grouped(100 * D.prevalence, 3) + "%" : "as sampled";
     $("d-per-day").textContent = grouped(volume * rate, 1);
     $("d-sampled").textContent = grouped(state.alerts, 0) + " of " + grouped(D.n, 0) + " rows (" + grouped(100 * r.sampled, 2) + "%)";
-    window.__report.perDay = volume * rate;
   }
-  $("volume").addEventListener("input", showDecision);
-
-  // --- Streamlit's part of the component protocol -------------------------------------------------
-  const frames = {};
-  function mount(id, doc, args) {
-    const frame = document.createElement("iframe");
-    frame.id = id; frame.title = id; frame.setAttribute("sandbox", "allow-scripts");
-    frame.srcdoc = doc;
-    $(id + "-slot").appendChild(frame);
-    frames[id] = { frame: frame, args: args };
-    window.__report.frames[id] = { ready: false, heights: 0, values: 0 };
-  }
-  function render(id) {
-    if (id === "map") { renderMap(); return; }
-    const f = frames[id];
-    f.frame.contentWindow.postMessage({ type: "streamlit:render", args: f.args, dfs: [], disabled: false,
-                                        theme: { base: "light" } }, "*");
-  }
-  window.addEventListener("message", function (event) {
-    const data = event.data;
-    if (!data || !data.isStreamlitMessage) return;
-    const id = Object.keys(frames).find(function (k) { return frames[k].frame.contentWindow === event.source; });
-    if (!id) return;
-    const info = window.__report.frames[id];
-    if (data.type === "streamlit:componentReady") { info.ready = true; render(id); }
-    else if (data.type === "streamlit:setFrameHeight") { info.heights++; frames[id].frame.style.height = data.height + "px"; }
-    else if (data.type === "streamlit:setComponentValue") { info.values++; onValue(id, data.value); }
-  });
-
   function onValue(id, value) {
     if (id !== "explorer" || !value || typeof value.threshold !== "number") return;  // the map's selections stay in the map
     const k = arrays.stops.indexOf(value.threshold);
@@ -458,7 +685,6 @@ _SCRIPT = r"""
     showDecision();
     if (frames.map) recolour();
   }
-
   // The map's outcome colours at the released threshold, as vae_core.fraud_analysis.outcome_codes.
   function recolour() {
     const m = frames.map.args;
@@ -470,31 +696,57 @@ _SCRIPT = r"""
       codes[i] = flagged ? (positive ? 0 : 1) : (positive ? 2 : 3);
       counts[codes[i]]++;
     }
-    let text = "";
-    for (let i = 0; i < codes.length; i += 8192) text += String.fromCharCode.apply(null, codes.subarray(i, i + 8192));
-    m.blob_colour = btoa(text);
+    m.blob_colour = base64(codes);
     m.ids = Object.assign({}, m.ids, { colour: "outcome-" + state.threshold });
     m.legend = Object.assign({}, m.legend, { counts: counts, title: "outcome at threshold " + general(state.threshold, 4) });
     m.threshold = state.threshold;
-    renderMap();
-  }
-  function decodeMapArgs(m) {
-    const out = Object.assign({}, m);
-    Object.keys(m).forEach(function (k) { if (k.indexOf("blob_") === 0) out[k] = bytes(m[k]); });
-    return out;
-  }
-  function renderMap() {
-    const f = frames.map;
-    f.frame.contentWindow.postMessage({ type: "streamlit:render", args: decodeMapArgs(f.args), dfs: [], disabled: false,
-                                        theme: { base: "light" } }, "*");
+    render("map");
   }
 
-  const explorerArgs = Object.assign({}, P.explorer, { data: explorerData });
-  delete explorerArgs.data_b64;
-  mount("explorer", P.explorer_html, explorerArgs);
+  // --- the MNIST report: the decoder's weights travel as float16, the scrub reads float32 ----------
+  function float16To32(b64) {
+    const b = bytes(b64), h = new Uint16Array(b.buffer, 0, b.length / 2), f = new Float32Array(h.length);
+    for (let i = 0; i < h.length; i++) {
+      const x = h[i], sign = x & 0x8000 ? -1 : 1, e = (x >> 10) & 31, m = x & 1023;
+      f[i] = e === 0 ? sign * m * Math.pow(2, -24) : e === 31 ? (m ? NaN : sign * Infinity) : sign * (1 + m / 1024) * Math.pow(2, e - 15);
+    }
+    return base64(new Uint8Array(f.buffer));
+  }
+  if (P.scrub && P.scrub.decoder.layers) {
+    P.scrub.decoder.layers.forEach(function (layer) {
+      if (layer.kernel_f16) { layer.kernel = float16To32(layer.kernel_f16); delete layer.kernel_f16; }
+      if (layer.bias_f16) { layer.bias = float16To32(layer.bias_f16); delete layer.bias_f16; }
+    });
+  }
+
+  if (P.explorer) mount("explorer", P.explorer_html, P.explorer);
   if (P.map) mount("map", P.map_html, P.map);
-  showDecision();
+  if (P.scrub) mount("scrub", P.scrub_html, P.scrub);
+  if (D) { $("volume").addEventListener("input", showDecision); showDecision(); }
 })();
+"""
+
+
+def _shell(title: str, created: str, body: str, payload: dict[str, Any]) -> str:
+    """The page around `body`: style, the inline data and the parent script."""
+    return f"""<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data: blob:; frame-src 'self' about: data:; child-src 'self' about: data:">
+<title>{html.escape(title)}</title>
+<style>{_STYLE}</style>
+</head>
+<body>
+<h1>{html.escape(title)}</h1>
+<p class="sub">Written by VAE Latent Explorer on {html.escape(created)}. Everything is in this one file: it needs no
+server and fetches nothing.</p>
+{body}
+<script type="application/json" id="report-data">{_script_json(payload)}</script>
+<script>{_SCRIPT}</script>
+</body>
+</html>
 """
 
 
@@ -510,20 +762,7 @@ def _page(name: str, created: str, card: str, map_note: str, payload: dict[str, 
 Hover a point for its row, score, KL and largest feature errors; drag to pan, scroll to zoom, click legend entries to hide
 an outcome. {html.escape(map_note)}</p>
 <div id="map-slot"></div>"""
-    return f"""<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data: blob:; frame-src 'self' about: data:; child-src 'self' about: data:">
-<title>{html.escape(name)}: fraud model report</title>
-<style>{_STYLE}</style>
-</head>
-<body>
-<h1>{html.escape(name)}: fraud model report</h1>
-<p class="sub">Written by VAE Latent Explorer on {html.escape(created)}. Everything is in this one file: it needs no
-server and fetches nothing.</p>
-<h2>Model card</h2>
+    body = f"""<h2>Model card</h2>
 {card}
 <h2>Threshold explorer</h2>
 <p class="sub">Drag on the score histogram (or focus it and use the arrow keys): the counts, the confusion matrix,
@@ -540,9 +779,5 @@ deployment prevalence. Releasing sets the decision below.</p>
   <div><div class="label">Flagged in this report's rows</div><div class="value" id="d-sampled" style="font-size:15px"></div></div>
 </div>
 <p class="sub">Costs: {html.escape(costs)}.{html.escape(best)}</p>
-{map_section}
-<script type="application/json" id="report-data">{_script_json(payload)}</script>
-<script>{_SCRIPT}</script>
-</body>
-</html>
-"""
+{map_section}"""
+    return _shell(f"{name}: fraud model report", created, body, payload)

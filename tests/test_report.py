@@ -128,8 +128,9 @@ def test_the_cli_never_overwrites_and_names_what_is_wrong(written, env, tmp_path
     missing = run_cli(["report", "--name", "no-such-model", "--output", str(tmp_path / "a.html")], env)
     assert missing.returncode == 1 and len(missing.stderr.strip().splitlines()) == 1
     assert missing.stderr.startswith("error: No model named 'no-such-model'")
-    digits = run_cli(["report", "--name", MNIST_MODEL, "--output", str(tmp_path / "b.html")], env)
-    assert digits.returncode == 1 and digits.stderr.startswith("error: ") and "fraud" in digits.stderr
+    digits = run_cli(["report", "--name", MNIST_MODEL, "--output", str(tmp_path / "b.html"), "--threshold", "3"], env)
+    assert digits.returncode == 1 and digits.stderr.strip().splitlines() == [
+        f"error: {MNIST_MODEL!r} is an MNIST model; --threshold is for fraud models' reports."]
     both = run_cli(["report", "--name", FRAUD_MODEL, "--output", str(tmp_path / "c.html"), "--threshold", "1",
                     "--strategy", "max_f1"], env)
     assert both.returncode == 2 and "not allowed with argument" in both.stderr
@@ -173,10 +174,51 @@ def test_the_map_samples_rows_above_its_limit_keeping_every_fraud(env, app_data_
     assert payload(again)["map"]["blob_xy"] == data["map"]["blob_xy"]  # seeded: the same rows every time
 
 
-def test_the_reports_outcome_colours_are_the_dashboards():
+def test_the_reports_colours_are_the_dashboards():
     from dashboard import figures, report
 
-    assert report.OUTCOME_COLOURS == figures.OUTCOME_COLOURS
+    assert report.OUTCOME_COLOURS == figures.OUTCOME_COLOURS and report.CLASS_COLOURS == figures.CLASS_COLOURS
+
+
+def test_an_mnist_models_report_has_the_map_with_thumbnails_the_decoder_prior_samples_and_the_elbo(env, tmp_path):
+    from vae_core import registry
+    from vae_core.export import export_dense_decoder
+
+    target = tmp_path / "digits.html"
+    done = run_cli(["report", "--name", MNIST_MODEL, "--output", str(target)], env, check_modules=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+    text = target.read_text(encoding="utf-8")
+    assert f"{MNIST_MODEL}: MNIST model report" in text and "test −ELBO (single sample)" in text
+    assert "Protocol: continuous MNIST" in text and '<img src="data:image/png;base64,' in text
+    assert not re.search(r"https?://|<script[^>]+src=|<link\b", text)
+    data = payload(text)
+    assert data["map"]["kind"] == "mnist" and data["map"]["atlas"]["count"] == data["map"]["n"] == 200
+    assert "blob_atlas" in data["map"] and "blob_recon" in data["map"]
+    assert "The map shows all 200 test digits" in text
+    # the decoder's weights as float16: within float16's rounding of the model's float32 weights
+    exported = export_dense_decoder(registry.load_model(MNIST_MODEL, env["VAE_MODELS_DIR"]).vae)
+    layers = data["scrub"]["decoder"]["layers"]
+    assert len(layers) == len(exported["layers"])
+    import base64
+
+    for mine, theirs in zip(layers, exported["layers"]):
+        half = np.frombuffer(base64.b64decode(mine["kernel_f16"]), "<f2").astype(np.float32)
+        full = np.frombuffer(base64.b64decode(theirs["kernel"]), "<f4")
+        assert np.allclose(half, full, rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.skipif(not (SHARED_DATA / "mnist").is_dir(), reason=f"no MNIST under {SHARED_DATA}")
+@pytest.mark.parametrize("name", ["mnist-dense-2d", "mnist-dense-20d"])
+def test_the_shipped_mnist_models_reports_are_under_10_mb(tmp_path, name):
+    target = tmp_path / f"{name}.html"
+    done = run_cli(["report", "--name", name, "--output", str(target)],
+                   {"VAE_MODELS_DIR": str(SHIPPED), "VAE_DATA_DIR": str(SHARED_DATA)})
+    assert done.returncode == 0, done.stderr[-2000:]
+    size = target.stat().st_size
+    print(f"{name} report: {size / 1e6:.2f} MB")
+    assert "The map shows 5,000 of the 10,000 test digits, a random sample (seed 0)" in target.read_text(encoding="utf-8")
+    assert 1_000_000 < size <= LIMIT_BYTES
 
 
 @pytest.mark.skipif(not (SHARED_DATA / "creditcard").is_dir(), reason=f"no credit-card data under {SHARED_DATA}")

@@ -133,10 +133,13 @@ def draw_map(name: str, key, data_key, points, view: dict, threshold: float | No
 
 def export_report(info, key, data_key, view: dict, threshold: float | None, where: str) -> None:
     """A download of the model's report (dashboard.report): one HTML file with this map's axes and
-    selection, the threshold in force and the costs set on the Fraud threshold page."""
+    selection; for a fraud model the threshold in force and the costs set on the Fraud threshold page."""
     region = Region.from_text(view["region"]).to_dict() if view["region"] else None
 
     def build() -> str:  # built on click
+        if data_key is None:
+            return report.mnist_report(info, loaders.get_model(info.name), loaders.mnist_test(),
+                                       method=view["projection"], dims=tuple(view["dims"]), region=region)
         model = loaders.fraud_model(info.name)
         fee, fraud_cost = state.costs()
         return report.fraud_report(info, model, loaders.scored(key, data_key), threshold=float(threshold),
@@ -146,8 +149,9 @@ def export_report(info, key, data_key, view: dict, threshold: float | None, wher
 
     st.download_button("Export report (HTML)", data=build, file_name=f"{info.name}-report.html", mime="text/html",
                        key="latent_export_report", on_click="ignore", icon=":material/description:",
-                       help="One HTML file that opens from disk with no server: the model card, the threshold "
-                            "explorer, the decision in force and this map with its selection")
+                       help="One HTML file that opens from disk with no server: the model card and this map with its "
+                            "selection, and the threshold explorer and decision (fraud) or the decoder and prior "
+                            "samples (MNIST)")
 
 
 def digit_selection(mask: np.ndarray, xy: np.ndarray, titles, points, name: str) -> None:
@@ -319,8 +323,7 @@ def main() -> None:
     view = controls(info.name, latent_dim, colours)
     row = selected_row(info.name, len(points.error))
     draw_map(info.name, key, data_key, points, view, threshold, row)
-    if loaded.kind == "fraud":
-        export_report(info, key, data_key, view, threshold, where)
+    export_report(info, key, data_key, view, threshold, where)
     left, right = st.columns([3, 2])
     with left:
         selection_panel(info.name, key, data_key, points, view, threshold, where)
