@@ -42,9 +42,10 @@ def test_engine_refuses_bad_csv(case):
 
 
 def test_engine_refuses_an_oversize_upload(monkeypatch):
-    monkeypatch.setattr(sources, "MAX_UPLOAD_BYTES", 1000)
-    with pytest.raises(DataError, match="uploads are limited to"):
-        sources.read_upload(b"a,Class\n" + b"1,0\n" * 500, "big.csv")
+    monkeypatch.setenv("VAE_MAX_CSV_MB", "1")
+    rows = b"1,0\n" * (2**18)  # with the header: just over 1 MiB of a well-formed CSV
+    with pytest.raises(DataError, match="uploads are limited to 1 MB"):
+        sources.read_upload(b"a,Class\n" + rows, "big.csv")
 
 
 def test_directory_given_as_a_csv(tmp_path):
@@ -61,6 +62,8 @@ def test_train_page_shows_each_bad_upload_and_starts_nothing(app_env, trained_mo
     models = tmp_path / "models"
     shutil.copytree(trained_models_dir, models)
     app_env(models)
+    # A 1 MB upload limit from the start (the uploader is drawn with it; every bad case is smaller).
+    monkeypatch.setenv("VAE_MAX_CSV_MB", "1")
     before = snapshot(models)
     at = open_app(page="train")
     at.segmented_control(key="train_dataset").set_value("fraud").run()
@@ -86,9 +89,12 @@ def test_train_page_shows_each_bad_upload_and_starts_nothing(app_env, trained_mo
     assert "train_job" not in at.session_state
 
     # An upload over the limit (the server enforces it too: see test_security).
-    monkeypatch.setattr(sources, "MAX_UPLOAD_BYTES", 500)
-    at.file_uploader(key="train_fraud_upload").upload("big.csv", CSV_CASES["+inf"][0], "text/csv").run()
-    assert any("uploads are limited to" in e for e in shown_errors(at))
+    data = CSV_CASES["+inf"][0]
+    rows = data.split(b"\n", 1)[1]
+    big = data + rows * (2**20 // len(rows) + 1)  # the same rows again, just past 1 MiB
+    assert 2**20 < len(big) < 2**20 + 2 * len(rows)
+    at.file_uploader(key="train_fraud_upload").upload("big.csv", big, "text/csv").run()
+    assert any("uploads are limited to 1 MB" in e for e in shown_errors(at)), shown_errors(at)
 
     # A folder given as the CSV path.
     at.radio(key="train_fraud_source").set_value("path").run()

@@ -23,9 +23,10 @@ from hypothesis import strategies as st
 
 from app_fixtures import FRAUD_MODEL, MNIST_MODEL, app_data_dir, app_env, trained_models_dir  # noqa: F401
 from fault_kit import (REPO_ROOT, assert_one_clear_line, encrypted_flag_zip, keras_file_with_config, members_of,
-                       open_app, run_cli_cases, shown_errors, snapshot, with_declared_sizes, with_json, zip_bomb,
-                       zip_of)
+                       open_app, run_cli, run_cli_cases, shown_errors, snapshot, with_declared_sizes, with_json,
+                       zip_bomb, zip_of)
 from vae_core import archive, registry, sources
+from vae_core import settings as server_settings
 from vae_core.errors import RegistryError
 
 SOURCES = [*(REPO_ROOT / "vae_core").rglob("*.py"), *(REPO_ROOT / "dashboard").rglob("*.py"), REPO_ROOT / "app.py"]
@@ -166,9 +167,13 @@ def test_engine_refuses_hostile_zip(zip_cases, registry_copy, case):
 
 
 def test_engine_refuses_an_oversize_zip(monkeypatch, zip_cases, registry_copy):
-    monkeypatch.setattr(archive, "MAX_ZIP_BYTES", 1000)
-    with pytest.raises(RegistryError, match="a model zip is at most"):
-        archive.import_zip(zip_cases["name ../x"][0], None, registry_copy)
+    monkeypatch.setenv("VAE_MAX_ZIP_MB", "1")
+    data = archive.export_zip(MNIST_MODEL, registry_copy)
+    oversize = bytes(2**20 + 1 - len(data)) + data  # just over 1 MiB; importable but for its size (zip allows a prefix)
+    before = snapshot(registry_copy)
+    with pytest.raises(RegistryError, match="a model zip is at most 1 MiB"):
+        archive.import_zip(oversize, "fresh-name", registry_copy)
+    assert snapshot(registry_copy) == before
 
 
 def test_models_page_shows_each_refused_zip(app_env, zip_cases, registry_copy):
@@ -198,20 +203,26 @@ def zip_cli_results(zip_cases, trained_models_dir, tmp_path_factory):
         path.write_bytes(data)
         cases[case] = (lambda p, n: lambda m, s: ["import", "--zip", p, "--models-dir", m,
                                                   *(["--name", n] if n is not None else [])])(path, name)
-    oversize = root / "oversize.zip"
-    with open(oversize, "wb") as handle:
-        handle.truncate((archive.MAX_ZIP_MB + 1) * 2**20)  # sparse: costs no disk
-    cases["oversize zip"] = lambda m, s: ["import", "--zip", oversize, "--models-dir", m]
     cases["a folder as the zip"] = lambda m, s: ["import", "--zip", s, "--models-dir", m]
     return run_cli_cases(cases, trained_models_dir, root / "runs")
 
 
-@pytest.mark.parametrize("case", [*ZIP_CASE_NAMES, "oversize zip", "a folder as the zip"])
+@pytest.mark.parametrize("case", [*ZIP_CASE_NAMES, "a folder as the zip"])
 def test_cli_import_refuses_hostile_zip(zip_cli_results, zip_cases, case):
-    fragment = {"oversize zip": "a model zip is at most", "a folder as the zip": "is a folder"}.get(case)
+    fragment = {"a folder as the zip": "is a folder"}.get(case)
     result, before, after = zip_cli_results[case]
     assert_one_clear_line(result, fragment or zip_cases[case][2])
     assert after == before
+
+
+def test_cli_import_refuses_an_oversize_zip(registry_copy, tmp_path):
+    oversize = tmp_path / "oversize.zip"
+    with open(oversize, "wb") as handle:
+        handle.truncate(2**20 + 1)  # just over the 1 MiB set below (sparse: costs no disk)
+    before = snapshot(registry_copy)
+    result = run_cli("import", "--zip", oversize, "--models-dir", registry_copy, env_extra={"VAE_MAX_ZIP_MB": "1"})
+    assert_one_clear_line(result, "a model zip is at most 1 MiB")
+    assert snapshot(registry_copy) == before
 
 
 _PARTS = st.sampled_from(["imported", "model.keras", "config.json", "metadata.json", "fraud.json", "..", ".",
@@ -332,20 +343,27 @@ def _config() -> dict:
 def test_config_keeps_the_server_local_with_upload_limits():
     config = _config()
     assert config["server"]["address"] == "localhost"
-    assert config["server"]["maxUploadSize"] == sources.MAX_UPLOAD_MB >= archive.MAX_ZIP_MB
+    ceiling = server_settings.UPLOAD_CEILING_MB
+    assert config["server"]["maxUploadSize"] == ceiling == sources.MAX_UPLOAD_MB
+    # Neither upload setting can be set above what the server itself lets through, nor defaults above it.
+    assert all(server_settings._NUMBERS[name][3] == ceiling for name in ("max_csv_mb", "max_zip_mb"))
+    defaults = server_settings.Settings()
+    assert defaults.max_zip_mb <= ceiling and defaults.max_csv_mb <= ceiling
     assert config["server"].get("enableXsrfProtection", True) and config["server"].get("enableCORS", True)
     assert config["client"]["showErrorDetails"] == "none"  # no stack traces in the browser
     readme = (REPO_ROOT / "README.md").read_text()
     assert "localhost" in readme and "--server.address 0.0.0.0" in readme  # how to expose it, deliberately
 
 
-def test_uploaders_carry_the_limits(app_env, trained_models_dir):
+def test_uploaders_carry_the_limits(app_env, trained_models_dir, monkeypatch):
     app_env(trained_models_dir)
+    monkeypatch.setenv("VAE_MAX_ZIP_MB", "3")
+    monkeypatch.setenv("VAE_MAX_CSV_MB", "4")
     at = open_app(page="models")
-    assert at.file_uploader(key="models_upload").proto.max_upload_size_mb == archive.MAX_ZIP_MB
+    assert at.file_uploader(key="models_upload").proto.max_upload_size_mb == 3
     at = open_app(active=FRAUD_MODEL, page="threshold")
     at.radio(key="fraud_view_data").set_value("upload").run()
-    assert at.file_uploader(key="fraud_view_upload").proto.max_upload_size_mb == sources.MAX_UPLOAD_MB
+    assert at.file_uploader(key="fraud_view_upload").proto.max_upload_size_mb == 4
 
 
 def _listening(port: int) -> set[str]:
