@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from browser_fixtures import FRAUD, app, app_data_dir, browser, e2e_models, server  # noqa: F401
+from browser_fixtures import DIGITS, FRAUD, app, app_data_dir, browser, e2e_models, server  # noqa: F401
 from dashboard.presentation import NO_ALERTS
 from dashboard.testing.browser import DESKTOP, skip_reason
 
@@ -54,10 +54,19 @@ def report_file(tmp_path_factory, e2e_models, app_data_dir) -> Path:  # noqa: F8
     return target
 
 
+@pytest.fixture(scope="module")
+def digits_file(tmp_path_factory, e2e_models, app_data_dir) -> Path:  # noqa: F811
+    from dashboard.report import report_for, write_new
+
+    target = tmp_path_factory.mktemp("report") / "digits.html"
+    write_new(target, report_for(DIGITS, models_dir=str(e2e_models), data=str(app_data_dir / "mnist")))
+    return target
+
+
 class Report:
     """The report open in a tab, every request routed: `requests` holds each one not for a file: URL."""
 
-    def __init__(self, browser, path: Path):  # noqa: F811
+    def __init__(self, browser, path: Path, components: tuple[str, ...] = ("explorer", "map")):  # noqa: F811
         self.requests: list[str] = []
         self.context = browser.new_context(viewport=DESKTOP, accept_downloads=True)
         self.context.route("**/*", self._route)
@@ -65,10 +74,11 @@ class Report:
         self.errors: list[str] = []
         self.page.on("pageerror", lambda error: self.errors.append(str(error)))
         self.page.goto(path.as_uri())
-        self.page.wait_for_function("() => window.__report && window.__report.frames.explorer.ready "
-                                    "&& window.__report.frames.map.ready", timeout=60_000)
-        self.explorer = self.frame("threshold explorer")
-        self.explorer.wait_for_function("() => window.__thresholdStats && window.__thresholdStats.frames > 0")
+        ready = " && ".join(f"window.__report.frames.{c} && window.__report.frames.{c}.ready" for c in components)
+        self.page.wait_for_function(f"() => window.__report && {ready}", timeout=60_000)
+        if "explorer" in components:
+            self.explorer = self.frame("threshold explorer")
+            self.explorer.wait_for_function("() => window.__thresholdStats && window.__thresholdStats.frames > 0")
 
     def _route(self, route) -> None:
         url = route.request.url
@@ -80,7 +90,8 @@ class Report:
 
     def frame(self, title: str):
         """The component's frame: "threshold explorer" or "latent map"."""
-        return self.page.locator({"threshold explorer": "#explorer", "latent map": "#map"}[title]).element_handle().content_frame()
+        return self.page.locator({"threshold explorer": "#explorer", "latent map": "#map",
+                                  "latent scrub": "#scrub"}[title]).element_handle().content_frame()
 
     def shown(self) -> dict[str, str]:
         return self.explorer.evaluate("() => window.__thresholdShown()")
@@ -211,3 +222,58 @@ def test_the_latent_pages_export_carries_the_maps_selection(app, browser, tmp_pa
         assert opened.requests == []
     finally:
         opened.close()
+
+
+def test_the_mnist_report_decodes_a_digit_and_shows_thumbnails_on_hover_with_no_request(browser, digits_file,  # noqa: F811
+                                                                                         e2e_models):  # noqa: F811
+    from vae_core import registry
+
+    opened = Report(browser, digits_file, components=("map", "scrub"))
+    try:
+        opened.page.locator("#scrub").scroll_into_view_if_needed()
+        scrub = opened.frame("latent scrub")
+        scrub.wait_for_function("() => window.__scrubStats && window.__scrubStats.frames > 0", timeout=30_000)
+        low, high = scrub.evaluate("""() => { const c = document.getElementById('digit'), d = c.getContext('2d')
+            .getImageData(0, 0, c.width, c.height).data; let low = 255, high = 0;
+            for (let i = 0; i < d.length; i += 4) { low = Math.min(low, d[i]); high = Math.max(high, d[i]); }
+            return [low, high]; }""")
+        model = registry.load_model(DIGITS, e2e_models).vae
+        at_zero = model.decode(np.zeros((1, 2), np.float32)).reshape(-1)
+        # not blank: the canvas spans the decoded digit's range of grey (z starts at 0)
+        assert high - low > 20 and abs((high - low) - 255 * (at_zero.max() - at_zero.min())) < 8
+        z = [0.7, -0.4]
+        browser_pixels = np.array(scrub.evaluate(f"() => window.__scrubDecode({z})"))
+        python_pixels = model.decode(np.array([z], np.float32)).reshape(-1)
+        assert np.abs(browser_pixels - python_pixels).max() < 0.01  # float16 weights
+        before = scrub.evaluate("() => window.__scrubImageHash()")
+        plane = scrub.locator("#plane").bounding_box()  # in the page's coordinates
+        opened.page.mouse.click(plane["x"] + plane["width"] * 0.85, plane["y"] + plane["height"] * 0.2)
+        scrub.wait_for_function(f"() => window.__scrubImageHash() !== {before}", timeout=5_000)
+
+        opened.page.locator("#map").scroll_into_view_if_needed()
+        mapped = opened.frame("latent map")
+        mapped.wait_for_function("() => window.__latentMap.ready() && window.__latentMap.atlasReady()", timeout=30_000)
+        index = mapped.evaluate("() => window.__latentMap.isolated(10)")
+        assert index >= 0
+        at = mapped.evaluate(f"() => window.__latentMap.pixelOf({index})")
+        frame_box = opened.page.locator("#map").bounding_box()
+        opened.page.mouse.move(frame_box["x"] + at["x"], frame_box["y"] + at["y"])
+        mapped.wait_for_function("() => window.__latentMap.tipText() !== ''", timeout=5_000)
+        assert all(ink > 0 for ink in mapped.evaluate("() => window.__latentMap.tipInk()"))
+        assert opened.page.evaluate("() => document.querySelector('img[alt=\"prior samples\"]').naturalWidth") > 0
+        assert opened.requests == [] and not opened.errors
+    finally:
+        opened.close()
+
+
+def test_the_latent_pages_export_for_an_mnist_model(app, tmp_path):  # noqa: F811
+    app.open(f"latent?model={DIGITS}", heading="Latent space")
+    app.wait_drawn()
+    with app.page.expect_download(timeout=120_000) as download:
+        app.key("latent_export_report").get_by_role("button", name=re.compile("Export report")).click()
+    target = tmp_path / "digits.html"
+    download.value.save_as(target)
+    text = target.read_text(encoding="utf-8")
+    data = json.loads(re.search(r'id="report-data">(.*?)</script>', text, re.S).group(1))
+    assert data["map"]["kind"] == "mnist" and "layers" in data["scrub"]["decoder"]
+    assert f"{DIGITS}: MNIST model report" in text
