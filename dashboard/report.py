@@ -441,7 +441,13 @@ def mnist_card(info) -> str:
                           + f", created {str(meta.get('created') or '')[:16].replace('T', ' ')}")]
     card = "<dl class=\"card\">" + "".join(f"<dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd>" for k, v in facts) + "</dl>"
     figures = []
-    if isinstance(metrics.get("test_neg_elbo"), (int, float)):
+    variational = info.vae_config.variational
+    if not variational:  # an autoencoder: its loss is the reconstruction alone, with no ELBO or bound
+        if isinstance(metrics.get("test_neg_elbo"), (int, float)):
+            card += ("<h3>Reconstruction</h3>" + _table([{"figure": "test reconstruction loss (autoencoder: no ELBO)",
+                                                          "nats": f"{metrics['test_neg_elbo']:.2f}"}]))
+        metrics = {k: v for k, v in metrics.items() if k not in ("test_reconstruction", "test_kl", "test_iw_nll")}
+    if isinstance(metrics.get("test_neg_elbo"), (int, float)) and variational:
         figures.append({"figure": "test −ELBO (single sample)", "nats": f"{metrics['test_neg_elbo']:.2f}"})
     if isinstance(metrics.get("test_reconstruction"), (int, float)):
         figures.append({"figure": "  of which reconstruction −log p(x|z)", "nats": f"{metrics['test_reconstruction']:.2f}"})
@@ -463,8 +469,9 @@ def mnist_card(info) -> str:
                      + ".</p>")
     history = meta.get("history") or {}
     if history.get("neg_elbo"):
-        card += _curve_svg({"training −ELBO": history.get("neg_elbo", []),
-                            "validation −ELBO": history.get("val_neg_elbo", [])}, "−ELBO per epoch (nats)")
+        what = "−ELBO" if variational else "reconstruction loss"
+        card += _curve_svg({f"training {what}": history.get("neg_elbo", []),
+                            f"validation {what}": history.get("val_neg_elbo", [])}, f"{what} per epoch (nats)")
     card += ("<details><summary>Every stored metric</summary>"
              + _table(presentation.metrics_rows(metrics, info.vae_config.variational)) + "</details>")
     return card
@@ -566,7 +573,8 @@ def mnist_report(info, loaded, data, *, limit: int = MNIST_ROWS, method: str = "
 <div id="map-slot"></div>
 {scrub}
 <h2>Prior samples</h2>
-<p class="sub">{PRIOR_SAMPLES} draws of z ~ N(0, I) (seed 0), decoded to p(x | z)'s mean{" (labels 0–9 in turn)" if vae.conditional else ""}.</p>
+<p class="sub">{PRIOR_SAMPLES} draws of z ~ N(0, I) (seed 0), decoded to p(x | z)'s mean{" (labels 0–9 in turn)" if vae.conditional else ""}{"" if config.variational else
+"; an autoencoder has no prior, so these show what its decoder makes of such draws"}.</p>
 {prior}"""
     return _shell(f"{info.name}: MNIST model report", created, body, payload)
 

@@ -160,6 +160,33 @@ def test_arrow_keys_move_the_numbers_which_equal_the_engines_and_the_decision_fo
     assert report.requests == []
 
 
+def test_a_mouse_drag_moves_the_numbers_while_dragging_and_the_release_sets_the_decision(report, engine):
+    model, scored, sweep = engine
+    hist = report.page.frame_locator("#explorer").locator("#hist")
+    hist.scroll_into_view_if_needed()
+    box, plot = hist.bounding_box(), report.explorer.evaluate("() => window.__thresholdPlot()")
+
+    def at(fraction: float) -> tuple[float, float]:
+        return box["x"] + plot["left"] + fraction * (plot["right"] - plot["left"]), box["y"] + (plot["top"] + plot["bottom"]) / 2
+
+    before = report.shown()
+    report.page.mouse.move(*at(0.85))
+    report.page.mouse.down()
+    report.page.mouse.move(*at(0.5), steps=5)
+    report.explorer.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+    during = report.shown()
+    assert during["threshold"] != before["threshold"] and report.page.evaluate("() => window.__report.state.released") == 0
+    report.page.mouse.move(*at(0.3), steps=5)
+    report.page.mouse.up()
+    report.page.wait_for_function("() => window.__report.state.released === 1", timeout=10_000)
+    released = report.explorer.evaluate("() => window.__thresholdStats.lastSent")
+    expected = engine_text(sweep.at(released))
+    shown = report.shown()
+    assert {k: shown[k] for k in expected} == expected and shown != before
+    assert report.decision()["d-threshold"] == f"{released:.6g}"
+    assert report.requests == []
+
+
 def test_hovering_the_map_names_the_row_and_its_outcome(report):
     report.page.locator("#map").scroll_into_view_if_needed()
     mapped = report.frame("latent map")
