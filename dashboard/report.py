@@ -123,8 +123,13 @@ def fraud_report_for(name: str, *, models_dir: str | None = None, data: str | No
         label = thresholds.STRATEGY_NAMES.get((saved or {}).get("strategy", strategy), strategy or "?")
         how = f"{label}, chosen on the {(saved or {}).get('chosen_on', 'validation split')} at training time"
     options = {"label_column": model.label_column, "positive": model.positive}
-    rows = (sources.transactions(os.path.expanduser(data), **options) if data
-            else sources.view_transactions(model.info.get("data", {}), model_folder=loaded.path, **options))
+    if data:  # a label column is optional: unlabelled rows get the explorer's counts and the alert rate
+        from vae_core import tabular
+
+        rows = tabular.read_labelled_csv(os.path.expanduser(data), label_column=model.label_column,
+                                         positive_label=model.positive, require_label=False)
+    else:
+        rows = sources.view_transactions(model.info.get("data", {}), model_folder=loaded.path, **options)
     scored = score_dataset(model, rows)
     fee = thresholds.DEFAULT_REVIEW_FEE if review_fee is None else float(review_fee)
     return fraud_report(info, model, scored, threshold=chosen, how=how, review_fee=fee,
@@ -764,11 +769,14 @@ def _page(name: str, created: str, card: str, map_note: str, payload: dict[str, 
              f"{d['names'][1]} costs {d['fraud_cost']}")
     best = "" if d.get("best") is None else (f" The lowest cost on these rows is at threshold {d['best'][0]:.6g} "
                                               f"(€{d['best'][1]:,.0f}).")
+    labelled = d.get("n_pos") is not None
+    colouring = ("coloured by its outcome at the threshold in force (it follows a release in the explorer)" if labelled
+                 else "in one colour: these rows have no labels, so their outcomes (TP, FP, FN, TN) are unknown")
     map_section = "" if "map" not in payload else f"""
-<h2>Latent space by outcome</h2>
-<p class="sub">Each row's μ, coloured by its outcome at the threshold in force (it follows a release in the explorer).
+<h2>Latent space{" by outcome" if labelled else ""}</h2>
+<p class="sub">Each row's μ, {colouring}.
 Hover a point for its row, score, KL and largest feature errors; drag to pan, scroll to zoom, click legend entries to hide
-an outcome. {html.escape(map_note)}</p>
+{"an outcome" if labelled else "a class"}. {html.escape(map_note)}</p>
 <div id="map-slot"></div>"""
     body = f"""<h2>Model card</h2>
 {card}

@@ -150,6 +150,21 @@ def test_a_stored_strategy_sets_the_threshold(env, tmp_path):
     assert decision["how"].startswith("Maximum F1, chosen on the validation split")
 
 
+def test_unlabelled_rows_get_the_explorer_and_the_alert_rate_as_sampled(env, app_data_dir, tmp_path):  # noqa: F811
+    import pandas as pd
+
+    rows = tmp_path / "unlabelled.csv"
+    pd.read_csv(app_data_dir / "creditcard" / "creditcard.csv").drop(columns=["Class"]).head(300).to_csv(rows, index=False)
+    target = tmp_path / "unlabelled.html"
+    done = run_cli(["report", "--name", FRAUD_MODEL, "--output", str(target), "--data", str(rows)], env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    text = target.read_text(encoding="utf-8")
+    data = payload(text)
+    assert data["explorer"]["n"] == 300 and data["explorer"]["n_pos"] is None
+    assert data["decision"]["prevalence"] is None and data["decision"]["n_pos"] is None
+    assert data["map"]["legend"]["names"] == ["unlabelled"] and "their outcomes (TP, FP, FN, TN) are unknown" in text
+
+
 def test_the_map_samples_rows_above_its_limit_keeping_every_fraud(env, app_data_dir, monkeypatch):  # noqa: F811
     from dashboard import report
     from vae_core import registry, sources
