@@ -276,6 +276,17 @@ class StreamSession:
     async def upload(self, key: str, name: str, data: bytes) -> Interaction:
         """Choose a file in the uploader `key`: ask for an upload URL, PUT the file, send its info."""
         element = self.widget(key)
+        start = time.perf_counter()
+        state = WidgetState(id=element.proto.id)
+        info = await self.put_file(name, data)
+        state.file_uploader_state_value.CopyFrom(FileUploaderState(uploaded_file_info=[info]))
+        done = await self._rerun(widget=state, fragment_id=element.fragment_id, what=f"upload {name}")
+        done.seconds = time.perf_counter() - start
+        return done
+
+    async def put_file(self, name: str, data: bytes) -> UploadedFileInfo:
+        """What the page does before an uploader's value changes: ask for an upload URL, PUT the file;
+        the info to send in a file_uploader WidgetState (`upload`, or a hand-made one for `forge`)."""
         request_id = uuid.uuid4().hex
         reply = asyncio.get_running_loop().create_future()
         self._replies[request_id] = reply
@@ -283,16 +294,17 @@ class StreamSession:
         message.file_urls_request.request_id = request_id
         message.file_urls_request.session_id = self.session_id
         message.file_urls_request.file_names.append(name)
-        start = time.perf_counter()
         await self._send(message)
         urls = (await asyncio.wait_for(reply, self.timeout)).file_urls[0]
         await asyncio.to_thread(self._put_file, urls.upload_url, name, data)
-        state = WidgetState(id=element.proto.id)
-        state.file_uploader_state_value.CopyFrom(FileUploaderState(uploaded_file_info=[UploadedFileInfo(
-            name=name, size=len(data), file_id=urls.file_id, file_urls=urls)]))
-        done = await self._rerun(widget=state, fragment_id=element.fragment_id, what=f"upload {name}")
-        done.seconds = time.perf_counter() - start
-        return done
+        return UploadedFileInfo(name=name, size=len(data), file_id=urls.file_id, file_urls=urls)
+
+    async def forge(self, states: Sequence[WidgetState], *, page_hash: str | None = None,
+                    page_name: str | None = None, what: str = "forged") -> Interaction:
+        """Send a rerun carrying exactly `states`, as a hand-made client could: widget ids need not be
+        on this page (e.g. ids recorded on another server), on `page_hash` or `page_name` (default:
+        the current page); waits for the rerun to end like any step."""
+        return await self._rerun(widget=list(states), page_hash=page_hash, page_name=page_name, what=what)
 
     async def wait_until(self, predicate, timeout: float | None = None, what: str = "") -> None:
         """Until `predicate(self)` holds, re-checked after every message (runs keep arriving on their
@@ -325,8 +337,9 @@ class StreamSession:
         async with self._send_lock:
             await self._ws.send(message.SerializeToString())
 
-    async def _rerun(self, *, widget: WidgetState | None = None, fragment_id: str = "", page_name: str | None = None,
-                     page_hash: str | None = None, auto: bool = False, what: str = "") -> Interaction:
+    async def _rerun(self, *, widget: WidgetState | Sequence[WidgetState] | None = None, fragment_id: str = "",
+                     page_name: str | None = None, page_hash: str | None = None, auto: bool = False,
+                     what: str = "") -> Interaction:
         message = BackMsg()
         client = message.rerun_script
         client.query_string = self.query_string
@@ -339,7 +352,7 @@ class StreamSession:
         client.context_info.timezone = "UTC"
         client.context_info.locale = "en-US"
         if widget is not None:
-            client.widget_states.widgets.append(widget)
+            client.widget_states.widgets.extend([widget] if isinstance(widget, WidgetState) else widget)
         before = {url for _, url in self.images()}
         start = time.perf_counter()
         mark = len(self._runs)
