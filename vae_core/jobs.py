@@ -317,18 +317,21 @@ class _Slots:
         self.durations: list[float] = []  # seconds of the last finished trainings
 
     def enter(self, progress: _Progress) -> bool:
-        """Take a slot now if one is free and no one waits for it (True), else False."""
+        """Take a slot now if one is free and no one waits for it (True); else join the end of the
+        queue, as "queued" at once (False: the job's monitor then `wait`s its turn)."""
         with self.condition:
-            if self.waiting or len(self.running) >= self._limit():
-                return False
-            self.running.append(progress)
-            return True
+            if not self.waiting and len(self.running) < self._limit():
+                self.running.append(progress)
+                return True
+            self.waiting.append(progress)
+            self._publish()
+            return False
 
     def wait(self, progress: _Progress, cancel: threading.Event, owner_alive: Callable[[], bool] | None) -> bool:
-        """Block until `progress`'s job may run (True), or it was cancelled or its owner left (False)."""
+        """Block until `progress`'s job, queued by `enter`, may run (True), or it was cancelled or its
+        owner left (False)."""
         last_seen = time.monotonic()
         with self.condition:
-            self.waiting.append(progress)
             try:
                 while True:
                     if _owner_present(owner_alive):
@@ -402,7 +405,7 @@ def start(spec: TrainingSpec, *, owner_alive: Callable[[], bool] | None = None) 
     else:
         raise ConfigError(f"Unknown task {spec.task!r}.")
     job = TrainingJob(spec, owner_alive=owner_alive)
-    if _SLOTS.enter(job._progress):  # a free slot: the process starts now, as the caller waits
+    if _SLOTS.enter(job._progress):  # a free slot: the process starts now, as the caller waits; else queued
         try:
             _give_worker(spec, job._worker, job._progress)
         except BaseException:
