@@ -4,14 +4,19 @@ load benchmark (bench/bench_load.py) share.
 Each person is a `StreamSession` (dashboard/testing/stream.py) doing mixed work: decoder moves,
 clicks on the latent map, threshold releases on the explorer, an upload, and page changes through the sidebar's
 links; another person trains a model meanwhile. What each step showed is recorded so a run can be
-compared with what one session alone sees, and each step's latency is kept.
+compared with what one session alone sees, and each step's latency is kept. `queue_crowd` is the
+shared-server case (tests/test_shared_server.py, bench/bench_shared_server.py): several people press
+Train at once and wait their turn in the training queue while one more explores.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import math
 import os
+import re
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -322,3 +327,171 @@ async def churn(url: str, work: Workload, pid: int, interactions: int, concurren
 
     await asyncio.gather(*(person() for _ in range(concurrency)))
     return samples
+
+
+# --- the training queue (a shared server) ---------------------------------------------------------------
+
+QUEUED = re.compile(r"Queued: number (\d+) in line")
+QUEUE_WAIT = re.compile(r"starts in about (?:(\d+):)?(\d+):(\d+)")
+
+
+@dataclass
+class Trainee:
+    """One person who pressed Train, and what their page showed over time (times: time.perf_counter())."""
+
+    name: str
+    pressed: float = math.nan
+    queue: list[tuple[float, int, int | None]] = field(default_factory=list)  # (when, place, wait shown s) on change
+    started: float = math.nan  # the page first showed the training itself after its last queued line
+    ended: float = math.nan  # the page showed its final line
+    line: str = ""  # that line: the success, warning or error
+    left: str = ""  # "cancelled" or "closed" when this person left the queue on purpose
+
+    @property
+    def queued(self) -> bool:
+        return bool(self.queue)
+
+    @property
+    def positions(self) -> list[int]:
+        """The places in line shown, in order, each once per change."""
+        return [p for i, (_, p, _) in enumerate(self.queue) if i == 0 or self.queue[i - 1][1] != p]
+
+    def watch(self, session: StreamSession) -> bool:
+        """Record what the Train page in `session` shows now; True once the training has ended."""
+        now, progress = time.perf_counter(), [e.proto.text for e in session.shown("progress")]
+        found = next((m for text in progress if (m := QUEUED.search(text))), None)
+        if found is not None:
+            wait = QUEUE_WAIT.search(found.string)
+            eta = None if wait is None else 3600 * int(wait[1] or 0) + 60 * int(wait[2]) + int(wait[3])
+            if not self.queue or self.queue[-1][1:] != (int(found[1]), eta):
+                self.queue.append((now, int(found[1]), eta))
+            self.started = math.nan  # a line shown before the job reached the queue was not its start
+        elif progress and math.isnan(self.started):
+            self.started = now
+        final = session.alerts("SUCCESS") or session.alerts("WARNING") or session.errors()
+        if final and math.isnan(self.ended):
+            self.ended, self.line = now, " ".join(final)
+        return not math.isnan(self.ended)
+
+
+class ProcessWatch(threading.Thread):
+    """Samples a server every `every` seconds from a thread of its own: its training processes
+    (multiprocessing "spawn" children: the warm worker or a running job) and their RSS and the
+    server's. `samples`: [(time.perf_counter(), server RSS MiB, {child pid: RSS MiB})]; `ticks`:
+    the children's CPU time (clock ticks) at each sample, {pid: [(time, ticks)]}."""
+
+    def __init__(self, pid: int, every: float = 0.2) -> None:
+        super().__init__(name="process-watch", daemon=True)
+        self.pid, self.every, self.samples = pid, every, []
+        self.ticks: dict[int, list[tuple[float, int]]] = {}
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        while not self._halt.is_set():
+            children, now = {}, time.perf_counter()
+            for child in spawned_children(self.pid):
+                try:
+                    children[child] = rss_mb(child)
+                except (ProcessLookupError, OSError):
+                    continue
+                ticks = cpu_ticks(child)
+                if ticks is not None:
+                    self.ticks.setdefault(child, []).append((now, ticks))
+            try:
+                self.samples.append((now, rss_mb(self.pid), children))
+            except ProcessLookupError:  # the server has stopped
+                return
+            self._halt.wait(self.every)
+
+    def stop(self) -> ProcessWatch:
+        self._halt.set()
+        self.join()
+        return self
+
+    @property
+    def most_at_once(self) -> int:
+        """The most training processes seen at one sample."""
+        return max((len(children) for _, _, children in self.samples), default=0)
+
+    @property
+    def pids(self) -> set[int]:
+        return {pid for _, _, children in self.samples for pid in children}
+
+    def overlaps(self) -> list[dict]:
+        """Each stretch of samples in a row with more than one training process: when (s after the
+        first sample), how long, which processes and the CPU seconds each used meanwhile."""
+        stretches: list[tuple[list[int], float, float]] = []  # (pids, first sample, last sample)
+        before: list[int] = []
+        for when, _, children in self.samples:
+            pids = sorted(children)
+            if len(pids) > 1 and pids == before:
+                stretches[-1] = (pids, stretches[-1][1], when)
+            elif len(pids) > 1:
+                stretches.append((pids, when, when))
+            before = pids
+        origin, hertz = (self.samples[0][0] if self.samples else 0.0), os.sysconf("SC_CLK_TCK")
+        return [{"pids": pids, "at_s": round(first - origin, 1), "seconds": round(last - first + self.every, 1),
+                 "cpu_s": [round(self._cpu(pid, first, last) / hertz, 2) for pid in pids]}
+                for pids, first, last in stretches]
+
+    def _cpu(self, pid: int, first: float, last: float) -> int:
+        inside = [ticks for when, ticks in self.ticks.get(pid, []) if first <= when <= last]
+        return inside[-1] - inside[0] if inside else 0
+
+
+async def queue_crowd(url: str, work: Workload, names: list[str], *, epochs: int = 1, hidden: str = "32",
+                      cancel: bool = True, close: bool = True, timeout: float = 1200) -> dict:
+    """`len(names)` people press Train at once (one MNIST training each on the bundled digits, named
+    `names`) while one more explores (passes of `explore` until every training has ended). Once all
+    but the first are queued, the second in line presses Cancel (`cancel`) and the last in line
+    closes the tab (`close`); the last must end within `timeout` seconds. Returns {"trainees": [Trainee], "passes": [Pass], "busy": (first press,
+    last end), "press_spread": seconds between the first and the last press}."""
+    trainees = [Trainee(name) for name in names]
+    sessions = await asyncio.gather(*(_train_form(url, name, epochs, hidden) for name in names))
+    stop, passes = asyncio.Event(), []
+
+    async def exploring() -> None:
+        async with StreamSession(url, timeout=300) as session:
+            while not stop.is_set():
+                passes.append(await explore(session, work, 0))
+
+    explorer = asyncio.create_task(exploring())
+    together = asyncio.Barrier(len(names))
+
+    async def press(trainee: Trainee, session: StreamSession) -> None:
+        await together.wait()
+        trainee.pressed = time.perf_counter()
+        await session.click("train_start")
+
+    try:
+        await asyncio.sleep(1.0)  # the explorer is under way before anyone presses
+        await asyncio.gather(*(press(t, s) for t, s in zip(trainees, sessions)))
+        everyone_but_one = lambda: sum(t.queued for t in trainees) >= len(trainees) - 1  # noqa: E731
+        await asyncio.gather(*(s.wait_until(lambda s, t=t: t.watch(s) or everyone_but_one(), what="the queue")
+                               for t, s in zip(trainees, sessions)))
+        line = sorted((t for t in trainees if t.queued), key=lambda t: t.queue[-1][1])
+        if cancel and len(line) >= 2:
+            line[1].left = "cancelled"
+            await sessions[trainees.index(line[1])].click("train_cancel")
+        if close and len(line) >= 3:
+            line[-1].left = "closed"
+            await sessions[trainees.index(line[-1])].close()
+        await asyncio.gather(*(s.wait_until(t.watch, timeout, what=f"{t.name} to end")
+                               for t, s in zip(trainees, sessions) if t.left != "closed"))
+    finally:
+        stop.set()
+        await asyncio.gather(explorer, *(s.close() for s in sessions), return_exceptions=True)
+    ends = [t.ended for t in trainees if not math.isnan(t.ended)]
+    presses = [t.pressed for t in trainees]
+    return {"trainees": trainees, "passes": passes, "busy": (min(presses), max(ends)),
+            "press_spread": max(presses) - min(presses)}
+
+
+async def _train_form(url: str, name: str, epochs: int, hidden: str) -> StreamSession:
+    """A tab on the Train page with the form filled in (bundled digits), Train not pressed yet."""
+    session = await StreamSession(url, timeout=300).open("train")
+    await session.set("train_mnist_source", presentation.MNIST_SOURCE_LABELS["bundled"])
+    await session.set("train_hidden_mnist", hidden)
+    await session.set("train_epochs_mnist", epochs)
+    await session.set("train_name", name)
+    return session
