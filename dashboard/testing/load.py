@@ -333,6 +333,7 @@ async def churn(url: str, work: Workload, pid: int, interactions: int, concurren
 
 QUEUED = re.compile(r"Queued: number (\d+) in line")
 QUEUE_WAIT = re.compile(r"starts in about (?:(\d+):)?(\d+):(\d+)")
+ENDED = re.compile(r" · (?:done|cancelled|stopped) · ")  # in the Train page's progress line of a finished job
 
 
 @dataclass
@@ -342,7 +343,7 @@ class Trainee:
     name: str
     pressed: float = math.nan
     queue: list[tuple[float, int, int | None]] = field(default_factory=list)  # (when, place, wait shown s) on change
-    started: float = math.nan  # the page first showed the training itself after its last queued line
+    started: float = math.nan  # the page first showed the training under way after its last queued line
     ended: float = math.nan  # the page showed its final line
     line: str = ""  # that line: the success, warning or error
     left: str = ""  # "cancelled" or "closed" when this person left the queue on purpose
@@ -359,6 +360,7 @@ class Trainee:
     def watch(self, session: StreamSession) -> bool:
         """Record what the Train page in `session` shows now; True once the training has ended."""
         now, progress = time.perf_counter(), [e.proto.text for e in session.shown("progress")]
+        final = session.alerts("SUCCESS") or session.alerts("WARNING") or session.errors()
         found = next((m for text in progress if (m := QUEUED.search(text))), None)
         if found is not None:
             wait = QUEUE_WAIT.search(found.string)
@@ -366,9 +368,8 @@ class Trainee:
             if not self.queue or self.queue[-1][1:] != (int(found[1]), eta):
                 self.queue.append((now, int(found[1]), eta))
             self.started = math.nan  # a line shown before the job reached the queue was not its start
-        elif progress and math.isnan(self.started):
-            self.started = now
-        final = session.alerts("SUCCESS") or session.alerts("WARNING") or session.errors()
+        elif math.isnan(self.started) and any(not ENDED.search(text) for text in progress):
+            self.started = now  # (the final line arrives after the progress bar: the bar's text says it ended)
         if final and math.isnan(self.ended):
             self.ended, self.line = now, " ".join(final)
         return not math.isnan(self.ended)
@@ -444,8 +445,9 @@ async def queue_crowd(url: str, work: Workload, names: list[str], *, epochs: int
     """`len(names)` people press Train at once (one MNIST training each on the bundled digits, named
     `names`) while one more explores (passes of `explore` until every training has ended). Once all
     but the first are queued, the second in line presses Cancel (`cancel`) and the last in line
-    closes the tab (`close`); the last must end within `timeout` seconds. Returns {"trainees": [Trainee], "passes": [Pass], "busy": (first press,
-    last end), "press_spread": seconds between the first and the last press}."""
+    closes the tab (`close`); every training must end within `timeout` seconds. Returns
+    {"trainees": [Trainee], "passes": [Pass], "busy": (first press, last end), "press_spread":
+    seconds between the first and the last press}."""
     trainees = [Trainee(name) for name in names]
     sessions = await asyncio.gather(*(_train_form(url, name, epochs, hidden) for name in names))
     stop, passes = asyncio.Event(), []
