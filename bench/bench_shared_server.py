@@ -1,0 +1,205 @@
+"""One server shared by people who train and people who explore: the training queue under load.
+Writes bench/results/shared_server.json.
+
+    .venv/bin/python bench/bench_shared_server.py                # ~10 min on 2 CPU cores
+    .venv/bin/python bench/bench_shared_server.py --rounds 1 --idle-passes 4
+
+A real `streamlit run app.py` (VAE_MAX_TRAININGS=1) with the demo models on the real data, driven by
+protocol-level sessions (dashboard/testing/stream.py). Each round is the scenario of
+tests/test_shared_server.py (dashboard/testing/load.py `queue_crowd`): `--trainers` tabs press Train
+within a second (an MNIST VAE on the bundled digits, hidden 32, `--epochs`), the second in line
+cancels and the last in line closes its tab, while one more person explores (decoder moves, latent
+map clicks, threshold releases, page changes) until every training has ended. Then the same exploring
+on the idle server (`--idle-passes` passes, the warm training worker waiting) before the rounds, and
+again after them.
+
+Recorded: the explorer's latency idle and under training (p50 / p90, their ratio; goal p90 ratio at
+most 2), the most training processes seen at once (sampled every 0.2 s; goal 1), each training's
+wait in the queue and run time, the wait the page estimated against the real one, the server's RSS
+and each training worker's. Timings on a shared 2-core machine are noisy: the load average is
+recorded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("VAE_OFFLINE", "1")
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+
+import streamlit
+
+from bench_load import FRAUD_MODEL, MNIST_MODEL, by_kind, data_dir
+from dashboard.testing import load
+from dashboard.testing.browser import app_server
+from dashboard.testing.stream import StreamSession
+from vae_core import registry
+
+GOAL_P90_RATIO = 2.0
+
+
+async def explore_alone(url: str, work: load.Workload, passes: int) -> list[load.Pass]:
+    async with StreamSession(url, timeout=300) as session:
+        return [await load.explore(session, work, 0) for _ in range(passes)]
+
+
+def seconds(value: float) -> float | None:
+    return None if math.isnan(value) else round(value, 2)
+
+
+def trainee_row(trainee: load.Trainee, saved: bool) -> dict:
+    """One person who pressed Train: outcome, places in line, wait and run time, the wait estimates."""
+    estimates = [{"shown_at_s": round(when - trainee.pressed, 1), "position": position, "estimate_s": eta,
+                  "actual_s": seconds(trainee.started - when)}
+                 for when, position, eta in trainee.queue if eta is not None]
+    first_estimates = [e for i, e in enumerate(estimates) if i == 0 or e["position"] != estimates[i - 1]["position"]]
+    return {"name": trainee.name, "outcome": trainee.left or ("saved" if saved else trainee.line),
+            "positions_shown": trainee.positions, "wait_s": seconds(trainee.started - trainee.pressed),
+            "run_s": seconds(trainee.ended - trainee.started), "final_line": trainee.line[:160],
+            "wait_estimates_at_each_place": first_estimates}
+
+
+def busy_steps(run: dict) -> list:
+    """The explorer's steps sent between the first Train press and the last training's end."""
+    start, end = run["busy"]
+    return [s for p in run["passes"] for s in p.interactions if start <= s.started <= end]
+
+
+def handovers(trainees: list[load.Trainee]) -> list[float]:
+    """Seconds from one training's end to the next one's start, as their pages showed them (both are
+    polled twice a second), in the order they ran."""
+    ran = sorted((t for t in trainees if not math.isnan(t.started) and not t.left), key=lambda t: t.started)
+    return [round(b.started - a.ended, 1) for a, b in zip(ran, ran[1:])]
+
+
+def round_summary(run: dict, watch: load.ProcessWatch, models: Path) -> dict:
+    trainees = run["trainees"]
+    start, end = run["busy"]
+    steps = busy_steps(run)
+    saved = [t for t in trainees if not t.left and t.line.startswith(f"Saved **{t.name}**")
+             and registry.inspect_model(models / t.name).valid]
+    in_window = [sample for sample in watch.samples if start <= sample[0] <= end]
+    workers: dict[int, float] = {}
+    for _, _, children in watch.samples:
+        for pid, rss in children.items():
+            workers[pid] = max(workers.get(pid, 0.0), rss)
+    return {
+        "busy_seconds": round(end - start, 1), "press_spread_s": round(run["press_spread"], 3),
+        "explorer": {"passes": len(run["passes"]), "steps_while_training": len(steps),
+                     "errors": [e for p in run["passes"] for e in p.errors][:5], "latency_ms": by_kind(steps)},
+        "handover_s": handovers(trainees),
+        "training_process_overlaps": watch.overlaps(),
+        "trainings_saved": len(saved),
+        "left_the_queue_but_saved": sorted(t.name for t in trainees if t.left and (models / t.name).exists()),
+        "most_training_processes_at_once": watch.most_at_once,
+        "training_processes_seen": len(watch.pids),
+        "trainees": [trainee_row(t, t in saved) for t in sorted(trainees, key=lambda t: t.pressed)],
+        "server_rss_mb": {"peak_while_training": round(max((s[1] for s in in_window), default=0.0), 1),
+                          "after": round(watch.samples[-1][1], 1) if watch.samples else None},
+        "training_worker_rss_mb": {"peak_per_process": sorted(round(v, 1) for v in workers.values()),
+                                   "peak": round(max(workers.values(), default=0.0), 1)},
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trainers", type=int, default=6)
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=2, help="queue rounds (each: trainers press Train at once)")
+    parser.add_argument("--idle-passes", type=int, default=10)
+    parser.add_argument("--output", default=str(REPO_ROOT / "bench" / "results" / "shared_server.json"))
+    args = parser.parse_args()
+
+    work = load.Workload(MNIST_MODEL, FRAUD_MODEL)
+    load_before, started = os.getloadavg(), time.perf_counter()
+    rounds, under_training = [], []
+    with tempfile.TemporaryDirectory() as scratch:
+        models = Path(scratch) / "models"
+        models.mkdir()
+        for name in (MNIST_MODEL, FRAUD_MODEL):
+            shutil.copytree(REPO_ROOT / "models" / name, models / name)
+        with app_server(models, data_dir=data_dir(), log_dir=Path(scratch),
+                        extra_env={"VAE_MAX_TRAININGS": "1"}) as server:
+            pid = server.process.pid
+            rss_start = load.rss_mb(pid)
+            asyncio.run(explore_alone(server.url, work, 1))  # TensorFlow, the models, the caches
+            load.idle_worker(pid, timeout=600)  # the warm training worker waits: the server is idle
+            rss_warm = load.rss_mb(pid)
+            idle = asyncio.run(explore_alone(server.url, work, args.idle_passes))
+            for index in range(args.rounds):
+                names = [f"bench-queued-{index}-{k}" for k in range(args.trainers)]
+                watch = load.ProcessWatch(pid)
+                watch.start()
+                try:
+                    run = asyncio.run(load.queue_crowd(server.url, work, names, epochs=args.epochs))
+                    load.idle_worker(pid, timeout=300)  # the queue is empty: the next warm worker is ready
+                finally:
+                    watch.stop()
+                rounds.append(round_summary(run, watch, models))
+                under_training += busy_steps(run)
+                print(f"round {index + 1}: {json.dumps(rounds[-1]['explorer']['latency_ms']['all'])}, "
+                      f"at once {watch.most_at_once}", flush=True)
+            idle_after = asyncio.run(explore_alone(server.url, work, args.idle_passes))
+            rss_end = load.rss_mb(pid)
+            log = server.log_text()
+
+    idle_steps = [s for p in idle for s in p.interactions]
+    idle_latency = by_kind(idle_steps)
+    idle_after_latency = by_kind([s for p in idle_after for s in p.interactions])
+    busy = by_kind(under_training)["all"]
+    payload = {
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version(),
+                    "streamlit": streamlit.__version__,
+                    "load_average_1m_before_after": [round(load_before[0], 2), round(os.getloadavg()[0], 2)]},
+        "setup": {"models": [MNIST_MODEL, FRAUD_MODEL], "max_trainings": 1, "trainers_per_round": args.trainers,
+                  "rounds": args.rounds, "training": f"MNIST VAE, bundled digits (4,000), hidden 32, {args.epochs} "
+                  "epoch(s), each under its own name",
+                  "per_round": "all press Train within a second; the 2nd in line cancels, the last in line closes "
+                               "its tab; one more session explores until every training has ended",
+                  "latency": "send → end of the rerun + fetch of the changed images (no browser drawing)",
+                  "under_training": "explorer steps sent between the first Train press and the last training's end",
+                  "idle": "the same exploring before the rounds (the ratios' base) and after them",
+                  "sampling": "the server's training processes and RSS every 0.2 s (/proc)"},
+        "idle": {"passes": len(idle), "latency_ms": idle_latency},
+        "idle_after_the_rounds": {"passes": len(idle_after), "latency_ms": idle_after_latency,
+                                  "note": "the same exploring once the queue has emptied: how much the idle "
+                                          "figure drifts on this shared machine"},
+        "rounds": rounds,
+        "summary": {
+            "idle_p50_ms": idle_latency["all"]["p50_ms"], "idle_p90_ms": idle_latency["all"]["p90_ms"],
+            "idle_after_p90_ms": idle_after_latency["all"]["p90_ms"],
+            "training_p50_ms": busy["p50_ms"], "training_p90_ms": busy["p90_ms"],
+            "steps": {"idle": len(idle_steps), "under_training": len(under_training)},
+            "p50_ratio": round(busy["p50_ms"] / idle_latency["all"]["p50_ms"], 2),
+            "p90_ratio": round(busy["p90_ms"] / idle_latency["all"]["p90_ms"], 2),
+            "goal_p90_ratio": GOAL_P90_RATIO,
+            "p90_ratio_per_round": [round(r["explorer"]["latency_ms"]["all"]["p90_ms"]
+                                          / idle_latency["all"]["p90_ms"], 2) for r in rounds],
+            "most_training_processes_at_once": max(r["most_training_processes_at_once"] for r in rounds),
+            "wait_s": [t["wait_s"] for r in rounds for t in r["trainees"] if t["outcome"] == "saved"],
+            "run_s": [t["run_s"] for r in rounds for t in r["trainees"] if t["outcome"] == "saved"],
+            "server_rss_mb": {"start": round(rss_start, 1), "warm": round(rss_warm, 1),
+                              "peak_while_training": max(r["server_rss_mb"]["peak_while_training"] for r in rounds),
+                              "end": round(rss_end, 1)},
+            "training_worker_rss_peak_mb": max(r["training_worker_rss_mb"]["peak"] for r in rounds)},
+        "server_log_problems": [line for line in log.splitlines() if "Traceback" in line or "unexpected error" in line],
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    Path(args.output).write_text(json.dumps(payload, indent=2))
+    print(json.dumps(payload["summary"], indent=2))
+
+
+if __name__ == "__main__":
+    main()
