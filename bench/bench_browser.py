@@ -46,8 +46,8 @@ SHARED_MNIST = REPO_ROOT.parent / "shared" / "data" / "mnist"
 
 import numpy as np
 
-from dashboard.testing import load
-from dashboard.testing.browser import (CHROMIUM_FLAGS, DESKTOP, DRAWN_JS, IDLE_JS, AppPage, app_server, chromium,
+from testkit import load
+from testkit.browser import (CHROMIUM_FLAGS, DESKTOP, DRAWN_JS, IDLE_JS, AppPage, app_server, chromium,
                                        skip_reason)
 from bench_dashboard import MNIST_MODEL, prepare, summary
 

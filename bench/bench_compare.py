@@ -26,7 +26,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 from bench_browser import STARTUP_DONE, load_average, open_timed, wait_for_log, wait_worker_idle  # noqa: E402
-from dashboard.testing.browser import app_server, chromium, skip_reason  # noqa: E402
+from testkit.browser import app_server, chromium, skip_reason  # noqa: E402
 
 OUT = REPO_ROOT / "bench" / "results" / "compare.json"
 GOAL_S = 10.0

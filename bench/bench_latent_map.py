@@ -28,8 +28,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 from bench_dashboard import FRAUD_MODEL, FULL_DATA_PREVALENCE, FULL_DATA_ROWS, MNIST_MODEL, prepare
-from dashboard.testing.browser import DESKTOP, AppPage, app_server, chromium, skip_reason
-from dashboard.testing.latent_map import MapSession, colour_by
+from testkit.browser import DESKTOP, AppPage, app_server, chromium, skip_reason
+from testkit.latent_map import MapSession, colour_by
 
 SHARED_MNIST = REPO_ROOT.parent / "shared" / "data" / "mnist"
 

@@ -1,11 +1,11 @@
 """A real server under load: `streamlit run app.py` on a loopback port with the demo models on the
-real data, driven by protocol-level sessions (dashboard/testing/stream.py: the websocket messages a
+real data, driven by protocol-level sessions (testkit/stream.py: the websocket messages a
 browser tab sends, and the image fetches it makes). Writes bench/results/load.json.
 
     .venv/bin/python bench/bench_load.py                  # ~10 min on 2 CPU cores
     .venv/bin/python bench/bench_load.py --minutes 1 --interactions 300
 
-1. Alone: one session makes the mixed pass of dashboard/testing/load.py (decoder moves, clicks on the
+1. Alone: one session makes the mixed pass of testkit/load.py (decoder moves, clicks on the
    latent map, threshold releases on the explorer, an upload, page changes) a few times: latency per
    kind of step.
 2. Under load: `--sessions` sessions repeat that pass for `--minutes` while another session trains
@@ -40,9 +40,9 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 import pandas as pd
 
-from dashboard.testing import load
-from dashboard.testing.browser import app_server
-from dashboard.testing.stream import Interaction, StreamSession
+from testkit import load
+from testkit.browser import app_server
+from testkit.stream import Interaction, StreamSession
 
 MNIST_MODEL, FRAUD_MODEL = "mnist-dense-2d", "fraud-subset"
 KINDS = {"set dec_z": "decoder move", "send latent_map": "latent click", "send thr_explorer": "threshold release",

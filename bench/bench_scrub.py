@@ -25,7 +25,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 import numpy as np
 
-from dashboard.testing.scrub import ScrubSession, browser_available, chromium_page, streamlit_server
+from testkit.scrub import ScrubSession, browser_available, chromium_page, streamlit_server
 from vae_core import registry
 from vae_core.config import TrainConfig, VAEConfig
 

@@ -18,7 +18,7 @@ Each checkout runs with its own `.venv/bin/python`, `app.py` and `models/`; the 
   design) is idle: the server process's VmRSS, its descendants' summed VmRSS, and whether any
   TensorFlow library is mapped into the server process.
 - Latent space opened the moment a fresh server answers (shipped models, real MNIST) → every point
-  of the latent map drawn (dashboard/testing/latent_map.py), `--cold-starts` fresh servers; with the
+  of the latent map drawn (testkit/latent_map.py), `--cold-starts` fresh servers; with the
   page's in-page marks of bench_browser.py (the start-up notice, first paint, complete).
 - The Fraud threshold page's first open on a fresh server over 284,807 synthetic rows, the models and
   data of bench_dashboard.prepare, timed as bench_threshold.py does, `--threshold-opens` servers; then
@@ -28,7 +28,7 @@ Each checkout runs with its own `.venv/bin/python`, `app.py` and `models/`; the 
 Plus, once: `python -c "import tensorflow"` (this checkout's venv), median of `--repeats`.
 
 Every server starts with an empty cache folder of its own (VAE_CACHE_DIR) unless said otherwise; the
-commands share one of this run. The browser driver is this checkout's (dashboard/testing), whatever
+commands share one of this run. The browser driver is this checkout's (testkit), whatever
 checkout serves the page; Chromium renders in software (--disable-gpu). Timings on a shared 2-core
 machine are noisy: the load average is recorded before and after, and with each server measurement.
 """
@@ -60,10 +60,10 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 from bench_browser import LOAD_PROBE, STARTUP_DONE, load_average, wait_for_log
 from bench_dashboard import FULL_DATA_PREVALENCE, FULL_DATA_ROWS, prepare
 from bench_threshold import open_page
-from dashboard.testing import load
-from dashboard.testing.browser import (CHROMIUM_FLAGS, DESKTOP, DRAWN_JS, IDLE_JS, AppPage, AppServer, chromium,
+from testkit import load
+from testkit.browser import (CHROMIUM_FLAGS, DESKTOP, DRAWN_JS, IDLE_JS, AppPage, AppServer, chromium,
                                        free_port, skip_reason)
-from dashboard.testing.latent_map import MapSession
+from testkit.latent_map import MapSession
 
 MODEL = "fraud-subset"
 T = TypeVar("T")
@@ -227,7 +227,7 @@ def command_figures(runs: list, floor_s: float | None = None) -> dict:
 def checkout_server(checkout: Checkout, models: Path, data_dir: Path, work: Path, cache: Path | None = None,
                     timeout: float = 300) -> Iterator[AppServer]:
     """`streamlit run app.py` of `checkout` (its python, its folder) on a free localhost port, as
-    dashboard.testing.browser.app_server starts one, yielded once /_stcore/health answers; stopped
+    testkit.browser.app_server starts one, yielded once /_stcore/health answers; stopped
     afterwards with everything it started (its own process group). Its log and, unless `cache` names
     one, a new empty cache folder (nothing kept by an earlier server) go in `work`."""
     port = free_port()
@@ -446,7 +446,7 @@ def main() -> None:
                     "load_average_1_5_15m_after": [round(v, 2) for v in os.getloadavg()],
                     "note": "a shared 2-core machine: other jobs ran meanwhile (see each load average)"},
         "browser": {"chromium": version, "flags": CHROMIUM_FLAGS, "viewport": DESKTOP,
-                    "driver": "this checkout's dashboard/testing, for every checkout's server"},
+                    "driver": "this checkout's testkit, for every checkout's server"},
         "data": f"evaluate, server memory and Latent space: the shipped models on the real data in {data_dir} "
                 f"(MNIST's 10,000 test digits on the map); score: {rows:,} synthetic transactions "
                 f"(make_synthetic_creditcard, 0.172% frauds, seed 0, {floor['csv_mib']} MiB); Fraud threshold: "

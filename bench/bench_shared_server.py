@@ -5,8 +5,8 @@ Writes bench/results/shared_server.json.
     .venv/bin/python bench/bench_shared_server.py --rounds 1 --idle-passes 4
 
 A real `streamlit run app.py` (VAE_MAX_TRAININGS=1) with the demo models on the real data, driven by
-protocol-level sessions (dashboard/testing/stream.py). Each round is the scenario of
-tests/test_shared_server.py (dashboard/testing/load.py `queue_crowd`): `--trainers` tabs press Train
+protocol-level sessions (testkit/stream.py). Each round is the scenario of
+tests/test_shared_server.py (testkit/load.py `queue_crowd`): `--trainers` tabs press Train
 within a second (an MNIST VAE on the bundled digits, hidden 32, `--epochs`), the second in line
 cancels and the last in line closes its tab, while one more person explores (decoder moves, latent
 map clicks, threshold releases, page changes) until every training has ended. Then the same exploring
@@ -40,9 +40,9 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 import streamlit
 
 from bench_load import FRAUD_MODEL, MNIST_MODEL, by_kind, data_dir
-from dashboard.testing import load
-from dashboard.testing.browser import app_server
-from dashboard.testing.stream import StreamSession
+from testkit import load
+from testkit.browser import app_server
+from testkit.stream import StreamSession
 from vae_core import registry
 
 GOAL_P90_RATIO = 2.0

@@ -37,8 +37,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 import numpy as np
 
 from bench_dashboard import FRAUD_MODEL, FULL_DATA_ROWS, prepare, summary, timed
-from dashboard.testing.browser import CHROMIUM_FLAGS, DESKTOP, AppPage, app_server, chromium, skip_reason
-from dashboard.testing.threshold import Explorer
+from testkit.browser import CHROMIUM_FLAGS, DESKTOP, AppPage, app_server, chromium, skip_reason
+from testkit.threshold import Explorer
 
 GOALS_MS = {"move_to_metrics_median": 100, "move_to_metrics_p90": 200, "move_to_charts_median": 150}
 

@@ -1,5 +1,5 @@
 """Many people at once on a real server: `streamlit run app.py` on a loopback port, spoken to by
-protocol-level sessions (dashboard/testing/stream.py: the websocket messages a browser tab sends).
+protocol-level sessions (testkit/stream.py: the websocket messages a browser tab sends).
 
 Eight sessions make mixed moves at once — decoder sliders, clicks on the latent scatter, threshold
 moves, an upload, page changes through the sidebar's links — from cold caches (so the first model
@@ -27,9 +27,9 @@ import pandas as pd
 
 from app_fixtures import FRAUD_MODEL, MNIST_MODEL, app_data_dir, trained_models_dir  # noqa: F401
 from dashboard.components import declared_once
-from dashboard.testing import load
-from dashboard.testing.browser import app_server
-from dashboard.testing.stream import StreamSession
+from testkit import load
+from testkit.browser import app_server
+from testkit.stream import StreamSession
 from fault_kit import REPO_ROOT, snapshot
 from vae_core import registry
 

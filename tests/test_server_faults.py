@@ -1,5 +1,5 @@
 """Faults against a real server (`streamlit run app.py` on a loopback port, sessions spoken to over
-the browser's websocket protocol by dashboard/testing/stream.py).
+the browser's websocket protocol by testkit/stream.py).
 
 - A tab closed while its training runs saves nothing: closed while TensorFlow is still starting,
   closed mid-training, and closed in the last epoch, so the save is decided a moment later by
@@ -22,9 +22,9 @@ import pytest
 
 from app_fixtures import app_data_dir, trained_models_dir  # noqa: F401
 from dashboard import presentation
-from dashboard.testing import load
-from dashboard.testing.browser import app_server
-from dashboard.testing.stream import StreamSession
+from testkit import load
+from testkit.browser import app_server
+from testkit.stream import StreamSession
 from fault_kit import snapshot
 from vae_core import jobs, registry
 

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from app_fixtures import FRAUD_MODEL, MNIST_MODEL, app_data_dir, app_env, trained_models_dir  # noqa: F401
-from dashboard.testing.browser import app_server
-from dashboard.testing.stream import StreamSession
+from testkit.browser import app_server
+from testkit.stream import StreamSession
 from fault_kit import explorer, open_app, open_link, shown_errors
 from vae_core import sources
 from vae_core.errors import DataError

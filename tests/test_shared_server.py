@@ -2,7 +2,7 @@
 their turn in the queue while others explore.
 
 Both run a real `streamlit run app.py` spoken to over the browser's websocket protocol
-(dashboard/testing/stream.py).
+(testkit/stream.py).
 
 - Viewer mode (VAE_MODE=viewer) drops the write controls from the pages, but a hand-made client can
   still send any widget id. The ids of the Models page's delete, rename and import flows and of the
@@ -30,9 +30,9 @@ from streamlit.proto.WidgetStates_pb2 import WidgetState
 
 from app_fixtures import FRAUD_MODEL, MNIST_MODEL, app_data_dir, trained_models_dir  # noqa: F401
 from dashboard import widgets
-from dashboard.testing import load
-from dashboard.testing.browser import app_server
-from dashboard.testing.stream import StreamSession
+from testkit import load
+from testkit.browser import app_server
+from testkit.stream import StreamSession
 from fault_kit import snapshot
 from vae_core import archive
 

@@ -15,8 +15,8 @@ import urllib.request
 from pathlib import Path
 
 from app_fixtures import MNIST_MODEL, app_data_dir, trained_models_dir  # noqa: F401
-from dashboard.testing.stream import StreamSession
-from dashboard.testing.browser import free_port
+from testkit.stream import StreamSession
+from testkit.browser import free_port
 from fault_kit import REPO_ROOT
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO_ROOT, write_mnist_idx
-from dashboard.testing import load
+from testkit import load
 from vae_core import jobs, registry
 from vae_core.config import TrainConfig, VAEConfig
 from vae_core.data import MNIST_FILES

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from dashboard.testing.browser import DESKTOP, AppPage, app_server, chromium, skip_reason
+from testkit.browser import DESKTOP, AppPage, app_server, chromium, skip_reason
 from app_fixtures import app_data_dir  # noqa: F401 (a fixture, used below)
 
 DIGITS = "e2e-digits"

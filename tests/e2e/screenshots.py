@@ -26,7 +26,7 @@ from urllib.parse import urlparse
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("VAE_OFFLINE", "1")
 
-from dashboard.testing.browser import DESKTOP, REPO_ROOT, AppPage, app_server, chromium, skip_reason
+from testkit.browser import DESKTOP, REPO_ROOT, AppPage, app_server, chromium, skip_reason
 
 OUT = REPO_ROOT / "docs" / "screenshots"
 

@@ -12,7 +12,7 @@ import json
 import pytest
 
 from browser_fixtures import browser  # noqa: F401
-from dashboard.testing.browser import DESKTOP, AppPage, app_server, skip_reason
+from testkit.browser import DESKTOP, AppPage, app_server, skip_reason
 from test_advice import QUICK, line_table
 from vae_core import registry
 from vae_core.fraud import FraudModel, score_dataset, train_fraud

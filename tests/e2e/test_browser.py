@@ -13,8 +13,8 @@ import re
 import numpy as np
 import pytest
 
-from dashboard.testing.browser import AppPage, skip_reason
-from dashboard.testing.threshold import Explorer
+from testkit.browser import AppPage, skip_reason
+from testkit.threshold import Explorer
 from vae_core.mnist import TRAINING_IW_SAMPLES
 from browser_fixtures import (DIGITS, FRAUD, OTHER_DIGITS, app, app_data_dir, browser, e2e_models,  # noqa: F401
                               server)

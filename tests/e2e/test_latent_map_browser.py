@@ -15,8 +15,8 @@ from urllib.parse import parse_qs, urlparse
 import numpy as np
 import pytest
 
-from dashboard.testing.browser import AppPage, DESKTOP, skip_reason
-from dashboard.testing.latent_map import MapSession, colour_by
+from testkit.browser import AppPage, DESKTOP, skip_reason
+from testkit.latent_map import MapSession, colour_by
 from browser_fixtures import DIGITS, FRAUD, app, app_data_dir, browser, e2e_models, server  # noqa: F401
 
 missing = skip_reason()

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from browser_fixtures import browser  # noqa: F401
-from dashboard.testing.browser import DESKTOP, AppPage, app_server, skip_reason
+from testkit.browser import DESKTOP, AppPage, app_server, skip_reason
 from vae_core import sources
 
 missing = skip_reason()

@@ -18,7 +18,7 @@ import pytest
 
 from browser_fixtures import DIGITS, FRAUD, app, app_data_dir, browser, e2e_models, server  # noqa: F401
 from dashboard.presentation import NO_ALERTS
-from dashboard.testing.browser import DESKTOP, skip_reason
+from testkit.browser import DESKTOP, skip_reason
 
 missing = skip_reason()
 pytestmark = pytest.mark.skipif(missing is not None, reason=missing or "")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dashboard.testing.scrub import ScrubSession, browser_available, chromium_page, streamlit_server
+from testkit.scrub import ScrubSession, browser_available, chromium_page, streamlit_server
 
 missing = browser_available()
 pytestmark = pytest.mark.skipif(missing is not None, reason=missing or "")

@@ -14,9 +14,9 @@ import time
 
 import pytest
 
-from dashboard.testing.browser import DESKTOP, AppPage, app_server, skip_reason
-from dashboard.testing import load
-from dashboard.testing.latent_map import MapSession
+from testkit.browser import DESKTOP, AppPage, app_server, skip_reason
+from testkit import load
+from testkit.latent_map import MapSession
 from browser_fixtures import DIGITS, FRAUD, app_data_dir, browser, e2e_models  # noqa: F401
 
 missing = skip_reason()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from dashboard.testing.browser import DESKTOP, AppPage, skip_reason
+from testkit.browser import DESKTOP, AppPage, skip_reason
 from browser_fixtures import DIGITS, FRAUD, app_data_dir, browser, e2e_models, server  # noqa: F401
 
 missing = skip_reason()
@@ -147,7 +147,7 @@ def test_the_latent_map_and_the_decoders_z_map_follow_the_theme(server, browser)
     import numpy as np
     from PIL import Image
 
-    from dashboard.testing.latent_map import MapSession
+    from testkit.latent_map import MapSession
 
     for scheme in ("light", "dark"):
         app = open_page(browser, server.url, f"latent?model={DIGITS}", scheme)

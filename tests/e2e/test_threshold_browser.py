@@ -15,9 +15,9 @@ import re
 import pytest
 
 from browser_fixtures import FRAUD, app, app_data_dir, browser, e2e_models, server  # noqa: F401
-from dashboard.testing.browser import skip_reason
+from testkit.browser import skip_reason
 from dashboard.presentation import NO_ALERTS
-from dashboard.testing.threshold import Explorer
+from testkit.threshold import Explorer
 
 missing = skip_reason()
 pytestmark = pytest.mark.skipif(missing is not None, reason=missing or "")

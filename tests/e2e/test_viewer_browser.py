@@ -15,8 +15,8 @@ import re
 import pytest
 
 from browser_fixtures import FRAUD, app_data_dir, browser, e2e_models  # noqa: F401
-from dashboard.testing.browser import DESKTOP, AppPage, app_server, skip_reason
-from dashboard.testing.threshold import Explorer
+from testkit.browser import DESKTOP, AppPage, app_server, skip_reason
+from testkit.threshold import Explorer
 from dashboard.widgets import VIEW_ONLY_NOTE
 from fault_kit import snapshot
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
-REPO_ROOT = Path(__file__).resolve().parents[2]  # the project folder, where app.py is
+REPO_ROOT = Path(__file__).resolve().parents[1]  # the project folder, where app.py is
 APP = REPO_ROOT / "app.py"
 DESKTOP = {"width": 1440, "height": 900}
 TRACEBACK_MARKERS = ("Traceback", 'File "')

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 
-from dashboard.testing.browser import AppPage
+from testkit.browser import AppPage
 
 # Counts the script runs from now on: each time the app root's script state turns to "running".
 RUN_COUNTER_JS = """() => {

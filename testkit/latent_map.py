@@ -58,7 +58,7 @@ def colour_by(app, label: str) -> None:
 
 
 class MapSession:
-    """The map on an open Latent space page (an AppPage, dashboard.testing.browser)."""
+    """The map on an open Latent space page (an AppPage, testkit.browser)."""
 
     def __init__(self, app, timeout_ms: int = 120_000):
         self.app = app

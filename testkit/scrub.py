@@ -9,9 +9,9 @@ import contextlib
 import time
 from pathlib import Path
 
-from dashboard.testing.browser import CHROMIUM, CHROMIUM_FLAGS, app_server, browser_available  # noqa: F401
+from testkit.browser import CHROMIUM, CHROMIUM_FLAGS, app_server, browser_available  # noqa: F401
 
-REPO_ROOT = Path(__file__).resolve().parents[2]  # the project folder
+REPO_ROOT = Path(__file__).resolve().parents[1]  # the project folder
 APP = Path(__file__).resolve().parent / "scrub_app.py"
 
 # Runs inside the component's iframe: one synthetic pointermove per animation frame along a circle

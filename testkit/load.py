@@ -1,7 +1,7 @@
 """Many people on one real server: the workload the load test (tests/test_concurrency.py) and the
 load benchmark (bench/bench_load.py) share.
 
-Each person is a `StreamSession` (dashboard/testing/stream.py) doing mixed work: decoder moves,
+Each person is a `StreamSession` (testkit/stream.py) doing mixed work: decoder moves,
 clicks on the latent map, threshold releases on the explorer, an upload, and page changes through the sidebar's
 links; another person trains a model meanwhile. What each step showed is recorded so a run can be
 compared with what one session alone sees, and each step's latency is kept. `queue_crowd` is the
@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from dashboard import presentation
-from dashboard.testing.stream import Interaction, StreamSession
+from testkit.stream import Interaction, StreamSession
 
 UPLOAD_NAME = "transactions.csv"
 
