@@ -4,6 +4,7 @@ unlabelled, and the CLI's report file."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -12,10 +13,11 @@ import pytest
 from scipy import stats
 
 from app_fixtures import FRAUD_MODEL, MNIST_MODEL, app_data_dir, app_env, trained_models_dir  # noqa: F401
+from conftest import REPO_ROOT
 from fault_kit import assert_one_clear_line, run_cli, snapshot
 from vae_core import sources, thresholds
 from vae_core.drift import KS_ALPHA, PSI_MAJOR, UNLABELLED_NOTE, check_drift, ks_two_sample, population_stability
-from vae_core.fraud import FraudModel, recorded_split
+from vae_core.fraud import FraudModel, evaluation_rows, recorded_split
 from vae_core.registry import load_model
 from vae_core.tabular import read_labelled_csv
 
@@ -158,3 +160,42 @@ def test_threshold_page_checks_a_new_batch(app_env, trained_models_dir, fraud_se
     monkeypatch.setenv("VAE_MAX_SCORE_ROWS", "10")
     at.file_uploader(key="thr_drift_upload").upload("big.csv", frame.to_csv(index=False).encode(), "text/csv").run()
     assert any("That batch cannot be checked" in e and "max_score_rows" in e for e in shown_errors(at))
+
+
+@pytest.mark.parametrize("pair", [("V1", "V3"), ("V14", "V17")])
+def test_two_swapped_features_are_drift_and_both_are_named(pair):
+    """The shipped model on its shipped held-out real rows (no data folder needed): the test split's
+    normals, two features swapped, against the validation split."""
+    loaded = load_model("fraud-subset", REPO_ROOT / "models")
+    model = FraudModel.from_loaded(loaded)
+    reference = sources.view_transactions(model.info["data"], model_folder=loaded.path)
+    test_rows, _ = evaluation_rows(model, reference)  # its shipped test split, or that of its training file
+    frame = reference.features.iloc[test_rows[reference.labels[test_rows] == 0]].reset_index(drop=True)
+    same = check_drift(model, reference, dataclasses.replace(reference, features=frame, labels=None, amount=None,
+                                                             split=None))
+    assert not same["drifted"]
+    swapped = frame.copy()
+    swapped[list(pair)] = swapped[list(pair[::-1])].to_numpy()
+    report = check_drift(model, reference, dataclasses.replace(reference, features=swapped, labels=None,
+                                                               amount=None, split=None))
+    assert report["drifted"] and report["psi"] > same["psi"]
+    assert {f["name"] for f in report["features"][:2]} == set(pair)
+
+
+@pytest.mark.parametrize("case, text, fragment", [
+    ("empty", "header only", "no data rows"),
+    ("wrong schema", "other columns", "lacks the model's feature column"),
+    ("one row", "one row", "needs at least 20"),
+])
+def test_an_empty_a_foreign_or_a_one_row_batch_gets_one_clear_line(fraud_setup, trained_models_dir, app_data_dir,
+                                                                      tmp_path, case, text, fragment):  # noqa: F811
+    _, _, frame = fraud_setup
+    rows = frame.drop(columns="Class")
+    content = {"header only": rows.head(0).to_csv(index=False), "one row": rows.head(1).to_csv(index=False),
+               "other columns": "a,b,c\n1,2,3\n4,5,6\n"}[text]
+    path = tmp_path / f"{case.replace(' ', '_')}.csv"
+    path.write_text(content)
+    result = run_cli("drift", "--name", FRAUD_MODEL, "--models-dir", trained_models_dir, "--input", path,
+                     "--output", tmp_path / "out.json", env_extra={"VAE_DATA_DIR": str(app_data_dir)})
+    assert_one_clear_line(result, fragment)
+    assert not (tmp_path / "out.json").exists()

@@ -26,6 +26,7 @@ from vae_core.tabular import TabularDataset
 PSI_BINS = 10
 PSI_MODERATE, PSI_MAJOR = 0.10, 0.25  # the usual credit-risk reading of the index
 KS_ALPHA, KS_MATERIAL = 0.01, 0.10
+MIN_ROWS = 20  # fewer compared rows say nothing about a distribution
 _FLOOR = 1e-4  # an empty bin's share, so the index stays finite
 UNLABELLED_NOTE = ("This batch has no labels, so precision, recall and the cost on it cannot be measured, and a "
                    "shift in scores cannot be told apart as new fraud patterns or new normal behaviour: only "
@@ -102,8 +103,10 @@ def check_drift(model: FraudModel, reference: TabularDataset, batch: TabularData
                         "arithmetic; `score` names each of them.")
     labelled = batch.labels is not None
     normal = batch.labels == 0 if labelled else np.ones(len(batch), bool)
-    if not normal.any():
-        raise DataError("The batch holds no normal rows to compare with the validation normals.")
+    if normal.sum() < MIN_ROWS:
+        what = "normal rows" if labelled else "rows"
+        raise DataError(f"The batch has {int(normal.sum())} {what} to compare; the drift check needs at least "
+                        f"{MIN_ROWS} to say anything about their distribution. Score single rows with `score`.")
     compared = batch_scores[normal]
     psi = population_stability(ref_scores, compared)
     ks, pvalue = ks_two_sample(ref_scores, compared)
