@@ -20,7 +20,7 @@ import streamlit as st
 from vae_core import registry, sources
 
 if TYPE_CHECKING:
-    from dashboard.components.latent_map import Blob
+    from dashboard.components.latent_map import Blob, MapGeometry
     from vae_core.bootstrap import Intervals
     from vae_core.classifier import DigitClassifier
     from vae_core.data import ImageDataset
@@ -409,31 +409,11 @@ def map_projection(key: ModelKey, data_key: DataKey | None, method: str, dims: t
     return cached_projection(map_points(key, data_key).mu, method, dims)
 
 
-@dataclass(frozen=True)
-class MapGeometry:
-    """A projection ready for the browser: blobs "xy" (n, 2) and "contours" (the data's density
-    contours), the first view's bounds, the contour runs, and the prior's circles on this map."""
-
-    blobs: dict[str, Blob]
-    bounds: tuple[float, float, float, float]
-    density: list[dict[str, float]]
-    prior: list[dict[str, float]]
-
-
 @st.cache_resource(show_spinner=False, max_entries=16)
 def map_geometry(key: ModelKey, data_key: DataKey | None, method: str, dims: tuple[int, int]) -> MapGeometry:
-    from dashboard.components.latent_map import blob, contour_runs
-    from vae_core.latent import density_contours, map_bounds, prior_radii
+    from dashboard.components.latent_map import map_geometry as geometry
 
-    projection = map_projection(key, data_key, method, dims)
-    bounds = map_bounds(projection.xy)
-    contours, runs = contour_runs(density_contours(projection.xy, bounds=bounds))
-    prior = []
-    if projection.prior_centre is not None and projection.axis_titles[1]:
-        masses = (0.5, 0.9, 0.99)
-        prior = [{"x": projection.prior_centre[0], "y": projection.prior_centre[1], "r": float(r), "mass": m}
-                 for m, r in zip(masses, prior_radii(masses))]
-    return MapGeometry({"xy": blob(projection.xy.astype(np.float32)), "contours": contours}, bounds, runs, prior)
+    return geometry(map_projection(key, data_key, method, dims))
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)

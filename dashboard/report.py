@@ -301,10 +301,9 @@ def map_payload(model, scored, threshold: float, *, limit: int = REPORT_ROWS, me
     rows' μ coloured by outcome at `threshold`, hover as on the Latent space page."""
     import numpy as np
 
-    from dashboard.components.latent_map import MapConfig, blob, categorical_colours, contour_runs, map_args
+    from dashboard.components.latent_map import MapConfig, blob, categorical_colours, map_args, map_geometry
     from vae_core.fraud_analysis import frauds_first, outcome_codes
-    from vae_core.latent import (cached_projection, density_contours, kl_per_point, largest_terms, map_bounds,
-                                 prior_radii)
+    from vae_core.latent import cached_projection, kl_per_point, largest_terms
     from vae_core.selection import OUTCOMES
 
     n = len(scored.scores)
@@ -315,18 +314,11 @@ def map_payload(model, scored, threshold: float, *, limit: int = REPORT_ROWS, me
     if latent.shape[1] < 2:
         method = "dims"
     projection = cached_projection(latent, method, dims)
-    xy = projection.xy.astype(np.float32)
-    bounds = map_bounds(xy)
-    contours, runs = contour_runs(density_contours(xy, bounds=bounds))
-    prior = []
-    if projection.prior_centre is not None and projection.axis_titles[1]:
-        masses = (0.5, 0.9, 0.99)
-        prior = [{"x": projection.prior_centre[0], "y": projection.prior_centre[1], "r": float(r), "mass": m}
-                 for m, r in zip(masses, prior_radii(masses))]
+    geometry = map_geometry(projection)
     error = np.asarray(scored.scores[positions], np.float32)
     labels = None if scored.labels is None else np.asarray(scored.labels[positions])
     worst = largest_terms(np.asarray(scored.feature_errors)[positions])
-    blobs = {"xy": blob(xy), "contours": contours,
+    blobs = {**geometry.blobs,
              "labels": blob(np.full(len(positions), 255, np.uint8) if labels is None else labels.astype(np.uint8)),
              "error": blob(error), "kl": blob(kl_per_point(latent, log_var).astype(np.float32)),
              "rows": blob(np.asarray(scored.rows[positions]).astype(np.int32)),
@@ -337,10 +329,10 @@ def map_payload(model, scored, threshold: float, *, limit: int = REPORT_ROWS, me
         colour, legend = categorical_colours(outcome_codes(error, labels, float(threshold)), list(OUTCOMES),
                                              [OUTCOME_COLOURS[o] for o in OUTCOMES], f"outcome at threshold {threshold:.4g}")
     blobs["colour"] = colour
-    config = MapConfig(n=len(positions), kind="fraud", axis_titles=projection.axis_titles, bounds=bounds,
+    config = MapConfig(n=len(positions), kind="fraud", axis_titles=projection.axis_titles, bounds=geometry.bounds,
                        view_id=f"report|{method}|{dims}", legend=legend, class_names=["normal", "fraud"],
                        selection=region, selected=None, threshold=float(threshold),
-                       feature_names=list(model.feature_names), prior=prior, density=runs)
+                       feature_names=list(model.feature_names), prior=geometry.prior, density=geometry.density)
     args = map_args(blobs, config, {})
     for name in list(blobs):
         args[f"blob_{name}"] = _b64(args[f"blob_{name}"])
@@ -488,8 +480,9 @@ def mnist_map_payload(vae, data, *, limit: int = MNIST_ROWS, method: str = "dims
     shows, the μ of those rows)."""
     import numpy as np
 
-    from dashboard.components.latent_map import MapConfig, blob, categorical_colours, contour_runs, image_atlas, map_args
-    from vae_core.latent import cached_projection, density_contours, map_bounds, point_terms, prior_radii, sample_rows
+    from dashboard.components.latent_map import (MapConfig, blob, categorical_colours, image_atlas, map_args,
+                                                 map_geometry)
+    from vae_core.latent import cached_projection, point_terms, sample_rows
 
     n = len(data.x_test)
     rows = sample_rows(n, limit, 0)
@@ -498,24 +491,17 @@ def mnist_map_payload(vae, data, *, limit: int = MNIST_ROWS, method: str = "dims
     if vae.vae_config.latent_dim < 3:
         method = "dims"
     projection = cached_projection(terms.mu, method, dims)
-    xy = projection.xy.astype(np.float32)
-    bounds = map_bounds(xy)
-    contours, runs = contour_runs(density_contours(xy, bounds=bounds))
-    prior = []
-    if projection.prior_centre is not None and projection.axis_titles[1]:
-        masses = (0.5, 0.9, 0.99)
-        prior = [{"x": projection.prior_centre[0], "y": projection.prior_centre[1], "r": float(r), "mass": m}
-                 for m, r in zip(masses, prior_radii(masses))]
+    geometry = map_geometry(projection)
     colour, legend = categorical_colours(labels, [str(d) for d in range(10)], list(CLASS_COLOURS), "digit")
     reconstructions = vae.decode(terms.mu, labels if vae.conditional else None).reshape(len(rows), 28, 28)
     atlas, layout = image_atlas(x.reshape(len(rows), 28, 28))
     recon, _ = image_atlas(reconstructions, layout["columns"])
-    blobs = {"xy": blob(xy), "contours": contours, "colour": colour, "labels": blob(labels.astype(np.uint8)),
+    blobs = {**geometry.blobs, "colour": colour, "labels": blob(labels.astype(np.uint8)),
              "error": blob(terms.reconstruction.astype(np.float32)), "kl": blob(terms.kl.astype(np.float32)),
              "atlas": atlas, "recon": recon}
-    config = MapConfig(n=len(rows), kind="mnist", axis_titles=projection.axis_titles, bounds=bounds,
+    config = MapConfig(n=len(rows), kind="mnist", axis_titles=projection.axis_titles, bounds=geometry.bounds,
                        view_id=f"report|{method}|{dims}", legend=legend, class_names=[str(d) for d in range(10)],
-                       selection=region, prior=prior, density=runs, atlas=layout)
+                       selection=region, prior=geometry.prior, density=geometry.density, atlas=layout)
     args = map_args(blobs, config, {})
     for name in blobs:
         args[f"blob_{name}"] = _b64(args[f"blob_{name}"])

@@ -19,11 +19,14 @@ import io
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from dashboard.components import declared_once
+
+if TYPE_CHECKING:
+    from vae_core.latent import Projection
 
 FRONTEND = Path(__file__).resolve().parent / "frontend"
 # Viridis at five stops (the browser interpolates between them as Python does here).
@@ -142,6 +145,31 @@ def contour_runs(contours: list[tuple[float, np.ndarray]]) -> tuple[Blob, list[d
         start += len(segments)
     parts = [s for _, s in contours] or [np.zeros((0, 4), np.float32)]
     return blob(np.concatenate(parts).astype(np.float32)), runs
+
+
+@dataclass(frozen=True)
+class MapGeometry:
+    """A projection ready for the browser: blobs "xy" (n, 2) and "contours" (the data's density
+    contours), the first view's bounds, the contour runs, and the prior's circles on this map."""
+
+    blobs: dict[str, Blob]
+    bounds: tuple[float, float, float, float]
+    density: list[dict[str, float]]
+    prior: list[dict[str, float]]
+
+
+def map_geometry(projection: Projection) -> MapGeometry:
+    """`projection` (vae_core.latent.Projection) as the map draws it."""
+    from vae_core.latent import density_contours, map_bounds, prior_radii
+
+    bounds = map_bounds(projection.xy)
+    contours, runs = contour_runs(density_contours(projection.xy, bounds=bounds))
+    prior = []
+    if projection.prior_centre is not None and projection.axis_titles[1]:
+        masses = (0.5, 0.9, 0.99)
+        prior = [{"x": projection.prior_centre[0], "y": projection.prior_centre[1], "r": float(r), "mass": m}
+                 for m, r in zip(masses, prior_radii(masses))]
+    return MapGeometry({"xy": blob(projection.xy.astype(np.float32)), "contours": contours}, bounds, runs, prior)
 
 
 @declared_once
