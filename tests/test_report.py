@@ -101,7 +101,6 @@ def test_the_explorer_counts_and_the_decision_are_the_engines(written, env, app_
 
     data = payload(written[0].read_text(encoding="utf-8"))
     model = FraudModel.from_loaded(registry.load_model(FRAUD_MODEL, env["VAE_MODELS_DIR"]))
-    os.environ.setdefault("VAE_DATA_DIR", env["VAE_DATA_DIR"])
     scored = score_dataset(model, sources.transactions(app_data_dir / "creditcard" / "creditcard.csv"))
     sweep = ThresholdSweep(scored.scores, scored.labels, scored.amounts, review_fee=7.0, fraud_cost="amount")
     explorer = data["explorer"]
