@@ -14,6 +14,8 @@ transactions: real rows when ../shared/data is present, else synthetic).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -68,15 +70,15 @@ def browser():
         yield launched
 
 
-@pytest.fixture()
-def app(server, browser, tmp_path):
-    """A new tab in a new browser context (so a new Streamlit session) at desktop size.
+@contextmanager
+def checked_tab(browser, server, **context_options) -> Iterator[AppPage]:
+    """A new tab in a new browser context (so a new Streamlit session) at desktop size on `server`.
 
     Afterwards, whatever the test did: no traceback text on the page, and nothing unexpected in the
     server's log (the pages log a stack trace there whenever they show "failed unexpectedly").
     """
     log_start = len(server.log_text())
-    context = browser.new_context(viewport=DESKTOP, accept_downloads=True)
+    context = browser.new_context(viewport=DESKTOP, **context_options)
     page = context.new_page()
     try:
         yield AppPage(page, server.url)
@@ -85,3 +87,10 @@ def app(server, browser, tmp_path):
         assert "Traceback" not in logged and "unexpected error" not in logged, f"server log:\n{logged[-3000:]}"
     finally:
         context.close()
+
+
+@pytest.fixture()
+def app(server, browser, tmp_path):
+    """A checked_tab on the browser tests' server (downloads accepted)."""
+    with checked_tab(browser, server, accept_downloads=True) as tab:
+        yield tab

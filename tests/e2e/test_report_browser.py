@@ -47,6 +47,15 @@ def last_release(report, sweep) -> tuple[float, dict[str, str]]:
         report.page.wait_for_timeout(200)
 
 
+def hover_isolated_point(page, mapped, spacing: int) -> None:
+    """Put the mouse on a point of the report's map with no other point within `spacing` pixels."""
+    index = mapped.evaluate(f"() => window.__latentMap.isolated({spacing})")
+    assert index >= 0
+    at = mapped.evaluate(f"() => window.__latentMap.pixelOf({index})")
+    box = page.locator("#map").bounding_box()
+    page.mouse.move(box["x"] + at["x"], box["y"] + at["y"])
+
+
 @pytest.fixture(scope="module")
 def engine(e2e_models, app_data_dir):  # noqa: F811
     """(the model, its scored rows, the sweep) as a separate computation makes them."""
@@ -204,11 +213,7 @@ def test_hovering_the_map_names_the_row_and_its_outcome(report):
     report.page.locator("#map").scroll_into_view_if_needed()
     mapped = report.frame("latent map")
     mapped.wait_for_function("() => window.__latentMap.ready()", timeout=30_000)
-    index = mapped.evaluate("() => window.__latentMap.isolated(12)")
-    assert index >= 0
-    at = mapped.evaluate(f"() => window.__latentMap.pixelOf({index})")
-    box = report.page.locator("#map").bounding_box()
-    report.page.mouse.move(box["x"] + at["x"], box["y"] + at["y"])
+    hover_isolated_point(report.page, mapped, 12)
     report.page.wait_for_function("() => true")
     mapped.wait_for_function("() => window.__latentMap.tipText() !== ''", timeout=5_000)
     tip = mapped.evaluate("() => window.__latentMap.tipText()")
@@ -293,11 +298,7 @@ def test_the_mnist_report_decodes_a_digit_and_shows_thumbnails_on_hover_with_no_
         opened.page.locator("#map").scroll_into_view_if_needed()
         mapped = opened.frame("latent map")
         mapped.wait_for_function("() => window.__latentMap.ready() && window.__latentMap.atlasReady()", timeout=30_000)
-        index = mapped.evaluate("() => window.__latentMap.isolated(10)")
-        assert index >= 0
-        at = mapped.evaluate(f"() => window.__latentMap.pixelOf({index})")
-        frame_box = opened.page.locator("#map").bounding_box()
-        opened.page.mouse.move(frame_box["x"] + at["x"], frame_box["y"] + at["y"])
+        hover_isolated_point(opened.page, mapped, 10)
         mapped.wait_for_function("() => window.__latentMap.tipText() !== ''", timeout=5_000)
         assert all(ink > 0 for ink in mapped.evaluate("() => window.__latentMap.tipInk()"))
         assert opened.page.evaluate("() => document.querySelector('img[alt=\"prior samples\"]').naturalWidth") > 0

@@ -14,8 +14,8 @@ import re
 
 import pytest
 
-from browser_fixtures import FRAUD, app_data_dir, browser, e2e_models  # noqa: F401
-from testkit.browser import DESKTOP, AppPage, app_server, skip_reason
+from browser_fixtures import FRAUD, app_data_dir, browser, checked_tab, e2e_models  # noqa: F401
+from testkit.browser import app_server, skip_reason
 from testkit.threshold import Explorer
 from dashboard.widgets import VIEW_ONLY_NOTE
 from fault_kit import snapshot
@@ -42,18 +42,10 @@ def viewer_server(e2e_models, app_data_dir, tmp_path_factory):  # noqa: F811
 def app(viewer_server, browser, e2e_models):  # noqa: F811
     """A new tab in a new browser context (a new Streamlit session) at desktop size; afterwards no
     traceback on the page or in the server's log, and the registry unchanged."""
-    log_start = len(viewer_server.log_text())
     before = snapshot(e2e_models)
-    context = browser.new_context(viewport=DESKTOP)
-    page = context.new_page()
-    try:
-        yield AppPage(page, viewer_server.url)
-        AppPage(page, viewer_server.url).assert_no_traceback()
-        logged = viewer_server.log_text()[log_start:]
-        assert "Traceback" not in logged and "unexpected error" not in logged, f"server log:\n{logged[-3000:]}"
+    with checked_tab(browser, viewer_server) as tab:
+        yield tab
         assert snapshot(e2e_models) == before, "a view-only server changed the models folder"
-    finally:
-        context.close()
 
 
 def sidebar_links(app) -> list[str]:
