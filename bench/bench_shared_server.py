@@ -1,8 +1,10 @@
-"""One server shared by people who train and people who explore: the training queue under load.
-Writes bench/results/shared_server.json.
+"""One server shared by people who train and people who explore: the training queue under load
+(bench/results/shared_server.json), and a view-only server under forged writes
+(bench/results/forged_requests.json).
 
-    .venv/bin/python bench/bench_shared_server.py                # ~10 min on 2 CPU cores
-    .venv/bin/python bench/bench_shared_server.py --rounds 1 --idle-passes 4
+    .venv/bin/python bench/bench_shared_server.py                # ~12 min on 2 CPU cores
+    .venv/bin/python bench/bench_shared_server.py --part forged  # ~2 min
+    .venv/bin/python bench/bench_shared_server.py --part queue --rounds 1 --idle-passes 4
 
 A real `streamlit run app.py` (VAE_MAX_TRAININGS=1) with the demo models on the real data, driven by
 protocol-level sessions (testkit/stream.py). Each round is the scenario of
@@ -18,6 +20,14 @@ most 2), the most training processes seen at once (sampled every 0.2 s; goal 1),
 wait in the queue and run time, the wait the page estimated against the real one, the server's RSS
 and each training worker's. Timings on a shared 2-core machine are noisy: the load average is
 recorded.
+
+The forged writes (the long form of tests/test_shared_server.py's): the ids of every write control
+(the Models page's delete, confirm, rename and import, the Train page's Train, the AE vs VAE twin
+training, the ELBO page's β sweep) are recorded on a full-mode server, where the forged delete is
+replayed once as the control and does delete. Then `--forged-tabs` tabs send all of them
+`--forged-repeats` times over, at once, to a `VAE_MODE=viewer` server. Recorded: what each page
+said, the registry's files before and after (SHA-256 of every file), every training process seen
+(sampled every 0.2 s), the server log's tracebacks, the forged requests' latency.
 """
 
 from __future__ import annotations
@@ -40,12 +50,14 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 import streamlit
 
 from bench_load import FRAUD_MODEL, MNIST_MODEL, by_kind, data_dir
-from testkit import load
+from testkit import forgery, load
 from testkit.browser import app_server
 from testkit.stream import StreamSession
-from vae_core import registry
+from dashboard import presentation
+from vae_core import archive, registry
 
 GOAL_P90_RATIO = 2.0
+MODELS_PAGE_WRITES = ("delete", "confirm delete", "rename", "import")
 
 
 async def explore_alone(url: str, work: load.Workload, passes: int) -> list[load.Pass]:
@@ -111,23 +123,91 @@ def round_summary(run: dict, watch: load.ProcessWatch, models: Path) -> dict:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trainers", type=int, default=6)
-    parser.add_argument("--epochs", type=int, default=1)
-    parser.add_argument("--rounds", type=int, default=2, help="queue rounds (each: trainers press Train at once)")
-    parser.add_argument("--idle-passes", type=int, default=10)
-    parser.add_argument("--output", default=str(REPO_ROOT / "bench" / "results" / "shared_server.json"))
-    args = parser.parse_args()
+def demo_registry(target: Path) -> Path:
+    target.mkdir(parents=True)
+    for name in (MNIST_MODEL, FRAUD_MODEL):
+        shutil.copytree(REPO_ROOT / "models" / name, target / name)
+    return target
 
+
+async def forge_crowd(url: str, requests: list[forgery.Forgery], zip_bytes: bytes, tabs: int,
+                      repeats: int) -> list[forgery.Seen]:
+    """`tabs` tabs at once, each sending every request `repeats` times over."""
+    per_tab = await asyncio.gather(*(forgery.forge_from_tab(url, requests, zip_bytes, repeats) for _ in range(tabs)))
+    return [seen for tab in per_tab for seen in tab]
+
+
+def forged_requests(scratch: Path, tabs: int, repeats: int) -> dict:
+    """The long form of the forged-request test (the module docstring): its JSON payload."""
+    full_models = demo_registry(scratch / "full" / "models")
+    viewer_models = demo_registry(scratch / "viewer" / "models")
+    zip_bytes = archive.export_zip(FRAUD_MODEL, REPO_ROOT / "models")
+    started = time.perf_counter()
+    with app_server(full_models, data_dir=data_dir(), log_dir=scratch / "full") as full:
+        recorded = asyncio.run(forgery.record_write_widgets(full.url, zip_bytes, lessons=True))
+        control = asyncio.run(forgery.forge_from_tab(full.url, forgery.forgeries(recorded)[:2], zip_bytes=None))
+    control_deleted = not (full_models / recorded.shown).exists()
+    requests = forgery.forgeries(recorded)
+    before = forgery.snapshot(viewer_models)
+    with app_server(viewer_models, data_dir=data_dir(), log_dir=scratch / "viewer",
+                    extra_env={"VAE_MODE": "viewer"}) as viewer:
+        watch = load.ProcessWatch(viewer.process.pid)
+        watch.start()
+        try:
+            seen = asyncio.run(forge_crowd(viewer.url, requests, zip_bytes, tabs, repeats))
+            time.sleep(2.0)  # a training process started by a forgery would show within the sampling
+        finally:
+            watch.stop()
+        log = viewer.log_text()
+    after = forgery.snapshot(viewer_models)
+    per_kind = {}
+    for request in requests:
+        steps = [step for step in seen if step.what == request.what]
+        per_kind[request.what] = {
+            "sent": len(steps),
+            "view_only_badge_shown": sum(any(presentation.VIEW_ONLY_BADGE in t for t in step.texts) for step in steps),
+            "view_only_note_shown": sum(presentation.VIEW_ONLY_NOTE in step.texts for step in steps),
+            "page_errors": sorted({e for step in steps for e in step.errors})[:5],
+            "latency_ms": load.percentiles([step.seconds for step in steps])}
+    changed = sorted(path for path in before.keys() | after.keys() if before.get(path) != after.get(path))
+    problems = [line for line in log.splitlines() if "Traceback" in line or "unexpected error" in line]
+    models_page = [step for step in seen if step.what in MODELS_PAGE_WRITES]
+    return {
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version(),
+                    "streamlit": streamlit.__version__},
+        "setup": {"models": [MNIST_MODEL, FRAUD_MODEL], "tabs_at_once": tabs, "repeats_per_tab": repeats,
+                  "requests": [request.what for request in requests],
+                  "recorded_on": "a full-mode server, as a browser tab reveals the ids (the import's zip uploaded, "
+                                 "the delete's confirmation drawn, a model name typed on the Train page)",
+                  "sent_to": "a VAE_MODE=viewer server over Streamlit's websocket protocol (testkit/stream.py), "
+                             "from fresh tabs that never drew any write control; each tab uploads the zip first"},
+        "control_on_a_full_server": {"requests": [step.what for step in control],
+                                     "page_errors": [e for step in control for e in step.errors],
+                                     "model_deleted": control_deleted},
+        "per_request": per_kind,
+        "summary": {
+            "forged_requests_sent": len(seen),
+            "files_in_registry": sum(1 for digest in before.values() if digest is not None),
+            "files_changed_added_or_removed": changed,
+            "training_processes_seen": len(watch.pids),
+            "view_only_badge_on_every_reply": all(any(presentation.VIEW_ONLY_BADGE in t for t in step.texts) for step in seen),
+            "models_page_replies_saying_view_only": f"{sum(presentation.VIEW_ONLY_NOTE in s.texts for s in models_page)}"
+                                                    f" of {len(models_page)}",
+            "page_errors": sum(len(step.errors) for step in seen),
+            "server_log_problems": problems[:5],
+            "latency_ms": load.percentiles([step.seconds for step in seen]),
+            "server_rss_mb_peak": round(max((sample[1] for sample in watch.samples), default=0.0), 1)},
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+
+
+def queue_bench(args: argparse.Namespace) -> dict:
+    """The training queue under load (the module docstring): its JSON payload."""
     work = load.Workload(MNIST_MODEL, FRAUD_MODEL)
     load_before, started = os.getloadavg(), time.perf_counter()
     rounds, under_training = [], []
     with tempfile.TemporaryDirectory() as scratch:
-        models = Path(scratch) / "models"
-        models.mkdir()
-        for name in (MNIST_MODEL, FRAUD_MODEL):
-            shutil.copytree(REPO_ROOT / "models" / name, models / name)
+        models = demo_registry(Path(scratch) / "models")
         with app_server(models, data_dir=data_dir(), log_dir=Path(scratch),
                         extra_env={"VAE_MAX_TRAININGS": "1"}) as server:
             pid = server.process.pid
@@ -195,8 +275,30 @@ def main() -> None:
         "server_log_problems": [line for line in log.splitlines() if "Traceback" in line or "unexpected error" in line],
         "seconds": round(time.perf_counter() - started, 1),
     }
-    Path(args.output).write_text(json.dumps(payload, indent=2))
-    print(json.dumps(payload["summary"], indent=2))
+    return payload
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--part", choices=["both", "queue", "forged"], default="both")
+    parser.add_argument("--trainers", type=int, default=6)
+    parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=2, help="queue rounds (each: trainers press Train at once)")
+    parser.add_argument("--idle-passes", type=int, default=10)
+    parser.add_argument("--forged-tabs", type=int, default=4, help="tabs sending forged writes at once")
+    parser.add_argument("--forged-repeats", type=int, default=5, help="times each tab sends every forged write")
+    parser.add_argument("--results", default=str(REPO_ROOT / "bench" / "results"))
+    args = parser.parse_args()
+
+    if args.part in ("both", "forged"):
+        with tempfile.TemporaryDirectory() as scratch:
+            payload = forged_requests(Path(scratch), args.forged_tabs, args.forged_repeats)
+        (Path(args.results) / "forged_requests.json").write_text(json.dumps(payload, indent=2))
+        print(json.dumps(payload["summary"], indent=2), flush=True)
+    if args.part in ("both", "queue"):
+        payload = queue_bench(args)
+        (Path(args.results) / "shared_server.json").write_text(json.dumps(payload, indent=2))
+        print(json.dumps(payload["summary"], indent=2))
 
 
 if __name__ == "__main__":

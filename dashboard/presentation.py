@@ -36,6 +36,11 @@ PROJECTION_LABELS = {"dims": "Two latent dims", "pca": "PCA", "tsne": "t-SNE"}
 _HALF_BLOCKS = np.array(["\u00a0", "\u2580", "\u2584", "\u2588"])  # nbsp, upper, lower, full block
 
 
+VIEW_ONLY_BADGE = "View only"
+VIEW_ONLY_NOTE = ("This server is view only: training, deleting, renaming and importing models are off. Exploring, "
+                  "threshold tuning, scoring uploads, downloads and share links work as usual.")
+
+
 # --- models -------------------------------------------------------------------------------------
 
 def model_variant(info: ModelInfo) -> str:

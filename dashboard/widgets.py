@@ -53,14 +53,11 @@ def fragment(func):
     return st.fragment(body)
 
 
-VIEW_ONLY_NOTE = ("This server is view only: training, deleting, renaming and importing models are off. Exploring, "
-                  "threshold tuning, scoring uploads, downloads and share links work as usual.")
-
-
 def view_only_badge() -> None:
     """The sidebar's "View only" badge, on a server in viewer mode."""
     if settings.current().viewer:
-        st.sidebar.badge("View only", icon=":material/visibility:", color="gray", help=VIEW_ONLY_NOTE)
+        st.sidebar.badge(presentation.VIEW_ONLY_BADGE, icon=":material/visibility:", color="gray",
+                         help=presentation.VIEW_ONLY_NOTE)
 
 
 _ADMITTED: set[str] = set()  # sessions let in under the setting max_sessions

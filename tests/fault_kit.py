@@ -5,7 +5,6 @@ hostile zips and CSVs. Plain functions; the fixtures they need come from app_fix
 from __future__ import annotations
 
 import gzip
-import hashlib
 import io
 import json
 import os
@@ -15,17 +14,9 @@ import sys
 import zipfile
 from pathlib import Path
 
+from testkit.forgery import snapshot  # noqa: F401  (the fault tests' registry before and after)
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
-
-
-# --- the registry before and after ----------------------------------------------------------------
-
-def snapshot(root: Path) -> dict[str, str | None]:
-    """Every path under `root`, hidden ones too → SHA-256 of its bytes (None for a folder)."""
-    if not root.exists():
-        return {}
-    return {str(path.relative_to(root)): None if path.is_dir() else hashlib.sha256(path.read_bytes()).hexdigest()
-            for path in sorted(root.rglob("*"))}
 
 
 # --- the command line ------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ import pytest
 from app_fixtures import (FRAUD_MODEL, MNIST_MODEL, app_data_dir, app_env, models_copy,  # noqa: F401
                           trained_models_dir)
 from conftest import write_mnist_idx
-from dashboard.widgets import VIEW_ONLY_NOTE
+from dashboard.presentation import VIEW_ONLY_NOTE
 from fault_kit import assert_one_clear_line, open_app, run_cli, shown_errors, snapshot
 from vae_core import archive, jobs, registry, settings
 from vae_core.config import TrainConfig, VAEConfig

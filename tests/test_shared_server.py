@@ -25,20 +25,14 @@ import shutil
 from pathlib import Path
 
 import pytest
-from streamlit.proto.Common_pb2 import FileUploaderState
-from streamlit.proto.WidgetStates_pb2 import WidgetState
 
 from app_fixtures import FRAUD_MODEL, MNIST_MODEL, app_data_dir, trained_models_dir  # noqa: F401
-from dashboard import widgets
-from testkit import load
+from dashboard import presentation
+from testkit import forgery, load
 from testkit.browser import app_server
+from testkit.forgery import snapshot
 from testkit.stream import StreamSession
-from fault_kit import snapshot
 from vae_core import archive
-
-VIEW_ONLY_BADGE = "View only"
-ZIP_NAME = "forged.zip"
-
 
 def server_log_problems(log: str) -> list[str]:
     return [line for line in log.splitlines() if "Traceback" in line or "unexpected error" in line]
@@ -51,86 +45,29 @@ def copy_of(models: Path, target: Path) -> Path:
 
 # --- forged writes against a view-only server ---------------------------------------------------------------
 
-async def record_write_widgets(url: str, zip_bytes: bytes) -> tuple[dict[str, str], dict[str, str], str]:
-    """On a full-mode server: (widget key → id, page path → script hash, the model the Models page
-    details) for the delete, rename, import and Train controls, as a browser tab would reveal them."""
-    async with StreamSession(url) as models_tab, StreamSession(url) as train_tab:
-        await models_tab.open("models")
-        shown = next(key.removeprefix("models_rename_") for key in models_tab.widget_keys()
-                     if key.startswith("models_rename_"))
-        ids = {"models_delete": models_tab.widget("models_delete").proto.id}
-        await models_tab.upload("models_upload", ZIP_NAME, zip_bytes)  # the Import button shows once a zip is chosen
-        await models_tab.click("models_delete")  # the confirmation's button shows after the first click
-        keys = ["models_delete_yes", f"models_rename_{shown}", "models_rename", "models_upload", "models_import_name",
-                "models_import"]
-        ids |= {key: models_tab.widget(key).proto.id for key in keys}
-        await train_tab.open("train")
-        await train_tab.set("train_name", "forged-train")
-        assert not train_tab.widget("train_start").proto.disabled
-        ids |= {key: train_tab.widget(key).proto.id for key in ("train_name", "train_start")}
-        return ids, dict(train_tab.pages), shown
-
-
-def forgeries(ids: dict[str, str], pages: dict[str, str], shown: str) -> list[tuple[str, list, dict]]:
-    """(what, widget states, where) of each forged request, in the order a person would click (the
-    import's uploader state gets its file in `_forge`)."""
-    def click(key: str) -> WidgetState:
-        return WidgetState(id=ids[key], trigger_value=True)
-
-    def text(key: str, value: str) -> WidgetState:
-        return WidgetState(id=ids[key], string_value=value)
-
-    uploaded = WidgetState(id=ids["models_upload"])
-    on_models = {"page_hash": pages["models"]}
-    train = [text("train_name", "forged-train"), click("train_start")]
-    return [("delete", [click("models_delete")], on_models),
-            ("confirm delete", [click("models_delete_yes")], on_models),
-            ("rename", [text(f"models_rename_{shown}", "forged-rename"), click("models_rename")], on_models),
-            ("import", [uploaded, text("models_import_name", "forged-import"), click("models_import")], on_models),
-            ("train by page hash", train, {"page_hash": pages["train"]}),
-            ("train by page name", train, {"page_name": "train"})]
-
-
 def test_a_view_only_server_refuses_forged_delete_rename_import_and_train_requests(trained_models_dir, app_data_dir,
                                                                                      tmp_path):
     full_models = copy_of(trained_models_dir, tmp_path / "full" / "models")
     viewer_models = copy_of(trained_models_dir, tmp_path / "viewer" / "models")
     zip_bytes = archive.export_zip(FRAUD_MODEL, trained_models_dir)
     with app_server(full_models, data_dir=app_data_dir, log_dir=tmp_path) as full:
-        ids, pages, shown = asyncio.run(record_write_widgets(full.url, zip_bytes))
+        recorded = asyncio.run(forgery.record_write_widgets(full.url, zip_bytes))
         # The control: the same forged bytes, from a fresh tab that never drew the buttons, do delete.
-        deleted = asyncio.run(_forge(full.url, forgeries(ids, pages, shown)[:2], zip_bytes=None))
-        assert deleted["errors"] == [] and not (full_models / shown).exists()
+        deleted = asyncio.run(forgery.forge_from_tab(full.url, forgery.forgeries(recorded)[:2], zip_bytes=None))
+        assert [step.errors for step in deleted] == [[], []] and not (full_models / recorded.shown).exists()
     before = snapshot(viewer_models)
     with app_server(viewer_models, data_dir=app_data_dir, log_dir=tmp_path, extra_env={"VAE_MODE": "viewer"}) as viewer:
-        seen = asyncio.run(_forge(viewer.url, forgeries(ids, pages, shown), zip_bytes=zip_bytes))
+        seen = asyncio.run(forgery.forge_from_tab(viewer.url, forgery.forgeries(recorded), zip_bytes=zip_bytes))
         spawned = load.spawned_children(viewer.process.pid)
         log = viewer.log_text()
     assert snapshot(viewer_models) == before
     assert spawned == []  # no training process (a view-only server keeps no warm worker either)
-    for what, texts, errors in seen["steps"]:
-        assert errors == [], (what, errors)
-        assert any(VIEW_ONLY_BADGE in t for t in texts), (what, texts)
-        if what in ("delete", "confirm delete", "rename", "import"):
-            assert widgets.VIEW_ONLY_NOTE in texts, (what, texts)
+    for step in seen:
+        assert step.errors == [], (step.what, step.errors)
+        assert any(presentation.VIEW_ONLY_BADGE in t for t in step.texts), (step.what, step.texts)
+        if step.what in ("delete", "confirm delete", "rename", "import"):
+            assert presentation.VIEW_ONLY_NOTE in step.texts, (step.what, step.texts)
     assert not server_log_problems(log), log[-3000:]
-
-
-async def _forge(url: str, requests: list[tuple[str, list, dict]], zip_bytes: bytes | None) -> dict:
-    """Send each forged request from one fresh tab on the Models page; what the page showed after each.
-    With `zip_bytes`, the import's file is uploaded to this server first, as a hand-made client could."""
-    steps = []
-    async with StreamSession(url) as tab:
-        await tab.open("models")
-        if zip_bytes is not None:
-            upload = await tab.put_file(ZIP_NAME, zip_bytes)
-            for what, states, _ in requests:
-                if what == "import":
-                    states[0].file_uploader_state_value.CopyFrom(FileUploaderState(uploaded_file_info=[upload]))
-        for what, states, where in requests:
-            await tab.forge(states, what=what, **where)
-            steps.append((what, tab.texts(), tab.errors()))
-        return {"steps": steps, "errors": [e for _, _, errors in steps for e in errors]}
 
 
 # --- the training queue ------------------------------------------------------------------------------

@@ -41,7 +41,7 @@ def twin_trainer(partner, kind: str) -> None:
             f"**{partner.name}** (same epochs and seed; only the encoder's head and the loss differ).",
             icon=":material/info:")
     if settings.current().viewer:
-        st.caption(widgets.VIEW_ONLY_NOTE)
+        st.caption(presentation.VIEW_ONLY_NOTE)
         return
     name_col, button_col = st.columns([3, 1], vertical_alignment="bottom")
     name_key = f"compare_twin_name_{partner.name}"

@@ -132,7 +132,7 @@ def broken_section(infos) -> None:
 def import_section() -> None:
     st.subheader("Import a model zip")
     if settings.current().viewer:
-        st.caption(widgets.VIEW_ONLY_NOTE)
+        st.caption(presentation.VIEW_ONLY_NOTE)
         return
     upload = st.file_uploader("Model zip (as downloaded above)", type=["zip"], key="models_upload",
                               max_upload_size=settings.current().max_zip_mb)

@@ -17,7 +17,7 @@ import pytest
 from browser_fixtures import FRAUD, app_data_dir, browser, checked_tab, e2e_models  # noqa: F401
 from testkit.browser import app_server, skip_reason
 from testkit.threshold import Explorer
-from dashboard.widgets import VIEW_ONLY_NOTE
+from dashboard.presentation import VIEW_ONLY_NOTE
 from fault_kit import snapshot
 
 missing = skip_reason()
