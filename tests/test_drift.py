@@ -16,7 +16,9 @@ from app_fixtures import FRAUD_MODEL, MNIST_MODEL, app_data_dir, app_env, traine
 from conftest import REPO_ROOT
 from fault_kit import assert_one_clear_line, run_cli, snapshot
 from vae_core import sources, thresholds
-from vae_core.drift import KS_ALPHA, PSI_MAJOR, UNLABELLED_NOTE, check_drift, ks_two_sample, population_stability
+from vae_core.drift import (KS_ALPHA, PSI_MAJOR, UNLABELLED_NOTE, Distribution, check_drift, check_drift_csv,
+                             ks_two_sample, population_stability)
+from vae_core.errors import DataError
 from vae_core.fraud import FraudModel, evaluation_rows, recorded_split
 from vae_core.registry import load_model
 from vae_core.tabular import read_labelled_csv
@@ -36,6 +38,19 @@ def test_ks_matches_scipy(shift, sizes):
     effective = len(a) * len(b) / (len(a) + len(b))
     assert pvalue == pytest.approx(stats.kstwobign.sf(np.sqrt(effective) * statistic), rel=1e-9, abs=1e-15)
     assert (pvalue < KS_ALPHA) == (expected.pvalue < KS_ALPHA)
+
+
+def test_counting_a_sample_in_chunks_gives_scipys_statistic_and_the_psi_of_the_whole():
+    rng = np.random.default_rng(2)
+    reference = rng.normal(size=700).round(2)  # ties within the reference and with the sample
+    sample = rng.normal(0.2, 1.3, size=5000).round(2)
+    counted = Distribution(reference)
+    for part in np.array_split(sample, 17):
+        counted.add(part)
+    assert counted.n == len(sample) and counted.mean == pytest.approx(sample.mean(), rel=1e-12)
+    assert counted.ks()[0] == pytest.approx(stats.ks_2samp(reference, sample).statistic, abs=1e-12)
+    assert counted.ks() == ks_two_sample(reference, sample)
+    assert counted.psi() == pytest.approx(population_stability(reference, sample), abs=1e-12)
 
 
 def test_psi_is_zero_for_the_same_sample_and_grows_with_the_shift():
@@ -184,7 +199,7 @@ def test_two_swapped_features_are_drift_and_both_are_named(pair):
 
 @pytest.mark.parametrize("case, text, fragment", [
     ("empty", "header only", "no data rows"),
-    ("wrong schema", "other columns", "lacks the model's feature column"),
+    ("wrong schema", "other columns", "is missing the column(s) 'V1', 'V2'"),
     ("one row", "one row", "needs at least 20"),
 ])
 def test_an_empty_a_foreign_or_a_one_row_batch_gets_one_clear_line(fraud_setup, trained_models_dir, app_data_dir,
@@ -199,3 +214,40 @@ def test_an_empty_a_foreign_or_a_one_row_batch_gets_one_clear_line(fraud_setup, 
                      "--output", tmp_path / "out.json", env_extra={"VAE_DATA_DIR": str(app_data_dir)})
     assert_one_clear_line(result, fragment)
     assert not (tmp_path / "out.json").exists()
+
+
+@pytest.mark.parametrize("labelled", [True, False])
+def test_a_batch_streamed_in_chunks_gives_the_report_of_the_batch_read_whole(fraud_setup, tmp_path, labelled):
+    model, reference, frame = fraud_setup
+    moved = frame.copy()
+    moved["Amount"] = moved["Amount"] * 3
+    whole, path = _batch(moved, labelled, tmp_path, "moved")
+    expected = check_drift(model, reference, whole)
+    streamed = check_drift_csv(model, reference, path, label_column="Class", positive="1", chunk_size=37)
+    assert streamed.keys() == expected.keys() and streamed["rows"] == len(frame) > 37
+    for key in ("drifted", "psi", "ks", "ks_pvalue", "observed_alert_rate", "expected_alert_rate", "compared"):
+        assert streamed[key] == pytest.approx(expected[key], abs=1e-12) if isinstance(expected[key], float) \
+            else streamed[key] == expected[key], key
+    assert [f["name"] for f in streamed["features"]] == [f["name"] for f in expected["features"]]
+    assert [f["ks"] for f in streamed["features"]] == pytest.approx([f["ks"] for f in expected["features"]], abs=1e-12)
+    if labelled:
+        at_deployment = streamed["metrics"].pop("at_deployment")
+        assert at_deployment == pytest.approx(expected["metrics"].pop("at_deployment"), abs=1e-9)
+        assert streamed["metrics"] == pytest.approx(expected["metrics"], abs=1e-9)
+
+
+def test_a_streamed_batch_names_the_row_of_a_bad_value_and_a_third_label_in_a_later_chunk(fraud_setup, tmp_path):
+    model, reference, frame = fraud_setup
+    bad = frame.head(120).copy()
+    bad["V7"] = bad["V7"].astype(object)
+    bad.loc[103, "V7"] = "twelve"
+    path = tmp_path / "bad.csv"
+    bad.to_csv(path, index=False)
+    with pytest.raises(DataError, match="should hold numbers, but data row 104 has 'twelve'"):
+        check_drift_csv(model, reference, path, label_column="Class", positive="1", chunk_size=50)
+    labels = frame.head(120).copy()
+    labels["Class"] = labels["Class"].astype(object)
+    labels.loc[110, "Class"] = "7"  # the third value appears only in the third chunk
+    labels.to_csv(path, index=False)
+    with pytest.raises(DataError, match="holds 3 distinct values"):
+        check_drift_csv(model, reference, path, label_column="Class", positive="1", chunk_size=50)

@@ -181,6 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
     drift.add_argument("--threshold", type=_finite_float, help="the threshold in force (default: the model's)")
     drift.add_argument("--label-column", help="label column of the batch (default: the model's training one)")
     drift.add_argument("--positive", help="label value that marks fraud (default: the model's)")
+    drift.add_argument("--chunk-size", type=_positive_int, default=50_000,
+                       help="rows read at a time: the batch is streamed, so it may be larger than memory")
     drift.add_argument("--json", action="store_true")
 
     export = with_registry(commands.add_parser("export", parents=[verbose], help="write a saved model as a zip"))
@@ -382,8 +384,8 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def cmd_drift(args: argparse.Namespace) -> int:
-    from vae_core import sources, tabular
-    from vae_core.drift import check_drift
+    from vae_core import sources
+    from vae_core.drift import check_drift_csv
     from vae_core.errors import DataError
     from vae_core.fraud import FraudModel
     from vae_core.registry import check_model, load_model
@@ -397,11 +399,11 @@ def cmd_drift(args: argparse.Namespace) -> int:
         raise DataError(f"{args.name} is an MNIST model; the drift check compares transactions for a fraud model.")
     model = FraudModel.from_loaded(loaded)
     label_column, positive = args.label_column or model.label_column, args.positive or model.positive
-    batch = tabular.read_labelled_csv(os.path.expanduser(args.input), label_column=label_column,
-                                      positive_label=positive, require_label=False)
     reference = (sources.transactions(args.data, label_column=model.label_column, positive=model.positive)
                  if args.data else sources.view_transactions(model.info.get("data", {}), model_folder=loaded.path))
-    report = {"name": args.name, **check_drift(model, reference, batch, args.threshold)}
+    report = {"name": args.name, **check_drift_csv(model, reference, os.path.expanduser(args.input),
+                                                   label_column=label_column, positive=positive,
+                                                   threshold=args.threshold, chunk_size=args.chunk_size)}
     if output is not None:
         partial = output.with_name(f".{output.name}.{os.getpid()}.part")
         try:

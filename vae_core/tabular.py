@@ -313,15 +313,18 @@ def label_key(value: Any) -> str:
     return str(int(number)) if number.is_integer() else text
 
 
-def _binary_labels(column: pd.Series, positive_label: str | int, origin: _Origin) -> np.ndarray:
-    """(n,) int8, 1 where `column` equals `positive_label`; the column must hold at most two values."""
+def _binary_labels(column: pd.Series, positive_label: str | int, origin: _Origin, first_row: int = 1,
+                   earlier: frozenset[str] = frozenset(), whole_file: bool = True) -> np.ndarray:
+    """(n,) int8, 1 where `column` equals `positive_label`; the column must hold at most two values
+    (with the `earlier` chunks' values, for a chunk of a file starting at data row `first_row`)."""
     where = f"Label column {column.name!r} in {origin.subject}"
     missing = column.isna().to_numpy()
     if missing.any():
         raise DataError(f"{where} has {missing.sum()} empty value(s), the first on data row "
-                        f"{int(missing.argmax()) + 1}. Every row needs a label: fill them in or remove those rows.")
+                        f"{first_row + int(missing.argmax())}. Every row needs a label: fill them in or remove "
+                        "those rows.")
     keys = {value: label_key(value) for value in column.unique()}
-    found = sorted(set(keys.values()))
+    found = sorted(set(keys.values()) | earlier)
     positive = label_key(positive_label)
     if len(found) > 2:
         shown = ", ".join(map(repr, found[:10])) + (" …" if len(found) > 10 else "")
@@ -333,7 +336,7 @@ def _binary_labels(column: pd.Series, positive_label: str | int, origin: _Origin
         raise DataError(f"{where} should hold two values, {positive!r} for positive (fraud) rows and "
                         f"one value for normal rows, but it holds {found[0]!r}, {found[1]!r}. Choose the "
                         "right label column, or set the positive label to the value that marks fraud.")
-    if found == [positive]:
+    if found == [positive] and whole_file:
         raise DataError(f"Every row in {origin.subject} is labelled positive ({column.name} = "
                         f"{positive!r}), so there are no normal rows to learn from. Include normal "
                         "rows, or check which value marks fraud.")
@@ -350,9 +353,11 @@ def _is_text(column: pd.Series) -> bool:
 
 def _dataset_from_frame(frame: pd.DataFrame, origin: _Origin, *, label_column: str | None,
                         positive_label: str | int, feature_columns: Sequence[str] | None,
-                        require_label: bool, split_column: str | None = None) -> TabularDataset:
+                        require_label: bool, split_column: str | None = None, first_row: int = 1,
+                        earlier_labels: frozenset[str] = frozenset(), whole_file: bool = True) -> TabularDataset:
     """Validate a parsed table and split it into features, labels, amounts and (when `split_column`
-    names one) each row's split."""
+    names one) each row's split. For a chunk of a file: its first data row's number, the label
+    values of the chunks before it, and `whole_file=False`."""
     if frame.empty:
         raise DataError(f"{_capital(origin.subject)} has a header but no data rows. Export it again "
                         "with the data.")
@@ -380,15 +385,16 @@ def _dataset_from_frame(frame: pd.DataFrame, origin: _Origin, *, label_column: s
     if not names:
         raise DataError(f"{_capital(origin.subject)} has no numeric feature columns. Check that it is "
                         "the right file and that its separator is a comma.")
-    features = _finite_frame(frame, names, origin).reset_index(drop=True)
-    labels = _binary_labels(frame[label_column], positive_label, origin) if has_label else None
+    features = _finite_frame(frame, names, origin, first_row).reset_index(drop=True)
+    labels = (_binary_labels(frame[label_column], positive_label, origin, first_row, earlier_labels, whole_file)
+              if has_label else None)
     amount = None
     if AMOUNT_COLUMN in columns:
-        amounts = features if AMOUNT_COLUMN in names else _finite_frame(frame, [AMOUNT_COLUMN], origin)
+        amounts = features if AMOUNT_COLUMN in names else _finite_frame(frame, [AMOUNT_COLUMN], origin, first_row)
         amount = amounts[AMOUNT_COLUMN].to_numpy()
         if (amount < 0).any():
             raise DataError(f"Column {AMOUNT_COLUMN!r} in {origin.subject} has negative amounts, the "
-                            f"first on data row {int((amount < 0).argmax()) + 1}. Amounts must be ≥ 0.")
+                            f"first on data row {first_row + int((amount < 0).argmax())}. Amounts must be ≥ 0.")
     return TabularDataset(features, labels, tuple(names), origin.source, synthetic=False, amount=amount,
                           label_column=label_column or CREDITCARD_LABEL, positive=label_key(positive_label),
                           split=split)
@@ -445,6 +451,36 @@ def iter_csv_chunks(source: str | os.PathLike | BinaryIO, chunksize: int,
     if first_row == 1:
         raise DataError(f"{_capital(origin.subject)} has a header but no data rows. Export it again "
                         "with the data.")
+
+
+def iter_labelled_chunks(source: str | os.PathLike | BinaryIO, chunksize: int, *, label_column: str,
+                         positive_label: str | int, feature_columns: Sequence[str],
+                         name: str | None = None) -> Iterator[TabularDataset]:
+    """`read_labelled_csv(require_label=False)` in chunks of up to `chunksize` rows, for a file larger
+    than memory: the same checks, with data-row numbers of the whole file; labels are None throughout
+    when the file has no `label_column`."""
+    if chunksize < 1:
+        raise DataError(f"chunksize must be a positive number of rows, not {chunksize}.")
+    origin = _origin(source, name)
+    seen: frozenset[str] = frozenset()
+    first_row = 1
+    with _open_csv(source, origin) as (stream, header), _csv_errors(origin):
+        _require_columns(header, feature_columns, origin)
+        for frame in pd.read_csv(stream, chunksize=chunksize, encoding="utf-8", low_memory=False):
+            if frame.empty:
+                continue
+            chunk = _dataset_from_frame(frame, origin, label_column=label_column, positive_label=positive_label,
+                                        feature_columns=feature_columns, require_label=False, first_row=first_row,
+                                        earlier_labels=seen, whole_file=False)
+            if label_column in frame.columns:
+                seen |= {label_key(value) for value in frame[label_column].unique()}
+            first_row += len(frame)
+            yield chunk
+    if first_row == 1:
+        raise DataError(f"{_capital(origin.subject)} has a header but no data rows. Export it again with the data.")
+    if seen == {label_key(positive_label)}:
+        raise DataError(f"Every row in {origin.subject} is labelled positive ({label_column} = "
+                        f"{label_key(positive_label)!r}): there are no normal rows. Check which value marks fraud.")
 
 
 def fetch_openml_creditcard(cache_dir: str | None = None, timeout: float = 10.0) -> TabularDataset:
