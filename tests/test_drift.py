@@ -16,14 +16,27 @@ from app_fixtures import FRAUD_MODEL, MNIST_MODEL, app_data_dir, app_env, traine
 from conftest import REPO_ROOT
 from fault_kit import assert_one_clear_line, run_cli, snapshot
 from vae_core import sources, thresholds
-from vae_core.drift import (KS_ALPHA, PSI_MAJOR, UNLABELLED_NOTE, Distribution, check_drift, check_drift_csv,
-                             ks_two_sample, population_stability)
+from vae_core.drift import KS_ALPHA, PSI_MAJOR, UNLABELLED_NOTE, Distribution, check_drift, check_drift_csv
 from vae_core.errors import DataError
 from vae_core.fraud import FraudModel, evaluation_rows, recorded_split
 from vae_core.registry import load_model
 from vae_core.tabular import read_labelled_csv
 
 REQUIRED_KEYS = {"drifted", "psi", "ks", "expected_alert_rate", "observed_alert_rate", "features"}
+
+
+def counted(reference: np.ndarray, batch: np.ndarray) -> Distribution:
+    distribution = Distribution(reference)
+    distribution.add(batch)
+    return distribution
+
+
+def ks_two_sample(reference: np.ndarray, batch: np.ndarray) -> tuple[float, float]:
+    return counted(reference, batch).ks()
+
+
+def population_stability(reference: np.ndarray, batch: np.ndarray) -> float:
+    return counted(reference, batch).psi()
 
 
 @pytest.mark.parametrize("shift, sizes", [(0.0, (500, 800)), (0.3, (200, 3000)), (1.0, (50, 60))])
@@ -44,13 +57,13 @@ def test_counting_a_sample_in_chunks_gives_scipys_statistic_and_the_psi_of_the_w
     rng = np.random.default_rng(2)
     reference = rng.normal(size=700).round(2)  # ties within the reference and with the sample
     sample = rng.normal(0.2, 1.3, size=5000).round(2)
-    counted = Distribution(reference)
+    in_parts = Distribution(reference)
     for part in np.array_split(sample, 17):
-        counted.add(part)
-    assert counted.n == len(sample) and counted.mean == pytest.approx(sample.mean(), rel=1e-12)
-    assert counted.ks()[0] == pytest.approx(stats.ks_2samp(reference, sample).statistic, abs=1e-12)
-    assert counted.ks() == ks_two_sample(reference, sample)
-    assert counted.psi() == pytest.approx(population_stability(reference, sample), abs=1e-12)
+        in_parts.add(part)
+    assert in_parts.n == len(sample) and in_parts.mean == pytest.approx(sample.mean(), rel=1e-12)
+    assert in_parts.ks()[0] == pytest.approx(stats.ks_2samp(reference, sample).statistic, abs=1e-12)
+    assert in_parts.ks() == ks_two_sample(reference, sample)
+    assert in_parts.psi() == pytest.approx(population_stability(reference, sample), abs=1e-12)
 
 
 def test_psi_is_zero_for_the_same_sample_and_grows_with_the_shift():

@@ -95,20 +95,6 @@ class Distribution:
         return self.total / self.n
 
 
-def population_stability(reference: np.ndarray, batch: np.ndarray, bins: int = PSI_BINS) -> float:
-    """PSI of `batch` (m,) against `reference` (n,): Σ (b − r)·ln(b / r) over the reference's decile bins."""
-    counted = Distribution(reference, bins)
-    counted.add(batch)
-    return counted.psi()
-
-
-def ks_two_sample(reference: np.ndarray, batch: np.ndarray) -> tuple[float, float]:
-    """(D, p): the largest gap between the two empirical CDFs and its asymptotic p-value."""
-    counted = Distribution(reference)
-    counted.add(batch)
-    return counted.ks()
-
-
 def psi_verdict(psi: float) -> str:
     if psi >= PSI_MAJOR:
         return (f"Major shift in the scores (PSI {psi:.3f} ≥ {PSI_MAJOR}): the threshold may no longer flag what it "
