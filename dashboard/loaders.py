@@ -246,19 +246,48 @@ def baselines(key: ModelKey, data_key: DataKey, review_fee: float,
     """The VAE and the baselines stored with the model (PCA, IsolationForest), on the same rows:
     (one metrics row per scorer, {baseline name: its thinned ROC and PR curves}); empty when the
     model has no stored baselines or the rows are unlabelled."""
+    from dashboard import presentation
     from vae_core import fraud_analysis
 
+    rows, others = _baseline_scores(key, data_key)
+    if not others:
+        return [], {}
+    table = fraud_analysis.scorer_table({presentation.VAE_SCORER_NAME: rows.scores, **others}, rows.labels, rows.amounts,
+                                        review_fee=review_fee, fraud_cost=fraud_cost)
+    return table, {name: fraud_analysis.scorer_curves(values, rows.labels) for name, values in others.items()}
+
+
+def _baseline_scores(key: ModelKey, data_key: DataKey) -> tuple[Any, dict[str, np.ndarray]]:
+    """(the VAE's scored rows, {baseline name: its scores (n,) of the same rows}); no baselines when
+    the model stores none or the rows are unlabelled."""
     from vae_core import score_cache
 
     rows = scored(key, data_key[:4])  # the VAE's scores, whoever scores the page
     folder, identity = _data_identity(key, data_key, upload_for(data_key))
     others = (score_cache.baseline_view(fraud_model(key[1]), folder, rows, identity, label_column=data_key[2],
                                         positive=data_key[3]) if rows.labels is not None else {})
-    if not others:
-        return [], {}
-    table = fraud_analysis.scorer_table({"VAE (this model)": rows.scores, **others}, rows.labels, rows.amounts,
-                                        review_fee=review_fee, fraud_cost=fraud_cost)
-    return table, {name: fraud_analysis.scorer_curves(values, rows.labels) for name, values in others.items()}
+    return rows, others
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def curves_csv(key: ModelKey, data_key: DataKey, review_fee: float, fraud_cost: float | str,
+               prevalence: float | None) -> bytes:
+    """vae_core.fraud_analysis.curves_csv of the VAE and its stored baselines on the page's rows."""
+    from dashboard import presentation
+    from vae_core import fraud_analysis
+
+    rows, others = _baseline_scores(key, data_key)
+    return fraud_analysis.curves_csv({presentation.VAE_SCORER_NAME: rows.scores, **others}, rows.labels, rows.amounts,
+                                     review_fee=review_fee, fraud_cost=fraud_cost, prevalence=prevalence)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def robustness(key: ModelKey, data_key: DataKey, threshold: float) -> tuple[dict[str, list[dict]], list[dict] | None]:
+    """(segment_rows, window_rows) of vae_core.fraud_analysis at `threshold` on the page's rows."""
+    from vae_core import fraud_analysis
+
+    rows = scored(key, data_key)
+    return fraud_analysis.segment_rows(rows, threshold), fraud_analysis.window_rows(rows, threshold)
 
 
 @st.cache_data(show_spinner=False, max_entries=256)

@@ -36,6 +36,7 @@ PROJECTION_LABELS = {"dims": "Two latent dims", "pca": "PCA", "tsne": "t-SNE"}
 _HALF_BLOCKS = np.array(["\u00a0", "\u2580", "\u2584", "\u2588"])  # nbsp, upper, lower, full block
 
 
+VAE_SCORER_NAME = "VAE (this model)"  # the VAE beside the stored baselines in tables and curves
 VIEW_ONLY_BADGE = "View only"
 VIEW_ONLY_NOTE = ("This server is view only: training, deleting, renaming and importing models are off. Exploring, "
                   "threshold tuning, scoring uploads, downloads and share links work as usual.")
@@ -161,7 +162,7 @@ def baseline_rows(metrics: dict[str, Any]) -> list[dict[str, Any]]:
     if not isinstance(baselines, dict):
         return []
     keys = ("roc_auc", "average_precision", "recall_at_1pct_fpr", "min_cost")
-    scorers = {"VAE (this model)": metrics, **{name: row for name, row in baselines.items() if isinstance(row, dict)}}
+    scorers = {VAE_SCORER_NAME: metrics, **{name: row for name, row in baselines.items() if isinstance(row, dict)}}
     return [{"scorer": name, "AUROC": row.get("roc_auc"), "AP": row.get("average_precision"),
              "recall at 1% FPR": row.get("recall_at_1pct_fpr"), "minimum cost (€)": row.get("min_cost")}
             for name, row in scorers.items() if any(isinstance(row.get(key), (int, float)) for key in keys)]
@@ -331,6 +332,36 @@ def drift_feature_rows(features: list[dict]) -> list[dict]:
     """The drift check's features, most moved first, as table rows."""
     return [{"feature": f["name"], "KS D": round(f["ks"], 3), "mean shift (validation sd)": round(f["shift_sd"], 2)}
             for f in features]
+
+
+def segment_table_rows(rows: list[dict], first: str) -> list[dict]:
+    """fraud_analysis.segment_rows / window_rows as table rows headed `first` ("Amount", "Hour of day",
+    "Window"): counts, and rates as percentages (blank where undefined: no fraud, nothing flagged)."""
+    def percent(value: float | None) -> float | None:
+        return None if value is None else round(100 * value, 1)
+
+    table = []
+    for row in rows:
+        shown = {first: row["segment"], "rows": row["rows"]}
+        if "frauds" in row:
+            shown["frauds"] = row["frauds"]
+        shown |= {"flagged": row["flagged"], "alert rate %": percent(row["alert_rate"])}
+        if "frauds" in row:
+            shown |= {"recall %": percent(row["recall"]), "precision %": percent(row["precision"]),
+                      "FPR %": percent(row["fpr"])}
+        table.append(shown)
+    return table
+
+
+def window_spread_text(rows: list[dict]) -> str:
+    """How much recall and the alert rate move from one time window to the next, in one line."""
+    alerts = [row["alert_rate"] for row in rows]
+    text = (f"Across {len(rows)} time windows of equal size, the alert rate runs from {min(alerts):.2%} to "
+            f"{max(alerts):.2%}")
+    recalls = [row["recall"] for row in rows if row.get("recall") is not None]
+    if recalls:
+        text += f" and recall from {min(recalls):.1%} to {max(recalls):.1%}"
+    return text + " at this threshold."
 
 
 def drift_metrics_text(metrics: dict) -> str:

@@ -267,7 +267,7 @@ def explorer_payload(scored, summary, *, threshold: float, review_fee: float, fr
         bands = (at, bootstrap.bootstrap(sweep, table.thresholds[at], curves=True))
         others = model.baseline_scores(scored.features)
         if others:
-            rows = fraud_analysis.scorer_table({"VAE (this model)": scored.scores, **others}, scored.labels,
+            rows = fraud_analysis.scorer_table({presentation.VAE_SCORER_NAME: scored.scores, **others}, scored.labels,
                                                scored.amounts, review_fee=review_fee, fraud_cost=fraud_cost)
             baselines = (rows, {n: fraud_analysis.scorer_curves(v, scored.labels) for n, v in others.items()})
     names = ("normal", "fraud") if {f"V{i}" for i in range(1, 29)} <= set(model.feature_names) else ("normal", "positive")
@@ -367,7 +367,28 @@ def fraud_report(info, model, scored, *, threshold: float, how: str, review_fee:
     payload = {"explorer": explorer, "decision": _finite(decision), "explorer_html": _frontend("threshold_explorer"),
                "map": map_args_, "map_html": _frontend("latent_map")}
     created = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    return _page(info.name, created, model_card(info, model, scored, summary), map_note, payload)
+    return _page(info.name, created, model_card(info, model, scored, summary), map_note, payload,
+                 robustness_html(scored, threshold))
+
+
+def robustness_html(scored, threshold: float) -> str:
+    """The threshold's counts by Amount bucket, by time of day and over time windows, as static
+    tables at `threshold` (empty without Amount and Time)."""
+    from dashboard import presentation
+    from vae_core.fraud_analysis import segment_rows, window_rows
+
+    segments, windows = segment_rows(scored, threshold), window_rows(scored, threshold)
+    parts = [(title, presentation.segment_table_rows(rows, first)) for title, first, rows in (
+        ("By amount", "Amount", segments.get("amount")), ("By time of day", "Hour of day", segments.get("hour")),
+        ("Over time", "Window", windows)) if rows]
+    if not parts:
+        return ""
+    spread = "" if windows is None else f" {presentation.window_spread_text(windows)}"
+    tables = "".join(f"<h3>{html.escape(title)}</h3>{_table(rows, cls='segments')}" for title, rows in parts)
+    return (f'<h2>How robust is this decision</h2><p class="sub">The threshold {threshold:.6g} (the one in force '
+            f"when this report was made; these tables do not follow the explorer) on parts of the rows: rates that "
+            f"move a lot between parts say the decision depends on who is transacting and when.{html.escape(spread)}"
+            f"</p>{tables}")
 
 
 MNIST_ROWS = 5_000  # test digits on an MNIST report's map (thumbnails of each travel in the file)
@@ -749,7 +770,7 @@ server and fetches nothing.</p>
 """
 
 
-def _page(name: str, created: str, card: str, map_note: str, payload: dict[str, Any]) -> str:
+def _page(name: str, created: str, card: str, map_note: str, payload: dict[str, Any], robustness: str) -> str:
     d = payload["decision"]
     costs = (f"€{d['review_fee']:,.2f}".replace(".00", "") + " per alert reviewed; a missed "
              f"{d['names'][1]} costs {d['fraud_cost']}")
@@ -781,5 +802,6 @@ deployment prevalence. Releasing sets the decision below.</p>
   <div><div class="label">Flagged in this report's rows</div><div class="value" id="d-sampled" style="font-size:15px"></div></div>
 </div>
 <p class="sub">Costs: {html.escape(costs)}.{html.escape(best)}</p>
+{robustness}
 {map_section}"""
     return _shell(f"{name}: fraud model report", created, body, payload)

@@ -117,6 +117,27 @@ def test_the_explorer_counts_and_the_decision_are_the_engines(written, env, app_
     assert decision["prevalence"] == pytest.approx(model.deploy_prevalence)
 
 
+def test_the_report_carries_the_segments_and_time_windows_at_the_threshold_in_force(written, env, app_data_dir):  # noqa: F811
+    import pandas as pd
+
+    from vae_core import registry, sources
+    from vae_core.fraud import FraudModel, score_dataset
+
+    text = written[0].read_text(encoding="utf-8")
+    model = FraudModel.from_loaded(registry.load_model(FRAUD_MODEL, env["VAE_MODELS_DIR"]))
+    scored = score_dataset(model, sources.transactions(app_data_dir / "creditcard" / "creditcard.csv"))
+    section = text[text.index("<h2>How robust is this decision</h2>"):]
+    assert f"The threshold {model.threshold_:.6g}" in section
+    tables = [[re.findall(r"<t[hd]>(.*?)</t[hd]>", row) for row in re.findall(r"<tr>(.*?)</tr>", table)]
+              for table in re.findall(r'<table class="segments">(.*?)</table>', section)]
+    by_first = {rows[0][0]: pd.DataFrame(rows[1:], columns=rows[0]).astype({"rows": int, "flagged": int})
+                for rows in tables}
+    assert set(by_first) == {"Amount", "Hour of day", "Window"}
+    flagged = int((scored.scores >= model.threshold_).sum())
+    for table in by_first.values():
+        assert table["rows"].sum() == len(scored.scores) and table["flagged"].sum() == flagged
+
+
 def test_the_cli_never_overwrites_and_names_what_is_wrong(written, env, tmp_path):
     target, _ = written
     before = target.read_bytes()

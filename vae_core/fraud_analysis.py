@@ -351,3 +351,102 @@ def scorer_curves(scores: np.ndarray, labels: np.ndarray, max_points: int = 600)
     return {"fpr": fpr, "tpr": tpr, "recall": recall, "precision": precision}
 
 
+
+
+# --- how robust the decision is -------------------------------------------------------------------
+
+TIME_COLUMN = "Time"  # the credit-card schema's seconds since the first transaction
+AMOUNT_EDGES = (0.0, 10.0, 50.0, 200.0, 1000.0)  # euros: the buckets' lower ends, the last one open
+HOUR_BLOCK = 4  # hours of the day per segment: 24 single hours hold too few frauds each to read
+TIME_WINDOWS = 6
+CURVE_ROWS = 20_000  # thresholds per scorer in the curves' CSV at most
+
+
+def _segment_row(segment: str, labels: np.ndarray | None, flags: np.ndarray) -> dict[str, Any]:
+    """Rows, alert rate and, with labels, frauds, recall, precision and FPR of one segment's flags (m,)."""
+    row: dict[str, Any] = {"segment": segment, "rows": int(len(flags)),
+                           "alert_rate": float(flags.mean()) if len(flags) else None}
+    if labels is not None:
+        counts = thresholds.confusion_counts(labels, flags)
+        tp, fp, fn, tn = counts["tp"], counts["fp"], counts["fn"], counts["tn"]
+        row |= {"frauds": tp + fn, "flagged": tp + fp, "recall": tp / (tp + fn) if tp + fn else None,
+                "precision": tp / (tp + fp) if tp + fp else None, "fpr": fp / (fp + tn) if fp + tn else None}
+    else:
+        row["flagged"] = int(flags.sum())
+    return row
+
+
+def time_of_rows(scored: ScoredData) -> np.ndarray | None:
+    """(m,) each scored row's Time in seconds, or None when the data has no Time column."""
+    if TIME_COLUMN not in scored.features.columns:
+        return None
+    return scored.features[TIME_COLUMN].to_numpy(np.float64)
+
+
+def segment_rows(scored: ScoredData, threshold: float) -> dict[str, list[dict[str, Any]]]:
+    """The threshold's counts by segment: {"amount": by Amount bucket, "hour": by HOUR_BLOCK-hour block
+    of the day from Time}; a key is absent when the data lacks its column. Each row: segment, rows,
+    alert_rate, flagged, and with labels frauds, recall, precision, fpr (None where undefined)."""
+    flags = (np.asarray(scored.scores, np.float64) >= threshold).astype(np.int64)
+    labels = scored.labels
+    out: dict[str, list[dict[str, Any]]] = {}
+    if scored.amounts is not None:
+        bucket = np.searchsorted(np.asarray(AMOUNT_EDGES[1:]), scored.amounts, side="right")
+        names = [f"€{low:,.0f}–{high:,.0f}" for low, high in zip(AMOUNT_EDGES, AMOUNT_EDGES[1:])]
+        names.append(f"€{AMOUNT_EDGES[-1]:,.0f} and more")
+        out["amount"] = [_segment_row(name, None if labels is None else labels[bucket == i], flags[bucket == i])
+                         for i, name in enumerate(names) if (bucket == i).any()]
+    time = time_of_rows(scored)
+    if time is not None:
+        block = (time // 3600 % 24 // HOUR_BLOCK).astype(np.int64)
+        out["hour"] = [_segment_row(f"{HOUR_BLOCK * i:02d}:00–{HOUR_BLOCK * (i + 1):02d}:00",
+                                    None if labels is None else labels[block == i], flags[block == i])
+                       for i in range(24 // HOUR_BLOCK) if (block == i).any()]
+    return out
+
+
+def window_rows(scored: ScoredData, threshold: float, windows: int = TIME_WINDOWS) -> list[dict[str, Any]] | None:
+    """The threshold at work over time: the rows in Time order cut into `windows` windows of equal
+    counts, each a `_segment_row` named by its hours since the first transaction; None without Time."""
+    time = time_of_rows(scored)
+    if time is None:
+        return None
+    order = np.argsort(time, kind="stable")
+    flags = (np.asarray(scored.scores, np.float64) >= threshold).astype(np.int64)
+    rows = []
+    for part in np.array_split(order, min(windows, len(order))):
+        hours = time[part] / 3600
+        labels = None if scored.labels is None else scored.labels[part]
+        rows.append(_segment_row(f"hours {hours.min():.1f}–{hours.max():.1f}", labels, flags[part]))
+    return rows
+
+
+def curves_csv(scores: dict[str, np.ndarray], labels: np.ndarray, amounts: np.ndarray | None, *,
+               review_fee: float, fraud_cost: float | str, prevalence: float | None = None) -> bytes:
+    """The ROC, PR and cost curves' data of each scorer (name → scores (n,) of the same rows) as CSV:
+    one line per threshold (every distinct score, or CURVE_ROWS of them spread over the ranks), with
+    the counts and metrics as sampled and, given `prevalence`, the alerts per 1,000, precision and
+    cost per 1,000 reweighted to it."""
+    frames = []
+    for name, values in scores.items():
+        values = np.asarray(values, np.float64)
+        sampled = thresholds.ThresholdSweep(values, labels, amounts if fraud_cost == "amount" else None,
+                                            review_fee=review_fee, fraud_cost=fraud_cost)
+        grid = sampled.grid()
+        if len(grid) > CURVE_ROWS:
+            grid = grid[np.unique(np.linspace(0, len(grid) - 1, CURVE_ROWS).round().astype(np.int64))]
+        curve = sampled.curve(grid)
+        frame = pd.DataFrame({"scorer": name, **{key: curve[key] for key in
+                                                 ("threshold", "alerts", "tp", "fp", "fn", "tn", "recall", "fpr",
+                                                  "precision", "f1", "cost") if key in curve}})
+        if prevalence is not None:
+            deployed = thresholds.ThresholdSweep(values, labels, amounts if fraud_cost == "amount" else None,
+                                                 review_fee=review_fee, fraud_cost=fraud_cost,
+                                                 prevalence=prevalence).curve(grid)
+            per = 1000 / len(values)
+            frame["alerts_per_1000_at_deployment"] = deployed["alerts"] * per
+            frame["precision_at_deployment"] = deployed["precision"]
+            if "cost" in deployed:
+                frame["cost_per_1000_at_deployment"] = deployed["cost"] * per
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True).to_csv(index=False).encode()

@@ -82,7 +82,7 @@ def scorer_picker(name: str, model) -> str:
         st.session_state[state.SCORER] = state.DEFAULT_SCORER
     if len(model.scorers) > 1:
         st.selectbox("Scorer", model.scorers, key=state.SCORER, on_change=state.use_scorer, args=(name,),
-                     format_func=lambda s: "VAE (this model)" if s == state.DEFAULT_SCORER else f"{s} (stored baseline)",
+                     format_func=lambda s: presentation.VAE_SCORER_NAME if s == state.DEFAULT_SCORER else f"{s} (stored baseline)",
                      help="A baseline fitted on the same training normals scores the same rows, with the same "
                           "threshold tools; its own threshold was chosen on validation like the VAE's.")
     return st.session_state[state.SCORER]
@@ -415,6 +415,7 @@ def main() -> None:
     flagged_section(key, data_key, model, scored, threshold, names, explain=scorer == state.DEFAULT_SCORER)
     if labelled:
         outcome_scatter(summary, scored, threshold, names)
+    robustness_section(key, data_key, threshold)
 
     st.subheader("Export")
     left, right = st.columns(2)
@@ -429,6 +430,14 @@ def main() -> None:
         intervals=None if intervals is None else {"level": 0.95, "resamples": bootstrap.DEFAULT_RESAMPLES,
                                                   **{m: None if v is None else list(v) for m, v in intervals.items()}},
         estimate=estimate, scorer=scorer, decided_at=decide)
+    if two_classes:
+        right.download_button(
+            "Curves' data (CSV)", key="thr_export_curves", file_name=f"{info.name}-curves.csv", mime="text/csv",
+            on_click="ignore", icon=":material/download:",
+            data=lambda: loaders.curves_csv(key, data_key, fee, fraud_cost, target),
+            help="The ROC, PR and cost curves of the VAE and the stored baselines on these rows: one line per "
+                 f"threshold (every distinct score, or {fraud_analysis.CURVE_ROWS:,} spread over them), as sampled and "
+                 "at the deployment prevalence.")
     right.download_button("Threshold settings (JSON)", data=threshold_json, file_name=f"{info.name}-threshold.json",
                           mime="application/json", key="thr_export_json", on_click="ignore",
                           icon=":material/download:")
@@ -441,6 +450,30 @@ def main() -> None:
              "force and the latent map" + ("" if scorer == state.DEFAULT_SCORER else " (for the VAE's scores: "
                                                                                    "choose it under Scorer)"))
     drift_section(info.name, key, threshold if scorer == state.DEFAULT_SCORER else None)
+
+
+def robustness_section(key, data_key, threshold: float) -> None:
+    """The threshold in force by Amount bucket, by time of day and over time windows."""
+    segments, windows = loaders.robustness(key, data_key, float(threshold))
+    if not segments and windows is None:
+        return
+    st.subheader("How robust is this threshold")
+    st.caption("The same threshold on parts of these rows: a rate that moves a lot between parts says the "
+               "decision depends on who is transacting and when.")
+    tabs = st.tabs([title for title, present in (("By amount", "amount" in segments),
+                                                 ("By time of day", "hour" in segments),
+                                                 ("Over time", windows is not None)) if present])
+    shown = iter(tabs)
+    if "amount" in segments:
+        next(shown).dataframe(presentation.segment_table_rows(segments["amount"], "Amount"), hide_index=True,
+                              key="thr_segments_amount")
+    if "hour" in segments:
+        next(shown).dataframe(presentation.segment_table_rows(segments["hour"], "Hour of day"), hide_index=True,
+                              key="thr_segments_hour")
+    if windows is not None:
+        tab = next(shown)
+        tab.caption(presentation.window_spread_text(windows))
+        tab.dataframe(presentation.segment_table_rows(windows, "Window"), hide_index=True, key="thr_windows")
 
 
 def drift_section(name: str, key, threshold: float | None) -> None:

@@ -156,7 +156,7 @@ def test_pick_a_threshold_strategy(app):
     assert float(app.metric("False-positive rate")) <= 0.02  # it flags about 1% of normal rows
 
 
-def test_download_the_flagged_rows(app):
+def test_download_the_flagged_rows_and_the_curves_data(app):
     explorer = open_threshold(app)
     threshold, counts = exact_threshold(app), confusion(explorer)
     flagged = int(re.search(r"([\d,]+) flagged", app.text()).group(1).replace(",", ""))
@@ -172,6 +172,18 @@ def test_download_the_flagged_rows(app):
     assert min(scores) >= threshold * (1 - 1e-5)  # the input shows 6 significant digits
     assert sum(r["label"] == "fraud" for r in rows) == counts["TP"]
     assert len({r["row"] for r in rows}) == len(rows)
+
+    # The curves' data: at the first of the VAE's thresholds at or above the one in force, the same flags.
+    with app.page.expect_download() as download:
+        app.click("thr_export_curves")
+    assert download.value.suggested_filename == f"{FRAUD}-curves.csv"
+    with open(download.value.path(), newline="") as handle:
+        curves = list(csv.DictReader(handle))
+    assert {"VAE (this model)", "IsolationForest"} <= {r["scorer"] for r in curves}
+    vae = [r for r in curves if r["scorer"] == "VAE (this model)"]
+    line = min((r for r in vae if float(r["threshold"]) >= threshold * (1 - 1e-6)), key=lambda r: float(r["threshold"]))
+    assert (int(line["tp"]), int(line["fp"])) == (counts["TP"], counts["FP"])
+    assert float(line["precision_at_deployment"]) < float(line["precision"])  # 0.172% is rarer than these rows
 
 
 @pytest.mark.parametrize("name, content, expected", [
