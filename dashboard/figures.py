@@ -92,6 +92,19 @@ def loss_chart(curves: dict[str, list[float]], title: str = "Loss per epoch (nat
     return _layout(fig, title, height=340)
 
 
+def scorer_costs(curves: dict[str, dict[str, np.ndarray]], where: str) -> go.Figure:
+    """Cost per 1,000 rows against alerts per 1,000, one line per scorer (fraud_analysis.scorer_cost_curves):
+    the first (the VAE) solid, the baselines dashed; `where` says at which prevalence."""
+    fig = go.Figure()
+    for i, (name, curve) in enumerate(curves.items()):
+        fig.add_trace(go.Scatter(x=curve["alerts_per_1000"], y=curve["cost_per_1000"], mode="lines", name=name,
+                                 line={"color": CLASS_COLOURS[i % len(CLASS_COLOURS)], "dash": "dash" if i else "solid"},
+                                 hovertemplate="%{x:.1f} alerts · €%{y:,.0f}<extra>" + name + "</extra>"))
+    fig.update_xaxes(title="alerts per 1,000 transactions", type="log")
+    fig.update_yaxes(title="cost per 1,000 transactions (€)")
+    return _layout(fig, f"Cost by how much each scorer flags, {where}", height=340)
+
+
 def feature_bars(names: Sequence[str], values: np.ndarray, *, compare: np.ndarray | None = None,
                  labels: tuple[str, str] = ("decoded", "input"), title: str | None = None,
                  value_title: str = "standardised value") -> go.Figure:

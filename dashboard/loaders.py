@@ -281,6 +281,21 @@ def curves_csv(key: ModelKey, data_key: DataKey, review_fee: float, fraud_cost: 
                                      review_fee=review_fee, fraud_cost=fraud_cost, prevalence=prevalence)
 
 
+@st.cache_data(show_spinner=False, max_entries=12)
+def scorer_costs(key: ModelKey, data_key: DataKey, review_fee: float, fraud_cost: float | str,
+                 prevalence: float | None) -> dict[str, dict[str, np.ndarray]]:
+    """vae_core.fraud_analysis.scorer_cost_curves of the VAE and its stored baselines on the page's rows."""
+    from dashboard import presentation
+    from vae_core import fraud_analysis
+
+    rows, others = _baseline_scores(key, data_key)
+    if not others:
+        return {}
+    return fraud_analysis.scorer_cost_curves({presentation.VAE_SCORER_NAME: rows.scores, **others}, rows.labels,
+                                             rows.amounts, review_fee=review_fee, fraud_cost=fraud_cost,
+                                             prevalence=prevalence)
+
+
 @st.cache_data(show_spinner=False, max_entries=64)
 def robustness(key: ModelKey, data_key: DataKey, threshold: float) -> tuple[dict[str, list[dict]], list[dict] | None]:
     """(segment_rows, window_rows) of vae_core.fraud_analysis at `threshold` on the page's rows."""

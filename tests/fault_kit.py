@@ -4,6 +4,7 @@ hostile zips and CSVs. Plain functions; the fixtures they need come from app_fix
 
 from __future__ import annotations
 
+import base64
 import gzip
 import io
 import json
@@ -13,6 +14,8 @@ import subprocess
 import sys
 import zipfile
 from pathlib import Path
+
+import numpy as np
 
 from testkit.forgery import snapshot  # noqa: F401  (the fault tests' registry before and after)
 
@@ -242,3 +245,10 @@ def explorer_stop(at, fraction: float) -> float:
     """The explorer's threshold stop `fraction` (0..1) of the way along its stops."""
     stops = explorer(at)[1]["stops"]
     return float(stops[int(fraction * (len(stops) - 1))])
+
+
+def values(array) -> np.ndarray:
+    """A Plotly figure array as NumPy (plain lists, or Plotly's base64 typed-array encoding)."""
+    if isinstance(array, dict) and "bdata" in array:
+        return np.frombuffer(base64.b64decode(array["bdata"]), dtype=np.dtype(array["dtype"]))
+    return np.asarray(array)

@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from app_fixtures import (CONDITIONAL_MODEL, FRAUD_MODEL, MNIST_MODEL, app_data_dir, app_env,  # noqa: F401
                           models_copy, trained_models_dir)
-from fault_kit import explorer, metric, open_link, shown_errors
+from fault_kit import explorer, metric, open_link, shown_errors, values
 
 
 
@@ -29,15 +29,6 @@ def image_captions(at: AppTest) -> list[str]:
 def image_of(at: AppTest, prefix: str) -> str:
     """The media URL (a hash of the pixels) of the image whose caption starts with `prefix`."""
     return next(image.value[0] for image in at.image if image.captions and image.captions[0].startswith(prefix))
-
-
-def values(array) -> np.ndarray:
-    """A Plotly figure array as NumPy (plain lists, or Plotly's base64 typed-array encoding)."""
-    if isinstance(array, dict) and "bdata" in array:
-        import base64
-
-        return np.frombuffer(base64.b64decode(array["bdata"]), dtype=np.dtype(array["dtype"]))
-    return np.asarray(array)
 
 
 def figure(at: AppTest, title: str) -> dict:

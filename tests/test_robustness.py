@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from app_fixtures import FRAUD_MODEL, app_data_dir, app_env, trained_models_dir  # noqa: F401
-from fault_kit import open_link, shown_errors
+from fault_kit import open_link, shown_errors, values
 from vae_core import fraud_analysis, thresholds
 from vae_core.fraud import ScoredData
 
@@ -126,3 +126,31 @@ def test_the_page_shows_the_segments_and_windows_of_the_threshold_in_force(app_e
     moved = segment_tables(at)["Window"]
     assert moved["flagged"].sum() == int((rows.scores >= float(at.number_input(key="thr_exact").value)).sum())
     assert moved["flagged"].sum() > windows["flagged"].sum()
+
+
+def test_cost_curves_share_one_scale_and_end_where_flagging_everything_and_nothing_cost():
+    rows = scored_rows()
+    curves = fraud_analysis.scorer_cost_curves({"VAE": rows.scores, "worse": -rows.scores}, rows.labels, rows.amounts,
+                                               review_fee=5.0, fraud_cost="amount", prevalence=0.002)
+    naive = thresholds.ThresholdSweep(rows.scores, rows.labels, rows.amounts, review_fee=5.0, prevalence=0.002)
+    nothing, everything = (naive.at(t).cost * 1000 / len(rows.scores) for t in (np.inf, -np.inf))
+    for curve in curves.values():
+        assert curve["alerts_per_1000"][0] == 0 and curve["alerts_per_1000"][-1] == pytest.approx(1000)
+        assert np.all(np.diff(curve["alerts_per_1000"]) >= 0)
+        assert curve["cost_per_1000"][0] == pytest.approx(nothing) and curve["cost_per_1000"][-1] == pytest.approx(everything)
+    assert curves["VAE"]["cost_per_1000"].min() < curves["worse"]["cost_per_1000"].min()
+    assert fraud_analysis.scorer_cost_curves({"VAE": rows.scores}, rows.labels, None, review_fee=5.0,
+                                             fraud_cost="amount") == {}
+
+
+def test_the_page_draws_the_scorers_cost_curves_at_the_prevalence_decisions_use(app_env, trained_models_dir):
+    from dashboard import loaders
+
+    app_env(trained_models_dir)
+    at = open_link("threshold")
+    chart = next(c for c in at.get("plotly_chart") if "Cost by how much each scorer flags" in c.proto.spec)
+    spec = __import__("json").loads(chart.proto.spec)
+    assert [trace["name"] for trace in spec["data"]] == ["VAE (this model)", "PCA(10)", "IsolationForest"]
+    assert "at the deployment prevalence (0.172%)" in spec["layout"]["title"]["text"]
+    expected = loaders.scorer_costs(loaders.model_key(FRAUD_MODEL), (*PAGE_ROWS, "VAE"), 5.0, "amount", 0.00172)
+    assert values(spec["data"][0]["y"]).min() == pytest.approx(expected["VAE (this model)"]["cost_per_1000"].min())

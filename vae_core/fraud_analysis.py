@@ -450,3 +450,23 @@ def curves_csv(scores: dict[str, np.ndarray], labels: np.ndarray, amounts: np.nd
                 frame["cost_per_1000_at_deployment"] = deployed["cost"] * per
         frames.append(frame)
     return pd.concat(frames, ignore_index=True).to_csv(index=False).encode()
+
+
+def scorer_cost_curves(scores: dict[str, np.ndarray], labels: np.ndarray, amounts: np.ndarray | None, *,
+                       review_fee: float, fraud_cost: float | str, prevalence: float | None = None,
+                       max_points: int = 600) -> dict[str, dict[str, np.ndarray]]:
+    """Each scorer's cost curve on a scale they share (name → scores (n,) of the same rows): alerts
+    per 1,000 rows against the cost per 1,000, thinned to `max_points`, as sampled or reweighted to
+    `prevalence`; empty when a miss's cost is unknown."""
+    out = {}
+    for name, values in scores.items():
+        sweep = thresholds.ThresholdSweep(np.asarray(values, np.float64), labels,
+                                          amounts if fraud_cost == "amount" else None, review_fee=review_fee,
+                                          fraud_cost=fraud_cost, prevalence=prevalence)
+        curve = sweep.curve(sweep.grid())
+        if "cost" not in curve:
+            return {}
+        per = 1000 / sweep.n
+        alerts, cost = _thin(curve["alerts"][::-1] * per, curve["cost"][::-1] * per, max_points)
+        out[name] = {"alerts_per_1000": alerts, "cost_per_1000": cost}
+    return out

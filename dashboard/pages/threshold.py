@@ -176,8 +176,10 @@ def metrics_row(point, summary, intervals: dict | None) -> None:
             cells[column].caption(text)
 
 
-def baseline_table(rows: list[dict]) -> None:
-    """The VAE beside the baselines stored with it, on these rows (the dashed curves in the explorer)."""
+def baseline_table(rows: list[dict], costs: dict[str, dict], target: float | None) -> None:
+    """The VAE beside the baselines stored with it, on these rows (the dashed curves in the explorer),
+    and their cost curves on one scale, alerts per 1,000, at the prevalence decisions use (`target`;
+    None: as sampled)."""
     if not rows:
         return
     st.markdown("**Beside simple baselines** fitted on the same training normals and stored with the model "
@@ -188,6 +190,9 @@ def baseline_table(rows: list[dict]) -> None:
         "average_precision": st.column_config.NumberColumn("AP", format="%.3f"),
         "recall_at_fpr": st.column_config.NumberColumn("recall at 1% FPR", format="%.3f"),
         "min_cost": st.column_config.NumberColumn("minimum cost", format=presentation.MONEY_COLUMN)})
+    if costs:
+        where = "as sampled" if target is None else f"at the deployment prevalence ({target:.3%})"
+        st.plotly_chart(figures.scorer_costs(costs, where), key="thr_scorer_costs")
 
 
 def prevalence_row(point, missed: float | None, summary, fee: float, target: float, intervals: dict | None,
@@ -406,7 +411,8 @@ def main() -> None:
     estimate = (prevalence_row(point, missed, summary, fee, target, intervals, deployed_costs)
                 if two_classes else None)
 
-    baseline_table(others[0])
+    baseline_table(others[0], loaders.scorer_costs(key, data_key, fee, fraud_cost, decide) if others[0] else {},
+                   decide)
     if decide is None:
         money_panel(info.name, costs, point, labelled, None, summary.n)
     else:
