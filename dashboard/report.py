@@ -368,29 +368,49 @@ def fraud_report(info, model, scored, *, threshold: float, how: str, review_fee:
                "map": map_args_, "map_html": _frontend("latent_map")}
     created = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return _page(info.name, created, model_card(info, model, scored, summary), map_note, payload,
-                 robustness_html(scored, threshold))
+                 robustness_html(info.name, model, scored, threshold, review_fee, fraud_cost, target))
 
 
-def robustness_html(scored, threshold: float) -> str:
+def curves_link(name: str, model, scored, review_fee: float, fraud_cost: float | str, target: float) -> str:
+    """A link that downloads the curves' CSV (fraud_analysis.curves_csv of the VAE and its stored
+    baselines, at most REPORT_CURVE_ROWS thresholds each) from the file itself: a data: URL."""
+    from dashboard import presentation
+    from vae_core.fraud_analysis import curves_csv
+
+    scorers = {presentation.VAE_SCORER_NAME: scored.scores, **model.baseline_scores(scored.features)}
+    data = curves_csv(scorers, scored.labels, scored.amounts, review_fee=review_fee, fraud_cost=fraud_cost,
+                      prevalence=target, max_rows=REPORT_CURVE_ROWS)
+    return (f'<p><a id="curves-csv" download="{html.escape(name)}-curves.csv" href="data:text/csv;base64,{_b64(data)}">'
+            f"The curves' data (CSV)</a>: the ROC, PR and cost curves of {html.escape(', '.join(scorers))} on these "
+            f"rows, one line per threshold (at most {REPORT_CURVE_ROWS:,} each), as sampled and at the deployment "
+            f"prevalence ({target:.3%}).</p>")
+
+
+def robustness_html(name: str, model, scored, threshold: float, review_fee: float, fraud_cost: float | str,
+                    target: float) -> str:
     """The threshold's counts by Amount bucket, by time of day and over time windows, as static
-    tables at `threshold` (empty without Amount and Time)."""
+    tables at `threshold`, and with both classes the curves' data (empty without Amount, Time and
+    labels)."""
     from dashboard import presentation
     from vae_core.fraud_analysis import segment_rows, window_rows
 
+    two_classes = scored.labels is not None and 0 < scored.labels.sum() < len(scored.labels)
+    link = curves_link(name, model, scored, review_fee, fraud_cost, target) if two_classes else ""
     segments, windows = segment_rows(scored, threshold), window_rows(scored, threshold)
     parts = [(title, presentation.segment_table_rows(rows, first)) for title, first, rows in (
         ("By amount", "Amount", segments.get("amount")), ("By time of day", "Hour of day", segments.get("hour")),
         ("Over time", "Window", windows)) if rows]
     if not parts:
-        return ""
+        return link
     spread = "" if windows is None else f" {presentation.window_spread_text(windows)}"
     tables = "".join(f"<h3>{html.escape(title)}</h3>{_table(rows, cls='segments')}" for title, rows in parts)
     return (f'<h2>How robust is this decision</h2><p class="sub">The threshold {threshold:.6g} (the one in force '
             f"when this report was made; these tables do not follow the explorer) on parts of the rows: rates that "
             f"move a lot between parts say the decision depends on who is transacting and when.{html.escape(spread)}"
-            f"</p>{tables}")
+            f"</p>{tables}{link}")
 
 
+REPORT_CURVE_ROWS = 2_000  # thresholds per scorer in the report's curves' CSV (it travels base64 in the file)
 MNIST_ROWS = 5_000  # test digits on an MNIST report's map (thumbnails of each travel in the file)
 # figures.CLASS_COLOURS, repeated so that this module never imports Plotly (tests/test_report.py checks).
 CLASS_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",

@@ -9,6 +9,7 @@ report stays under 10 MB. tests/e2e/test_report_browser.py opens the file in Chr
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -136,6 +137,18 @@ def test_the_report_carries_the_segments_and_time_windows_at_the_threshold_in_fo
     flagged = int((scored.scores >= model.threshold_).sum())
     for table in by_first.values():
         assert table["rows"].sum() == len(scored.scores) and table["flagged"].sum() == flagged
+
+    # The curves' data travels in the file: at the first VAE threshold at or above the one in force, the same flags.
+    import base64
+
+    link = re.search(r'<a id="curves-csv" download="([^"]+)" href="data:text/csv;base64,([^"]+)"', text)
+    assert link.group(1) == f"{FRAUD_MODEL}-curves.csv"
+    curves = pd.read_csv(io.BytesIO(base64.b64decode(link.group(2))))
+    assert curves["scorer"].unique().tolist() == ["VAE (this model)", "PCA(10)", "IsolationForest"]
+    vae = curves[(curves["scorer"] == "VAE (this model)") & (curves["threshold"] >= model.threshold_)]
+    line = vae.loc[vae["threshold"].idxmin()]
+    assert line["tp"] + line["fp"] == flagged and line["cost"] > 0
+    assert {"precision_at_deployment", "cost_per_1000_at_deployment"} <= set(curves.columns)
 
 
 def test_the_cli_never_overwrites_and_names_what_is_wrong(written, env, tmp_path):

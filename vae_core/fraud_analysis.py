@@ -422,9 +422,10 @@ def window_rows(scored: ScoredData, threshold: float, windows: int = TIME_WINDOW
 
 
 def curves_csv(scores: dict[str, np.ndarray], labels: np.ndarray, amounts: np.ndarray | None, *,
-               review_fee: float, fraud_cost: float | str, prevalence: float | None = None) -> bytes:
+               review_fee: float, fraud_cost: float | str, prevalence: float | None = None,
+               max_rows: int = CURVE_ROWS) -> bytes:
     """The ROC, PR and cost curves' data of each scorer (name → scores (n,) of the same rows) as CSV:
-    one line per threshold (every distinct score, or CURVE_ROWS of them spread over the ranks), with
+    one line per threshold (every distinct score, or `max_rows` of them spread over the ranks), with
     the counts and metrics as sampled and, given `prevalence`, the alerts per 1,000, precision and
     cost per 1,000 reweighted to it."""
     frames = []
@@ -433,8 +434,8 @@ def curves_csv(scores: dict[str, np.ndarray], labels: np.ndarray, amounts: np.nd
         sampled = thresholds.ThresholdSweep(values, labels, amounts if fraud_cost == "amount" else None,
                                             review_fee=review_fee, fraud_cost=fraud_cost)
         grid = sampled.grid()
-        if len(grid) > CURVE_ROWS:
-            grid = grid[np.unique(np.linspace(0, len(grid) - 1, CURVE_ROWS).round().astype(np.int64))]
+        if len(grid) > max_rows:
+            grid = grid[np.unique(np.linspace(0, len(grid) - 1, max_rows).round().astype(np.int64))]
         curve = sampled.curve(grid)
         frame = pd.DataFrame({"scorer": name, **{key: curve[key] for key in
                                                  ("threshold", "alerts", "tp", "fp", "fn", "tn", "recall", "fpr",
