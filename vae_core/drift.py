@@ -7,7 +7,9 @@ labelled, else all its rows (at a deployment prevalence of 0.172%, frauds barely
 distribution).
 
 Rule for `drifted`: the scores' population stability index is at least PSI_MAJOR, or the
-two-sample Kolmogorov–Smirnov test finds a difference (p < KS_ALPHA) of at least KS_MATERIAL.
+two-sample Kolmogorov–Smirnov test finds a difference (p < KS_ALPHA) of at least KS_MATERIAL in the
+scores, or in any feature at KS_ALPHA shared over the features (Bonferroni). A feature can move
+while the scores do not (the model barely uses it): the population changed all the same.
 """
 
 from __future__ import annotations
@@ -112,6 +114,18 @@ def ks_verdict(statistic: float, pvalue: float) -> str:
             f"D is the largest gap between the two shares of rows below any score.")
 
 
+def features_verdict(moved: list[dict[str, Any]]) -> str:
+    """What the features that moved materially (KS D ≥ KS_MATERIAL, p below KS_ALPHA shared over the
+    features) say, most moved first."""
+    if not moved:
+        return "No feature's distribution moved materially."
+    named = ", ".join(f"{f['name']} (KS D {f['ks']:.2f}, p {f['ks_pvalue']:.1g})" for f in moved[:5])
+    more = f" and {len(moved) - 5} more" if len(moved) > 5 else ""
+    return (f"{'This feature' if len(moved) == 1 else 'These features'} moved: {named}{more}. Even where the "
+            "scores hold still (the model leans little on them), the transactions are not the ones it was "
+            "validated on: re-validate before trusting the threshold.")
+
+
 def _wilson(hits: int, n: int, z: float = 2.576) -> tuple[float, float]:
     """The 99% Wilson interval of a rate hits / n."""
     rate = hits / n
@@ -198,16 +212,18 @@ def check_drift_chunks(model: FraudModel, reference: TabularDataset, chunks: Ite
 
     features = []
     for name, counted in zip(names, features_seen):
-        statistic, _ = counted.ks()
+        statistic, feature_p = counted.ks()
         ref_values = ref_normal[name].to_numpy(np.float64)
         spread = float(np.std(ref_values)) or 1.0
-        features.append({"name": name, "ks": statistic, "shift_sd": float((counted.mean - np.mean(ref_values)) / spread)})
+        features.append({"name": name, "ks": statistic, "ks_pvalue": feature_p,
+                         "shift_sd": float((counted.mean - np.mean(ref_values)) / spread)})
     features.sort(key=lambda f: -f["ks"])
+    moved = [f for f in features if f["ks_pvalue"] < KS_ALPHA / len(features) and f["ks"] >= KS_MATERIAL]
 
     report: dict[str, Any] = {
-        "drifted": bool(psi >= PSI_MAJOR or (pvalue < KS_ALPHA and ks >= KS_MATERIAL)),
-        "psi": psi, "ks": ks, "ks_pvalue": pvalue,
-        "verdicts": {"psi": psi_verdict(psi), "ks": ks_verdict(ks, pvalue),
+        "drifted": bool(psi >= PSI_MAJOR or (pvalue < KS_ALPHA and ks >= KS_MATERIAL) or moved),
+        "psi": psi, "ks": ks, "ks_pvalue": pvalue, "drifted_features": [f["name"] for f in moved],
+        "verdicts": {"psi": psi_verdict(psi), "ks": ks_verdict(ks, pvalue), "features": features_verdict(moved),
                      "alert_rate": (f"At the threshold {chosen:.4g}, {expected:.2%} of transactions are expected to "
                                     f"be flagged at {rate_basis} ({rate_prevalence:.3%}); this batch had "
                                     f"{observed:.2%} flagged (99% interval {low:.2%}–{high:.2%})"
