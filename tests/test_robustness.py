@@ -90,11 +90,10 @@ def test_the_curves_csv_holds_every_threshold_of_each_scorer_as_sampled_and_at_d
     assert np.trapezoid(worse["recall"], worse["fpr"]) < 0.2
 
 
-def test_a_long_table_keeps_at_most_curve_rows_thresholds_spread_over_them(monkeypatch):
-    monkeypatch.setattr(fraud_analysis, "CURVE_ROWS", 300)
+def test_a_long_table_keeps_at_most_max_rows_thresholds_spread_over_them():
     rows = scored_rows(5000)
     data = pd.read_csv(io.BytesIO(fraud_analysis.curves_csv({"VAE": rows.scores}, rows.labels, None, review_fee=5.0,
-                                                            fraud_cost=100.0)))
+                                                            fraud_cost=100.0, max_rows=300)))
     assert len(data) == 300 and data["alerts"].iloc[0] == 5000 and data["alerts"].iloc[-1] == 0
 
 
