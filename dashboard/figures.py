@@ -101,7 +101,11 @@ def scorer_costs(curves: dict[str, dict[str, np.ndarray]], where: str) -> go.Fig
                                  line={"color": CLASS_COLOURS[i % len(CLASS_COLOURS)], "dash": "dash" if i else "solid"},
                                  hovertemplate="%{x:.1f} alerts · €%{y:,.0f}<extra>" + name + "</extra>"))
     fig.update_xaxes(title="alerts per 1,000 transactions", type="log")
-    fig.update_yaxes(title="cost per 1,000 transactions (€)")
+    # Up to 1.5 × flagging nothing: flagging nearly everything costs far more and would flatten the rest
+    # (double-click the chart for the whole range).
+    lowest = min(float(np.min(curve["cost_per_1000"])) for curve in curves.values())
+    ceiling = 1.5 * max(float(curve["cost_per_1000"][0]) for curve in curves.values())
+    fig.update_yaxes(title="cost per 1,000 transactions (€)", range=[0.9 * lowest, ceiling])
     return _layout(fig, f"Cost by how much each scorer flags, {where}", height=340)
 
 

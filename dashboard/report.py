@@ -371,13 +371,12 @@ def fraud_report(info, model, scored, *, threshold: float, how: str, review_fee:
                  robustness_html(info.name, model, scored, threshold, review_fee, fraud_cost, target))
 
 
-def curves_link(name: str, model, scored, review_fee: float, fraud_cost: float | str, target: float) -> str:
-    """A link that downloads the curves' CSV (fraud_analysis.curves_csv of the VAE and its stored
-    baselines, at most REPORT_CURVE_ROWS thresholds each) from the file itself: a data: URL."""
-    from dashboard import presentation
+def curves_link(name: str, scorers: dict[str, Any], scored, review_fee: float, fraud_cost: float | str,
+                target: float) -> str:
+    """A link that downloads the curves' CSV (fraud_analysis.curves_csv of `scorers`, name → scores
+    (n,) of the scored rows, at most REPORT_CURVE_ROWS thresholds each) from the file itself: a data: URL."""
     from vae_core.fraud_analysis import curves_csv
 
-    scorers = {presentation.VAE_SCORER_NAME: scored.scores, **model.baseline_scores(scored.features)}
     data = curves_csv(scorers, scored.labels, scored.amounts, review_fee=review_fee, fraud_cost=fraud_cost,
                       prevalence=target, max_rows=REPORT_CURVE_ROWS)
     return (f'<p><a id="curves-csv" download="{html.escape(name)}-curves.csv" href="data:text/csv;base64,{_b64(data)}">'
@@ -386,28 +385,50 @@ def curves_link(name: str, model, scored, review_fee: float, fraud_cost: float |
             f"prevalence ({target:.3%}).</p>")
 
 
+def cost_chart(scorers: dict[str, Any], scored, review_fee: float, fraud_cost: float | str, target: float) -> str:
+    """Each scorer's (name → scores (n,)) cost per 1,000 against its alerts per 1,000 at the deployment
+    prevalence, as an inline SVG (fraud_analysis.scorer_cost_curves; the VAE solid, the baselines dashed)."""
+    from vae_core.fraud_analysis import scorer_cost_curves
+
+    curves = scorer_cost_curves(scorers, scored.labels, scored.amounts, review_fee=review_fee, fraud_cost=fraud_cost,
+                                prevalence=target)
+    if len(curves) < 2:
+        return ""
+    # Up to 1.5 × flagging nothing: flagging nearly everything costs far more and would flatten the rest.
+    ceiling = 1.5 * max(float(c["cost_per_1000"][0]) for c in curves.values())
+    kept = {n: c["cost_per_1000"] <= ceiling for n, c in curves.items()}
+    return _curve_svg({n: c["cost_per_1000"][kept[n]].tolist() for n, c in curves.items()},
+                      f"Cost per 1,000 transactions (€) by alerts per 1,000, at {target:.3%}", width=640,
+                      xs={n: c["alerts_per_1000"][kept[n]].tolist() for n, c in curves.items()},
+                      x_label="alerts per 1,000")
+
+
 def robustness_html(name: str, model, scored, threshold: float, review_fee: float, fraud_cost: float | str,
                     target: float) -> str:
     """The threshold's counts by Amount bucket, by time of day and over time windows, as static
-    tables at `threshold`, and with both classes the curves' data (empty without Amount, Time and
-    labels)."""
+    tables at `threshold`, and with both classes the scorers' cost chart and the curves' data (empty
+    without Amount, Time and labels)."""
     from dashboard import presentation
     from vae_core.fraud_analysis import segment_rows, window_rows
 
     two_classes = scored.labels is not None and 0 < scored.labels.sum() < len(scored.labels)
-    link = curves_link(name, model, scored, review_fee, fraud_cost, target) if two_classes else ""
+    curves = ""
+    if two_classes:
+        scorers = {presentation.VAE_SCORER_NAME: scored.scores, **model.baseline_scores(scored.features)}
+        curves = (cost_chart(scorers, scored, review_fee, fraud_cost, target)
+                + curves_link(name, scorers, scored, review_fee, fraud_cost, target))
     segments, windows = segment_rows(scored, threshold), window_rows(scored, threshold)
     parts = [(title, presentation.segment_table_rows(rows, first)) for title, first, rows in (
         ("By amount", "Amount", segments.get("amount")), ("By time of day", "Hour of day", segments.get("hour")),
         ("Over time", "Window", windows)) if rows]
     if not parts:
-        return link
+        return curves
     spread = "" if windows is None else f" {presentation.window_spread_text(windows)}"
     tables = "".join(f"<h3>{html.escape(title)}</h3>{_table(rows, cls='segments')}" for title, rows in parts)
     return (f'<h2>How robust is this decision</h2><p class="sub">The threshold {threshold:.6g} (the one in force '
             f"when this report was made; these tables do not follow the explorer) on parts of the rows: rates that "
             f"move a lot between parts say the decision depends on who is transacting and when.{html.escape(spread)}"
-            f"</p>{tables}{link}")
+            f"</p>{tables}{curves}")
 
 
 REPORT_CURVE_ROWS = 2_000  # thresholds per scorer in the report's curves' CSV (it travels base64 in the file)
@@ -430,19 +451,28 @@ def _png(image) -> str:
     return "data:image/png;base64," + _b64(out.getvalue())
 
 
-def _curve_svg(series: dict[str, list[float]], title: str, width: int = 520, height: int = 220) -> str:
-    """Per-epoch curves as an inline SVG (no script): {name: values}."""
+def _curve_svg(series: dict[str, list[float]], title: str, width: int = 520, height: int = 220, *,
+               xs: dict[str, list[float]] | None = None, x_label: str = "epoch") -> str:
+    """Curves as an inline SVG (no script): {name: y values} against `xs` {name: x values} on a log
+    scale (x > 0 only), or else against the epoch 1…n."""
     import math
 
-    values = [v for vs in series.values() for v in vs if isinstance(v, (int, float)) and math.isfinite(v)]
-    if not values:
+    def finite(v: Any) -> bool:
+        return isinstance(v, (int, float)) and math.isfinite(v)
+
+    points_of = {name: [(math.log10(x), y) for x, y in zip(xs[name], ys) if finite(x) and x > 0 and finite(y)]
+                 if xs is not None else [(float(i), y) for i, y in enumerate(ys) if finite(y)]
+                 for name, ys in series.items()}
+    points = [p for pts in points_of.values() for p in pts]
+    if not points:
         return ""
-    low, high = min(values), max(values)
+    low, high = min(y for _, y in points), max(y for _, y in points)
     high = high if high > low else low + 1
-    n = max(len(v) for v in series.values())
+    first, last = min(x for x, _ in points), max(x for x, _ in points)
+    last = last if last > first else first + 1
     left, right, top, bottom = 52, 10, 22, 28
-    def x(i: int) -> float:
-        return left + (width - left - right) * (i / max(1, n - 1))
+    def x(v: float) -> float:
+        return left + (width - left - right) * (v - first) / (last - first)
     def y(v: float) -> float:
         return top + (height - top - bottom) * (1 - (v - low) / (high - low))
     colours = ("#4c78a8", "#e45756", "#54a24b", "#b279a2")
@@ -452,12 +482,18 @@ def _curve_svg(series: dict[str, list[float]], title: str, width: int = 520, hei
              f'<line x1="{left}" y1="{height - bottom}" x2="{width - right}" y2="{height - bottom}" stroke="#ccc"/>']
     for v in (low, (low + high) / 2, high):
         parts.append(f'<text x="{left - 4}" y="{y(v) + 4:.1f}" text-anchor="end" fill="#6b6f7e">{v:.4g}</text>')
-    parts.append(f'<text x="{width - right}" y="{height - 8}" text-anchor="end" fill="#6b6f7e">epoch {n}</text>')
-    for k, (name, vs) in enumerate(series.items()):
-        points = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in enumerate(vs)
-                          if isinstance(v, (int, float)) and math.isfinite(v))
+    if xs is None:
+        parts.append(f'<text x="{width - right}" y="{height - 8}" text-anchor="end" fill="#6b6f7e">'
+                     f'{html.escape(x_label)} {int(last) + 1}</text>')
+    else:
+        parts.append(f'<text x="{left}" y="{height - 8}" fill="#6b6f7e">{10 ** first:.3g}</text>')
+        parts.append(f'<text x="{width - right}" y="{height - 8}" text-anchor="end" fill="#6b6f7e">'
+                     f'{10 ** last:.3g} {html.escape(x_label)} (log scale)</text>')
+    for k, (name, pts) in enumerate(points_of.items()):
         colour = colours[k % len(colours)]
-        parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="{points}"/>')
+        line = " ".join(f"{x(px):.1f},{y(py):.1f}" for px, py in pts)
+        dash = ' stroke-dasharray="5 3"' if xs is not None and k else ""
+        parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1.5"{dash} points="{line}"/>')
         parts.append(f'<text x="{left + 8 + 130 * k}" y="{top + 12}" fill="{colour}">— {html.escape(name)}</text>')
     return "".join(parts) + "</svg>"
 

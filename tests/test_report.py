@@ -138,6 +138,13 @@ def test_the_report_carries_the_segments_and_time_windows_at_the_threshold_in_fo
     for table in by_first.values():
         assert table["rows"].sum() == len(scored.scores) and table["flagged"].sum() == flagged
 
+    # Every scorer's cost curve on one scale, drawn inline: the VAE solid, the baselines dashed.
+    chart = re.search(r'<svg[^>]*aria-label="Cost per 1,000 transactions[^"]*at 0.172%"[^>]*>(.*?)</svg>', section)
+    assert [m for m in re.findall(r"— ([^<]+)</text>", chart.group(1))] == ["VAE (this model)", "PCA(10)",
+                                                                              "IsolationForest"]
+    lines = re.findall(r"<polyline[^>]*?( stroke-dasharray=\"5 3\")? points=\"([^\"]+)\"", chart.group(1))
+    assert [bool(dash) for dash, _ in lines] == [False, True, True] and all(len(p.split()) > 10 for _, p in lines)
+
     # The curves' data travels in the file: at the first VAE threshold at or above the one in force, the same flags.
     import base64
 

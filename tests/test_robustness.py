@@ -153,3 +153,15 @@ def test_the_page_draws_the_scorers_cost_curves_at_the_prevalence_decisions_use(
     assert "at the deployment prevalence (0.172%)" in spec["layout"]["title"]["text"]
     expected = loaders.scorer_costs(loaders.model_key(FRAUD_MODEL), (*PAGE_ROWS, "VAE"), 5.0, "amount", 0.00172)
     assert values(spec["data"][0]["y"]).min() == pytest.approx(expected["VAE (this model)"]["cost_per_1000"].min())
+
+
+def test_the_cost_chart_shows_up_to_one_and_a_half_times_flagging_nothing():
+    from dashboard import figures
+
+    rows = scored_rows()
+    curves = fraud_analysis.scorer_cost_curves({"VAE": rows.scores}, rows.labels, rows.amounts, review_fee=5.0,
+                                               fraud_cost="amount", prevalence=0.002)
+    low, high = figures.scorer_costs(curves, "at 0.2%").layout.yaxis.range
+    assert high == pytest.approx(1.5 * curves["VAE"]["cost_per_1000"][0])
+    assert high < curves["VAE"]["cost_per_1000"][-1]  # flagging everything is off the chart
+    assert low == pytest.approx(0.9 * curves["VAE"]["cost_per_1000"].min())
