@@ -38,10 +38,12 @@ def cli_scorer(rows: Path, output: Path) -> float:
 
 
 def _peak_rss_mb() -> float:
-    """This process's peak resident memory in MiB (Linux reports ru_maxrss in KiB)."""
-    import resource
+    """This process's peak resident memory in MiB: VmHWM (ru_maxrss would carry over the parent's
+    size at fork, i.e. this bench's, generated rows included)."""
+    import re
 
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    with open("/proc/self/status") as status:
+        return int(re.search(r"VmHWM:\s+(\d+)", status.read()).group(1)) / 1024
 
 
 def _import_scorer() -> None:
