@@ -47,7 +47,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,7 +61,8 @@ from bench_dashboard import FULL_DATA_PREVALENCE, FULL_DATA_ROWS, prepare
 from bench_threshold import open_page
 from testkit import load
 from testkit.browser import (CHROMIUM_FLAGS, DESKTOP, DRAWN_JS, IDLE_JS, AppPage, AppServer, chromium,
-                                       free_port, skip_reason)
+                                       free_port, skip_reason, stop_server,
+                                       streamlit_command, wait_until_up)
 from testkit.latent_map import MapSession
 
 MODEL = "fraud-subset"
@@ -236,22 +236,12 @@ def checkout_server(checkout: Checkout, models: Path, data_dir: Path, work: Path
     log_path = work / f"streamlit-{checkout.name}-{port}.log"
     with open(log_path, "w") as log:
         process = subprocess.Popen(
-            [checkout.python, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
-             "--server.port", str(port), "--server.address", "127.0.0.1", "--server.fileWatcherType", "none",
-             "--browser.gatherUsageStats", "false"],
+            streamlit_command(str(checkout.python), "app.py", port),
             cwd=checkout.root, env=checkout.env(models, data_dir, cache), stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True)
     server = AppServer(f"http://127.0.0.1:{port}", log_path, process)
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            with contextlib.suppress(OSError):
-                with urllib.request.urlopen(f"{server.url}/_stcore/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{checkout.name}'s server did not start; its log ends:\n{server.log_text()[-2000:]}")
-            time.sleep(0.1)
+        wait_until_up(server, timeout, f"{checkout.name}'s server")
         yield server
     finally:
         stop(process)
@@ -260,12 +250,7 @@ def checkout_server(checkout: Checkout, models: Path, data_dir: Path, work: Path
 def stop(process: subprocess.Popen) -> None:
     """SIGTERM to the server, SIGKILL if it has not exited in 15 s; then SIGKILL to whatever is left
     in its process group (its training workers)."""
-    process.terminate()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+    stop_server(process)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
 

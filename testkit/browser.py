@@ -145,6 +145,28 @@ class AppServer:
         return self.log_path.read_text(errors="replace")
 
 
+def streamlit_command(python: str, app: str, port: int) -> list[str]:
+    """`python -m streamlit run app` headless on 127.0.0.1:`port`, no file watcher, no usage stats."""
+    return [python, "-m", "streamlit", "run", app, "--server.headless", "true", "--server.port", str(port),
+            "--server.address", "127.0.0.1", "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"]
+
+
+def wait_until_up(server: AppServer, timeout: float, what: str) -> None:
+    """Until `server` answers /_stcore/health; RuntimeError with the end of its log when its process
+    exits or `timeout` seconds pass (`what` names it in the message)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"{server.url}/_stcore/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        if server.process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"{what} did not start; its log ends:\n{server.log_text()[-3000:]}")
+        time.sleep(0.2)
+
+
 @contextlib.contextmanager
 def app_server(models_dir: Path, *, data_dir: Path | None = None, log_dir: Path | None = None,
                timeout: float = 120.0, app: Path = APP, extra_env: dict[str, str] | None = None) -> Iterator[AppServer]:
@@ -161,31 +183,24 @@ def app_server(models_dir: Path, *, data_dir: Path | None = None, log_dir: Path 
     log_path = Path(log_dir or Path(models_dir).parent) / f"streamlit-{port}.log"
     with open(log_path, "w") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(app), "--server.headless", "true",
-             "--server.port", str(port), "--server.address", "127.0.0.1", "--server.fileWatcherType", "none",
-             "--browser.gatherUsageStats", "false"],
+            streamlit_command(sys.executable, str(app), port),
             cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     server = AppServer(f"http://127.0.0.1:{port}", log_path, process)
     try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                with urllib.request.urlopen(f"{server.url}/_stcore/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"streamlit did not start; its log ends:\n{server.log_text()[-3000:]}")
-            time.sleep(0.3)
+        wait_until_up(server, timeout, "streamlit")
         yield server
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_server(process)
+
+
+def stop_server(process: subprocess.Popen) -> None:
+    """SIGTERM to a server, SIGKILL if it has not exited in 15 s."""
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 @contextlib.contextmanager
