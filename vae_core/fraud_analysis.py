@@ -21,7 +21,7 @@ from vae_core import thresholds
 from vae_core.errors import ConfigError
 from vae_core.fraud import PREVALENCE_NOTE, ScoredData
 from vae_core.latent import sample_rows
-from vae_core.tabular import AMOUNT_COLUMN
+from vae_core.tabular import AMOUNT_COLUMN, TIME_COLUMN
 
 OUTCOME_NAMES = {0: "TP", 1: "FP", 2: "FN", 3: "TN"}
 
@@ -355,7 +355,6 @@ def scorer_curves(scores: np.ndarray, labels: np.ndarray, max_points: int = 600)
 
 # --- how robust the decision is -------------------------------------------------------------------
 
-TIME_COLUMN = "Time"  # the credit-card schema's seconds since the first transaction
 AMOUNT_EDGES = (0.0, 10.0, 50.0, 200.0, 1000.0)  # euros: the buckets' lower ends, the last one open
 HOUR_BLOCK = 4  # hours of the day per segment: 24 single hours hold too few frauds each to read
 TIME_WINDOWS = 6

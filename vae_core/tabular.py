@@ -30,6 +30,7 @@ from vae_core.errors import DataError
 CREDITCARD_FEATURES: tuple[str, ...] = ("Time", *(f"V{i}" for i in range(1, 29)), "Amount")
 CREDITCARD_LABEL = "Class"
 AMOUNT_COLUMN = "Amount"  # raw euros; the cost model charges a missed fraud its amount
+TIME_COLUMN = "Time"  # the credit-card schema's seconds since the first transaction
 OPENML_CREDITCARD_ID = 1597
 SYNTHETIC_SOURCE = "synthetic (generated, not real transactions)"
 
