@@ -34,7 +34,8 @@ GOAL_S = 10.0
 
 def classifier_training_seconds() -> float:
     """Training the digit classifier on this machine's MNIST with nothing cached."""
-    from vae_core import classifier, sources
+    from vae_core import sources
+    from vae_core.images import classifier
 
     data = sources.mnist()
     with tempfile.TemporaryDirectory() as scratch:

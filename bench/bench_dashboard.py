@@ -6,7 +6,7 @@ slider change, median of many; plus the pieces behind them. Writes bench/results
 
 An AppTest rerun runs the whole page script (a browser would rerun only the Decoder's fragment),
 so the slider figure is an upper bound on what a browser waits for, minus network and drawing.
-The 284,807 rows are synthetic transactions in the ULB schema (the generator fitted per class to the real ULB subset, vae_core/synthetic.py) at the full
+The 284,807 rows are synthetic transactions in the ULB schema (the generator fitted per class to the real ULB subset, vae_core/tables/synthetic.py) at the full
 data's 0.172% fraud rate, scored by a small fraud VAE trained on other rows, so every row is scored.
 """
 
@@ -55,11 +55,11 @@ def summary(times: list[float]) -> dict[str, float]:
 def prepare(root: Path) -> tuple[Path, Path]:
     """A registry with an MNIST model and a fraud model, and a data folder holding 284,807 transactions."""
     from vae_core.config import TrainConfig, VAEConfig, build_configs
-    from vae_core.data import load_bundled_digits
+    from vae_core.images.data import load_bundled_digits
     from vae_core import sources
-    from vae_core.fraud import train_fraud
-    from vae_core.mnist import train_mnist
-    from vae_core.tabular import make_synthetic_creditcard
+    from vae_core.tables.fraud import train_fraud
+    from vae_core.images.mnist import train_mnist
+    from vae_core.tables.tabular import make_synthetic_creditcard
 
     models, data_dir = root / "models", root / "data"
     (data_dir / "creditcard").mkdir(parents=True)
@@ -138,7 +138,7 @@ def bench_slider(repeats: int) -> dict:
 def bench_pieces(models: Path) -> dict:
     """The work behind the two reruns, without Streamlit."""
     from vae_core import fraud_views, views
-    from vae_core.fraud import FraudModel
+    from vae_core.tables.fraud import FraudModel
 
     digits = views.load_ready_model(MNIST_MODEL, models)
     decode = summary(timed(lambda i: views.decode_image(digits.vae, [0.01 * i, 0.5]), 200))
@@ -188,7 +188,7 @@ def main() -> None:
         result = {
             "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version()},
             "data": f"{FULL_DATA_ROWS:,} synthetic transactions ({FULL_DATA_PREVALENCE:.3%} frauds) from the generator "
-                    "fitted per class to the real ULB subset (vae_core/synthetic.py)",
+                    "fitted per class to the real ULB subset (vae_core/tables/synthetic.py)",
             "home_cold": bench_home_cold(),
             "threshold_change": bench_threshold(args.repeats),
             "decoder_slider_change": bench_slider(args.repeats),

@@ -1,6 +1,6 @@
 """Batch scoring throughput: the CLI's scorer in one process against the same scorer on a local Dask
 cluster of 1 and 2 worker processes, on 284,807 synthetic transactions (the generator fitted per
-class to the real ULB subset, vae_core/synthetic.py, at 0.172% frauds: the real full file is not
+class to the real ULB subset, vae_core/tables/synthetic.py, at 0.172% frauds: the real full file is not
 available offline). Writes bench/results/dask_scoring.json.
 
     .venv/bin/python bench/bench_dask.py              # ~5 min on 2 CPU cores; needs pip install -e ".[dask]"
@@ -28,9 +28,9 @@ MODEL = "fraud-subset"
 
 
 def cli_scorer(rows: Path, output: Path) -> float:
-    """Seconds for the CLI's scorer (vae_core.fraud.score_csv) in this process, model load included."""
+    """Seconds for the CLI's scorer (vae_core.tables.fraud.score_csv) in this process, model load included."""
     from vae_core import registry
-    from vae_core.fraud import score_csv
+    from vae_core.tables.fraud import score_csv
 
     start = time.perf_counter()
     score_csv(registry.load_model(MODEL, REPO_ROOT / "models"), rows, output, strategy="max_f1")
@@ -49,7 +49,7 @@ def _peak_rss_mb() -> float:
 def _import_scorer() -> None:
     import pyarrow.csv  # noqa: F401
 
-    import vae_core.fraud  # noqa: F401
+    import vae_core.tables.fraud  # noqa: F401
 
 
 def dask_scorer(rows: Path, output: Path, workers: int, blocksize: str) -> tuple[float, int, list[float]]:
@@ -57,7 +57,7 @@ def dask_scorer(rows: Path, output: Path, workers: int, blocksize: str) -> tuple
     single-threaded processes."""
     from dask.distributed import Client, LocalCluster
 
-    from vae_core.dask_scoring import score_csv_dask
+    from vae_core.tables.dask_scoring import score_csv_dask
 
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
             Client(cluster) as client:
@@ -77,7 +77,7 @@ def main() -> None:
     parser.add_argument("--blocksize", default="8MB", help="bytes of CSV per Dask partition")
     parser.add_argument("--output", default=str(REPO_ROOT / "bench" / "results" / "dask_scoring.json"))
     args = parser.parse_args()
-    from vae_core.tabular import make_synthetic_creditcard
+    from vae_core.tables.tabular import make_synthetic_creditcard
 
     started, load_before = time.perf_counter(), os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="bench-dask-") as tmp:
@@ -104,7 +104,7 @@ def main() -> None:
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version(),
                     "load_average_1m_before_after": [round(load_before, 2), round(os.getloadavg()[0], 2)]},
         "data": f"{args.rows:,} synthetic transactions at 0.172% frauds ({size_mb:.0f} MiB of CSV) from the generator "
-                f"fitted per class to the real ULB subset (vae_core/synthetic.py); model {MODEL}",
+                f"fitted per class to the real ULB subset (vae_core/tables/synthetic.py); model {MODEL}",
         "blocksize": args.blocksize, "repeats": args.repeats, "results": results,
         "seconds": round(time.perf_counter() - started, 1),
     }

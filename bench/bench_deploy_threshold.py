@@ -19,9 +19,10 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 import numpy as np
 
-from vae_core import bootstrap, registry, sources, thresholds
-from vae_core.fraud import FraudModel, data_fingerprint
-from vae_core.tabular import read_creditcard, stratified_split
+from vae_core import registry, sources
+from vae_core.tables import bootstrap, thresholds
+from vae_core.tables.fraud import FraudModel, data_fingerprint
+from vae_core.tables.tabular import read_creditcard, stratified_split
 
 
 def subset_data():

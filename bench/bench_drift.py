@@ -1,5 +1,5 @@
 """The drift check streams its batch: `vae-explorer drift` on 284,807 and 5 × 284,807 synthetic
-transactions (the generator fitted per class to the real ULB subset, vae_core/synthetic.py, at
+transactions (the generator fitted per class to the real ULB subset, vae_core/tables/synthetic.py, at
 0.172% frauds: the full real file is not available offline), unlabelled and labelled, in 50,000-row
 chunks and with the whole batch as one chunk. Writes bench/results/drift.json.
 
@@ -58,7 +58,7 @@ def main() -> None:
     parser.add_argument("--output", default=str(REPO_ROOT / "bench" / "results" / "drift.json"))
     args = parser.parse_args()
 
-    from vae_core.tabular import make_synthetic_creditcard
+    from vae_core.tables.tabular import make_synthetic_creditcard
 
     runs = []
     with tempfile.TemporaryDirectory() as scratch:
@@ -81,7 +81,7 @@ def main() -> None:
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version(),
                     "load_average_1m": round(os.getloadavg()[0], 2)},
         "setup": {"model": MODEL, "reference": "the model's shipped held-out validation rows",
-                  "batch": f"synthetic transactions at 0.172% frauds (vae_core/synthetic.py), {args.rows:,} rows and "
+                  "batch": f"synthetic transactions at 0.172% frauds (vae_core/tables/synthetic.py), {args.rows:,} rows and "
                            f"{args.times} copies of them; label_column 'none' reads them unlabelled",
                   "chunks": f"{CHUNK:,} rows, or the whole batch as one chunk (as reading it whole)"},
         "runs": runs,

@@ -27,11 +27,11 @@ import numpy as np
 from sklearn.decomposition import PCA
 from sklearn.ensemble import IsolationForest
 
-from vae_core import thresholds
+from vae_core.tables import thresholds
 from vae_core import sources
 from vae_core.config import MODEL_DEFAULTS, TRAIN_DEFAULTS, TrainConfig, VAEConfig
-from vae_core.fraud import Preprocessor, train_fraud
-from vae_core.tabular import make_synthetic_creditcard, normal_rows, read_creditcard, stratified_split
+from vae_core.tables.fraud import Preprocessor, train_fraud
+from vae_core.tables.tabular import make_synthetic_creditcard, normal_rows, read_creditcard, stratified_split
 from vae_core.training import fit_vae
 
 FULL_DATA_ROWS = 284_807
@@ -155,7 +155,7 @@ def scoring_throughput(rows: int) -> dict:
         peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         summary = dict(line.split(": ", 1) for line in completed.stdout.strip().splitlines())
         return {"rows": rows, "data": "synthetic transactions at 0.172% frauds from the generator fitted per class "
-                                      "to the real ULB subset (vae_core/synthetic.py)",
+                                      "to the real ULB subset (vae_core/tables/synthetic.py)",
                 "input_mb": round(source.stat().st_size / 1e6, 1),
                 "scoring_seconds": float(summary["seconds"]), "rows_per_second": float(summary["rows_per_second"]),
                 "process_wall_seconds_including_startup": round(wall, 1),

@@ -34,11 +34,11 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 import numpy as np  # noqa: E402
 
 from bench_fraud import subset_file  # noqa: E402
-from vae_core import thresholds  # noqa: E402
-from vae_core.baselines import IsolationForestBaseline, PCABaseline  # noqa: E402
+from vae_core.tables import thresholds  # noqa: E402
+from vae_core.tables.baselines import IsolationForestBaseline, PCABaseline  # noqa: E402
 from vae_core.config import TRAIN_DEFAULTS, TrainConfig, VAEConfig, build_configs  # noqa: E402
-from vae_core.fraud import Preprocessor, ScoringConfig, train_fraud  # noqa: E402
-from vae_core.tabular import normal_rows, read_creditcard, stratified_split  # noqa: E402
+from vae_core.tables.fraud import Preprocessor, ScoringConfig, train_fraud  # noqa: E402
+from vae_core.tables.tabular import normal_rows, read_creditcard, stratified_split  # noqa: E402
 
 DEFAULT_TRAIN_CONFIG = TRAIN_DEFAULTS["fraud"]
 
@@ -185,7 +185,7 @@ def run_candidate(name: str, data, seeds: list[int]) -> dict:
         print(name, seed, json.dumps({"val": {k: round(v, 4) for k, v in val.items()},
                                       "test": {k: round(v, 4) for k, v in test.items()}, "s": row["seconds"]}),
               flush=True)
-    what = "the shipped defaults (vae_core.fraud DEFAULT_*)" if candidate is None else candidate.what
+    what = "the shipped defaults (vae_core.tables.fraud DEFAULT_*)" if candidate is None else candidate.what
     config = ({"vae": default_vae_config(n_features).to_dict(), "train": DEFAULT_TRAIN_CONFIG.to_dict(),
                "scoring": vars(ScoringConfig())} if candidate is None else
               {"vae": candidate.configs(n_features)[0].to_dict(), "train": candidate.configs(n_features)[1].to_dict(),
@@ -201,7 +201,7 @@ def constrained_pca(x_fit: np.ndarray, n_components: int = 10, trim: float = 0.0
     `trim` > 0 refits without that top fraction of fit rows by squared error. Returns score(x) → (n,)."""
     from sklearn.decomposition import PCA
 
-    from vae_core.fraud import CONSTRAINT_VARIANCE_FLOOR, ResidualConstraints
+    from vae_core.tables.fraud import CONSTRAINT_VARIANCE_FLOOR, ResidualConstraints
 
     pca = PCA(n_components, random_state=0).fit(x_fit)
     residual = lambda x: x - pca.inverse_transform(pca.transform(x))  # noqa: E731

@@ -7,7 +7,7 @@ against (WebGL points, Plotly's scattergl). Writes bench/results/latent_map.json
     .venv/bin/python bench/bench_latent_map.py --root /tmp/x   # reuse (or keep) the prepared folder
 
 The 284,807 rows are synthetic transactions in the ULB schema at the full data's 0.172% fraud rate
-(bench_dashboard.prepare: the generator fitted per class to the real ULB subset, vae_core/synthetic.py), scored by a small fraud VAE trained on other rows, so every row is on the
+(bench_dashboard.prepare: the generator fitted per class to the real ULB subset, vae_core/tables/synthetic.py), scored by a small fraud VAE trained on other rows, so every row is on the
 map. Needs Playwright and Debian's Chromium (/usr/bin/chromium), like tests/e2e.
 """
 
@@ -198,7 +198,7 @@ def main() -> None:
                       "point drawn; first_visit has cold server caches (encoding, scoring, sprite sheets), "
                       "second_visit a new browser session on warm caches; bytes: websocket payload received. "
                       f"The {FULL_DATA_ROWS:,} transactions are synthetic, at {FULL_DATA_PREVALENCE:.3%} fraud, from the "
-                      "generator fitted per class to the real ULB subset (vae_core/synthetic.py)."),
+                      "generator fitted per class to the real ULB subset (vae_core/tables/synthetic.py)."),
         }
         with app_server(root / "models", data_dir=data, log_dir=root, timeout=300) as server, chromium() as browser:
             result["mnist_10000"] = measure_map(browser, server.url, f"latent?model={MNIST_MODEL}", args.repeats)

@@ -20,12 +20,12 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 import numpy as np
 
 from vae_core import sources
-from vae_core.classifier import digit_classifier, sample_quality
-from vae_core.compare import latent_spread, matched_config, reconstruction_errors
-from vae_core.conditional import conditional_quality
+from vae_core.images.classifier import digit_classifier, sample_quality
+from vae_core.images.compare import latent_spread, matched_config, reconstruction_errors
+from vae_core.images.conditional import conditional_quality
 from vae_core.config import TrainConfig, VAEConfig
 from vae_core.latent import decode_images
-from vae_core.mnist import neg_elbo_metrics, split_validation_labelled
+from vae_core.images.mnist import neg_elbo_metrics, split_validation_labelled
 from vae_core.training import fit_vae
 
 N_PRIOR = 1000

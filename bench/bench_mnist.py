@@ -24,7 +24,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 import numpy as np
 
 from vae_core.config import TrainConfig, VAEConfig
-from vae_core.data import read_mnist
+from vae_core.images.data import read_mnist
 
 KERAS_EXAMPLE_CONV = VAEConfig(architecture="conv", latent_dim=2, conv_filters=(32, 64), conv_dense_units=16)
 LONG_RUNS = {
@@ -92,7 +92,7 @@ def latency(vae) -> dict:
 
 
 def long_run(name: str, data) -> dict:
-    from vae_core.mnist import train_mnist
+    from vae_core.images.mnist import train_mnist
 
     vae_config, train_config = LONG_RUNS[name]
     outcome = train_mnist(None, vae_config, train_config, data=data)

@@ -144,8 +144,8 @@ SETTINGS: dict[str, dict] = {
 def run_setting(name: str, data_path: str) -> dict:
     """Train one setting in this process and score it (the child side of `measure`)."""
     from vae_core.config import TrainConfig, VAEConfig
-    from vae_core.data import read_mnist
-    from vae_core.mnist import train_mnist
+    from vae_core.images.data import read_mnist
+    from vae_core.images.mnist import train_mnist
 
     spec = SETTINGS[name]
     outcome = train_mnist(None, VAEConfig(**spec["vae"]), TrainConfig(**spec["train"]), data=read_mnist(data_path),
@@ -206,7 +206,7 @@ def shipped_model(name: str, data) -> dict:
     """A shipped model's test figures (the `evaluate` command's), decode latency and file size."""
     import numpy as np
 
-    from vae_core.mnist import evaluate_mnist
+    from vae_core.images.mnist import evaluate_mnist
     from vae_core.registry import load_model
 
     loaded = load_model(name, REPO_ROOT / "models")
@@ -268,7 +268,7 @@ def main() -> None:
             results["default_cli_run"] = default_cli(args.data, models_dir)
         print(json.dumps(results["default_cli_run"]), flush=True)
     if args.shipped:
-        from vae_core.data import read_mnist
+        from vae_core.images.data import read_mnist
 
         data = read_mnist(args.data)
         results["shipped"] = {name: shipped_model(name, data) for name in SHIPPED

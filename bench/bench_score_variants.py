@@ -45,9 +45,9 @@ BASELINES = ("PCA", "IsolationForest")
 
 def dump_one(name: str, seed: int, dumps: Path) -> str:
     """Train the default model on one split of one table; save what the variants need."""
-    from vae_core.baselines import fit_baselines
-    from vae_core.fraud import train_fraud
-    from vae_core.tabular import normal_rows, stratified_split
+    from vae_core.tables.baselines import fit_baselines
+    from vae_core.tables.fraud import train_fraud
+    from vae_core.tables.tabular import normal_rows, stratified_split
     from vae_core.tf_import import import_tensorflow
 
     import_tensorflow()

@@ -33,7 +33,7 @@ from vae_core.config import TrainConfig, VAEConfig
 def train_models(root: Path) -> tuple[str, str, str]:
     """The default dense MNIST VAE (512-256, latent 2) and the conv one, briefly trained; returns names and data source."""
     from vae_core import sources
-    from vae_core.mnist import train_mnist
+    from vae_core.images.mnist import train_mnist
 
     data = sources.mnist()  # $VAE_DATA_DIR's MNIST when set, else the best available
     train = TrainConfig(epochs=2, early_stopping_patience=0)

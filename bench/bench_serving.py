@@ -179,7 +179,7 @@ def scored_rows(path: Path) -> dict[str, int]:
 
 def bench_commands(checkouts: list[Checkout], data_dir: Path, tmp: Path, rows: int, repeats: int) -> tuple[dict, dict]:
     """evaluate and score per checkout, and the pyarrow floor: ({name: figures}, the floor's figures)."""
-    from vae_core.tabular import make_synthetic_creditcard
+    from vae_core.tables.tabular import make_synthetic_creditcard
 
     csv_path, output, cache = tmp / "transactions.csv", tmp / "scored.csv", tmp / "cache-commands"
     cache.mkdir()

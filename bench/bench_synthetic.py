@@ -25,9 +25,10 @@ import pandas as pd  # noqa: E402
 from sklearn.metrics import roc_auc_score  # noqa: E402
 
 from bench_fraud import FULL_DATA_ROWS, subset_file  # noqa: E402
-from vae_core import registry, synthetic  # noqa: E402
-from vae_core.fraud import FraudModel, evaluation_rows  # noqa: E402
-from vae_core.tabular import make_synthetic_creditcard, read_creditcard  # noqa: E402
+from vae_core import registry  # noqa: E402
+from vae_core.tables import synthetic  # noqa: E402
+from vae_core.tables.fraud import FraudModel, evaluation_rows  # noqa: E402
+from vae_core.tables.tabular import make_synthetic_creditcard, read_creditcard  # noqa: E402
 
 MODEL = "fraud-subset"
 NORMAL_FLAG_RATES = (0.01, 0.02, 0.05, 0.13)
@@ -100,7 +101,7 @@ def main() -> None:
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
         "model": MODEL, "model_threshold": model.threshold_,
         "generator": {"rows": "make_synthetic_creditcard: the generator fitted per class to the real subset "
-                              "(vae_core/synthetic.py)",
+                              "(vae_core/tables/synthetic.py)",
                       "components": synthetic.N_COMPONENTS,
                       "normal_like_fraud_share": round(generator.normal_like_share, 4),
                       "parameter_file_bytes": synthetic.PARAMETER_FILE.stat().st_size},

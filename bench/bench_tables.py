@@ -35,7 +35,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from vae_core.tabular import TabularDataset  # noqa: E402
+from vae_core.tables.tabular import TabularDataset  # noqa: E402
 
 TABLES_DIR = REPO_ROOT / "bench" / "tables"
 OUT = REPO_ROOT / "bench" / "results" / "tables.json"
@@ -92,8 +92,8 @@ def table_names() -> list[str]:
 def run_one(name: str, seed: int) -> dict:
     """One split seed of one table: test ROC AUC and AP per scorer, the VAE's settings, whether the
     validation advice named a baseline, and the seconds taken."""
-    from vae_core.advice import advice
-    from vae_core.fraud import train_fraud
+    from vae_core.tables.advice import advice
+    from vae_core.tables.fraud import train_fraud
     from vae_core.tf_import import import_tensorflow
 
     import_tensorflow()
@@ -145,7 +145,7 @@ def goals(tables: dict[str, dict]) -> dict:
 
 def creditcard_table() -> TabularDataset | None:
     """The real credit-card subset from $VAE_DATA_DIR, or None when it is not there."""
-    from vae_core.tabular import read_creditcard
+    from vae_core.tables.tabular import read_creditcard
 
     path = Path(os.environ.get("VAE_DATA_DIR", "")) / "creditcard" / "creditcard_subset.csv"
     return read_creditcard(path) if os.environ.get("VAE_DATA_DIR") and path.exists() else None

@@ -1,6 +1,6 @@
 """Fraud threshold explorer as a person sees it, in headless Chromium on `streamlit run app.py` with
 284,807 synthetic transactions (the full ULB data's size and 0.172% fraud rate; bench_dashboard.prepare;
-the generator fitted per class to the real ULB subset, vae_core/synthetic.py).
+the generator fitted per class to the real ULB subset, vae_core/tables/synthetic.py).
 Writes bench/results/threshold.json.
 
     .venv/bin/python bench/bench_threshold.py               # ~4-6 min on 2 CPU cores
@@ -157,10 +157,11 @@ def bench_releases(explorer: Explorer, releases: int) -> dict:
 def bench_pieces(models: Path, data_dir: Path) -> dict:
     """The server's work behind the explorer at 284,807 rows, without Streamlit."""
     from dashboard.components.threshold_explorer import explorer_args
-    from vae_core import bootstrap, fraud_analysis, registry, sources
-    from vae_core.explain import counterfactual
-    from vae_core.fraud import FraudModel, score_dataset
-    from vae_core.thresholds import ThresholdSweep
+    from vae_core import registry, sources
+    from vae_core.tables import bootstrap, fraud_analysis
+    from vae_core.tables.explain import counterfactual
+    from vae_core.tables.fraud import FraudModel, score_dataset
+    from vae_core.tables.thresholds import ThresholdSweep
 
     model = FraudModel.from_loaded(registry.load_model(FRAUD_MODEL, models))
     scored = score_dataset(model, sources.transactions(data_dir / "creditcard" / "creditcard.csv"))
@@ -218,7 +219,7 @@ def main() -> None:
                     "load_average_1m_at_end": round(os.getloadavg()[0], 2)},
         "browser": {"chromium": version, "flags": CHROMIUM_FLAGS, "viewport": DESKTOP},
         "data": f"{FULL_DATA_ROWS:,} synthetic transactions (0.172% frauds) from the generator fitted per class to the "
-                f"real ULB subset (vae_core/synthetic.py) — {banner.strip()}",
+                f"real ULB subset (vae_core/tables/synthetic.py) — {banner.strip()}",
         "first_open_ms": round(first_open),
         "drag": moves,
         "release": releases,

@@ -56,8 +56,8 @@ LATENT_TABLES = "sk_digits,ionosphere,wdbc,sk_breast_cancer,lymphography"
 def dump_variant(variant: str, name: str, seed: int, dumps: Path) -> str:
     """Train one variant on one split of one table; save its errors and latent codes."""
     from vae_core.config import build_configs
-    from vae_core.fraud import model_features, train_fraud
-    from vae_core.tabular import normal_rows, stratified_split
+    from vae_core.tables.fraud import model_features, train_fraud
+    from vae_core.tables.tabular import normal_rows, stratified_split
     from vae_core.tf_import import import_tensorflow
 
     import_tensorflow()

@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 
 from bench_fraud import subset_file
-from vae_core import synthetic
-from vae_core.tabular import read_creditcard
+from vae_core.tables import synthetic
+from vae_core.tables.tabular import read_creditcard
 
 
 def main() -> None:

@@ -11,7 +11,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from vae_core import fraud, sources
+from vae_core import sources
+from vae_core.tables import fraud
 from vae_core.errors import DataError
 
 

@@ -19,7 +19,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 if TYPE_CHECKING:
-    from vae_core.anatomy import Anatomy, BetaRow
+    from vae_core.images.anatomy import Anatomy, BetaRow
 
 # Ten distinct colours for digits (Plotly's D3 palette) and a clear normal/fraud pair.
 CLASS_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",

@@ -21,15 +21,15 @@ from vae_core import registry, sources
 
 if TYPE_CHECKING:
     from dashboard.components.latent_map import Blob, MapGeometry
-    from vae_core.bootstrap import Intervals
-    from vae_core.classifier import DigitClassifier
-    from vae_core.data import ImageDataset
-    from vae_core.explain import Walk
-    from vae_core.fraud import FraudModel, ScoredData
-    from vae_core.fraud_analysis import CostView, ScoreSummary, StopTable
+    from vae_core.tables.bootstrap import Intervals
+    from vae_core.images.classifier import DigitClassifier
+    from vae_core.images.data import ImageDataset
+    from vae_core.tables.explain import Walk
+    from vae_core.tables.fraud import FraudModel, ScoredData
+    from vae_core.tables.fraud_analysis import CostView, ScoreSummary, StopTable
     from vae_core.latent import Projection
     from vae_core.registry import LoadedModel, ModelInfo
-    from vae_core.thresholds import ThresholdSweep
+    from vae_core.tables.thresholds import ThresholdSweep
 
 ModelKey = tuple[str, str, tuple[int, int]]
 # Which rows a fraud model scores: (choice, upload file id or None, label column, positive label), and
@@ -115,7 +115,7 @@ def _load_model(root: str, name: str, version: tuple[int, int]) -> LoadedModel:
     del version  # a replaced model has a new folder (mtime, inode), hence a new cache entry
     loaded = registry.load_model(name, root)
     if loaded.kind == "fraud":
-        from vae_core.fraud import FraudModel
+        from vae_core.tables.fraud import FraudModel
 
         FraudModel.from_loaded(loaded)
     config = loaded.vae.vae_config
@@ -130,7 +130,7 @@ def get_model(name: str) -> LoadedModel:
 
 
 def fraud_model(name: str) -> FraudModel:
-    from vae_core.fraud import FraudModel
+    from vae_core.tables.fraud import FraudModel
 
     return FraudModel.from_loaded(get_model(name))
 
@@ -150,7 +150,7 @@ def _mnist_test(choice: str, path: str | None) -> ImageDataset:
 @st.cache_resource(show_spinner="Training the digit classifier that judges prior samples (once)…")
 def digit_classifier() -> DigitClassifier:
     """Trained once per data source and cached on disk; the training images are dropped afterwards."""
-    from vae_core.classifier import digit_classifier as train_classifier
+    from vae_core.images.classifier import digit_classifier as train_classifier
 
     return train_classifier(sources.mnist())
 
@@ -163,8 +163,8 @@ def upload_for(data_key: DataKey) -> tuple[str, bytes] | None:
 
 
 def _data_identity(key: ModelKey, data_key: DataKey, upload: tuple[str, bytes] | None) -> tuple[Path, str | None]:
-    """(the model's folder, what the rows `data_key` names are: vae_core.score_cache.data_identity)."""
-    from vae_core import score_cache
+    """(the model's folder, what the rows `data_key` names are: vae_core.tables.score_cache.data_identity)."""
+    from vae_core.tables import score_cache
 
     folder = Path(key[0]) / key[1]
     return folder, score_cache.data_identity(fraud_model(key[1]).info.get("data", {}), data_key[0],
@@ -173,8 +173,8 @@ def _data_identity(key: ModelKey, data_key: DataKey, upload: tuple[str, bytes] |
 
 @st.cache_resource(show_spinner="Scoring transactions…", max_entries=6)
 def _scored(key: ModelKey, data_key: DataKey, _upload: tuple[str, bytes] | None) -> ScoredData:
-    from vae_core import score_cache
-    from vae_core.advice import VAE as VAE_SCORER
+    from vae_core.tables import score_cache
+    from vae_core.tables.advice import VAE as VAE_SCORER
 
     model = fraud_model(key[1])
     choice, _, label_column, positive, *scorer = data_key
@@ -189,13 +189,13 @@ def _scored(key: ModelKey, data_key: DataKey, _upload: tuple[str, bytes] | None)
 
 def scored(key: ModelKey, data_key: DataKey) -> ScoredData:
     """Model `key`'s scores on the chosen rows (its held-out test split when they are its training file
-    or the held-out rows shipped with it); scored once, then read back from vae_core.score_cache."""
+    or the held-out rows shipped with it); scored once, then read back from vae_core.tables.score_cache."""
     return _scored(key, data_key, upload_for(data_key))
 
 
 @st.cache_resource(show_spinner="Summarising scores…", max_entries=6)
 def summary(key: ModelKey, data_key: DataKey) -> ScoreSummary:
-    from vae_core.fraud_analysis import summarise
+    from vae_core.tables.fraud_analysis import summarise
 
     return summarise(scored(key, data_key))
 
@@ -204,7 +204,7 @@ def summary(key: ModelKey, data_key: DataKey) -> ScoreSummary:
 def sweep(key: ModelKey, data_key: DataKey, review_fee: float, fraud_cost: float | str,
           prevalence: float | None) -> ThresholdSweep:
     """The rows' sweep as sampled, or reweighted to `prevalence`."""
-    from vae_core.fraud_analysis import build_sweep
+    from vae_core.tables.fraud_analysis import build_sweep
 
     return build_sweep(scored(key, data_key), review_fee, fraud_cost, prevalence)
 
@@ -212,7 +212,7 @@ def sweep(key: ModelKey, data_key: DataKey, review_fee: float, fraud_cost: float
 @st.cache_resource(show_spinner=False, max_entries=24)
 def stop_table(key: ModelKey, data_key: DataKey, review_fee: float, fraud_cost: float | str) -> StopTable:
     """Counts at the threshold stops the browser-side explorer can land on (a few thousand)."""
-    from vae_core import fraud_analysis
+    from vae_core.tables import fraud_analysis
 
     counts = sweep(key, data_key, review_fee, fraud_cost, None)
     return fraud_analysis.stop_table(counts, fraud_analysis.explorer_stops(counts))
@@ -223,7 +223,7 @@ def costs(key: ModelKey, data_key: DataKey, review_fee: float, fraud_cost: float
           prevalence: float | None) -> CostView | None:
     """The money panel's numbers (None when a miss's cost is unknown): the exact minimum over every
     score, as sampled or expected per n rows at `prevalence`."""
-    from vae_core.fraud_analysis import cost_view
+    from vae_core.tables.fraud_analysis import cost_view
 
     return cost_view(sweep(key, data_key, review_fee, fraud_cost, prevalence),
                      stop_table(key, data_key, review_fee, fraud_cost).thresholds)
@@ -232,8 +232,8 @@ def costs(key: ModelKey, data_key: DataKey, review_fee: float, fraud_cost: float
 @st.cache_resource(show_spinner="Bootstrapping the curves…", max_entries=12)
 def bands(key: ModelKey, data_key: DataKey, review_fee: float, fraud_cost: float | str) -> tuple[np.ndarray, Intervals]:
     """(stop indices (j,), bootstrap intervals at those stops with ROC and PR bands): the explorer's bands."""
-    from vae_core.bootstrap import bootstrap
-    from vae_core.fraud_analysis import band_indices
+    from vae_core.tables.bootstrap import bootstrap
+    from vae_core.tables.fraud_analysis import band_indices
 
     table = stop_table(key, data_key, review_fee, fraud_cost)
     at = band_indices(len(table.thresholds))
@@ -247,7 +247,7 @@ def baselines(key: ModelKey, data_key: DataKey, review_fee: float,
     (one metrics row per scorer, {baseline name: its thinned ROC and PR curves}); empty when the
     model has no stored baselines or the rows are unlabelled."""
     from dashboard import presentation
-    from vae_core import fraud_analysis
+    from vae_core.tables import fraud_analysis
 
     rows, others = _baseline_scores(key, data_key)
     if not others:
@@ -260,7 +260,7 @@ def baselines(key: ModelKey, data_key: DataKey, review_fee: float,
 def _baseline_scores(key: ModelKey, data_key: DataKey) -> tuple[Any, dict[str, np.ndarray]]:
     """(the VAE's scored rows, {baseline name: its scores (n,) of the same rows}); no baselines when
     the model stores none or the rows are unlabelled."""
-    from vae_core import score_cache
+    from vae_core.tables import score_cache
 
     rows = scored(key, data_key[:4])  # the VAE's scores, whoever scores the page
     folder, identity = _data_identity(key, data_key, upload_for(data_key))
@@ -272,9 +272,9 @@ def _baseline_scores(key: ModelKey, data_key: DataKey) -> tuple[Any, dict[str, n
 @st.cache_data(show_spinner=False, max_entries=8)
 def curves_csv(key: ModelKey, data_key: DataKey, review_fee: float, fraud_cost: float | str,
                prevalence: float | None) -> bytes:
-    """vae_core.fraud_analysis.curves_csv of the VAE and its stored baselines on the page's rows."""
+    """vae_core.tables.fraud_analysis.curves_csv of the VAE and its stored baselines on the page's rows."""
     from dashboard import presentation
-    from vae_core import fraud_analysis
+    from vae_core.tables import fraud_analysis
 
     rows, others = _baseline_scores(key, data_key)
     return fraud_analysis.curves_csv({presentation.VAE_SCORER_NAME: rows.scores, **others}, rows.labels, rows.amounts,
@@ -284,9 +284,9 @@ def curves_csv(key: ModelKey, data_key: DataKey, review_fee: float, fraud_cost: 
 @st.cache_data(show_spinner=False, max_entries=12)
 def scorer_costs(key: ModelKey, data_key: DataKey, review_fee: float, fraud_cost: float | str,
                  prevalence: float | None) -> dict[str, dict[str, np.ndarray]]:
-    """vae_core.fraud_analysis.scorer_cost_curves of the VAE and its stored baselines on the page's rows."""
+    """vae_core.tables.fraud_analysis.scorer_cost_curves of the VAE and its stored baselines on the page's rows."""
     from dashboard import presentation
-    from vae_core import fraud_analysis
+    from vae_core.tables import fraud_analysis
 
     rows, others = _baseline_scores(key, data_key)
     if not others:
@@ -298,8 +298,8 @@ def scorer_costs(key: ModelKey, data_key: DataKey, review_fee: float, fraud_cost
 
 @st.cache_data(show_spinner=False, max_entries=64)
 def robustness(key: ModelKey, data_key: DataKey, threshold: float) -> tuple[dict[str, list[dict]], list[dict] | None]:
-    """(segment_rows, window_rows) of vae_core.fraud_analysis at `threshold` on the page's rows."""
-    from vae_core import fraud_analysis
+    """(segment_rows, window_rows) of vae_core.tables.fraud_analysis at `threshold` on the page's rows."""
+    from vae_core.tables import fraud_analysis
 
     rows = scored(key, data_key)
     return fraud_analysis.segment_rows(rows, threshold), fraud_analysis.window_rows(rows, threshold)
@@ -309,7 +309,7 @@ def robustness(key: ModelKey, data_key: DataKey, threshold: float) -> tuple[dict
 def intervals_at(key: ModelKey, data_key: DataKey, review_fee: float, fraud_cost: float | str, threshold: float,
                  prevalence: float) -> dict[str, tuple[float, float] | None]:
     """Bootstrap intervals {metric: (low, high) | None} at one threshold, with the precision at `prevalence`."""
-    from vae_core.bootstrap import bootstrap
+    from vae_core.tables.bootstrap import bootstrap
 
     return bootstrap(sweep(key, data_key, review_fee, fraud_cost, None), threshold, prevalence=prevalence).at(0)
 
@@ -317,17 +317,17 @@ def intervals_at(key: ModelKey, data_key: DataKey, review_fee: float, fraud_cost
 @st.cache_resource(show_spinner="Looking for the nearest normal-looking point…", max_entries=32)
 def walk(key: ModelKey, data_key: DataKey, position: int) -> Walk:
     """The scored row at `position` walked toward the prior's centre, decoded and scored once
-    (vae_core.explain): its counterfactual at any threshold is then a lookup."""
-    from vae_core.explain import walk as decode_walk
+    (vae_core.tables.explain): its counterfactual at any threshold is then a lookup."""
+    from vae_core.tables.explain import walk as decode_walk
 
     return decode_walk(fraud_model(key[1]), scored(key, data_key).features.iloc[[position]])
 
 
 @st.cache_data(show_spinner="Comparing the batch with the model's validation rows…", max_entries=4)
 def drift_report(key: ModelKey, file_id: str, threshold: float | None, _name: str, _payload: bytes) -> dict:
-    """vae_core.drift.check_drift of an uploaded batch (read as the model's training file was) against
+    """vae_core.tables.drift.check_drift of an uploaded batch (read as the model's training file was) against
     the model's validation rows, at `threshold` (None: the model's own); cached per upload."""
-    from vae_core.drift import check_drift
+    from vae_core.tables.drift import check_drift
 
     model = fraud_model(key[1])
     trained_on = model.info.get("data", {})
@@ -341,7 +341,7 @@ def drift_report(key: ModelKey, file_id: str, threshold: float | None, _name: st
 def checked_upload(file_id: str, label_column: str, positive: str, _name: str, _payload: bytes) -> Any:
     """An upload for training, read, validated and checked to be trainable (labels, both classes in
     every split); cached per file so reruns do not re-read it."""
-    from vae_core.fraud import check_trainable
+    from vae_core.tables.fraud import check_trainable
 
     data = sources.read_upload(_payload, _name, label_column, positive)
     check_trainable(data)
@@ -372,7 +372,7 @@ def latent_view(key: ModelKey, n: int, data_key: DataKey | None) -> LatentView:
     """Up to n rows of model `key`'s latent space: MNIST test digits, or scored transactions (every
     fraud first) when `data_key` names the rows of a fraud model."""
     from dashboard import presentation
-    from vae_core.fraud_analysis import frauds_first
+    from vae_core.tables.fraud_analysis import frauds_first
     from vae_core.latent import sample_rows
 
     if data_key is None:

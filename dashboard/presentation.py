@@ -10,15 +10,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from vae_core import registry, sources, thresholds
-from vae_core.fraud import PREVALENCE_NOTE
+from vae_core import registry, sources
+from vae_core.tables import thresholds
+from vae_core.tables.fraud import PREVALENCE_NOTE
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from vae_core.anatomy import Anatomy, BetaRow
-    from vae_core.compare import Comparison
-    from vae_core.fraud import FraudModel, ScoredData
+    from vae_core.images.anatomy import Anatomy, BetaRow
+    from vae_core.images.compare import Comparison
+    from vae_core.tables.fraud import FraudModel, ScoredData
     from vae_core.registry import ModelInfo
 
 DIGIT_NAMES = {i: str(i) for i in range(10)}

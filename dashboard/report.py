@@ -105,9 +105,10 @@ def fraud_report_for(name: str, *, models_dir: str | None = None, data: str | No
                      miss_cost: float | None = None) -> str:
     """The report on fraud model `name` (the CLI's path): its rows scored, the threshold in force
     (given, a stored strategy's, or the model's own)."""
-    from vae_core import sources, thresholds
+    from vae_core import sources
+    from vae_core.tables import thresholds
     from vae_core.errors import ConfigError
-    from vae_core.fraud import FraudModel, score_dataset, scoring_threshold
+    from vae_core.tables.fraud import FraudModel, score_dataset, scoring_threshold
     from vae_core.registry import check_model, load_model
 
     info = check_model(name, models_dir)
@@ -124,7 +125,7 @@ def fraud_report_for(name: str, *, models_dir: str | None = None, data: str | No
         how = f"{label}, chosen on the {(saved or {}).get('chosen_on', 'validation split')} at training time"
     options = {"label_column": model.label_column, "positive": model.positive}
     if data:  # a label column is optional: unlabelled rows get the explorer's counts and the alert rate
-        from vae_core import tabular
+        from vae_core.tables import tabular
 
         rows = tabular.read_labelled_csv(os.path.expanduser(data), label_column=model.label_column,
                                          positive_label=model.positive, require_label=False)
@@ -249,7 +250,7 @@ def explorer_payload(scored, summary, *, threshold: float, review_fee: float, fr
     engine; the decision's numbers at the threshold in force)."""
     from dashboard import presentation
     from dashboard.components.threshold_explorer import explorer_args
-    from vae_core import bootstrap, fraud_analysis
+    from vae_core.tables import bootstrap, fraud_analysis
 
     labelled = scored.labels is not None
     two_classes = labelled and 0 < (summary.n_fraud or 0) < summary.n
@@ -302,7 +303,7 @@ def map_payload(model, scored, threshold: float, *, limit: int = REPORT_ROWS, me
     import numpy as np
 
     from dashboard.components.latent_map import MapConfig, blob, categorical_colours, map_args, map_geometry
-    from vae_core.fraud_analysis import frauds_first, outcome_codes
+    from vae_core.tables.fraud_analysis import frauds_first, outcome_codes
     from vae_core.latent import cached_projection, kl_per_point, largest_terms
     from vae_core.selection import OUTCOMES
 
@@ -353,7 +354,7 @@ def fraud_report(info, model, scored, *, threshold: float, how: str, review_fee:
     deployment prevalence (default the model's). `method`, `dims` and `region` set the map's view."""
     import datetime
 
-    from vae_core.fraud_analysis import summarise
+    from vae_core.tables.fraud_analysis import summarise
 
     summary = summarise(scored)
     target = model.deploy_prevalence if deploy_prevalence is None else float(deploy_prevalence)
@@ -375,7 +376,7 @@ def curves_link(name: str, scorers: dict[str, Any], scored, review_fee: float, f
                 target: float) -> str:
     """A link that downloads the curves' CSV (fraud_analysis.curves_csv of `scorers`, name → scores
     (n,) of the scored rows, at most REPORT_CURVE_ROWS thresholds each) from the file itself: a data: URL."""
-    from vae_core.fraud_analysis import curves_csv
+    from vae_core.tables.fraud_analysis import curves_csv
 
     data = curves_csv(scorers, scored.labels, scored.amounts, review_fee=review_fee, fraud_cost=fraud_cost,
                       prevalence=target, max_rows=REPORT_CURVE_ROWS)
@@ -388,7 +389,7 @@ def curves_link(name: str, scorers: dict[str, Any], scored, review_fee: float, f
 def cost_chart(scorers: dict[str, Any], scored, review_fee: float, fraud_cost: float | str, target: float) -> str:
     """Each scorer's (name → scores (n,)) cost per 1,000 against its alerts per 1,000 at the deployment
     prevalence, as an inline SVG (fraud_analysis.scorer_cost_curves; the VAE solid, the baselines dashed)."""
-    from vae_core.fraud_analysis import scorer_cost_curves
+    from vae_core.tables.fraud_analysis import scorer_cost_curves
 
     curves = scorer_cost_curves(scorers, scored.labels, scored.amounts, review_fee=review_fee, fraud_cost=fraud_cost,
                                 prevalence=target)
@@ -409,7 +410,7 @@ def robustness_html(name: str, model, scored, threshold: float, review_fee: floa
     tables at `threshold`, and with both classes the scorers' cost chart and the curves' data (empty
     without Amount, Time and labels)."""
     from dashboard import presentation
-    from vae_core.fraud_analysis import segment_rows, window_rows
+    from vae_core.tables.fraud_analysis import segment_rows, window_rows
 
     two_classes = scored.labels is not None and 0 < scored.labels.sum() < len(scored.labels)
     curves = ""
@@ -761,7 +762,7 @@ _SCRIPT = r"""
     showDecision();
     if (frames.map) recolour();
   }
-  // The map's outcome colours at the released threshold, as vae_core.fraud_analysis.outcome_codes.
+  // The map's outcome colours at the released threshold, as vae_core.tables.fraud_analysis.outcome_codes.
   function recolour() {
     const m = frames.map.args;
     if (!m.legend || m.legend.names.length !== 4) return;

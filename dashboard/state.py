@@ -22,7 +22,8 @@ from typing import Any
 import streamlit as st
 
 from dashboard import loaders, presentation
-from vae_core import registry, thresholds
+from vae_core import registry
+from vae_core.tables import thresholds
 
 KINDS = ("mnist", "fraud")
 ACTIVE = "active_models"  # {"mnist": name, "fraud": name}
@@ -153,7 +154,7 @@ def explorer_kind() -> str:
 
 def compare_defaults() -> tuple[str | None, str | None]:
     """The (AE, VAE) pair the AE vs VAE page opens on: the active MNIST model and its twin."""
-    from vae_core.compare import pick_pair
+    from vae_core.images.compare import pick_pair
 
     return pick_pair(usable("mnist"), active_model("mnist"))
 

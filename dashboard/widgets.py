@@ -327,7 +327,7 @@ def missing_label_column(payload: bytes, name: str, label_column: str) -> str | 
     header lacks it; None when it has it or the header cannot be read (reading the file then says why)."""
     import io
 
-    from vae_core.tabular import csv_header
+    from vae_core.tables.tabular import csv_header
 
     try:
         header = csv_header(io.BytesIO(payload), name=name)

@@ -37,7 +37,7 @@ def app_data_dir(tmp_path_factory, bundled_digits) -> Path:
 
         frame = pd.read_csv(shared).sample(N_FRAUD_ROWS, random_state=0)
     else:
-        from vae_core.tabular import make_synthetic_creditcard
+        from vae_core.tables.tabular import make_synthetic_creditcard
 
         frame = make_synthetic_creditcard(n_rows=N_FRAUD_ROWS, fraud_fraction=0.1, seed=0).to_frame()
     frame.to_csv(creditcard / "creditcard.csv", index=False)
@@ -50,8 +50,8 @@ def trained_models_dir(tmp_path_factory, app_data_dir) -> Path:
     conditional MNIST VAE, and a fraud VAE with a 3-D latent (so projections are exercised)."""
     from vae_core.config import TrainConfig, VAEConfig, build_configs
     from vae_core import sources
-    from vae_core.fraud import train_fraud
-    from vae_core.mnist import train_mnist
+    from vae_core.tables.fraud import train_fraud
+    from vae_core.images.mnist import train_mnist
 
     root = tmp_path_factory.mktemp("app_models")
     digits = sources.mnist("path", app_data_dir / "mnist")

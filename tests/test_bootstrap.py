@@ -9,9 +9,9 @@ import pytest
 from scipy.stats import norm
 from sklearn.metrics import confusion_matrix
 
-from vae_core import bootstrap
+from vae_core.tables import bootstrap
 from vae_core.errors import ConfigError, DataError
-from vae_core.thresholds import ThresholdSweep
+from vae_core.tables.thresholds import ThresholdSweep
 
 FEE = 5.0
 

@@ -13,7 +13,7 @@ from vae_core.tf_import import START_UP_LINES
 def train(tmp_path, *extra: str) -> subprocess.CompletedProcess:
     """`python -m vae_core train` of a one-epoch fraud model on 400 generated transactions, in a
     terminal's environment (no TF_CPP_MIN_LOG_LEVEL)."""
-    from vae_core.tabular import make_synthetic_creditcard
+    from vae_core.tables.tabular import make_synthetic_creditcard
 
     rows = tmp_path / "rows.csv"
     if not rows.exists():

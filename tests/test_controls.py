@@ -238,7 +238,7 @@ def test_scale_toggles_and_the_flagged_row_inspector(app_env, trained_models_dir
 
 def test_compare_controls_change_what_is_measured(app_env, models_copy):
     from vae_core import registry
-    from vae_core.compare import matched_config
+    from vae_core.images.compare import matched_config
     from vae_core.model import VAE
 
     source = registry.load_model(MNIST_MODEL, models_copy)

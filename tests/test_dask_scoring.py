@@ -19,8 +19,8 @@ pytest.importorskip("dask.distributed", reason="the [dask] extra is not installe
 def test_dask_scoring_on_a_local_cluster_writes_what_the_cli_writes(tmp_path):
     from dask.distributed import Client, LocalCluster
 
-    from vae_core.dask_scoring import score_csv_dask
-    from vae_core.tabular import make_synthetic_creditcard
+    from vae_core.tables.dask_scoring import score_csv_dask
+    from vae_core.tables.tabular import make_synthetic_creditcard
 
     rows = tmp_path / "rows.csv"
     make_synthetic_creditcard(n_rows=3000, fraud_fraction=0.05, seed=1).to_frame().to_csv(rows, index=False)
@@ -47,9 +47,9 @@ def test_a_partition_is_written_beside_the_output_only_where_the_client_can_read
     """A worker sharing the client's filesystem (the client's marker in the parts folder) writes its
     part there and sends the path; any other worker sends the same CSV as bytes."""
     from vae_core import registry
-    from vae_core.dask_scoring import _MARKER, _score_block, csv_header_bytes
-    from vae_core.fraud import FraudModel, scoring_threshold
-    from vae_core.tabular import make_synthetic_creditcard
+    from vae_core.tables.dask_scoring import _MARKER, _score_block, csv_header_bytes
+    from vae_core.tables.fraud import FraudModel, scoring_threshold
+    from vae_core.tables.tabular import make_synthetic_creditcard
 
     rows = tmp_path / "rows.csv"
     make_synthetic_creditcard(n_rows=200, fraud_fraction=0.05, seed=2).to_frame().to_csv(rows, index=False)

@@ -8,7 +8,7 @@ import pytest
 
 from conftest import shared_path, write_idx
 from vae_core import sources
-from vae_core.data import MNIST_FILES, read_mnist
+from vae_core.images.data import MNIST_FILES, read_mnist
 from vae_core.errors import DataError
 
 
@@ -67,7 +67,7 @@ def test_offline_falls_back_to_the_bundled_real_digits(tmp_path, monkeypatch):
 
 
 def test_failed_download_falls_through_quickly(tmp_path, monkeypatch):
-    import vae_core.data as data_module
+    import vae_core.images.data as data_module
 
     monkeypatch.delenv("VAE_DATA_DIR", raising=False)
     monkeypatch.delenv("VAE_OFFLINE", raising=False)

@@ -100,7 +100,7 @@ def test_6_precision_with_no_alerts_says_so(app_env, trained_models_dir):
     app_env(trained_models_dir)
     at = open_link("threshold", threshold="1e9", strategy="manual")
     assert metric(at, "Alerts") == "0" and metric(at, "Precision") == "—, no alerts"
-    from vae_core.thresholds import ThresholdSweep
+    from vae_core.tables.thresholds import ThresholdSweep
 
     assert ThresholdSweep(np.array([0.1, 0.2]), np.array([0, 1])).at(1.0).precision is None
 
@@ -148,7 +148,7 @@ def test_9_a_file_without_a_header_is_named_as_such(app_env, trained_models_dir)
 def test_10_compare_captions_quote_the_numbers_beside_them(app_env, tmp_path, bundled_digits):
     """The page-level half (the engine half, both directions of every claim: test_lessons.py)."""
     from vae_core import registry
-    from vae_core.compare import train_matched_pair
+    from vae_core.images.compare import train_matched_pair
     from vae_core.config import TrainConfig, VAEConfig
 
     models = app_env(tmp_path / "models")

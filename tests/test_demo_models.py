@@ -40,7 +40,7 @@ def test_the_models_table_names_each_demo_models_layers():
 
 
 def test_the_2d_model_ships_with_its_autoencoder_twin_and_a_browser_side_decoder():
-    from vae_core.compare import pick_pair, shapes_key
+    from vae_core.images.compare import pick_pair, shapes_key
     from vae_core.export import export_dense_decoder
 
     infos = {info.name: info for info in registry.list_models(REPO_ROOT / "models")}
@@ -101,8 +101,8 @@ def test_fraud_demo_model_records_its_split_and_threshold():
 @pytest.mark.parametrize("name", ["mnist-dense-2d", "mnist-dense-20d"])
 def test_mnist_demo_model_reproduces_its_test_elbo_on_the_full_mnist_test_set(name):
     from conftest import shared_path
-    from vae_core.data import read_mnist
-    from vae_core.mnist import neg_elbo_metrics
+    from vae_core.images.data import read_mnist
+    from vae_core.images.mnist import neg_elbo_metrics
 
     data = read_mnist(shared_path("mnist"))
     loaded = registry.load_model(name, REPO_ROOT / "models")
@@ -118,8 +118,8 @@ def test_mnist_demo_model_reproduces_its_test_elbo_on_the_full_mnist_test_set(na
 @pytest.mark.slow
 def test_fraud_demo_model_reproduces_its_test_metrics():
     from conftest import shared_path
-    from vae_core.fraud import FraudModel, evaluate_fraud
-    from vae_core.tabular import read_creditcard
+    from vae_core.tables.fraud import FraudModel, evaluate_fraud
+    from vae_core.tables.tabular import read_creditcard
 
     data = read_creditcard(shared_path("creditcard/creditcard_subset.csv"))
     loaded = registry.load_model("fraud-subset", REPO_ROOT / "models")
@@ -132,8 +132,9 @@ def test_the_shipped_fraud_threshold_pays_at_the_deployment_prevalence_on_its_ow
     """Issue 24's goal, on the real rows shipped with the model (no ../shared needed): at 0.172% its
     threshold costs less than flagging nothing and flagging everything on validation and on test, and
     flags at most 2% of the test split's normal rows."""
-    from vae_core import sources, thresholds
-    from vae_core.fraud import FULL_PREVALENCE, FraudModel
+    from vae_core import sources
+    from vae_core.tables import thresholds
+    from vae_core.tables.fraud import FULL_PREVALENCE, FraudModel
 
     folder = REPO_ROOT / "models" / "fraud-subset"
     model = FraudModel.from_loaded(registry.load_model("fraud-subset", REPO_ROOT / "models"))

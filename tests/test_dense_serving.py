@@ -114,7 +114,7 @@ SERVING_CODE = """
 import sys
 from vae_core import registry
 from vae_core.cli import main
-from vae_core.fraud import FraudModel
+from vae_core.tables.fraud import FraudModel
 import dashboard.loaders, dashboard.figures, dashboard.presentation, dashboard.state
 for name in {names!r}:
     registry.load_model(name)

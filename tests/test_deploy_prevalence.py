@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 
 from conftest import REPO_ROOT
-from vae_core import bootstrap, fraud_analysis, registry, thresholds
+from vae_core import registry
+from vae_core.tables import bootstrap, fraud_analysis, thresholds
 from vae_core.config import TrainConfig, build_configs
 from vae_core.errors import ConfigError, DataError
-from vae_core.fraud import FULL_PREVALENCE, FraudModel, deployment_prevalence, evaluate_fraud, train_fraud
-from vae_core.tabular import make_synthetic_creditcard
+from vae_core.tables.fraud import FULL_PREVALENCE, FraudModel, deployment_prevalence, evaluate_fraud, train_fraud
+from vae_core.tables.tabular import make_synthetic_creditcard
 
 # 2 positives and 4 normals; at prevalence 2/3 each positive weighs 2 and each normal 0.5, which is
 # the same as repeating every positive 4 times (then scaling the counts by 1/2).

@@ -1,4 +1,4 @@
-"""The drift check for a new batch (vae_core.drift, `vae-explorer drift`): the statistics against
+"""The drift check for a new batch (vae_core.tables.drift, `vae-explorer drift`): the statistics against
 SciPy's, the verdicts on an unchanged and a moved batch of a real tiny fraud model, labelled and
 unlabelled, and the CLI's report file."""
 
@@ -15,12 +15,13 @@ from scipy import stats
 from app_fixtures import FRAUD_MODEL, MNIST_MODEL, app_data_dir, app_env, trained_models_dir  # noqa: F401
 from conftest import REPO_ROOT
 from fault_kit import assert_one_clear_line, run_cli, snapshot
-from vae_core import sources, thresholds
-from vae_core.drift import KS_ALPHA, PSI_MAJOR, UNLABELLED_NOTE, Distribution, check_drift, check_drift_csv
+from vae_core import sources
+from vae_core.tables import thresholds
+from vae_core.tables.drift import KS_ALPHA, PSI_MAJOR, UNLABELLED_NOTE, Distribution, check_drift, check_drift_csv
 from vae_core.errors import DataError
-from vae_core.fraud import FraudModel, evaluation_rows, recorded_split
+from vae_core.tables.fraud import FraudModel, evaluation_rows, recorded_split
 from vae_core.registry import load_model
-from vae_core.tabular import read_labelled_csv
+from vae_core.tables.tabular import read_labelled_csv
 
 REQUIRED_KEYS = {"drifted", "psi", "ks", "expected_alert_rate", "observed_alert_rate", "features"}
 

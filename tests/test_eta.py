@@ -157,7 +157,7 @@ def test_the_time_after_an_mnist_fit_counts_the_importance_weighted_bound():
 
     from vae_core import jobs
     from vae_core.config import TrainConfig, VAEConfig
-    from vae_core.mnist import TRAINING_IW_SAMPLES
+    from vae_core.images.mnist import TRAINING_IW_SAMPLES
 
     data = SimpleNamespace(x_test=np.zeros((1000, 28, 28, 1), np.float32))
     spec = lambda model_type: jobs.TrainingSpec.training(  # noqa: E731

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from vae_core.errors import DataError
-from vae_core.explain import counterfactual, decoded_transactions, walk
+from vae_core.tables.explain import counterfactual, decoded_transactions, walk
 
 SUBSET = Path(__file__).resolve().parents[2] / "shared" / "data" / "creditcard" / "creditcard_subset.csv"
 
@@ -19,8 +19,8 @@ def fraud():
     """(model, scored test split) of a fraud VAE (latent 3, 32 hidden units, 4 epochs)."""
     from vae_core import sources
     from vae_core.config import TrainConfig, build_configs
-    from vae_core.fraud import score_dataset, train_fraud
-    from vae_core.tabular import make_synthetic_creditcard
+    from vae_core.tables.fraud import score_dataset, train_fraud
+    from vae_core.tables.tabular import make_synthetic_creditcard
 
     data = sources.transactions(SUBSET) if SUBSET.is_file() else make_synthetic_creditcard(3000, 0.1, seed=0)
     model = train_fraud(None, data, build_configs("fraud", latent_dim=3, hidden_units=(32,))[0],

@@ -13,9 +13,9 @@ from conftest import REPO_ROOT, shared_path
 from vae_core import registry
 from vae_core.config import TrainConfig, build_configs
 from vae_core.errors import DataError
-from vae_core.fraud import (DEFAULT_STRATEGY_PARAMS, FraudModel, Preprocessor, evaluate_fraud, recorded_split,
+from vae_core.tables.fraud import (DEFAULT_STRATEGY_PARAMS, FraudModel, Preprocessor, evaluate_fraud, recorded_split,
                             score_csv, score_dataset, train_fraud)
-from vae_core.tabular import make_synthetic_creditcard, read_creditcard, stratified_split
+from vae_core.tables.tabular import make_synthetic_creditcard, read_creditcard, stratified_split
 
 QUICK = TrainConfig(epochs=8, batch_size=64, early_stopping_patience=0)
 

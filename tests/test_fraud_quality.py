@@ -13,14 +13,15 @@ from sklearn.decomposition import PCA
 from sklearn.ensemble import IsolationForest
 
 from conftest import REPO_ROOT, shared_path
-from vae_core import cli, registry, thresholds
-from vae_core.baselines import IsolationForestBaseline, PCABaseline, baseline_from_dict
+from vae_core import cli, registry
+from vae_core.tables import thresholds
+from vae_core.tables.baselines import IsolationForestBaseline, PCABaseline, baseline_from_dict
 from vae_core.config import TrainConfig, VAEConfig
 from vae_core.errors import ConfigError, RegistryError
 from vae_core.config import build_configs
-from vae_core.fraud import (FRAUD_FILE, FraudModel, ScoringConfig, evaluation_rows,
+from vae_core.tables.fraud import (FRAUD_FILE, FraudModel, ScoringConfig, evaluation_rows,
                             train_fraud)
-from vae_core.tabular import (make_synthetic_creditcard, normal_rows, read_creditcard, read_labelled_csv,
+from vae_core.tables.tabular import (make_synthetic_creditcard, normal_rows, read_creditcard, read_labelled_csv,
                               stratified_split)
 
 QUICK = TrainConfig(epochs=6, batch_size=64, early_stopping_patience=0)

@@ -17,9 +17,10 @@ import pytest
 from app_fixtures import app_data_dir, app_env, models_copy, trained_models_dir  # noqa: F401
 from conftest import shared_path
 from fault_kit import open_link, shown_errors
-from vae_core import archive, fraud, registry, sources
+from vae_core import archive, registry, sources
+from vae_core.tables import fraud
 from vae_core.errors import DataError
-from vae_core.tabular import CREDITCARD_FEATURES
+from vae_core.tables.tabular import CREDITCARD_FEATURES
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEMO = REPO_ROOT / "models" / "fraud-subset"
@@ -39,7 +40,7 @@ def fresh_clone(monkeypatch, tmp_path):
 
 
 def demo_model():
-    from vae_core.fraud import FraudModel
+    from vae_core.tables.fraud import FraudModel
 
     loaded = registry.load_model("fraud-subset", REPO_ROOT / "models")
     return loaded, FraudModel.from_loaded(loaded)
@@ -119,8 +120,8 @@ def test_a_damaged_or_inflated_shipped_file_is_named(tmp_path, monkeypatch):
 
 def test_offline_the_demo_model_is_viewed_on_its_shipped_test_split(fresh_clone):
     from dashboard import presentation
-    from vae_core.fraud import score_dataset
-    from vae_core.thresholds import ranking_metrics
+    from vae_core.tables.fraud import score_dataset
+    from vae_core.tables.thresholds import ranking_metrics
 
     loaded, model = demo_model()
     trained_on = model.info["data"]
@@ -175,7 +176,7 @@ def test_a_model_of_another_table_reads_its_own_file_with_its_own_label_column(t
 
 
 def test_rows_that_overflow_the_models_arithmetic_are_named(fresh_clone):
-    from vae_core.fraud import score_dataset
+    from vae_core.tables.fraud import score_dataset
 
     loaded, model = demo_model()
     frame = sources.heldout_rows(DEMO).to_frame().drop(columns="Class").head(4)
@@ -193,7 +194,7 @@ def test_rows_that_overflow_the_models_arithmetic_are_named(fresh_clone):
 
 def test_a_model_without_its_file_asks_for_it_and_reads_uploads_with_its_label_column(app_env, models_copy, tmp_path):
     from vae_core.config import TrainConfig, build_configs
-    from vae_core.fraud import train_fraud
+    from vae_core.tables.fraud import train_fraud
 
     csv = outliers_csv(tmp_path / "outliers.csv")
     data = sources.read_upload(csv.read_bytes(), "outliers.csv", "outlier", "yes")

@@ -40,7 +40,7 @@ def test_ae_vs_vae_follows_the_active_mnist_model_and_says_when_it_has_no_twin(a
 
     from fault_kit import APP
     from vae_core import registry
-    from vae_core.compare import matched_config
+    from vae_core.images.compare import matched_config
     from vae_core.config import VAEConfig
     from vae_core.model import VAE
 

@@ -16,11 +16,15 @@ ENGINE = REPO_ROOT / "vae_core"
 # Each engine module's floor: a module may import its own floor and the floors below, never above.
 FLOORS = {
     "errors": 0, "config": 0, "tf_import": 0, "dense": 0, "settings": 0,
-    "data": 1, "tabular": 1, "synthetic": 1, "model": 1, "thresholds": 1, "baselines": 1, "advice": 1,
-    "training": 2, "latent": 2, "export": 2, "registry": 2, "classifier": 2, "sources": 2, "bootstrap": 2,
-    "mnist": 3, "fraud": 3, "fraud_analysis": 3, "explain": 3, "compare": 3, "conditional": 3, "anatomy": 3,
-    "archive": 3, "selection": 3, "score_cache": 3, "drift": 3,
-    "jobs": 4, "cli": 4, "dask_scoring": 4, "__main__": 4, "__init__": 4,
+    "images.data": 1, "tables.tabular": 1, "tables.synthetic": 1, "model": 1, "tables.thresholds": 1,
+    "tables.baselines": 1, "tables.advice": 1,
+    "training": 2, "latent": 2, "export": 2, "registry": 2, "images.classifier": 2, "sources": 2,
+    "tables.bootstrap": 2,
+    "images.mnist": 3, "tables.fraud": 3, "tables.fraud_analysis": 3, "tables.explain": 3, "images.compare": 3,
+    "images.conditional": 3, "images.anatomy": 3, "archive": 3, "selection": 3, "tables.score_cache": 3,
+    "tables.drift": 3,
+    "jobs": 4, "cli": 4, "tables.dask_scoring": 4, "__main__": 4, "__init__": 4,
+    "tables.__init__": 4, "images.__init__": 4,
 }
 
 
@@ -32,17 +36,29 @@ def imported_modules(path: Path) -> set[str]:
             found |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module:
             found.add(node.module)
-            if node.module in ("vae_core", "dashboard"):  # `from vae_core import registry`
+            if node.module.split(".")[0] in ("vae_core", "dashboard"):  # `from vae_core import registry`
                 found |= {f"{node.module}.{alias.name}" for alias in node.names}
     return found
+
+
+def engine_module(path: Path) -> str:
+    """vae_core/tables/fraud.py → "tables.fraud"."""
+    return ".".join(path.relative_to(ENGINE).with_suffix("").parts)
+
+
+def floor_of(imported: str) -> str | None:
+    """The engine module an imported name lives in ("vae_core.tables.fraud.FraudModel" → "tables.fraud"),
+    or None for a bare package (`from vae_core.tables import fraud` also names "vae_core.tables")."""
+    parts = imported.split(".")[1:]
+    return next((".".join(parts[:k]) for k in (2, 1) if ".".join(parts[:k]) in FLOORS), None)
 
 
 def engine_graph() -> dict[str, set[str]]:
     """{engine module: the engine modules it imports}."""
     graph = {}
-    for path in sorted(ENGINE.glob("*.py")):
-        targets = {name.split(".")[1] for name in imported_modules(path) if name.startswith("vae_core.")}
-        graph[path.stem] = targets - {path.stem}
+    for path in sorted(ENGINE.rglob("*.py")):
+        targets = {floor_of(name) for name in imported_modules(path) if name.startswith("vae_core.")}
+        graph[engine_module(path)] = targets - {engine_module(path), None}
     return graph
 
 
@@ -64,15 +80,16 @@ def test_the_engine_imports_nothing_upward_and_has_no_loops():
 
 
 def test_the_engine_never_imports_the_dashboard_streamlit_or_plotly():
-    offenders = {path.name: sorted(m for m in imported_modules(path)
+    offenders = {engine_module(path): sorted(m for m in imported_modules(path)
                                    if m.split(".")[0] in ("streamlit", "plotly", "dashboard"))
-                 for path in ENGINE.glob("*.py")}
+                 for path in ENGINE.rglob("*.py")}
     assert {name: found for name, found in offenders.items() if found} == {}
 
 
 def test_importing_every_engine_module_loads_no_streamlit_or_plotly():
     """In a fresh interpreter, with every function-level import of the modules themselves left out."""
-    modules = [f"vae_core.{p.stem}" for p in ENGINE.glob("*.py") if p.stem != "__main__"]
+    modules = [f"vae_core.{engine_module(p)}".removesuffix(".__init__") for p in ENGINE.rglob("*.py")
+               if p.stem != "__main__"]
     code = ("import importlib, sys\n"
             f"for name in {modules!r}: importlib.import_module(name)\n"
             "print(sorted(m for m in ('streamlit', 'plotly', 'dashboard') if m in sys.modules))")

@@ -22,7 +22,7 @@ TINY = TrainConfig(epochs=3, batch_size=32, seed=1, early_stopping_patience=0)
 @pytest.fixture(scope="module")
 def pair(bundled_digits):
     """{"ae", "vae"}: the same dense 64-unit latent-2 shapes, data, seed and epochs."""
-    from vae_core.compare import train_matched_pair
+    from vae_core.images.compare import train_matched_pair
 
     trained = train_matched_pair(bundled_digits, VAEConfig(hidden_units=(64,)), TINY, n_train=768)
     return {kind: result.model for kind, result in trained.items()} | {
@@ -225,13 +225,13 @@ def test_dense_weights_are_published_once_and_referenced_by_url(pair, tmp_path, 
 
 @pytest.fixture(scope="module")
 def classifier(bundled_digits, tmp_path_factory):
-    from vae_core.classifier import digit_classifier
+    from vae_core.images.classifier import digit_classifier
 
     return digit_classifier(bundled_digits, directory=tmp_path_factory.mktemp("cache"), epochs=10)
 
 
 def test_digit_classifier_is_cached_on_disk(classifier, bundled_digits, tmp_path):
-    from vae_core.classifier import digit_classifier
+    from vae_core.images.classifier import digit_classifier
 
     assert classifier.test_accuracy > 0.8
     first = digit_classifier(bundled_digits, directory=tmp_path, n_train=500, epochs=3)
@@ -245,7 +245,7 @@ def test_digit_classifier_is_cached_on_disk(classifier, bundled_digits, tmp_path
 def test_the_digit_score_tells_varied_clear_digits_from_one_digit_and_from_noise(classifier, bundled_digits):
     """The judge the AE vs VAE page uses: real, varied digits score high; one digit repeated scores
     about 1 (no variety); noise is judged unsure."""
-    from vae_core.classifier import sample_quality
+    from vae_core.images.classifier import sample_quality
 
     real = sample_quality(classifier, bundled_digits.x_test[:500])
     sevens = sample_quality(classifier, bundled_digits.x_test[bundled_digits.y_test == 7][:50])
@@ -260,7 +260,7 @@ def test_the_digit_score_tells_varied_clear_digits_from_one_digit_and_from_noise
 def test_compare_measures_both_models_on_the_same_points(pair, bundled_digits, classifier):
     import dataclasses
 
-    from vae_core.compare import compare_models, latent_spread, pick_pair, reconstruction_errors, shapes_key
+    from vae_core.images.compare import compare_models, latent_spread, pick_pair, reconstruction_errors, shapes_key
 
     result = compare_models({"a": pair["ae"], "v": pair["vae"]}, bundled_digits, n_points=300, n_prior=16,
                             n_error_rows=400, classifier=classifier)
@@ -292,7 +292,7 @@ def test_page_commentary_follows_the_measured_values(pair, bundled_digits, class
     import dataclasses
 
     from dashboard.presentation import compare_commentary
-    from vae_core.compare import compare_models
+    from vae_core.images.compare import compare_models
 
     result = compare_models({"a": pair["ae"], "v": pair["vae"]}, bundled_digits, n_points=200, n_prior=16,
                             n_error_rows=200, classifier=classifier)
@@ -319,7 +319,7 @@ def test_page_commentary_follows_the_measured_values(pair, bundled_digits, class
 
 def test_elbo_anatomy_takes_one_image_apart(pair, cvae, bundled_digits):
     from dashboard.presentation import anatomy_table
-    from vae_core.anatomy import elbo_anatomy, loss_terms_per_epoch
+    from vae_core.images.anatomy import elbo_anatomy, loss_terms_per_epoch
 
     x, label = bundled_digits.x_test[5], int(bundled_digits.y_test[5])
     anatomy = elbo_anatomy(pair["vae"], x, n_samples=6, seed=2)
@@ -340,8 +340,8 @@ def test_elbo_anatomy_takes_one_image_apart(pair, cvae, bundled_digits):
 
 
 def test_conditional_grids_and_beta_rows(pair, cvae, bundled_digits):
-    from vae_core.anatomy import beta_row
-    from vae_core.conditional import digit_row, style_grid, style_of
+    from vae_core.images.anatomy import beta_row
+    from vae_core.images.conditional import digit_row, style_grid, style_of
 
     strip = digit_row(cvae, [0.5, -0.5])
     assert strip.shape == (28, 280)
@@ -433,11 +433,11 @@ def test_compare_page_offers_to_train_a_missing_twin(env, tmp_path, monkeypatch)
 def test_twin_training_saves_an_autoencoder_with_the_same_shapes_and_data(env, tmp_path):
     """The twin trains in a child process, on the data its partner recorded, named after that partner."""
     from vae_core import jobs, registry
-    from vae_core.compare import matched_config, twin_name, twin_settings
+    from vae_core.images.compare import matched_config, twin_name, twin_settings
 
     info = next(i for i in registry.list_models(env["VAE_MODELS_DIR"]) if i.name == "twin-vae")
     partner_data = {"choice": "path", "path": str(tmp_path / "partner-data" / "mnist")}
-    from vae_core.data import load_bundled_digits
+    from vae_core.images.data import load_bundled_digits
 
     write_mnist_idx(tmp_path / "partner-data" / "mnist", load_bundled_digits(), 300, 100)
     info.metadata["data_options"] = partner_data
@@ -459,7 +459,7 @@ def test_twin_training_saves_an_autoencoder_with_the_same_shapes_and_data(env, t
 
 def test_a_partner_trained_on_data_that_is_gone_falls_back_to_the_best_available(env):
     from vae_core import registry
-    from vae_core.compare import twin_settings
+    from vae_core.images.compare import twin_settings
 
     info = next(i for i in registry.list_models(env["VAE_MODELS_DIR"]) if i.name == "twin-vae")
     info.metadata["data_options"] = {"choice": "path", "path": "/nowhere/mnist"}

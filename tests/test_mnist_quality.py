@@ -55,7 +55,7 @@ def test_iw_bound_matches_brute_force_integration(tiny_vae, tiny_images):
 
 
 def test_iw_bound_tightens_with_more_samples_and_never_exceeds_the_elbo(tiny_vae, tiny_images):
-    from vae_core.mnist import neg_elbo_metrics
+    from vae_core.images.mnist import neg_elbo_metrics
 
     x = tiny_images[0][:200]
     reported_neg_elbo = neg_elbo_metrics(tiny_vae, x)["test_neg_elbo"]
@@ -73,7 +73,7 @@ def test_iw_bound_is_seeded(tiny_vae, tiny_images):
 
 
 def test_iw_bound_conditions_on_labels_and_refuses_an_autoencoder(bundled_digits):
-    from vae_core.mnist import evaluate_mnist
+    from vae_core.images.mnist import evaluate_mnist
     from vae_core.model import VAE
 
     x, y = bundled_digits.x_train[:6], bundled_digits.y_train[:6]
@@ -174,7 +174,7 @@ def test_silu_layers_train_save_and_decode_the_same_in_the_browser_forward_pass(
 
 def test_training_stores_the_iw_bound_and_evaluate_reports_it_with_the_protocol(bundled_digits, tmp_path):
     from test_cli import run_cli
-    from vae_core.mnist import train_mnist
+    from vae_core.images.mnist import train_mnist
 
     outcome = train_mnist("iw-model", VAEConfig(hidden_units=(32,)), TrainConfig(epochs=1, batch_size=64),
                           data=bundled_digits, models_dir=tmp_path, iw_samples=20)

@@ -17,7 +17,7 @@ import pytest
 from app_fixtures import FRAUD_MODEL, MNIST_MODEL, app_data_dir, app_env, trained_models_dir  # noqa: F401
 from fault_kit import assert_one_clear_line, bad_csvs, open_app, run_cli_cases, shown_errors, snapshot
 from vae_core import sources
-from vae_core.fraud import check_trainable
+from vae_core.tables.fraud import check_trainable
 from vae_core.errors import DataError
 
 CSV_CASES = bad_csvs()
@@ -49,7 +49,7 @@ def test_engine_refuses_an_oversize_upload(monkeypatch):
 
 
 def test_directory_given_as_a_csv(tmp_path):
-    from vae_core.tabular import csv_header, read_labelled_csv
+    from vae_core.tables.tabular import csv_header, read_labelled_csv
 
     for read in (read_labelled_csv, csv_header):
         with pytest.raises(DataError, match="is a folder"):

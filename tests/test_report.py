@@ -97,8 +97,8 @@ def test_the_file_is_self_contained(written):
 def test_the_explorer_counts_and_the_decision_are_the_engines(written, env, app_data_dir):  # noqa: F811
     from dashboard.components.threshold_explorer import unpack
     from vae_core import registry, sources
-    from vae_core.fraud import FraudModel, score_dataset
-    from vae_core.thresholds import ThresholdSweep
+    from vae_core.tables.fraud import FraudModel, score_dataset
+    from vae_core.tables.thresholds import ThresholdSweep
 
     data = payload(written[0].read_text(encoding="utf-8"))
     model = FraudModel.from_loaded(registry.load_model(FRAUD_MODEL, env["VAE_MODELS_DIR"]))
@@ -122,7 +122,7 @@ def test_the_report_carries_the_segments_and_time_windows_at_the_threshold_in_fo
     import pandas as pd
 
     from vae_core import registry, sources
-    from vae_core.fraud import FraudModel, score_dataset
+    from vae_core.tables.fraud import FraudModel, score_dataset
 
     text = written[0].read_text(encoding="utf-8")
     model = FraudModel.from_loaded(registry.load_model(FRAUD_MODEL, env["VAE_MODELS_DIR"]))
@@ -179,7 +179,7 @@ def test_the_cli_never_overwrites_and_names_what_is_wrong(written, env, tmp_path
 
 def test_a_stored_strategy_sets_the_threshold(env, tmp_path):
     from vae_core import registry
-    from vae_core.fraud import FraudModel
+    from vae_core.tables.fraud import FraudModel
 
     model = FraudModel.from_loaded(registry.load_model(FRAUD_MODEL, env["VAE_MODELS_DIR"]))
     target = tmp_path / "f1.html"
@@ -208,7 +208,7 @@ def test_unlabelled_rows_get_the_explorer_and_the_alert_rate_as_sampled(env, app
 def test_the_map_samples_rows_above_its_limit_keeping_every_fraud(env, app_data_dir, monkeypatch):  # noqa: F811
     from dashboard import report
     from vae_core import registry, sources
-    from vae_core.fraud import FraudModel, score_dataset
+    from vae_core.tables.fraud import FraudModel, score_dataset
 
     monkeypatch.setenv("VAE_DATA_DIR", env["VAE_DATA_DIR"])
     info = registry.check_model(FRAUD_MODEL, env["VAE_MODELS_DIR"])

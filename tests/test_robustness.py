@@ -1,4 +1,4 @@
-"""How robust the threshold is (vae_core.fraud_analysis: segments, time windows, the curves' CSV) and
+"""How robust the threshold is (vae_core.tables.fraud_analysis: segments, time windows, the curves' CSV) and
 the Fraud threshold page's "How robust is this threshold" section and curves download, with a tiny
 real model (AppTest). The download itself in a browser: tests/e2e/test_browser.py."""
 
@@ -12,8 +12,8 @@ import pytest
 
 from app_fixtures import FRAUD_MODEL, app_data_dir, app_env, trained_models_dir  # noqa: F401
 from fault_kit import open_link, shown_errors, values
-from vae_core import fraud_analysis, thresholds
-from vae_core.fraud import ScoredData
+from vae_core.tables import fraud_analysis, thresholds
+from vae_core.tables.fraud import ScoredData
 
 PAGE_ROWS = ("model", None, "", "")
 

@@ -1,4 +1,4 @@
-"""Fraud scores kept on disk (vae_core.score_cache): scored once, read back by later servers and
+"""Fraud scores kept on disk (vae_core.tables.score_cache): scored once, read back by later servers and
 sessions; never stale after the data or the model changes; a damaged or unwritable cache only
 costs the recomputation."""
 
@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 
 from app_fixtures import FRAUD_MODEL, app_data_dir, models_copy, trained_models_dir  # noqa: F401
-from vae_core import registry, score_cache, sources
-from vae_core.fraud import FraudModel, score_dataset
+from vae_core import registry, sources
+from vae_core.tables import score_cache
+from vae_core.tables.fraud import FraudModel, score_dataset
 
 
 def _model(models: Path) -> tuple[FraudModel, Path]:

@@ -9,8 +9,8 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from conftest import REPO_ROOT, shared_path
-from vae_core import synthetic
-from vae_core.tabular import CREDITCARD_FEATURES, read_creditcard, make_synthetic_creditcard
+from vae_core.tables import synthetic
+from vae_core.tables.tabular import CREDITCARD_FEATURES, read_creditcard, make_synthetic_creditcard
 
 LAST_SECOND = 172_792  # the largest Time in the ULB data
 
@@ -70,7 +70,7 @@ def test_fitting_gives_a_generator_of_the_schema():
 @pytest.mark.slow
 def test_the_shipped_model_flags_synthetic_normals_as_real_ones_and_ranks_frauds_alike():
     from vae_core import registry
-    from vae_core.fraud import FraudModel, evaluation_rows
+    from vae_core.tables.fraud import FraudModel, evaluation_rows
 
     data = read_creditcard(shared_path("creditcard/creditcard_subset.csv"))
     model = FraudModel.from_loaded(registry.load_model("fraud-subset", REPO_ROOT / "models"))

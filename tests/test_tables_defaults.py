@@ -9,8 +9,8 @@ import pytest
 
 from vae_core.config import MODEL_DEFAULTS, TrainConfig, build_configs, fraud_model_defaults
 from vae_core.errors import DataError
-from vae_core.fraud import SCALED_CLIP, Preprocessor, train_fraud
-from vae_core.tabular import TabularDataset
+from vae_core.tables.fraud import SCALED_CLIP, Preprocessor, train_fraud
+from vae_core.tables.tabular import TabularDataset
 
 QUICK = TrainConfig(epochs=2, batch_size=64, early_stopping_patience=0)
 

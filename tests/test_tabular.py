@@ -16,9 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import shared_path
-from vae_core import tabular
+from vae_core.tables import tabular
 from vae_core.errors import DataError
-from vae_core.tabular import (CREDITCARD_FEATURES, Split, TabularDataset, iter_csv_chunks,
+from vae_core.tables.tabular import (CREDITCARD_FEATURES, Split, TabularDataset, iter_csv_chunks,
                               make_synthetic_creditcard, normal_rows, read_creditcard, read_labelled_csv,
                               stratified_split)
 
@@ -595,7 +595,7 @@ def test_real_subset_split_keeps_prevalence(subset_path):
 
 
 def test_a_table_whose_validation_split_would_hold_one_class_cannot_train():
-    from vae_core.fraud import check_trainable
+    from vae_core.tables.fraud import check_trainable
 
     rows = "".join(f"{i},{int(i in (10, 500, 900))}\n" for i in range(1000))
     with pytest.raises(DataError) as caught:

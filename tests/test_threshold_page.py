@@ -15,9 +15,9 @@ import pytest
 from app_fixtures import FRAUD_MODEL, app_data_dir, app_env, models_copy, trained_models_dir  # noqa: F401
 from dashboard.components.threshold_explorer import explorer_args, pack, released_threshold, unpack
 from fault_kit import explorer, metric, open_link, shown_errors
-from vae_core import fraud_analysis
+from vae_core.tables import fraud_analysis
 from vae_core.errors import ConfigError
-from vae_core.thresholds import ThresholdSweep
+from vae_core.tables.thresholds import ThresholdSweep
 
 
 def number(text: str) -> float:
@@ -122,7 +122,7 @@ def test_baseline_curves_and_metrics_travel_to_the_explorer():
 
 def test_the_page_shows_the_stored_baselines_beside_the_vae(app_env, trained_models_dir):
     from dashboard import loaders
-    from vae_core import thresholds
+    from vae_core.tables import thresholds
 
     app_env(trained_models_dir)
     at = open_link("threshold")
@@ -141,7 +141,7 @@ def test_the_page_shows_the_stored_baselines_beside_the_vae(app_env, trained_mod
 
 
 def _scored(scores, labels, amounts):
-    from vae_core.fraud import ScoredData
+    from vae_core.tables.fraud import ScoredData
 
     n = len(scores)
     return ScoredData(rows=np.arange(n), scores=scores, labels=labels, amounts=amounts, latent=np.zeros((n, 2)),
@@ -206,7 +206,7 @@ def test_strategies_decide_at_the_deployment_prevalence_and_the_link_carries_it(
     at_deployment = float(at.query_params["threshold"])
     sweep = page_sweep(at)
     scores, labels, missed = sweep.sorted_rows()
-    from vae_core import thresholds
+    from vae_core.tables import thresholds
 
     assert at_deployment == thresholds.min_cost_threshold(scores, labels, missed * labels, prevalence=0.00172)
     at.radio(key="thr_decide_at").set_value("sampled").run()
@@ -275,7 +275,7 @@ def generic_csv() -> bytes:
 def test_a_generic_labelled_csv_works_with_a_fixed_miss_cost(app_env, models_copy, generic_csv):
     from vae_core import sources
     from vae_core.config import TrainConfig, build_configs
-    from vae_core.fraud import train_fraud
+    from vae_core.tables.fraud import train_fraud
 
     data = sources.read_upload(generic_csv, "generic.csv", "outcome", "bad")
     train_fraud("generic", data, build_configs("fraud", latent_dim=2, hidden_units=(16,))[0],
@@ -302,7 +302,7 @@ def test_a_generic_labelled_csv_works_with_a_fixed_miss_cost(app_env, models_cop
 
 def test_a_stored_baseline_can_score_the_rows_at_its_own_threshold(app_env, trained_models_dir):
     from dashboard import loaders
-    from vae_core.fraud import FraudModel
+    from vae_core.tables.fraud import FraudModel
     from vae_core import registry
 
     app_env(trained_models_dir)

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from sklearn.metrics import average_precision_score, precision_recall_curve, roc_auc_score, roc_curve
 
 from vae_core.errors import ConfigError, DataError
-from vae_core.thresholds import (STRATEGIES, SweepPoint, ThresholdSweep, alert_budget_threshold, average_precision,
+from vae_core.tables.thresholds import (STRATEGIES, SweepPoint, ThresholdSweep, alert_budget_threshold, average_precision,
                                  choose_threshold, confusion_counts, evaluate_at_threshold, fpr_cap_threshold,
                                  max_f1_threshold, min_cost_threshold, percentile_threshold, pr_curve_points,
                                  precision_at_recall_threshold, recall_at_fpr, roc_auc, roc_curve_points)

@@ -23,7 +23,7 @@ from conftest import REPO_ROOT, write_mnist_idx
 from testkit import load
 from vae_core import jobs, registry
 from vae_core.config import TrainConfig, VAEConfig
-from vae_core.data import MNIST_FILES
+from vae_core.images.data import MNIST_FILES
 
 TIMEOUT = 300  # seconds: two shared CPU cores; a worker imports TensorFlow (~5-40 s under load)
 

@@ -272,7 +272,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         data = sources.mnist("path" if args.data else "auto", args.data)
     else:
         data = sources.transactions(args.data, label_column=args.label_column, positive=args.positive)
-        from vae_core.fraud import model_features
+        from vae_core.tables.fraud import model_features
 
         # unset fraud settings follow the table's shape (config.fraud_model_defaults)
         vae_config, train_config = build_configs("fraud", n_features=len(model_features(data.feature_names)),
@@ -282,12 +282,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     update, close = _progress_bar(f"train {args.name}")
     try:
         if args.dataset == "mnist":
-            from vae_core.mnist import train_mnist
+            from vae_core.images.mnist import train_mnist
 
             outcome = train_mnist(args.name, vae_config, train_config, data=data, models_dir=args.models_dir,
                                   on_progress=update, cancel=cancel)
         else:
-            from vae_core.fraud import train_fraud
+            from vae_core.tables.fraud import train_fraud
 
             outcome = train_fraud(args.name, data, vae_config, train_config, models_dir=args.models_dir,
                                   deploy_prevalence=args.deploy_prevalence, on_progress=update, cancel=cancel)
@@ -311,14 +311,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     check_model(args.name, args.models_dir)  # a missing or broken model is named before TensorFlow starts
     loaded = load_model(args.name, args.models_dir)
     if loaded.kind == "mnist":
-        from vae_core.mnist import evaluate_mnist
+        from vae_core.images.mnist import evaluate_mnist
 
         options = {"choice": "path", "path": args.data} if args.data else loaded.metadata.get("data_options")
         iw = {} if args.iw_samples is None else {"iw_samples": args.iw_samples}
         result = evaluate_mnist(loaded.vae, sources.mnist(**(options or {"choice": "auto"})), **iw)
     else:
-        from vae_core.advice import advice
-        from vae_core.fraud import FraudModel, evaluate_fraud
+        from vae_core.tables.advice import advice
+        from vae_core.tables.fraud import FraudModel, evaluate_fraud
 
         model = FraudModel.from_loaded(loaded)
         label_column, positive = args.label_column or model.label_column, args.positive or model.positive
@@ -359,7 +359,7 @@ def cmd_delete(args: argparse.Namespace) -> int:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    from vae_core.fraud import check_score_paths, score_csv
+    from vae_core.tables.fraud import check_score_paths, score_csv
     from vae_core.registry import check_model, load_model
 
     from threadpoolctl import threadpool_limits
@@ -385,9 +385,9 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 def cmd_drift(args: argparse.Namespace) -> int:
     from vae_core import sources
-    from vae_core.drift import check_drift_csv
+    from vae_core.tables.drift import check_drift_csv
     from vae_core.errors import DataError
-    from vae_core.fraud import FraudModel
+    from vae_core.tables.fraud import FraudModel
     from vae_core.registry import check_model, load_model
 
     output = Path(os.path.expanduser(args.output)) if args.output else None
@@ -434,14 +434,14 @@ def cmd_threshold(args: argparse.Namespace) -> int:
     from vae_core import sources
     from vae_core.errors import ConfigError
     from vae_core.registry import check_model, load_model
-    from vae_core.thresholds import STRATEGIES
+    from vae_core.tables.thresholds import STRATEGIES
 
     info = check_model(args.name, args.models_dir)
     if info.kind != "fraud":
         raise ConfigError(f"Model {args.name!r} is an {info.kind} model; only fraud models have a threshold.")
     if args.strategy is not None and args.strategy not in STRATEGIES:
         raise ConfigError(f"Unknown threshold strategy {args.strategy!r}; choose one of: {', '.join(STRATEGIES)}.")
-    from vae_core.fraud import FraudModel, rechoose_threshold
+    from vae_core.tables.fraud import FraudModel, rechoose_threshold
 
     loaded = load_model(args.name, args.models_dir)
     model = FraudModel.from_loaded(loaded)

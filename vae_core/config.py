@@ -203,7 +203,7 @@ MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
     # Dense 512-256 reaches ~147 nats at latent 2 in 10 epochs on full MNIST (see ANCHORS.md).
     "mnist": {"architecture": "dense", "latent_dim": 2, "hidden_units": (512, 256), "likelihood": "bernoulli"},
     # A few thousand normal rows of ~30 standardised features: a narrow net with PCA(10)'s latent size
-    # and a unit-variance Gaussian decoder, scored by constrained squared error (vae_core.fraud
+    # and a unit-variance Gaussian decoder, scored by constrained squared error (vae_core.tables.fraud
     # ScoringConfig; best validation AP of the variants in bench/results/fraud_quality.json).
     "fraud": {"architecture": "dense", "latent_dim": 10, "hidden_units": (64, 32), "likelihood": "gaussian"},
 }

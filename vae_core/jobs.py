@@ -590,7 +590,7 @@ def _candidate_files(dataset: str, options: dict[str, Any]) -> list[Path]:
     """Every file a load of `options` could read (cheap: no file is opened). A superset is fine: it
     only decides when a kept copy of the data is stale."""
     from vae_core import sources
-    from vae_core.data import MNIST_FILES, keras_cache_path
+    from vae_core.images.data import MNIST_FILES, keras_cache_path
 
     choice = options.get("choice", "auto")
     if choice == "path":
@@ -619,8 +619,8 @@ class _SharedData:
 
     @staticmethod
     def _classes() -> dict[str, type]:
-        from vae_core.data import ImageDataset
-        from vae_core.tabular import TabularDataset
+        from vae_core.images.data import ImageDataset
+        from vae_core.tables.tabular import TabularDataset
 
         return {"ImageDataset": ImageDataset, "TabularDataset": TabularDataset}
 
@@ -767,7 +767,7 @@ def _after_fit_rows(spec: TrainingSpec, data) -> int:
         return 0
     if spec.dataset != "mnist":
         return int(0.45 * len(data))
-    from vae_core.mnist import TRAINING_IW_SAMPLES
+    from vae_core.images.mnist import TRAINING_IW_SAMPLES
 
     draws = TRAINING_IW_SAMPLES if VAEConfig.from_dict(spec.vae_config).variational else 0
     return len(data.x_test) * (1 + draws // 2)
@@ -777,13 +777,13 @@ def _train(spec: TrainingSpec, data, on_progress, cancel, may_save) -> dict[str,
     """Fit and save; the "done" message's payload, or None when cancelled."""
     vae_config, train_config = VAEConfig.from_dict(spec.vae_config), TrainConfig.from_dict(spec.train_config)
     if spec.dataset == "mnist":
-        from vae_core.mnist import train_mnist
+        from vae_core.images.mnist import train_mnist
 
         outcome = train_mnist(spec.name, vae_config, train_config, data=data, models_dir=spec.models_dir,
                               on_progress=on_progress, cancel=cancel, may_save=may_save)
     else:
         from vae_core.config import fraud_model_defaults
-        from vae_core.fraud import model_features, train_fraud
+        from vae_core.tables.fraud import model_features, train_fraud
 
         if spec.data.get("latent_by_shape"):  # the form left the latent size to the table's shape
             n_features = len(model_features(data.feature_names))
@@ -798,7 +798,7 @@ def _train(spec: TrainingSpec, data, on_progress, cancel, may_save) -> dict[str,
 
 
 def _beta_sweep(spec: TrainingSpec, data, on_progress, cancel, may_save) -> dict[str, Any] | None:
-    from vae_core.anatomy import beta_sweep
+    from vae_core.images.anatomy import beta_sweep
 
     rows = beta_sweep(data, spec.betas, config=VAEConfig.from_dict(spec.vae_config),
                       train_config=TrainConfig.from_dict(spec.train_config), on_progress=on_progress,

@@ -258,7 +258,7 @@ def cached_projection(mu: np.ndarray, method: str = "dims", dims: tuple[int, int
         return project_all(mu, method, dims, seed=seed, fit_limit=fit_limit)
     import sklearn
 
-    from vae_core.classifier import cache_dir
+    from vae_core.images.classifier import cache_dir
 
     mu = np.ascontiguousarray(mu, np.float32)
     digest = hashlib.blake2b(mu.tobytes(), digest_size=16)

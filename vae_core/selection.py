@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from vae_core.errors import ConfigError
-from vae_core.fraud_analysis import OUTCOME_NAMES, outcome_codes
+from vae_core.tables.fraud_analysis import OUTCOME_NAMES, outcome_codes
 
 RegionKind = Literal["box", "lasso"]
 MAX_LASSO_VERTICES = 200  # a link stays short; the map simplifies a freehand lasso to fewer

@@ -21,11 +21,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from vae_core import settings
-from vae_core.data import MNIST_FILES, ImageDataset, keras_cache_path, load_bundled_digits, read_mnist
+from vae_core.images.data import MNIST_FILES, ImageDataset, keras_cache_path, load_bundled_digits, read_mnist
 from vae_core.errors import ConfigError, DataError
 
 if TYPE_CHECKING:
-    from vae_core.tabular import TabularDataset
+    from vae_core.tables.tabular import TabularDataset
 
 DATA_DIR_ENV = "VAE_DATA_DIR"
 OFFLINE_ENV = "VAE_OFFLINE"
@@ -56,7 +56,7 @@ This extract is shared under the same licence; any public use must credit the so
 keep this notice.
 
 Rows: {n_validation} validation + {n_test} test = {n_rows} ({n_fraud} frauds), split with seed {seed},
-test_fraction {test_fraction}, val_fraction {val_fraction} (vae_core.tabular.stratified_split).
+test_fraction {test_fraction}, val_fraction {val_fraction} (vae_core.tables.tabular.stratified_split).
 Regenerate: python bench/ship_heldout_rows.py (reads $VAE_DATA_DIR).
 """
 # The most an upload can be (the server's `maxUploadSize`), and so the most a shipped file may unpack
@@ -90,7 +90,7 @@ def _mnist_in_data_dir() -> Path | None:
 
 
 def _download_mnist(test_only: bool) -> ImageDataset | None:
-    from vae_core.data import download_keras_mnist
+    from vae_core.images.data import download_keras_mnist
 
     try:
         return read_mnist(download_keras_mnist(timeout=5.0), label="Keras download, cached at", test_only=test_only)
@@ -150,7 +150,7 @@ def transactions(path: str | os.PathLike | BinaryIO | None = None, *, label_colu
                  positive: str | int = 1, name: str | None = None) -> TabularDataset:
     """Labelled transactions from `path` (a file or an open upload), else the first of: the data
     folder's credit-card CSV, OpenML (online), the clearly labelled synthetic generator."""
-    from vae_core import tabular
+    from vae_core.tables import tabular
 
     if path is not None:
         return tabular.read_labelled_csv(path, label_column=label_column, positive_label=positive, name=name)
@@ -168,7 +168,7 @@ def transactions(path: str | os.PathLike | BinaryIO | None = None, *, label_colu
 def read_upload(data: bytes, name: str, label_column: str = "Class", positive: str = "1", *,
                 require_label: bool = True) -> TabularDataset:
     """A CSV from uploaded bytes, labelled unless `require_label` is False; DataError says what is wrong."""
-    from vae_core.tabular import read_labelled_csv
+    from vae_core.tables.tabular import read_labelled_csv
 
     if not data:
         raise DataError(f"The uploaded file '{name}' is empty. Upload a CSV with a header row and data rows.")
@@ -184,7 +184,7 @@ def read_upload(data: bytes, name: str, label_column: str = "Class", positive: s
 def training_transactions(options: dict[str, Any]) -> TabularDataset:
     """Rows to train a fraud model on. options: "choice" (one of TRAINING_CHOICES), "path",
     "upload" (bytes) and "upload_name", "label_column", "positive"."""
-    from vae_core.tabular import make_synthetic_creditcard
+    from vae_core.tables.tabular import make_synthetic_creditcard
 
     source = options.get("choice", "auto")
     label_column, positive = options.get("label_column") or "Class", options.get("positive") or "1"
@@ -237,7 +237,7 @@ def heldout_rows(folder: Path | None, label_column: str = "Class", positive: str
     splits, `split` says which), or None when it ships none."""
     import zlib
 
-    from vae_core.tabular import read_labelled_csv
+    from vae_core.tables.tabular import read_labelled_csv
 
     path = None if folder is None else Path(folder) / HELDOUT_FILE
     if path is None or not path.is_file():
@@ -288,7 +288,7 @@ def check_score_rows(data: bytes, name: str) -> None:
         raise DataError(f"'{name}' has {rows:,} rows; this server scores at most {limit:,} rows in the page "
                         "(setting max_score_rows). Score it with `vae-explorer score --name MODEL --input FILE "
                         "--output scored.csv`, which streams any size, or on a Dask cluster with "
-                        "`vae_core.dask_scoring.score_csv_dask` (README, Batch scoring on Dask).")
+                        "`vae_core.tables.dask_scoring.score_csv_dask` (README, Batch scoring on Dask).")
 
 
 def view_transactions(trained_on: dict[str, Any], choice: str = "model", upload: bytes | None = None,
@@ -303,7 +303,7 @@ def view_transactions(trained_on: dict[str, Any], choice: str = "model", upload:
     (its label column and positive value) unless `label_column` / `positive` say otherwise. Uploads
     need no label column (with one, precision and recall can be shown).
     """
-    from vae_core import tabular
+    from vae_core.tables import tabular
 
     label_column = label_column or trained_on.get("label_column") or "Class"
     positive = positive or trained_on.get("positive") or "1"

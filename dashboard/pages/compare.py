@@ -5,7 +5,7 @@ import streamlit as st
 
 from dashboard import figures, loaders, presentation, state, widgets
 from vae_core import jobs, settings
-from vae_core.compare import compare_models, shapes_key, twin_name, twin_settings
+from vae_core.images.compare import compare_models, shapes_key, twin_name, twin_settings
 from vae_core.latent import mosaic
 
 TWIN_JOB = "compare_twin_job"  # session key: the background training of a missing twin

@@ -152,7 +152,7 @@ def point_editor(loaded, key: tuple, data_key, label: int | None) -> None:
         else:
             st.image(png_url(enlarged(decode_images(loaded.vae, [z], label)[0], 8)), caption="decoded p(x | z)")
             if label is not None:
-                from vae_core.conditional import digit_row
+                from vae_core.images.conditional import digit_row
 
                 st.image(digit_row(loaded.vae, z), caption="the same z (style) as each of the ten digits",
                          clamp=True, width="stretch")

@@ -8,8 +8,8 @@ import streamlit as st
 
 from dashboard import figures, loaders, presentation, state, widgets
 from vae_core import jobs, settings
-from vae_core.anatomy import beta_row, elbo_anatomy, loss_terms_per_epoch
-from vae_core.compare import shapes_key
+from vae_core.images.anatomy import beta_row, elbo_anatomy, loss_terms_per_epoch
+from vae_core.images.compare import shapes_key
 from vae_core.config import TrainConfig, VAEConfig
 from vae_core.latent import mosaic
 

@@ -5,7 +5,7 @@ import streamlit as st
 
 from dashboard import loaders, presentation, state, widgets
 from vae_core import archive, registry, settings
-from vae_core.advice import advice
+from vae_core.tables.advice import advice
 
 CONFIRM_DELETE = "_confirm_delete"  # session key: the model name awaiting a second click
 FLASH = "_models_flash"  # session key: a success message to show after the rerun that follows an action

@@ -15,8 +15,9 @@ import streamlit as st
 
 from dashboard import figures, loaders, presentation, report, state, widgets
 from dashboard.components.threshold_explorer import explorer_args, released_threshold, threshold_explorer
-from vae_core import bootstrap, fraud, fraud_analysis, settings, thresholds
-from vae_core.advice import advice
+from vae_core import settings
+from vae_core.tables import bootstrap, fraud, fraud_analysis, thresholds
+from vae_core.tables.advice import advice
 
 EXPLORER = "thr_explorer"
 INTERVAL_METRICS = ("precision", "recall", "f1", "fpr", "cost")

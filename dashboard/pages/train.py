@@ -104,7 +104,7 @@ def start(dataset: str, name: str, settings: dict, data: dict) -> None:
             loaders.checked_upload(data["upload_id"], data["label_column"], data["positive"],
                                    data["upload_name"], data["upload"])
         elif data.get("choice") == "path" and dataset == "fraud":
-            from vae_core.tabular import csv_header
+            from vae_core.tables.tabular import csv_header
 
             if not (data.get("path") or "").strip():
                 raise DataError("Enter the path of a transactions CSV.")

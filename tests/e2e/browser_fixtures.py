@@ -35,8 +35,8 @@ def e2e_models(tmp_path_factory, app_data_dir, bundled_digits) -> Path:  # noqa:
     latent 2), each trained for seconds; defaults.json declares the first and the fraud model."""
     from vae_core import sources
     from vae_core.config import TrainConfig, VAEConfig, build_configs
-    from vae_core.fraud import train_fraud
-    from vae_core.mnist import train_mnist
+    from vae_core.tables.fraud import train_fraud
+    from vae_core.images.mnist import train_mnist
 
     root = tmp_path_factory.mktemp("e2e") / "models"
     root.mkdir()

@@ -35,8 +35,8 @@ def train_models(root: Path) -> None:
     """Two small models on the data the app would pick (seconds to a minute)."""
     from vae_core.config import TrainConfig, VAEConfig
     from vae_core import sources
-    from vae_core.fraud import train_fraud
-    from vae_core.mnist import train_mnist
+    from vae_core.tables.fraud import train_fraud
+    from vae_core.images.mnist import train_mnist
 
     digits = sources.mnist()
     epochs = 3 if len(digits.x_train) > 10_000 else 15  # full MNIST, or the 4,000 bundled digits

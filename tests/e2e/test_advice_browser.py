@@ -15,9 +15,9 @@ from browser_fixtures import browser  # noqa: F401
 from testkit.browser import DESKTOP, AppPage, app_server, skip_reason
 from test_advice import QUICK, line_table
 from vae_core import registry
-from vae_core.fraud import FraudModel, score_dataset, train_fraud
-from vae_core.tabular import read_labelled_csv
-from vae_core.thresholds import ThresholdSweep
+from vae_core.tables.fraud import FraudModel, score_dataset, train_fraud
+from vae_core.tables.tabular import read_labelled_csv
+from vae_core.tables.thresholds import ThresholdSweep
 
 missing = skip_reason()
 pytestmark = pytest.mark.skipif(missing is not None, reason=missing or "")

@@ -15,7 +15,7 @@ import pytest
 
 from testkit.browser import AppPage, skip_reason
 from testkit.threshold import Explorer
-from vae_core.mnist import TRAINING_IW_SAMPLES
+from vae_core.images.mnist import TRAINING_IW_SAMPLES
 from browser_fixtures import (DIGITS, FRAUD, OTHER_DIGITS, app, app_data_dir, browser, e2e_models,  # noqa: F401
                               server)
 

@@ -60,8 +60,8 @@ def hover_isolated_point(page, mapped, spacing: int) -> None:
 def engine(e2e_models, app_data_dir):  # noqa: F811
     """(the model, its scored rows, the sweep) as a separate computation makes them."""
     from vae_core import registry, sources
-    from vae_core.fraud import FraudModel, score_dataset
-    from vae_core.thresholds import ThresholdSweep
+    from vae_core.tables.fraud import FraudModel, score_dataset
+    from vae_core.tables.thresholds import ThresholdSweep
 
     model = FraudModel.from_loaded(registry.load_model(FRAUD, e2e_models))
     scored = score_dataset(model, sources.transactions(app_data_dir / "creditcard" / "creditcard.csv"))
@@ -175,7 +175,7 @@ def test_arrow_keys_move_the_numbers_which_equal_the_engines_and_the_decision_fo
     report.page.fill("#volume", "250000")
     assert report.decision()["d-per-day"] == f"{250_000 * rate:,.1f}"
     # the map follows the release: its outcome counts are the engine's at the released threshold
-    from vae_core.fraud_analysis import outcome_codes
+    from vae_core.tables.fraud_analysis import outcome_codes
 
     legend = report.frame("latent map").evaluate("() => window.__latentMap.legend()")
     codes = outcome_codes(np.asarray(scored.scores, np.float32), scored.labels, released)

@@ -31,8 +31,8 @@ def engine_sweep(e2e_models, app_data_dir):  # noqa: F811
     """The engine's sweep over the rows the page scores (the fraud model's held-out test split), as a
     separate process computes it: no shared cache with the server."""
     from vae_core import registry, sources
-    from vae_core.fraud import FraudModel, score_dataset
-    from vae_core.thresholds import ThresholdSweep
+    from vae_core.tables.fraud import FraudModel, score_dataset
+    from vae_core.tables.thresholds import ThresholdSweep
 
     model = FraudModel.from_loaded(registry.load_model(FRAUD, e2e_models))
     scored = score_dataset(model, sources.transactions(app_data_dir / "creditcard" / "creditcard.csv"))

@@ -1,7 +1,7 @@
 """Threshold explorer: a Streamlit component that redraws a threshold's counts, metrics, confusion
 matrix and charts in the browser while the threshold is dragged over the score histogram.
 
-The browser gets the counts at a few thousand threshold stops (vae_core.fraud_analysis.stop_table)
+The browser gets the counts at a few thousand threshold stops (vae_core.tables.fraud_analysis.stop_table)
 as little-endian typed arrays in one bytes argument, and derives every number from them with the
 arithmetic ThresholdSweep uses, so what it shows while dragging is what the server computes after
 the release. Python hears about the threshold only on release (or a pause after arrow keys).
@@ -26,8 +26,8 @@ import numpy as np
 from dashboard.components import declared_once
 
 if TYPE_CHECKING:
-    from vae_core.bootstrap import Intervals
-    from vae_core.fraud_analysis import ScoreSummary, StopTable
+    from vae_core.tables.bootstrap import Intervals
+    from vae_core.tables.fraud_analysis import ScoreSummary, StopTable
 
 FRONTEND = Path(__file__).resolve().parent / "frontend"
 _DTYPES = {"f8": np.dtype("<f8"), "f4": np.dtype("<f4"), "i4": np.dtype("<i4")}

@@ -1,6 +1,6 @@
 // Threshold explorer: drag the threshold over the score histogram (or step it with the arrow keys)
 // and every number, the confusion matrix and the charts follow in the same animation frame, in the
-// browser. The counts at each threshold stop come from Python (vae_core.fraud_analysis.stop_table);
+// browser. The counts at each threshold stop come from Python (vae_core.tables.fraud_analysis.stop_table);
 // the metrics are derived here with ThresholdSweep's arithmetic and printed with Python's rounding,
 // so the page shows the same digits after the release as during the drag. The chosen threshold goes
 // back to Python only on release.

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 import numpy as np
 
-from vae_core.classifier import N_DIGITS, DigitClassifier, sample_quality
+from vae_core.images.classifier import N_DIGITS, DigitClassifier, sample_quality
 from vae_core.errors import ConfigError
 from vae_core.latent import decode_images, mosaic
 

@@ -514,12 +514,12 @@ def fetch_openml_creditcard(cache_dir: str | None = None, timeout: float = 10.0)
 def make_synthetic_creditcard(n_rows: int = 20000, fraud_fraction: float = 0.01, seed: int = 0) -> TabularDataset:
     """Generated rows in the ULB schema (features Time, V1..V28, Amount; labels as Class), sorted by Time.
 
-    Drawn from the generator fitted per class to the real ULB subset (`vae_core.synthetic`): the
+    Drawn from the generator fitted per class to the real ULB subset (`vae_core.tables.synthetic`): the
     shipped fraud model flags as many of its normals as of real held-out normals, and ranks its
     frauds about as well. Exactly round(n_rows * fraud_fraction) rows are frauds; Amount ≥ 0 (cents),
     Time in whole seconds within the subset's two days.
     """
-    from vae_core.synthetic import shipped_generator
+    from vae_core.tables.synthetic import shipped_generator
 
     if n_rows < 2:
         raise DataError(f"n_rows must be at least 2, not {n_rows}.")

@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 import numpy as np
 
-from vae_core.compare import latent_spread
+from vae_core.images.compare import latent_spread
 from vae_core.config import TrainConfig, VAEConfig
 from vae_core.errors import ConfigError, DataError
 from vae_core.latent import decode_images
 
 if TYPE_CHECKING:
-    from vae_core.data import ImageDataset
+    from vae_core.images.data import ImageDataset
     from vae_core.model import VAE
     from vae_core.training import ProgressCallback
 
@@ -154,7 +154,7 @@ def beta_sweep(data: ImageDataset, betas: Iterable[float] = (0.25, 1.0, 4.0), *,
     Defaults are sized for a page button on 2 CPU cores: dense 256-128, latent 2, 3 epochs on up
     to 10,000 images. `on_progress` hears every model's training; after `cancel`, the rows so far.
     """
-    from vae_core.mnist import split_validation_labelled
+    from vae_core.images.mnist import split_validation_labelled
     from vae_core.training import fit_vae
 
     config = config or VAEConfig(hidden_units=(256, 128), latent_dim=2)

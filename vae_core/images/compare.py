@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING, Any, Iterable
 
 import numpy as np
 
-from vae_core.classifier import N_DIGITS, DigitClassifier, sample_quality
+from vae_core.images.classifier import N_DIGITS, DigitClassifier, sample_quality
 from vae_core.config import TrainConfig, VAEConfig
 from vae_core.errors import ConfigError
 from vae_core.latent import decode_images, sample_rows
 
 if TYPE_CHECKING:
-    from vae_core.data import ImageDataset
+    from vae_core.images.data import ImageDataset
     from vae_core.model import VAE
     from vae_core.registry import ModelInfo
 
@@ -181,7 +181,7 @@ def train_matched_pair(data: ImageDataset, config: VAEConfig, train_config: Trai
                        n_train: int | None = None, on_progress=None) -> dict[str, Any]:
     """Train an AE and a VAE with the same shapes, data, seed and epochs (unsaved): {"ae", "vae"} →
     TrainResult. Used by the benchmark and the tests; the app trains through the registry."""
-    from vae_core.mnist import split_validation_labelled
+    from vae_core.images.mnist import split_validation_labelled
     from vae_core.training import fit_vae
 
     size = min(5000, len(data.x_train) // 10)

@@ -2,7 +2,7 @@
 FraudModel.score) run over the partitions of one or many CSV files, writing the same output.
 
     from dask.distributed import Client
-    from vae_core.dask_scoring import score_csv_dask
+    from vae_core.tables.dask_scoring import score_csv_dask
 
     with Client("tcp://scheduler:8786") as client:      # or Client() for a local cluster
         score_csv_dask("fraud", "transactions-*.csv", "scored.csv", models_dir="models")
@@ -36,7 +36,7 @@ _MARKER = "client"  # in the parts folder: a worker that sees it writes its part
 def _model(models_dir: str, name: str, version: tuple[int, int]):
     """The fraud model, loaded once per worker process (per saved version)."""
     from vae_core import registry
-    from vae_core.fraud import FraudModel
+    from vae_core.tables.fraud import FraudModel
 
     return FraudModel.from_loaded(registry.load_model(name, models_dir))
 
@@ -53,7 +53,7 @@ def _score_block(block: bytes, header: bytes, names: list[str], first_in_file: b
     import pyarrow.compute as pc
     from pyarrow import csv as pacsv
 
-    from vae_core.fraud import score_batch
+    from vae_core.tables.fraud import score_batch
 
     if first_in_file:
         own_header, _, block = block.partition(b"\n")
@@ -87,7 +87,7 @@ def score_csv_dask(name: str, input_path: str | os.PathLike, output_path: str | 
     from dask.distributed import Client, default_client
 
     from vae_core import registry
-    from vae_core.fraud import FraudModel, scoring_threshold
+    from vae_core.tables.fraud import FraudModel, scoring_threshold
 
     root = registry.models_dir(models_dir)
     folder = root / name
@@ -148,10 +148,10 @@ def score_csv_dask(name: str, input_path: str | os.PathLike, output_path: str | 
 
 def csv_header_bytes(input_path: str) -> tuple[bytes, list[str]]:
     """The header line and its column names, of the first file `input_path` names (a path or glob,
-    on any filesystem Dask reads), after the same checks as the CLI's (vae_core.tabular.csv_header)."""
+    on any filesystem Dask reads), after the same checks as the CLI's (vae_core.tables.tabular.csv_header)."""
     from fsspec.core import open_files
 
-    from vae_core.tabular import csv_header
+    from vae_core.tables.tabular import csv_header
 
     files = open_files(input_path, "rb")
     if not files:

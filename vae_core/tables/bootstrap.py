@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vae_core.errors import ConfigError, DataError
-from vae_core.thresholds import ThresholdSweep
+from vae_core.tables.thresholds import ThresholdSweep
 
 METRICS = ("precision", "recall", "f1", "fpr", "alerts", "cost", "precision_at_prevalence", "cost_at_prevalence",
            "saving_at_prevalence")

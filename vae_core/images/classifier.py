@@ -19,7 +19,7 @@ import numpy as np
 from vae_core.errors import DataError
 
 if TYPE_CHECKING:
-    from vae_core.data import ImageDataset
+    from vae_core.images.data import ImageDataset
 
 N_DIGITS = 10
 

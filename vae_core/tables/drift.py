@@ -22,10 +22,10 @@ from typing import Any
 import numpy as np
 from scipy.special import kolmogorov
 
-from vae_core import thresholds
+from vae_core.tables import thresholds
 from vae_core.errors import DataError
-from vae_core.fraud import FraudModel, validation_rows
-from vae_core.tabular import TabularDataset, iter_labelled_chunks
+from vae_core.tables.fraud import FraudModel, validation_rows
+from vae_core.tables.tabular import TabularDataset, iter_labelled_chunks
 
 PSI_BINS = 10
 PSI_MODERATE, PSI_MAJOR = 0.10, 0.25  # the usual credit-risk reading of the index

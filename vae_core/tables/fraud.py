@@ -3,7 +3,7 @@
 1. train the VAE on normal transactions (train split, normal rows only);
 2. visualise the latent representations (`FraudModel.latent_mean`);
 3. compute reconstruction errors (`FraudModel.score`, higher = more anomalous);
-4. choose a threshold on the validation split (`vae_core.thresholds` strategies);
+4. choose a threshold on the validation split (`vae_core.tables.thresholds` strategies);
 5. evaluate on the held-out test split, whose frauds never touch training or threshold choice.
 """
 
@@ -22,13 +22,13 @@ from typing import TYPE_CHECKING, Any, Callable, Literal
 import numpy as np
 import pandas as pd
 
-from vae_core import thresholds
-from vae_core.advice import VAE as VAE_SCORER, validation_comparison
+from vae_core.tables import thresholds
+from vae_core.tables.advice import VAE as VAE_SCORER, validation_comparison
 from vae_core.config import TrainConfig, VAEConfig, build_configs, check_fraud_config
 from vae_core.errors import ConfigError, DataError, RegistryError, VAEError
 from vae_core import sources
-from vae_core.baselines import Baseline, baseline_from_dict, fit_baselines
-from vae_core.tabular import (AMOUNT_COLUMN, CREDITCARD_FEATURES, CREDITCARD_LABEL, Split, TabularDataset, csv_header,
+from vae_core.tables.baselines import Baseline, baseline_from_dict, fit_baselines
+from vae_core.tables.tabular import (AMOUNT_COLUMN, CREDITCARD_FEATURES, CREDITCARD_LABEL, Split, TabularDataset, csv_header,
                               label_key, normal_rows, stratified_split)
 from vae_core.training import ProgressCallback, TrainResult, fit_vae
 
@@ -560,7 +560,7 @@ def train_fraud(name: str | None, data: TabularDataset, vae_config: VAEConfig | 
     x_test = preprocessor.transform(test_rows)
     baseline_metrics = {baseline.name: thresholds.ranking_metrics(baseline.score(x_test), test_labels, test_amounts)
                         for baseline in baselines}
-    # Honest advice (vae_core.advice): every scorer on the validation split, with paired bootstrap intervals.
+    # Honest advice (vae_core.tables.advice): every scorer on the validation split, with paired bootstrap intervals.
     x_val = preprocessor.transform(frame.iloc[split.val_idx])
     val_baseline_scores = {b.name: b.score(x_val) for b in baselines}
     comparison = validation_comparison({VAE_SCORER: val_scores, **val_baseline_scores}, val_labels, seed=split_seed)
@@ -788,7 +788,7 @@ def write_heldout_rows(folder: str | os.PathLike, training_csv: str | os.PathLik
     import json
 
     from vae_core.sources import HELDOUT_FILE, HELDOUT_LICENSE, HELDOUT_LICENSE_FILE, SPLIT_COLUMN
-    from vae_core.tabular import read_labelled_csv
+    from vae_core.tables.tabular import read_labelled_csv
 
     folder, training_csv = Path(folder), Path(training_csv)
     info = json.loads((folder / FRAUD_FILE).read_text())

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from vae_core.errors import DataError
-from vae_core.thresholds import average_precision
+from vae_core.tables.thresholds import average_precision
 
 VAE = "VAE"
 DEFAULT_RESAMPLES = 1000

@@ -17,11 +17,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from vae_core import thresholds
+from vae_core.tables import thresholds
 from vae_core.errors import ConfigError
-from vae_core.fraud import PREVALENCE_NOTE, ScoredData
+from vae_core.tables.fraud import PREVALENCE_NOTE, ScoredData
 from vae_core.latent import sample_rows
-from vae_core.tabular import AMOUNT_COLUMN, TIME_COLUMN
+from vae_core.tables.tabular import AMOUNT_COLUMN, TIME_COLUMN
 
 OUTCOME_NAMES = {0: "TP", 1: "FP", 2: "FN", 3: "TN"}
 

@@ -5,7 +5,7 @@ A kept file is named by a digest of the model's own files (model.keras, fraud.js
 data's identity: a file's path, size and modification time, an upload's bytes, the generator's
 settings. A retrained model, an edited file or another upload never meets a stale file. A damaged,
 missing or unwritable cache only costs the recomputation. Files live under
-`vae_core.classifier.cache_dir()` / "scores" (VAE_CACHE_DIR or ~/.cache/vae-latent-explorer); each
+`vae_core.images.classifier.cache_dir()` / "scores" (VAE_CACHE_DIR or ~/.cache/vae-latent-explorer); each
 save keeps that folder within KEEP_BYTES by removing the files used least recently (a read counts
 as a use).
 """
@@ -23,8 +23,8 @@ import numpy as np
 import pandas as pd
 
 from vae_core import sources
-from vae_core.fraud import FraudModel, ScoredData, score_dataset
-from vae_core.tabular import TabularDataset
+from vae_core.tables.fraud import FraudModel, ScoredData, score_dataset
+from vae_core.tables.tabular import TabularDataset
 
 CACHE_VERSION = 1  # bump when ScoredData or the scoring changes meaning
 # A 284,807-row file with its features, errors and codes is ~150 MB: room for several datasets' scores.
@@ -41,7 +41,7 @@ def data_identity(trained_on: dict[str, Any], choice: str, upload: bytes | None,
     if choice == "upload":
         return None if upload is None else "upload:" + hashlib.sha256(upload).hexdigest()
     if choice == "synthetic" or (choice == "model" and trained_on.get("synthetic")):
-        from vae_core.tabular import make_synthetic_creditcard
+        from vae_core.tables.tabular import make_synthetic_creditcard
 
         defaults = make_synthetic_creditcard.__kwdefaults__ or {}
         return f"synthetic:{sorted(defaults.items())}"
@@ -75,7 +75,7 @@ def _package_version() -> str:
 def scores_path(model_folder: Path, identity: str, settings: tuple[Any, ...],
                 directory: str | os.PathLike | None = None) -> Path:
     """The kept file for one model, data identity and reading settings (label column, positive, scorer)."""
-    from vae_core.classifier import cache_dir
+    from vae_core.images.classifier import cache_dir
 
     digest = hashlib.blake2b(digest_size=16)
     digest.update(f"{CACHE_VERSION}|{_package_version()}|{_model_digest(model_folder)}|{identity}|{settings!r}".encode())

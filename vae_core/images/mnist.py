@@ -12,7 +12,7 @@ import numpy as np
 
 from vae_core.config import TrainConfig, VAEConfig
 from vae_core import sources
-from vae_core.data import ImageDataset
+from vae_core.images.data import ImageDataset
 from vae_core.errors import ConfigError
 from vae_core.training import ProgressCallback, TrainResult, fit_vae
 

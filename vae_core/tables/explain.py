@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from vae_core.errors import DataError
-from vae_core.fraud import FraudModel
+from vae_core.tables.fraud import FraudModel
 
 
 @dataclass(frozen=True)
