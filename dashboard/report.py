@@ -245,9 +245,11 @@ def model_card(info, model, scored, summary) -> str:
 
 
 def explorer_payload(scored, summary, *, threshold: float, review_fee: float, fraud_cost: float | str,
-                     target: float | None, model) -> tuple[dict[str, Any], dict[str, Any]]:
+                     target: float | None, model,
+                     others: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """(the threshold explorer's args, with "data" as base64, as the threshold page builds them from the
-    engine; the decision's numbers at the threshold in force)."""
+    engine; the decision's numbers at the threshold in force). `others`: the stored baselines' scores
+    of the rows, {name: (n,)}."""
     from dashboard import presentation
     from dashboard.components.threshold_explorer import explorer_args
     from vae_core.tables import bootstrap, fraud_analysis
@@ -266,7 +268,6 @@ def explorer_payload(scored, summary, *, threshold: float, review_fee: float, fr
         intervals = bootstrap.bootstrap(sweep, threshold, prevalence=target).at(0)
         at = fraud_analysis.band_indices(len(table.thresholds))
         bands = (at, bootstrap.bootstrap(sweep, table.thresholds[at], curves=True))
-        others = model.baseline_scores(scored.features)
         if others:
             rows = fraud_analysis.scorer_table({presentation.VAE_SCORER_NAME: scored.scores, **others}, scored.labels,
                                                scored.amounts, review_fee=review_fee, fraud_cost=fraud_cost)
@@ -358,8 +359,10 @@ def fraud_report(info, model, scored, *, threshold: float, how: str, review_fee:
 
     summary = summarise(scored)
     target = model.deploy_prevalence if deploy_prevalence is None else float(deploy_prevalence)
+    two_classes = scored.labels is not None and 0 < (summary.n_fraud or 0) < summary.n
+    others = model.baseline_scores(scored.features) if two_classes else {}  # scored once, used twice
     explorer, decision = explorer_payload(scored, summary, threshold=threshold, review_fee=review_fee,
-                                          fraud_cost=fraud_cost, target=target, model=model)
+                                          fraud_cost=fraud_cost, target=target, model=model, others=others)
     decision |= {"how": how, "review_fee": review_fee,
                  "fraud_cost": "its amount" if fraud_cost == "amount" else f"€{float(fraud_cost):,.2f}".replace(".00", ""),
                  "volume": DEFAULT_VOLUME}
@@ -369,7 +372,7 @@ def fraud_report(info, model, scored, *, threshold: float, how: str, review_fee:
                "map": map_args_, "map_html": _frontend("latent_map")}
     created = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return _page(info.name, created, model_card(info, model, scored, summary), map_note, payload,
-                 robustness_html(info.name, model, scored, threshold, review_fee, fraud_cost, target))
+                 robustness_html(info.name, scored, threshold, review_fee, fraud_cost, target, others))
 
 
 def curves_link(name: str, scorers: dict[str, Any], scored, review_fee: float, fraud_cost: float | str,
@@ -404,18 +407,18 @@ def cost_chart(scorers: dict[str, Any], scored, review_fee: float, fraud_cost: f
                       x_label="alerts per 1,000")
 
 
-def robustness_html(name: str, model, scored, threshold: float, review_fee: float, fraud_cost: float | str,
-                    target: float) -> str:
+def robustness_html(name: str, scored, threshold: float, review_fee: float, fraud_cost: float | str,
+                    target: float, others: dict[str, Any]) -> str:
     """The threshold's counts by Amount bucket, by time of day and over time windows, as static
-    tables at `threshold`, and with both classes the scorers' cost chart and the curves' data (empty
-    without Amount, Time and labels)."""
+    tables at `threshold`, and with both classes the scorers' cost chart (the VAE and `others`, the
+    baselines' scores {name: (n,)}) and the curves' data (empty without Amount, Time and labels)."""
     from dashboard import presentation
     from vae_core.tables.fraud_analysis import segment_rows, window_rows
 
     two_classes = scored.labels is not None and 0 < scored.labels.sum() < len(scored.labels)
     curves = ""
     if two_classes:
-        scorers = {presentation.VAE_SCORER_NAME: scored.scores, **model.baseline_scores(scored.features)}
+        scorers = {presentation.VAE_SCORER_NAME: scored.scores, **others}
         curves = (cost_chart(scorers, scored, review_fee, fraud_cost, target)
                 + curves_link(name, scorers, scored, review_fee, fraud_cost, target))
     segments, windows = segment_rows(scored, threshold), window_rows(scored, threshold)
