@@ -516,6 +516,14 @@ def map_selection(key: ModelKey, data_key: DataKey | None, method: str, dims: tu
     return mask
 
 
+@st.cache_data(show_spinner=False, max_entries=64)
+def neighbours(key: ModelKey, data_key: DataKey | None, row: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The k map points nearest to point `row` by μ over every latent dim: (indices (k,), distances (k,))."""
+    from vae_core.latent import nearest_neighbours
+
+    return nearest_neighbours(map_points(key, data_key).mu, row, k)
+
+
 @st.cache_resource(show_spinner="Drawing the digits…", max_entries=8)
 def map_images(key: ModelKey) -> tuple[dict[str, Blob], dict[str, int]]:
     """Sprite sheets (PNG) of every test digit ("atlas") and of its reconstruction from μ ("recon")."""

@@ -354,6 +354,23 @@ def segment_table_rows(rows: list[dict], first: str) -> list[dict]:
     return table
 
 
+def neighbour_rows(indices, distances, file_rows, scores, labels, amounts, threshold: float) -> list[dict]:
+    """A fraud map point's nearest points as table rows: file row, class, Amount, score, whether the
+    threshold in force flags it, and the latent distance. indices, distances (k,); the rest (n,)
+    aligned with the map's points (labels and amounts may be None)."""
+    table = []
+    for index, distance in zip(indices, distances):
+        row = {"file row": int(file_rows[index])}
+        if labels is not None:
+            row["class"] = "fraud" if labels[index] else "normal"
+        if amounts is not None:
+            row["Amount"] = money(float(amounts[index]), cents=True)
+        row |= {"score": f"{float(scores[index]):.2f}", "flagged": "yes" if scores[index] >= threshold else "no",
+                "distance": f"{float(distance):.3f}"}
+        table.append(row)
+    return table
+
+
 def window_spread_text(rows: list[dict]) -> str:
     """How much recall and the alert rate move from one time window to the next, in one line."""
     alerts = [row["alert_rate"] for row in rows]

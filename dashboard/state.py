@@ -101,6 +101,7 @@ SETTINGS: dict[str, tuple[Setting, ...]] = {
     "elbo": (Setting("draws", "elbo_draws", 8, 1, 16), Setting("seed", "elbo_seed", 0, 0, 10**6)),
     "compare": (Setting("points", "compare_points", 2000, 500, 5000, 500),
                 Setting("seed", "compare_seed", 0, 0, 10**6)),
+    "latent": (Setting("k", "latent_neighbours", 8, 1, 50),),
 }
 
 DEFAULT_FEE = thresholds.DEFAULT_REVIEW_FEE
@@ -362,6 +363,12 @@ def _setting(page: str, param: str) -> Setting:
 def _setting_value(page: str, spec: Setting) -> int | float | str:
     """The setting's value in this session (its default until set)."""
     return (st.session_state.get(_SETTINGS) or {}).get(page, {}).get(spec.param, spec.default)
+
+
+def setting(page: str, param: str) -> int | float | str:
+    """`page`'s setting `param` in this session (from a link, its widget, or its default), for code
+    that needs it before its widget is drawn."""
+    return _setting_value(page, _setting(page, param))
 
 
 def setting_widget(page: str, param: str, options=None) -> dict[str, Any]:

@@ -393,3 +393,49 @@ def test_the_first_view_holds_every_point_with_a_margin_outliers_included():
     assert x0 < xy[:, 0].min() and x1 > xy[:, 0].max() and y0 < xy[:, 1].min() and y1 > xy[:, 1].max()
     span = max(np.ptp(xy[:, 0]), np.ptp(xy[:, 1]))
     assert x1 - xy[:, 0].max() == pytest.approx(0.06 * span) and xy[:, 1].min() - y0 == pytest.approx(0.06 * span)
+
+
+def test_a_chosen_digit_shows_its_nearest_digits_rings_them_and_k_travels_in_the_link(app_env, trained_models_dir):
+    from dashboard import loaders
+    from vae_core.latent import nearest_neighbours
+
+    app_env(trained_models_dir)
+    at = open_link("latent", model=MNIST_MODEL, point="7", k="5")
+    assert_clean(at)
+    points = loaders.map_points(loaders.model_key(MNIST_MODEL), None)
+    indices, distances = nearest_neighbours(points.mu, 7, 5)
+
+    def shown() -> list[str]:
+        return [c for image in at.image for c in image.captions if c.startswith("#")]
+
+    assert shown() == [f"#{i} · digit {points.labels[i]} · {d:.3f}" for i, d in zip(indices, distances)]
+    assert map_args(at)["neighbours"] == indices.tolist() and map_args(at)["selected"] == 7
+    assert any(c.value.startswith("The 5 points nearest to digit 7: Euclidean distance between their μ over all 2 "
+                                  "latent dims") for c in at.caption)
+    assert at.query_params["k"] == "5"
+    at.number_input(key="latent_neighbours").set_value(3).run()
+    assert_clean(at)
+    assert shown() == [f"#{i} · digit {points.labels[i]} · {d:.3f}" for i, d in zip(indices[:3], distances[:3])]
+    assert map_args(at)["neighbours"] == indices[:3].tolist() and at.query_params["k"] == "3"
+    at.number_input(key="latent_neighbours").set_value(8).run()  # the default leaves the link
+    assert "k" not in at.query_params and len(shown()) == 8
+
+
+def test_a_chosen_transaction_lists_its_nearest_rows_with_their_distances(app_env, trained_models_dir):
+    from dashboard import loaders, presentation
+    from vae_core.latent import nearest_neighbours
+
+    app_env(trained_models_dir)
+    at = open_link("latent", model=FRAUD_MODEL, point="4", k="6")
+    assert_clean(at)
+    key, data_key = loaders.model_key(FRAUD_MODEL), ("model", None, "", "")  # the model's own rows
+    scored = loaders.scored(key, data_key)
+    indices, distances = nearest_neighbours(loaders.map_points(key, data_key).mu, 4, 6)
+    assert loaders.map_points(key, data_key).mu.shape[1] == 3  # every one of its 3 dims, not the map's two
+    table = next(t.value for t in at.table if "distance" in t.value.columns)
+    assert table.to_dict("records") == [
+        {"file row": int(scored.rows[i]), "class": "fraud" if scored.labels[i] else "normal",
+         "Amount": presentation.money(float(scored.amounts[i]), cents=True), "score": f"{scored.scores[i]:.2f}",
+         "flagged": "yes" if scored.scores[i] >= map_args(at)["threshold"] else "no", "distance": f"{d:.3f}"}
+        for i, d in zip(indices, distances)]
+    assert map_args(at)["neighbours"] == indices.tolist()

@@ -295,6 +295,21 @@ def largest_terms(errors: np.ndarray, k: int = 3) -> tuple[np.ndarray, np.ndarra
     return top, np.clip(np.rint(shares), 0, 100).astype(np.uint8)
 
 
+def nearest_neighbours(codes: np.ndarray, row: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The k points nearest to point `row` in latent space, itself left out: codes (n, latent_dim)
+    (μ, every dim) → (row indices (k,) int64, Euclidean distances (k,) float64), nearest first, ties
+    in row order. k is capped at n − 1."""
+    codes = np.asarray(codes, np.float64)
+    if not 0 <= row < len(codes):
+        raise ConfigError(f"Point {row} is not one of the {len(codes):,} points (0 to {len(codes) - 1:,}).")
+    if k < 1:
+        raise ConfigError(f"The number of neighbours must be 1 or more, not {k}.")
+    distances = np.sqrt(np.square(codes - codes[row]).sum(axis=1))
+    distances[row] = np.inf
+    nearest = np.argsort(distances, kind="stable")[:min(int(k), len(codes) - 1)]
+    return nearest.astype(np.int64), distances[nearest]
+
+
 def map_bounds(xy: np.ndarray, margin: float = 0.06) -> tuple[float, float, float, float]:
     """(x_min, x_max, y_min, y_max) around every point (n, 2), widened on each side by `margin` of the
     larger span: the first view shows every point, the farthest outliers (often the anomalies one

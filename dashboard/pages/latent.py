@@ -106,8 +106,9 @@ def projection_note(projection, n: int) -> str:
     return f"Every point's μ on {projection.axis_titles[0]} and {projection.axis_titles[1] or 'a line'}."
 
 
-def draw_map(name: str, key, data_key, points, view: dict, threshold: float | None, row: int) -> None:
-    """The map: blobs from the caches, the view's selection and the chosen row."""
+def draw_map(name: str, key, data_key, points, view: dict, threshold: float | None, row: int,
+             neighbours: np.ndarray) -> None:
+    """The map: blobs from the caches, the view's selection, the chosen row and its `neighbours` (k,)."""
     method, dims = view["projection"], tuple(view["dims"])
     geometry = loaders.map_geometry(key, data_key, method, dims)
     projection = loaders.map_projection(key, data_key, method, dims)
@@ -122,7 +123,8 @@ def draw_map(name: str, key, data_key, points, view: dict, threshold: float | No
     config = MapConfig(
         n=len(points.error), kind=points.kind, axis_titles=projection.axis_titles, bounds=geometry.bounds,
         view_id=f"{name}|{method}|{dims}", legend=legend, class_names=list(points.label_names.values()),
-        selection=None if region is None else region.to_dict(), selected=row, threshold=threshold,
+        selection=None if region is None else region.to_dict(), selected=row,
+        neighbours=[int(i) for i in neighbours], threshold=threshold,
         feature_names=list(loaders.fraud_model(name).feature_names) if points.kind == "fraud" else [],
         prior=geometry.prior, density=geometry.density, atlas=atlas)
     latent_map(blobs, config, key=MAP, on_event=lambda event: _map_event(name, event))
@@ -274,6 +276,29 @@ def digit_point(loaded, row: int) -> np.ndarray:
     return mu[0]
 
 
+def show_neighbours(key, data_key, points, row: int, near: tuple[np.ndarray, np.ndarray],
+                    threshold: float | None) -> None:
+    """The chosen point's nearest points in latent space (ringed on the map), as digits or rows, with
+    their distances; how many is a setting that travels in the link."""
+    indices, distances = near
+    st.markdown("**Nearest in latent space**")
+    st.number_input("Neighbours", 1, 50, help="How many of the nearest points to show here and ring on the map",
+                    **state.setting_widget("latent", "k"))
+    dims = points.mu.shape[1]
+    st.caption(f"The {len(indices)} points nearest to {'digit' if points.kind == 'mnist' else 'row'} {row}: "
+               f"Euclidean distance between their μ over all {dims} latent dims"
+               + ("" if dims == 2 else " (the map draws two)") + "; ringed on the map.")
+    if points.kind == "mnist":
+        images = loaders.mnist_test().x_test[indices].reshape(len(indices), 28, 28)
+        st.image([np.kron(image, np.ones((3, 3), np.float32)) for image in images], clamp=True,
+                 caption=[f"#{i} · digit {points.label_names[int(points.labels[i])]} · {d:.3f}"
+                          for i, d in zip(indices, distances)])
+    else:
+        result = loaders.scored(key, data_key)
+        st.table(presentation.neighbour_rows(indices, distances, result.rows, result.scores, result.labels,
+                                             result.amounts, threshold))
+
+
 def show_point(loaded, data_key, row: int, n_rows: int, threshold: float | None) -> None:
     """The chosen row beside its reconstruction, and the hand-off to the Decoder."""
     st.subheader("Point")
@@ -322,13 +347,15 @@ def main() -> None:
         widgets.source_banner(f"{presentation.short_source(points.source)} · test split, {len(points.error):,} digits")
     view = controls(info.name, latent_dim, colours)
     row = selected_row(info.name, len(points.error))
-    draw_map(info.name, key, data_key, points, view, threshold, row)
+    near = loaders.neighbours(key, data_key, row, int(state.setting("latent", "k")))
+    draw_map(info.name, key, data_key, points, view, threshold, row, near[0])
     export_report(info, key, data_key, view, threshold, where)
     left, right = st.columns([3, 2])
     with left:
         selection_panel(info.name, key, data_key, points, view, threshold, where)
     with right:
         show_point(loaded, data_key, row, len(points.error), threshold)
+        show_neighbours(key, data_key, points, row, near, threshold)
 
 
 main()

@@ -189,3 +189,19 @@ def test_clicking_a_point_shows_it_and_links_it_to_the_decoder(app):
     assert parse_qs(urlparse(app.page.url).query)["point"] == [str(index)]
     link = app.page.get_by_role("link", name="Open in Decoder")
     assert "z=" in link.get_attribute("href") and f"model={DIGITS}" in link.get_attribute("href")
+
+
+def test_the_chosen_digits_neighbours_are_shown_ringed_and_follow_k_and_the_link(app):
+    session = open_map(app, DIGITS, "&point=7&k=4")
+
+    def shown() -> list[int]:
+        """The neighbours' test indices, as the captions under their images read (nearest first)."""
+        captions = app.page.locator("[data-testid=stImageCaption]").filter(has_text=re.compile(r"^#\d+ · digit"))
+        return [int(re.match(r"#(\d+)", text).group(1)) for text in captions.all_inner_texts()]
+
+    assert len(shown()) == 4 and 7 not in shown()
+    assert session.js("() => window.__latentMap.ringed()") == shown()
+    app.fill("latent_neighbours", 6)
+    session.frame.wait_for_function("() => window.__latentMap.ringed().length === 6")
+    assert len(shown()) == 6 and session.js("() => window.__latentMap.ringed()") == shown()
+    assert app.query()["k"] == "6" and app.query()["point"] == "7"

@@ -113,7 +113,8 @@ class MapConfig:
     n: points; kind: "mnist" | "fraud"; axis_titles; bounds (x_min, x_max, y_min, y_max) of the first
     view; view_id: a new one resets the view (another projection); legend: categorical_colours' or
     continuous_colours' legend; class_names: hover names of `labels`; selection: a Region dict or None;
-    selected: the point ringed (the one shown beside the map) or None; threshold: the fraud threshold
+    selected: the point ringed (the one shown beside the map) or None; neighbours: its nearest points
+    in latent space, ringed thinner; threshold: the fraud threshold
     in force (hover says flagged or not); feature_names: the fraud model's features (hover);
     prior: [{"x", "y", "r", "mass"}] circles of N(0, I) on this map (empty where a projection bends
     space); density: [{"mass", "start", "count"}] runs of segments in the "contours" blob;
@@ -129,6 +130,7 @@ class MapConfig:
     class_names: list[str]
     selection: dict | None = None
     selected: int | None = None
+    neighbours: list[int] = field(default_factory=list)
     threshold: float | None = None
     feature_names: list[str] = field(default_factory=list)
     prior: list[dict[str, float]] = field(default_factory=list)

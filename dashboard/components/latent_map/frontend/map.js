@@ -418,6 +418,14 @@
       ctx.stroke();
       ctx.setLineDash([]);
     }
+    S.ringed = [];
+    for (const index of S.config.neighbours || []) {  // the chosen point's nearest, by μ in every dim
+      if (index < 0 || index >= S.n) continue;
+      const p = toPx(S.xy[2 * index], S.xy[2 * index + 1]);
+      ctx.beginPath(); ctx.arc(p[0], p[1], 5, 0, 2 * Math.PI);
+      ctx.strokeStyle = "#d62728"; ctx.lineWidth = 1.25; ctx.stroke();
+      S.ringed.push(index);
+    }
     for (const [index, style] of [[S.config.selected, "#d62728"], [S.hover, T.hover]]) {
       if (index === null || index === undefined || index < 0 || index >= S.n) continue;
       const p = toPx(S.xy[2 * index], S.xy[2 * index + 1]);
@@ -736,6 +744,7 @@
     ready: function () { return stats.frames > 0 && !!S.xy && !S.scheduled && !S.drag; },
     count: function () { return S.n; },
     selectionCount: function () { return S.selCount; },
+    ringed: function () { return S.ringed || []; },  // the neighbours ringed in the last frame
     region: function () { return S.region; },
     legend: function () { return S.config && S.config.legend; },
     colours: function () { return { background: T.background, text: T.text, tick: T.tick }; },
