@@ -364,6 +364,7 @@ class LatentView:
     synthetic: bool = False
 
 
+COLUMN_COLOUR = "column:"  # a map colouring by a numeric column of the scored rows: "column:V14"
 VIEW_POINTS = 10_000  # rows of the Decoder's latent views (its density map, interpolation ends)
 
 
@@ -480,7 +481,8 @@ def map_hover(key: ModelKey, data_key: DataKey | None) -> dict[str, Blob]:
 @st.cache_resource(show_spinner=False, max_entries=24)
 def map_colours(key: ModelKey, data_key: DataKey | None, mode: str,
                 threshold: float | None) -> tuple[Blob, dict[str, Any]]:
-    """The colour codes and legend of one colouring (`threshold` only for "outcome")."""
+    """The colour codes and legend of one colouring (`threshold` only for "outcome"): class, error,
+    kl, outcome, brightness (digits) or COLUMN_COLOUR + a numeric column of the scored rows."""
     from dashboard import figures
     from dashboard.components.latent_map import categorical_colours, continuous_colours
     from vae_core.selection import OUTCOMES, outcome_codes
@@ -502,6 +504,15 @@ def map_colours(key: ModelKey, data_key: DataKey | None, mode: str,
     if mode == "error":
         title = "anomaly score" if fraud else "−log p(x|μ), nats"
         return continuous_colours(points.error, title, log=fraud)
+    if mode == "brightness":  # the test digits, in the map's order
+        images = mnist_test().x_test
+        return continuous_colours(images.reshape(len(images), -1).mean(axis=1), "brightness (mean pixel, 0–1)")
+    if mode.startswith(COLUMN_COLOUR):
+        from vae_core.tables.tabular import AMOUNT_COLUMN
+
+        column = mode.removeprefix(COLUMN_COLOUR)
+        values = scored(key, data_key).features[column].to_numpy(np.float64)
+        return continuous_colours(values, column, log=column == AMOUNT_COLUMN)  # cents to thousands of euros
     return continuous_colours(points.kl, "KL term, nats", log=fraud)
 
 

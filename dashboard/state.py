@@ -31,9 +31,10 @@ GONE = "_gone_models"  # {kind: name}: an active model that left the registry, u
 EXPLORER_KIND = "explorer_kind"  # "mnist" | "fraud": what the Latent space and Decoder pages show
 POINT = "selected_point"  # {"model": name, "row": int}: the point picked on the Latent space page
 # The Latent space page's map: {"model": name, "projection": "dims" | "pca" | "tsne", "dims": [a, b],
-# "colour": one of MAP_COLOURS, "region": a selection as Region.to_text() or None}.
+# "colour": one of MAP_COLOURS or loaders.COLUMN_COLOUR + a column's name, "region": a selection as
+# Region.to_text() or None}.
 MAP_VIEW = "latent_map_view"
-MAP_COLOURS = ("class", "error", "kl", "outcome")
+MAP_COLOURS = ("class", "error", "kl", "outcome", "brightness")
 DECODER_Z = "decoder_z"  # {"model": name, "z": [float, ...], "rev": int (bumped when set from outside)}
 INTERP = "interp_ends"  # {"model": name, "a": int, "b": int}: interpolation end rows
 THRESHOLD = "fraud_threshold"  # {"model": name, "value": float, "strategy": str, "params": dict}
@@ -229,7 +230,9 @@ def _map_view_from(model: str | None, params: dict[str, str]) -> dict[str, Any]:
     dims = [_int(part) for part in str(params.get("dims") or "").split(",")]
     if projection != "dims" or len(dims) != 2 or None in dims or min(dims) < 0 or dims[0] == dims[1]:
         dims = [0, 1]
-    colour = params.get("colour") if params.get("colour") in MAP_COLOURS else "class"
+    colour, prefix = str(params.get("colour") or ""), loaders.COLUMN_COLOUR
+    if colour not in MAP_COLOURS and not (colour.startswith(prefix) and 0 < len(colour) - len(prefix) <= 100):
+        colour = "class"  # the page checks a column's name against the model's
     try:
         region = Region.from_text(params["sel"]).to_text() if params.get("sel") else None
     except ConfigError:

@@ -439,3 +439,42 @@ def test_a_chosen_transaction_lists_its_nearest_rows_with_their_distances(app_en
          "flagged": "yes" if scored.scores[i] >= map_args(at)["threshold"] else "no", "distance": f"{d:.3f}"}
         for i, d in zip(indices, distances)]
     assert map_args(at)["neighbours"] == indices.tolist()
+
+
+def test_colour_by_a_column_of_the_rows_with_its_scale_and_the_link(app_env, trained_models_dir):
+    from dashboard import loaders
+    from dashboard.components.latent_map import continuous_colours
+
+    app_env(trained_models_dir)
+    at = open_link("latent", model=FRAUD_MODEL)
+    assert {"Column Amount", "Column V1", "Column V2"} <= set(at.selectbox(key="latent_colour").options)
+    features = loaders.scored(loaders.model_key(FRAUD_MODEL), ("model", None, "", "")).features
+    for column, log in (("Amount", True), ("V2", False)):  # Amount runs from cents to thousands of euros
+        at.selectbox(key="latent_colour").set_value(f"column:{column}").run()
+        assert_clean(at)
+        colours, legend = continuous_colours(features[column].to_numpy(np.float64), column, log=log)
+        args = map_args(at)
+        assert args["legend"] == legend and args["ids"]["colour"] == colours.id
+        assert legend["title"] == column and legend["log"] is log and legend["low"] < legend["high"]
+        assert at.query_params["colour"] == f"column:{column}"
+    at = open_link("latent", model=FRAUD_MODEL, colour="column:V2")
+    assert map_args(at)["legend"]["title"] == "V2"  # the link reopens the same colouring
+    at = open_link("latent", model=FRAUD_MODEL, colour="column:Nowhere")
+    assert_clean(at)
+    assert map_args(at)["legend"]["kind"] == "categorical" and "colour" not in at.query_params
+
+
+def test_colour_digits_by_their_brightness(app_env, trained_models_dir):
+    from dashboard import loaders
+    from dashboard.components.latent_map import continuous_colours
+
+    app_env(trained_models_dir)
+    at = open_link("latent", model=MNIST_MODEL, colour="brightness")
+    assert_clean(at)
+    images = loaders.mnist_test().x_test
+    brightness = images.reshape(len(images), -1).mean(axis=1)
+    colours, legend = continuous_colours(brightness, "brightness (mean pixel, 0–1)")
+    args = map_args(at)
+    assert args["legend"] == legend and args["ids"]["colour"] == colours.id
+    assert 0 < legend["low"] < legend["high"] < 1
+    assert at.selectbox(key="latent_colour").value == "brightness" and at.query_params["colour"] == "brightness"

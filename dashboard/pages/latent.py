@@ -15,7 +15,11 @@ from vae_core.selection import (Region, class_counts, confusion_in, digit_frame,
 
 MAP = "latent_map"
 COLOUR_LABELS = {"class": "Class", "error": "Reconstruction error", "kl": "KL term",
-                 "outcome": "Outcome at the threshold (TP/FP/FN/TN)"}
+                 "outcome": "Outcome at the threshold (TP/FP/FN/TN)", "brightness": "Brightness (mean pixel)"}
+
+
+def colour_label(colour: str) -> str:
+    return COLOUR_LABELS.get(colour) or f"Column {colour.removeprefix(loaders.COLUMN_COLOUR)}"
 GRID_IMAGES = 64  # selected digits shown as images
 
 
@@ -74,7 +78,7 @@ def controls(model: str, latent_dim: int, colours: list[str]) -> dict:
             st.sidebar.selectbox("y axis", range(latent_dim), format_func="z{}".format, key="latent_dim_y",
                                  on_change=_dims_picked, args=(model, 1))
     st.session_state["latent_colour"] = view["colour"]
-    st.sidebar.selectbox("Colour by", colours, format_func=COLOUR_LABELS.get, key="latent_colour",
+    st.sidebar.selectbox("Colour by", colours, format_func=colour_label, key="latent_colour",
                          on_change=_colour_picked, args=(model,))
     return view
 
@@ -343,6 +347,11 @@ def main() -> None:
     points = loaders.map_points(key, data_key)
     if points.kind == "fraud" and points.labels is not None:
         colours.append("outcome")
+    if points.kind == "mnist":
+        colours.append("brightness")
+    else:
+        columns = loaders.scored(key, data_key).features.select_dtypes("number").columns  # features, Time
+        colours += [loaders.COLUMN_COLOUR + str(name) for name in columns]
     if points.kind == "mnist":
         widgets.source_banner(f"{presentation.short_source(points.source)} · test split, {len(points.error):,} digits")
     view = controls(info.name, latent_dim, colours)
