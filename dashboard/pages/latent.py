@@ -16,11 +16,12 @@ from vae_core.selection import (Region, class_counts, confusion_in, digit_frame,
 MAP = "latent_map"
 COLOUR_LABELS = {"class": "Class", "error": "Reconstruction error", "kl": "KL term",
                  "outcome": "Outcome at the threshold (TP/FP/FN/TN)", "brightness": "Brightness (mean pixel)"}
+GRID_IMAGES = 64  # selected digits shown as images
 
 
 def colour_label(colour: str) -> str:
+    """What the "Colour by" box shows for a colouring: its name, or "Column V14" for a data column."""
     return COLOUR_LABELS.get(colour) or f"Column {colour.removeprefix(loaders.COLUMN_COLOUR)}"
-GRID_IMAGES = 64  # selected digits shown as images
 
 
 def _select_from_input(model: str) -> None:
@@ -349,11 +350,10 @@ def main() -> None:
         colours.append("outcome")
     if points.kind == "mnist":
         colours.append("brightness")
+        widgets.source_banner(f"{presentation.short_source(points.source)} · test split, {len(points.error):,} digits")
     else:
         columns = loaders.scored(key, data_key).features.select_dtypes("number").columns  # features, Time
         colours += [loaders.COLUMN_COLOUR + str(name) for name in columns]
-    if points.kind == "mnist":
-        widgets.source_banner(f"{presentation.short_source(points.source)} · test split, {len(points.error):,} digits")
     view = controls(info.name, latent_dim, colours)
     row = selected_row(info.name, len(points.error))
     near = loaders.neighbours(key, data_key, row, int(state.setting("latent", "k")))
