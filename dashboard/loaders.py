@@ -504,16 +504,39 @@ def map_colours(key: ModelKey, data_key: DataKey | None, mode: str,
     if mode == "error":
         title = "anomaly score" if fraud else "−log p(x|μ), nats"
         return continuous_colours(points.error, title, log=fraud)
-    if mode == "brightness":  # the test digits, in the map's order
-        images = mnist_test().x_test
-        return continuous_colours(images.reshape(len(images), -1).mean(axis=1), "brightness (mean pixel, 0–1)")
+    if mode == "brightness":
+        return continuous_colours(map_values(key, data_key, mode), "brightness (mean pixel, 0–1)")
     if mode.startswith(COLUMN_COLOUR):
         from vae_core.tables.tabular import AMOUNT_COLUMN
 
-        column = mode.removeprefix(COLUMN_COLOUR)
-        values = scored(key, data_key).features[column].to_numpy(np.float64)
-        return continuous_colours(values, column, log=column == AMOUNT_COLUMN)  # cents to thousands of euros
+        column = mode.removeprefix(COLUMN_COLOUR)  # Amount runs from cents to thousands of euros
+        return continuous_colours(map_values(key, data_key, mode), column, log=column == AMOUNT_COLUMN)
     return continuous_colours(points.kl, "KL term, nats", log=fraud)
+
+
+def map_values(key: ModelKey, data_key: DataKey | None, column: str) -> np.ndarray:
+    """One value per map point (n,) float64: "error", "kl", "brightness" (a test digit's mean pixel) or
+    COLUMN_COLOUR + a numeric column of the scored rows. Unknown columns raise KeyError."""
+    points = map_points(key, data_key)
+    if column in ("error", "kl"):
+        return np.asarray(getattr(points, column), np.float64)
+    if column == "brightness" and points.kind == "mnist":  # the test digits, in the map's order
+        images = mnist_test().x_test
+        return images.reshape(len(images), -1).mean(axis=1, dtype=np.float64)
+    if column.startswith(COLUMN_COLOUR) and points.kind == "fraud":
+        return scored(key, data_key).features[column.removeprefix(COLUMN_COLOUR)].to_numpy(np.float64)
+    raise KeyError(column)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def map_filter(key: ModelKey, data_key: DataKey | None, text: str) -> np.ndarray:
+    """Which map points the filter (RangeFilter.to_text) matches: bool (n,), read-only."""
+    from vae_core.selection import RangeFilter
+
+    chosen = RangeFilter.from_text(text)
+    mask = chosen.matches(map_values(key, data_key, chosen.column))
+    mask.flags.writeable = False
+    return mask
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)

@@ -32,7 +32,7 @@ EXPLORER_KIND = "explorer_kind"  # "mnist" | "fraud": what the Latent space and 
 POINT = "selected_point"  # {"model": name, "row": int}: the point picked on the Latent space page
 # The Latent space page's map: {"model": name, "projection": "dims" | "pca" | "tsne", "dims": [a, b],
 # "colour": one of MAP_COLOURS or loaders.COLUMN_COLOUR + a column's name, "region": a selection as
-# Region.to_text() or None}.
+# Region.to_text() or None, "filter": the points highlighted, as RangeFilter.to_text(), or None}.
 MAP_VIEW = "latent_map_view"
 MAP_COLOURS = ("class", "error", "kl", "outcome", "brightness")
 DECODER_Z = "decoder_z"  # {"model": name, "z": [float, ...], "rev": int (bumped when set from outside)}
@@ -224,7 +224,7 @@ def _map_view_from(model: str | None, params: dict[str, str]) -> dict[str, Any]:
     """A map view from link parameters; each missing or unreadable one means its default."""
     from vae_core.errors import ConfigError
     from vae_core.latent import PROJECTIONS
-    from vae_core.selection import Region
+    from vae_core.selection import RangeFilter, Region
 
     projection = params.get("proj") if params.get("proj") in PROJECTIONS else "dims"
     dims = [_int(part) for part in str(params.get("dims") or "").split(",")]
@@ -237,7 +237,13 @@ def _map_view_from(model: str | None, params: dict[str, str]) -> dict[str, Any]:
         region = Region.from_text(params["sel"]).to_text() if params.get("sel") else None
     except ConfigError:
         region = None
-    return {"model": model, "projection": projection, "dims": dims, "colour": colour, "region": region}
+    try:  # the page checks the column against the model's
+        highlight = RangeFilter.from_text(params["filter"]).to_text() if params.get("filter") else None
+    except ConfigError as exc:
+        highlight = None
+        _unreadable(params, "filter", False, f"a filter ({exc})", "highlighting nothing")
+    return {"model": model, "projection": projection, "dims": dims, "colour": colour, "region": region,
+            "filter": highlight}
 
 
 def set_decoder_z(model: str, z) -> None:
@@ -316,6 +322,8 @@ def params_for(page: str) -> dict[str, str]:
                 params["colour"] = view["colour"]
             if view["region"]:
                 params["sel"] = view["region"]
+            if view.get("filter"):
+                params["filter"] = view["filter"]
     elif page == "decoder":
         z = st.session_state.get(DECODER_Z) or {}
         if z.get("model") == model and any(v != 0 for v in z["z"]):

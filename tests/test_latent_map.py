@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,8 @@ from app_fixtures import FRAUD_MODEL, MNIST_MODEL, app_data_dir, app_env, traine
 from vae_core.errors import ConfigError
 from vae_core.latent import (cached_projection, contour_segments, density_contours, kl_per_point, largest_terms,
                              point_terms, prior_radii, project_all)
-from vae_core.selection import Region, class_counts, confusion_in, digit_frame, mean_image, to_csv, transaction_frame
+from vae_core.selection import (RangeFilter, Region, class_counts, confusion_in, digit_frame, mean_image, to_csv,
+                                transaction_frame)
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
 
@@ -53,6 +55,29 @@ def test_a_region_travels_as_text_with_five_significant_digits():
 def test_unreadable_regions_are_refused_with_a_reason(text):
     with pytest.raises(ConfigError):
         Region.from_text(text)
+
+
+def test_a_range_filter_travels_as_text_and_matches_its_closed_range():
+    both = RangeFilter.from_text("column:Amount:100..500")
+    assert (both.column, both.low, both.high) == ("column:Amount", 100.0, 500.0)
+    assert both.to_text() == "column:Amount:100..500" and both.describe("Amount") == "Amount from 100 to 500"
+    values = np.array([50, 100, 300, 500, 500.01, np.nan])
+    assert both.matches(values).tolist() == [False, True, True, True, False, False]
+    above = RangeFilter.from_text("kl:2..")
+    assert above.matches(values).tolist() == [True, True, True, True, True, False]
+    assert above.to_text() == "kl:2.." and above.describe("KL term") == "KL term of 2 or more"
+    below = RangeFilter("error", high=-1.234567)
+    assert below.to_text() == "error:..-1.2346" and RangeFilter.from_text(below.to_text()).high == -1.2346
+
+
+@pytest.mark.parametrize("text, message", [
+    ("Amount", "expected column:low..high"), ("Amount:1-2", "expected column:low..high"),
+    ("Amount:..", "needs a lower or an upper end"), (":1..2", "needs a column"),
+    ("Amount:x..2", "its ends must be numbers"), ("Amount:3..2", "lower end 3 is above its upper end 2"),
+    ("Amount:inf..", "must be finite numbers")])
+def test_unreadable_filters_are_refused_with_a_reason(text, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        RangeFilter.from_text(text)
 
 
 def test_counts_by_class_name_every_class():
@@ -270,7 +295,8 @@ def test_a_latent_link_restores_the_map_view(app_env, trained_models_dir):
     at = open_link("latent", model=FRAUD_MODEL, proj="pca", colour="outcome", sel="box:-50,-50,50,50")
     assert_clean(at)
     assert at.session_state["latent_map_view"] == {"model": FRAUD_MODEL, "projection": "pca", "dims": [0, 1],
-                                                    "colour": "outcome", "region": "box:-50,-50,50,50"}
+                                                    "colour": "outcome", "region": "box:-50,-50,50,50",
+                                                    "filter": None}
     assert dict(at.query_params) == {"model": FRAUD_MODEL, "proj": "pca", "colour": "outcome",
                                      "sel": "box:-50,-50,50,50"}
     args = map_args(at)
@@ -472,9 +498,56 @@ def test_colour_digits_by_their_brightness(app_env, trained_models_dir):
     at = open_link("latent", model=MNIST_MODEL, colour="brightness")
     assert_clean(at)
     images = loaders.mnist_test().x_test
-    brightness = images.reshape(len(images), -1).mean(axis=1)
+    brightness = images.reshape(len(images), -1).mean(axis=1, dtype=np.float64)
     colours, legend = continuous_colours(brightness, "brightness (mean pixel, 0–1)")
     args = map_args(at)
     assert args["legend"] == legend and args["ids"]["colour"] == colours.id
     assert 0 < legend["low"] < legend["high"] < 1
     assert at.selectbox(key="latent_colour").value == "brightness" and at.query_params["colour"] == "brightness"
+
+
+def test_a_filter_highlights_the_matching_rows_dims_the_rest_and_travels_in_the_link(app_env, trained_models_dir):
+    from dashboard import loaders
+    from dashboard.components.latent_map import blob
+
+    app_env(trained_models_dir)
+    at = open_link("latent", model=FRAUD_MODEL, filter="column:Amount:10..200")
+    assert_clean(at)
+    key, data_key = loaders.model_key(FRAUD_MODEL), ("model", None, "", "")
+    amounts = loaders.scored(key, data_key).features["Amount"].to_numpy()
+    expected = (amounts >= 10) & (amounts <= 200)
+    assert 0 < expected.sum() < len(expected)
+
+    def matching() -> list[str]:
+        return [m.value for m in at.markdown if "points match" in m.value]
+
+    assert matching() == [f"**{expected.sum():,} of {len(expected):,} points match Amount from 10 to 200**; "
+                          "the rest are dimmed."]
+    assert map_args(at)["ids"]["filter"] == blob(expected.astype(np.uint8)).id
+    assert at.query_params["filter"] == "column:Amount:10..200"
+    at.selectbox(key="latent_filter_column").set_value("kl").run()  # another column starts with no ends
+    assert_clean(at)
+    assert matching() == [] and "filter" not in map_args(at)["ids"] and "filter" not in at.query_params
+    at.number_input(key="latent_filter_low").set_value(1.5).run()
+    kl = loaders.map_points(key, data_key).kl
+    assert matching() == [f"**{(kl >= 1.5).sum():,} of {len(kl):,} points match KL term of 1.5 or more**; "
+                          "the rest are dimmed."]
+    assert at.query_params["filter"] == "kl:1.5.."
+    at.number_input(key="latent_filter_high").set_value(1.0).run()  # below the lower end
+    assert [e.value for e in at.sidebar.error] == ["The filter's lower end 1.5 is above its upper end 1."]
+    assert matching() == [] and "filter" not in at.query_params
+    at.selectbox(key="latent_filter_column").set_value("none").run()
+    assert_clean(at)
+    assert "filter" not in map_args(at)["ids"] and at.sidebar.error == []
+
+
+@pytest.mark.parametrize("link, says", [
+    ("column:Nowhere:1..2", "This map has no column 'Nowhere' to filter by; highlighting nothing."),
+    ("brightness:0..1", "This map has no column 'Brightness (mean pixel)' to filter by"),  # the digits' own
+    ("kl:3..2", "The link's filter='kl:3..2' is not a filter (The filter's lower end 3 is above its upper end 2.)")])
+def test_a_link_whose_filter_the_model_cannot_use_says_so_and_highlights_nothing(app_env, trained_models_dir,
+                                                                                   link, says):
+    app_env(trained_models_dir)
+    at = open_link("latent", model=FRAUD_MODEL, filter=link)
+    assert any(says in w.value for w in at.warning), [w.value for w in at.warning]
+    assert "filter" not in map_args(at)["ids"] and "filter" not in at.query_params

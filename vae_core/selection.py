@@ -117,6 +117,60 @@ class Region:
         return f"lasso with {len(self.points)} corners"
 
 
+@dataclass(frozen=True)
+class RangeFilter:
+    """The points whose value in one column lies in [low, high] (None: that end open), which the map
+    highlights while it dims the rest. Travels in a link as "column:low..high", e.g. "kl:2..",
+    "column:Amount:100..500" (the column's key is everything before the last colon)."""
+
+    column: str
+    low: float | None = None
+    high: float | None = None
+
+    def __post_init__(self) -> None:
+        if not self.column:
+            raise ConfigError("A filter needs a column.")
+        if self.low is None and self.high is None:
+            raise ConfigError(f"A filter on {self.column} needs a lower or an upper end.")
+        for end in (self.low, self.high):
+            if end is not None and not math.isfinite(end):
+                raise ConfigError(f"A filter's ends must be finite numbers, not {end}.")
+        if self.low is not None and self.high is not None and self.low > self.high:
+            raise ConfigError(f"The filter's lower end {self.low:g} is above its upper end {self.high:g}.")
+
+    def to_text(self) -> str:
+        ends = ("" if end is None else f"{_round(end):g}" for end in (self.low, self.high))
+        return f"{self.column}:{'..'.join(ends)}"
+
+    @classmethod
+    def from_text(cls, text: str) -> RangeFilter:
+        column, colon, ends = str(text).rpartition(":")
+        low, dots, high = ends.partition("..")
+        if not colon or not dots:
+            raise ConfigError(f"{text!r} is not a filter: expected column:low..high (either end may be empty).")
+        try:
+            ends = [float(end) if end.strip() else None for end in (low, high)]
+        except ValueError as exc:
+            raise ConfigError(f"{text!r} is not a filter: its ends must be numbers.") from exc
+        return cls(column, *ends)
+
+    def matches(self, values: np.ndarray) -> np.ndarray:
+        """values (n,) → bool (n,): inside [low, high] (NaN never is)."""
+        values = np.asarray(values, np.float64)
+        inside = np.isfinite(values)
+        if self.low is not None:
+            inside &= values >= self.low
+        if self.high is not None:
+            inside &= values <= self.high
+        return inside
+
+    def describe(self, name: str) -> str:
+        """`name` (how people call the column) with the range, e.g. "Amount from 100 to 500"."""
+        if self.low is not None and self.high is not None:
+            return f"{name} from {self.low:g} to {self.high:g}"
+        return f"{name} of {self.low:g} or more" if self.low is not None else f"{name} of {self.high:g} or less"
+
+
 def class_counts(labels: np.ndarray, mask: np.ndarray, names: dict[int, str]) -> dict[str, int]:
     """Points per class inside the selection, every class named in `names` (0 when absent):
     labels (n,), mask (n,) bool."""

@@ -6,11 +6,11 @@ import numpy as np
 import streamlit as st
 
 from dashboard import figures, loaders, presentation, report, state, widgets
-from dashboard.components.latent_map import MapConfig, latent_map
+from dashboard.components.latent_map import MapConfig, blob, latent_map
 from dashboard.navigation import page_path
 from vae_core.errors import VAEError
 from vae_core.latent import PROJECTIONS, TSNE_NEIGHBOURS, encode_decode, mosaic
-from vae_core.selection import (Region, class_counts, confusion_in, digit_frame, mean_image, to_csv,
+from vae_core.selection import (RangeFilter, Region, class_counts, confusion_in, digit_frame, mean_image, to_csv,
                                 transaction_frame)
 
 MAP = "latent_map"
@@ -56,6 +56,59 @@ def _dims_picked(model: str, axis: int) -> None:
 
 def _colour_picked(model: str) -> None:
     state.map_view(model)["colour"] = st.session_state["latent_colour"]
+
+
+FILTER_OFF = "none"
+FILTER_KEYS = ("latent_filter_column", "latent_filter_low", "latent_filter_high")
+
+
+def _filter_changed(model: str) -> None:
+    """The highlight's column or an end changed: the view keeps a filter once it has a column and an end."""
+    column, low, high = (st.session_state.get(key) for key in FILTER_KEYS)
+    view = state.map_view(model)
+    st.session_state.pop("latent_filter_problem", None)
+    if column == FILTER_OFF or (low is None and high is None):
+        view["filter"] = None
+        return
+    try:
+        view["filter"] = RangeFilter(column, low, high).to_text()
+    except VAEError as exc:
+        view["filter"] = None
+        st.session_state["latent_filter_problem"] = str(exc)
+
+
+def _filter_column_picked(model: str) -> None:
+    """Another column: its ends start empty (no filter until one is typed)."""
+    st.session_state[FILTER_KEYS[1]] = st.session_state[FILTER_KEYS[2]] = None
+    _filter_changed(model)
+
+
+def filter_controls(model: str, filterable: list[str]) -> RangeFilter | None:
+    """Sidebar: highlight the points whose value in one column lies in a range (the rest dimmed);
+    returns the filter in force."""
+    view = state.map_view(model)
+    chosen = RangeFilter.from_text(view["filter"]) if view.get("filter") else None
+    if chosen is not None and chosen.column not in filterable:
+        st.sidebar.warning(f"This map has no column {colour_label(chosen.column).removeprefix('Column ')!r} to "
+                           "filter by; highlighting nothing.")
+        view["filter"] = chosen = None
+    if chosen is not None:
+        for key, value in zip(FILTER_KEYS, (chosen.column, chosen.low, chosen.high)):
+            st.session_state[key] = value
+    elif st.session_state.get(FILTER_KEYS[0]) not in filterable:
+        st.session_state[FILTER_KEYS[0]] = FILTER_OFF
+    column = st.sidebar.selectbox("Highlight points by", [FILTER_OFF, *filterable], key=FILTER_KEYS[0],
+                                  format_func=lambda c: "nothing" if c == FILTER_OFF else colour_label(c),
+                                  on_change=_filter_column_picked, args=(model,))
+    if column != FILTER_OFF:
+        low, high = st.sidebar.columns(2)
+        low.number_input("from", value=None, key=FILTER_KEYS[1], placeholder="no lower end",
+                         on_change=_filter_changed, args=(model,))
+        high.number_input("to", value=None, key=FILTER_KEYS[2], placeholder="no upper end",
+                          on_change=_filter_changed, args=(model,))
+    if st.session_state.get("latent_filter_problem"):
+        st.sidebar.error(st.session_state["latent_filter_problem"])
+    return chosen
 
 
 def controls(model: str, latent_dim: int, colours: list[str]) -> dict:
@@ -112,8 +165,9 @@ def projection_note(projection, n: int) -> str:
 
 
 def draw_map(name: str, key, data_key, points, view: dict, threshold: float | None, row: int,
-             neighbours: np.ndarray) -> None:
-    """The map: blobs from the caches, the view's selection, the chosen row and its `neighbours` (k,)."""
+             neighbours: np.ndarray, highlight: RangeFilter | None) -> None:
+    """The map: blobs from the caches, the view's selection, the chosen row and its `neighbours` (k,),
+    the points matching `highlight` in full colour and the rest dimmed."""
     method, dims = view["projection"], tuple(view["dims"])
     geometry = loaders.map_geometry(key, data_key, method, dims)
     projection = loaders.map_projection(key, data_key, method, dims)
@@ -124,6 +178,11 @@ def draw_map(name: str, key, data_key, points, view: dict, threshold: float | No
     if points.kind == "mnist":
         images, atlas = loaders.map_images(key)
         blobs.update(images)
+    if highlight is not None:
+        matching = loaders.map_filter(key, data_key, highlight.to_text())
+        blobs["filter"] = blob(matching.astype(np.uint8))
+        st.markdown(f"**{int(matching.sum()):,} of {len(matching):,} points match "
+                    f"{highlight.describe(colour_label(highlight.column).removeprefix('Column '))}**; the rest are dimmed.")
     region = Region.from_text(view["region"]) if view["region"] else None
     config = MapConfig(
         n=len(points.error), kind=points.kind, axis_titles=projection.axis_titles, bounds=geometry.bounds,
@@ -355,9 +414,10 @@ def main() -> None:
         columns = loaders.scored(key, data_key).features.select_dtypes("number").columns  # features, Time
         colours += [loaders.COLUMN_COLOUR + str(name) for name in columns]
     view = controls(info.name, latent_dim, colours)
+    highlight = filter_controls(info.name, [c for c in colours if c not in ("class", "outcome")])
     row = selected_row(info.name, len(points.error))
     near = loaders.neighbours(key, data_key, row, int(state.setting("latent", "k")))
-    draw_map(info.name, key, data_key, points, view, threshold, row, near[0])
+    draw_map(info.name, key, data_key, points, view, threshold, row, near[0], highlight)
     export_report(info, key, data_key, view, threshold, where)
     left, right = st.columns([3, 2])
     with left:

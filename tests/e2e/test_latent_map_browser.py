@@ -205,3 +205,21 @@ def test_the_chosen_digits_neighbours_are_shown_ringed_and_follow_k_and_the_link
     session.frame.wait_for_function("() => window.__latentMap.ringed().length === 6")
     assert len(shown()) == 6 and session.js("() => window.__latentMap.ringed()") == shown()
     assert app.query()["k"] == "6" and app.query()["point"] == "7"
+
+
+def test_a_filter_dims_the_rows_outside_it_and_follows_its_ends_and_the_link(app):
+    session = open_map(app, FRAUD, "&filter=column:Amount:10..")
+
+    def matching() -> int:
+        """The page's "N of M points match" count."""
+        line = app.page.get_by_text(re.compile(r"[\d,]+ of [\d,]+ points match")).first
+        line.wait_for()
+        return int(re.search(r"([\d,]+) of", line.inner_text()).group(1).replace(",", ""))
+
+    wide = matching()
+    assert 0 < wide < session.count()
+    assert session.js("() => window.__latentMap.highlighted()") == wide  # the rest are drawn faded
+    app.fill("latent_filter_high", 100)
+    narrow = matching()
+    assert narrow < wide and app.query()["filter"] == "column:Amount:10..100"
+    session.frame.wait_for_function(f"() => window.__latentMap.highlighted() === {narrow}")

@@ -47,7 +47,7 @@
     palette: new Uint32Array(256), faded: new Uint32Array(256), css: [], legendKey: null,
     paletteShown: new Uint32Array(256), fadedShown: new Uint32Array(256),
     order: null, hidden: new Uint8Array(256),
-    region: null, regionKey: "null", mask: null, selCount: 0,
+    region: null, regionKey: "null", mask: null, selCount: 0, filter: null, hmask: null,
     grid: null, home: null, view: null, viewId: null,
     width: 0, height: 0, ratio: 1, image: null, pixels: null, stamp: null, stampKey: "",
     mode: "pan", drag: null, hover: -1, seq: 0, scheduled: false,
@@ -113,9 +113,19 @@
     S.oxy = oxy; S.ocolour = ocolour;
     orderMask();
   }
+  // The points drawn in full colour (the rest faded): inside the selection, if any, and matching the
+  // page's filter ("filter" blob, 1 = matches), if any; null when neither applies.
+  function highlightMask() {
+    if (!S.filter) return S.mask;
+    if (!S.mask) return S.filter;
+    const both = new Uint8Array(S.n);
+    for (let i = 0; i < S.n; i++) both[i] = S.mask[i] & S.filter[i];
+    return both;
+  }
   function orderMask() {
-    if (!S.mask || !S.order) { S.omask = null; return; }
-    const n = S.n, order = S.order, mask = S.mask, omask = new Uint8Array(n);
+    S.hmask = highlightMask();
+    if (!S.hmask || !S.order) { S.omask = null; return; }
+    const n = S.n, order = S.order, mask = S.hmask, omask = new Uint8Array(n);
     for (let k = 0; k < n; k++) omask[k] = mask[order[k]];
     S.omask = omask;
   }
@@ -319,7 +329,7 @@
     for (let k = 0; k < count; k++) {
       const i = S.order[S.visible[k]];
       const p = toPx(S.xy[2 * i], S.xy[2 * i + 1]);
-      ctx.globalAlpha = S.mask && !S.mask[i] ? 0.3 : 1;
+      ctx.globalAlpha = S.hmask && !S.hmask[i] ? 0.3 : 1;
       ctx.drawImage(atlas, (i % columns) * tile, Math.floor(i / columns) * tile, tile, tile,
                     p[0] - side / 2, p[1] - side / 2, side, side);
       ctx.strokeStyle = S.css[S.colour[i]];
@@ -704,6 +714,7 @@
     if (changed.rows) S.rows = view("rows", Int32Array);
     if (changed.worst) S.worst = view("worst", Uint8Array);
     if (changed.contours) S.contours = view("contours", Float32Array);
+    if (changed.filter) S.filter = blobs.filter ? view("filter", Uint8Array) : null;
     if (changed.atlas) { if (blobs.atlas) loadImage("atlas", blobs.atlas.bytes); else S.atlas = null; }
     if (changed.recon) { if (blobs.recon) loadImage("recon", blobs.recon.bytes); else S.recon = null; }
     if (!S.xy || !S.colour) return;
@@ -732,6 +743,7 @@
     if (changed.xy) buildGrid();
     const regionKey = JSON.stringify(args.selection || null);
     if (changed.xy || regionKey !== S.regionKey) setRegion(args.selection || null);
+    else if (changed.filter) orderMask();
     updateStatus();
     if (stats.dataReadyAt === null) stats.dataReadyAt = performance.now();
     requestDraw();
@@ -745,6 +757,8 @@
     count: function () { return S.n; },
     selectionCount: function () { return S.selCount; },
     ringed: function () { return S.ringed || []; },  // the neighbours ringed in the last frame
+    // Points drawn in full colour (the selection and the filter agree), or every point when neither applies.
+    highlighted: function () { if (!S.hmask) return S.n; let c = 0; for (let i = 0; i < S.n; i++) c += S.hmask[i]; return c; },
     region: function () { return S.region; },
     legend: function () { return S.config && S.config.legend; },
     colours: function () { return { background: T.background, text: T.text, tick: T.tick }; },
