@@ -519,18 +519,10 @@ def numeric_tables(draw) -> pd.DataFrame:
     return frame
 
 
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
 bad_cells = st.one_of(
     st.sampled_from(["", "NaN", "nan", "inf", "-inf", "Infinity", "1e999", "NA", "null", "1.2.3", "€5", "True"]),
     st.text(st.characters(blacklist_characters=',"\r\n', blacklist_categories=("Cs",)), min_size=1, max_size=8)
-    .filter(lambda text: not _is_number(text)),
+    .filter(lambda text: not tabular._is_number(text)),
 )
 
 

@@ -19,9 +19,14 @@ COLOUR_LABELS = {"class": "Class", "error": "Reconstruction error", "kl": "KL te
 GRID_IMAGES = 64  # selected digits shown as images
 
 
+def value_name(colour: str) -> str:
+    """How people call a colouring's values: its label, or the data column's own name ("V14")."""
+    return COLOUR_LABELS.get(colour) or colour.removeprefix(loaders.COLUMN_COLOUR)
+
+
 def colour_label(colour: str) -> str:
     """What the "Colour by" box shows for a colouring: its name, or "Column V14" for a data column."""
-    return COLOUR_LABELS.get(colour) or f"Column {colour.removeprefix(loaders.COLUMN_COLOUR)}"
+    return COLOUR_LABELS.get(colour) or f"Column {value_name(colour)}"
 
 
 def _select_from_input(model: str) -> None:
@@ -89,7 +94,7 @@ def filter_controls(model: str, filterable: list[str]) -> RangeFilter | None:
     view = state.map_view(model)
     chosen = RangeFilter.from_text(view["filter"]) if view.get("filter") else None
     if chosen is not None and chosen.column not in filterable:
-        st.sidebar.warning(f"This map has no column {colour_label(chosen.column).removeprefix('Column ')!r} to "
+        st.sidebar.warning(f"This map has no column {value_name(chosen.column)!r} to "
                            "filter by; highlighting nothing.")
         view["filter"] = chosen = None
     if chosen is not None:
@@ -182,7 +187,7 @@ def draw_map(name: str, key, data_key, points, view: dict, threshold: float | No
         matching = loaders.map_filter(key, data_key, highlight.to_text())
         blobs["filter"] = blob(matching.astype(np.uint8))
         st.markdown(f"**{int(matching.sum()):,} of {len(matching):,} points match "
-                    f"{highlight.describe(colour_label(highlight.column).removeprefix('Column '))}**; the rest are dimmed.")
+                    f"{highlight.describe(value_name(highlight.column))}**; the rest are dimmed.")
     region = Region.from_text(view["region"]) if view["region"] else None
     config = MapConfig(
         n=len(points.error), kind=points.kind, axis_titles=projection.axis_titles, bounds=geometry.bounds,
